@@ -1,0 +1,72 @@
+"""Timing and memory helpers shared by every ``bench_<op>.py``.
+
+Each bench module exposes ``run(quick: bool) -> list[dict]``; each row has
+``op``, ``case`` (the input, in words), ``impl`` (segengine or the peer's name),
+``median_s``, ``peak_mb`` (peak resident memory above the baseline during one call),
+``check`` (how the outputs compare with the peer's, in words) and optional ``notes``.
+``ratio`` (peer time / segengine time) is filled in by the runner per case.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import threading
+import time
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+def median_time(fn, repeat: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeat`` runs after ``warmup``."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def peak_extra_memory_mb(fn, interval: float = 0.0005) -> float:
+    """Peak resident memory above the pre-call level while ``fn()`` runs, in MiB.
+
+    Sampled from /proc/self/statm by a background thread every ``interval`` seconds,
+    so it sees allocations made by C/C++ code and by torch, not only by Python.
+    """
+    gc.collect()
+    base = _rss_bytes()
+    peak = base
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss_bytes())
+            time.sleep(interval)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        th.join()
+    peak = max(peak, _rss_bytes())
+    return (peak - base) / 2**20
+
+
+def measure(op: str, case: str, impl: str, fn, repeat: int = 5, warmup: int = 1,
+            check: str = "", notes: str = "") -> dict:
+    """One benchmark row: median time and peak extra memory of ``fn``."""
+    t = median_time(fn, repeat=repeat, warmup=warmup)
+    mem = peak_extra_memory_mb(fn)
+    return {"op": op, "case": case, "impl": impl, "median_s": t, "peak_mb": mem,
+            "check": check, "notes": notes}

@@ -1,0 +1,86 @@
+"""Build the Cython extensions over csrc/cpu and ship csrc/{common,cuda} in the wheel.
+
+Each ``segengine/_cy/_<name>.pyx`` becomes the extension ``segengine._cy._<name>``;
+the C++ files it needs are named in its own ``# distutils: sources = ...`` line.
+``SEGENGINE_EXTS=_upsample,_watershed`` limits a development build to those modules.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+ROOT = Path(__file__).parent.resolve()
+BASE_FLAGS = ["-std=c++17", "-O3", "-fno-math-errno", "-Wno-unused-function"]
+
+
+def _compiler_accepts(flags):
+    """Return True when the C++ compiler builds and links a tiny OpenMP program with ``flags``."""
+    cxx = os.environ.get("CXX", "c++")
+    if shutil.which(cxx) is None:
+        return False
+    code = "#include <omp.h>\nint main(){int n=0;\n#pragma omp parallel reduction(+:n)\nn+=1;\nreturn omp_get_max_threads()>0?0:1;}\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "t.cpp"
+        src.write_text(code)
+        cmd = [cxx, str(src), "-o", str(Path(tmp) / "t"), *flags]
+        return subprocess.run(cmd, capture_output=True).returncode == 0
+
+
+def openmp_flags():
+    if os.environ.get("SEGENGINE_NO_OPENMP"):
+        return [], []
+    if sys.platform == "darwin":
+        candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"])]
+    else:
+        candidates = [(["-fopenmp"], ["-fopenmp"])]
+    for cflags, lflags in candidates:
+        if _compiler_accepts(cflags + lflags):
+            return cflags, lflags
+    print("segengine: OpenMP not found, building serial kernels", file=sys.stderr)
+    return [], []
+
+
+def extensions():
+    omp_c, omp_l = openmp_flags()
+    wanted = {n for n in os.environ.get("SEGENGINE_EXTS", "").split(",") if n}
+    exts = []
+    for pyx in sorted((ROOT / "segengine" / "_cy").glob("_*.pyx")):
+        name = pyx.stem
+        if wanted and name not in wanted:
+            continue
+        exts.append(
+            Extension(
+                f"segengine._cy.{name}",
+                [str(pyx.relative_to(ROOT))],
+                include_dirs=["csrc/common", "csrc/cpu", np.get_include()],
+                language="c++",
+                extra_compile_args=BASE_FLAGS + omp_c,
+                extra_link_args=omp_l,
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+                + ([("SEGENGINE_OPENMP", "1")] if omp_c else []),
+            )
+        )
+    return cythonize(
+        exts,
+        language_level=3,
+        compiler_directives={"boundscheck": False, "wraparound": False,
+                             "cdivision": True, "embedsignature": True},
+    )
+
+
+setup(
+    packages=["segengine", "segengine._cy", "segengine.ops", "segengine._reference",
+              "segengine.maxflow", "segengine.densecrf", "segengine.data",
+              "segengine._csrc"],
+    package_dir={"segengine._csrc": "csrc"},
+    package_data={"segengine._csrc": ["common/*.h", "cuda/*.cu", "cuda/*.cuh"],
+                  "segengine.data": ["*.png", "*.npz"]},
+    ext_modules=extensions(),
+)
