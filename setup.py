@@ -17,7 +17,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 ROOT = Path(__file__).parent.resolve()
-BASE_FLAGS = ["-std=c++17", "-O3", "-fno-math-errno", "-Wno-unused-function"]
+BASE_FLAGS = ["-std=c++17", "-O3", "-ffp-contract=off", "-fno-math-errno", "-Wno-unused-function"]
 
 
 def _compiler_accepts(flags):
@@ -59,7 +59,7 @@ def extensions():
             Extension(
                 f"segengine._cy.{name}",
                 [str(pyx.relative_to(ROOT))],
-                include_dirs=["csrc/common", "csrc/cpu", np.get_include()],
+                include_dirs=["csrc/cpu", "csrc", "csrc/common", np.get_include()],
                 language="c++",
                 extra_compile_args=BASE_FLAGS + omp_c,
                 extra_link_args=omp_l,
