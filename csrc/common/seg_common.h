@@ -18,3 +18,11 @@ typedef unsigned int uint32_t;
 typedef unsigned long long uint64_t;
 typedef unsigned char uint8_t;
 #endif
+
+// +infinity usable in host and device code
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define SEG_INF __int_as_float(0x7f800000)
+#else
+#include <math.h>
+#define SEG_INF INFINITY
+#endif

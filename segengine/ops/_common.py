@@ -1,0 +1,62 @@
+"""Helpers shared by the op wrappers: array/tensor conversion, thread counts, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+_NP_FLOAT = (np.float16, np.float32, np.float64)
+
+
+def as_tensor(x, name: str) -> tuple[torch.Tensor, bool]:
+    """Return ``(tensor, was_numpy)``; numpy arrays are wrapped without a copy when possible."""
+    if isinstance(x, torch.Tensor):
+        return x, False
+    if isinstance(x, np.ndarray):
+        if x.dtype.byteorder == ">":
+            x = x.astype(x.dtype.newbyteorder("="))
+        return torch.from_numpy(np.ascontiguousarray(x) if x.strides and min(x.strides) < 0 else x), True
+    raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+
+
+def to_output(t: torch.Tensor, was_numpy: bool):
+    """Give back numpy when the input was numpy."""
+    return t.cpu().numpy() if was_numpy else t
+
+
+def resolve_threads(num_threads) -> int:
+    """``None`` means ``torch.get_num_threads()``; otherwise a positive int."""
+    if num_threads is None:
+        return torch.get_num_threads()
+    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+        raise ValueError(f"num_threads must be None or a positive int, got {num_threads!r}")
+    return int(num_threads)
+
+
+def check_ndim(t: torch.Tensor, name: str, ndims, layout: str) -> None:
+    ndims = (ndims,) if isinstance(ndims, int) else tuple(ndims)
+    if t.dim() not in ndims:
+        raise ValueError(f"{name} must be {layout} ({' or '.join(map(str, ndims))}-D), "
+                         f"got shape {tuple(t.shape)}")
+
+
+def check_float(t: torch.Tensor, name: str) -> None:
+    if t.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise TypeError(f"{name} must be a floating-point tensor (float16, bfloat16, float32 "
+                        f"or float64), got {t.dtype}")
+
+
+def check_nonempty(t: torch.Tensor, name: str) -> None:
+    if t.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(t.shape)}")
+
+
+def op_threads(num_threads) -> int:
+    """Validated thread count for a custom-op argument: 0 stands for None, resolved when the
+    kernel runs (``torch.get_num_threads()`` cannot be traced by torch.compile)."""
+    return 0 if num_threads is None else resolve_threads(num_threads)
+
+
+def run_threads(n: int) -> int:
+    """Thread count inside an op implementation: 0 means ``torch.get_num_threads()``."""
+    return n if n > 0 else torch.get_num_threads()

@@ -1,0 +1,398 @@
+"""Fused bilinear upsampling: argmax and cross-entropy without full-resolution logits.
+
+``upsample_argmax(logits, ...)`` equals
+``F.interpolate(logits, ..., mode="bilinear", align_corners=...).argmax(1)`` and
+``upsample_cross_entropy(logits, target, ...)`` equals
+``F.cross_entropy(F.interpolate(logits, size=target.shape[-2:], mode="bilinear", ...), target, ...)``,
+but neither ever holds a ``[B, C, H, W]`` tensor: each output row is interpolated,
+reduced over the classes and dropped.
+
+Arithmetic: float32 and float64 logits are interpolated with PyTorch's own source-index
+formula and operation order, fused multiply-adds included where PyTorch's kernels use
+them (its AVX2/AVX512 CPU builds and CUDA), so labels are identical to the composite.
+float16 and bfloat16 logits are computed in float32: the result equals the composite run
+on ``logits.float()``. ``torch.autocast`` needs no special handling for the same reason.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from typing import Optional
+
+import numpy as np
+import torch
+
+from segengine.ops._common import (as_tensor, check_float, check_ndim, check_nonempty,
+                                   op_threads, run_threads, to_output)
+
+__all__ = ["upsample_argmax", "upsample_cross_entropy"]
+
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+
+
+def _cy():
+    from segengine._cy import _upsample
+    return _upsample
+
+
+def torch_uses_fma(device: torch.device) -> bool:
+    """Whether PyTorch's bilinear kernel on ``device`` contracts its products into FMAs."""
+    if device.type == "cuda":
+        return True
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64", "i686", "x86"):
+        return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+    return machine in ("aarch64", "arm64")
+
+
+# --------------------------------------------------------------------------- sizes
+
+def _pair(value, name):
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be a number or a pair (H, W), got {value!r}")
+        return tuple(value)
+    return (value, value)
+
+
+def output_size(h: int, w: int, size, scale_factor) -> tuple[int, int, float, float]:
+    """Output ``(H, W)`` and the scale factors handed to the kernel (-1: size given).
+
+    Follows ``F.interpolate``: exactly one of ``size`` / ``scale_factor``; with a scale
+    factor the size is ``floor(in * scale)`` and the scale itself drives the source index.
+    """
+    if (size is None) == (scale_factor is None):
+        raise ValueError("give exactly one of size or scale_factor")
+    if size is not None:
+        H, W = _pair(size, "size")
+        for v in (H, W):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"size must hold positive ints, got {size!r}")
+        return int(H), int(W), -1.0, -1.0
+    sh, sw = _pair(scale_factor, "scale_factor")
+    for v in (sh, sw):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"scale_factor must hold positive finite numbers, got {scale_factor!r}")
+    H, W = math.floor(float(h * sh)), math.floor(float(w * sw))
+    if H < 1 or W < 1:
+        raise ValueError(f"scale_factor {scale_factor!r} gives an empty output ({H}x{W}) "
+                         f"for an input of {h}x{w}")
+    return H, W, float(sh), float(sw)
+
+
+def _compute_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Contiguous NCHW float32/float64 copy-or-view of the logits (half types -> float32)."""
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    return logits.contiguous()
+
+
+# --------------------------------------------------------------------------- argmax op
+
+@torch.library.custom_op("segengine::upsample_argmax", mutates_args=())
+def _upsample_argmax_op(logits: torch.Tensor, out_h: int, out_w: int, scale_h: float,
+                        scale_w: float, align_corners: bool, return_confidence: bool,
+                        num_threads: int) -> tuple[torch.Tensor, torch.Tensor]:
+    x = _compute_logits(logits)
+    B, C, h, w = x.shape
+    labels = torch.empty((B, out_h, out_w), dtype=torch.int64, device=x.device)
+    conf = torch.empty((B, out_h, out_w) if return_confidence else (0,), dtype=torch.float32,
+                       device=x.device)
+    if x.is_cuda:
+        from segengine.ops import _upsample_cuda
+        _upsample_cuda.argmax(x, labels, conf if return_confidence else None, align_corners,
+                              scale_h, scale_w)
+    else:
+        _cy().upsample_argmax(x.data_ptr(), x.dtype == torch.float64, B, C, h, w, out_h, out_w,
+                              align_corners, scale_h, scale_w, torch_uses_fma(x.device),
+                              labels.data_ptr(), conf.data_ptr() if return_confidence else 0,
+                              run_threads(num_threads))
+    return labels, conf
+
+
+@_upsample_argmax_op.register_fake
+def _(logits, out_h, out_w, scale_h, scale_w, align_corners, return_confidence, num_threads):
+    B = logits.shape[0]
+    labels = logits.new_empty((B, out_h, out_w), dtype=torch.int64)
+    conf = logits.new_empty((B, out_h, out_w) if return_confidence else (0,), dtype=torch.float32)
+    return labels, conf
+
+
+def upsample_argmax(logits, size=None, scale_factor=None, align_corners: bool = False,
+                    return_confidence: bool = False, num_threads: Optional[int] = None):
+    """Bilinear upsampling fused with argmax over the classes.
+
+    Parameters
+    ----------
+    logits : torch.Tensor or numpy.ndarray, shape ``[B, C, h, w]``
+        float16, bfloat16, float32 or float64; any strides (channels-last included).
+    size : int or (int, int), optional
+        Output ``(H, W)``. Give exactly one of ``size`` and ``scale_factor``.
+    scale_factor : float or (float, float), optional
+        As in ``F.interpolate``: ``H = floor(h * scale)`` and the scale drives the
+        source-index formula (``recompute_scale_factor=None``).
+    align_corners : bool
+        As in ``F.interpolate``.
+    return_confidence : bool
+        Also return the softmax probability of the winning class.
+    num_threads : int, optional
+        CPU threads; None means ``torch.get_num_threads()``.
+
+    Returns
+    -------
+    labels : int64, shape ``[B, H, W]``
+        ``F.interpolate(logits, ..., mode="bilinear").argmax(1)``: lowest index on ties,
+        the first NaN wins as in ``torch.argmax``.
+    confidence : float32, shape ``[B, H, W]``
+        Only with ``return_confidence=True``.
+
+    Numpy in gives numpy out; a tensor in gives tensors on its device. Not differentiable.
+    """
+    t, was_numpy = as_tensor(logits, "logits")
+    check_ndim(t, "logits", 4, "[B, C, h, w]")
+    check_float(t, "logits")
+    check_nonempty(t, "logits")
+    H, W, sh, sw = output_size(t.shape[2], t.shape[3], size, scale_factor)
+    labels, conf = _upsample_argmax_op(t, H, W, sh, sw, bool(align_corners),
+                                       bool(return_confidence), op_threads(num_threads))
+    if return_confidence:
+        return to_output(labels, was_numpy), to_output(conf, was_numpy)
+    return to_output(labels, was_numpy)
+
+
+# --------------------------------------------------------------------------- cross-entropy
+
+def _check_targets(target: torch.Tensor, C: int, ignore_index: int) -> torch.Tensor:
+    """Class counts ``[C]`` (int64, on the CPU) of the non-ignored targets; raise on a value
+    outside ``[0, C)``. Runs before any kernel launch, on the host for CPU tensors."""
+    if target.is_cuda:
+        valid = target != ignore_index
+        bad = valid & ((target < 0) | (target >= C))
+        if bool(bad.any()):
+            value = int(target[bad][0])
+            raise ValueError(f"target holds {value}, outside [0, {C}) and not ignore_index={ignore_index}")
+        return torch.bincount(target[valid], minlength=C).cpu()
+    counts = torch.zeros(C, dtype=torch.int64)
+    bad = _cy().target_histogram(target.data_ptr(), target.numel(), C, ignore_index, counts.data_ptr())
+    if bad >= 0:
+        value = int(target.reshape(-1)[bad])
+        raise ValueError(f"target holds {value}, outside [0, {C}) and not ignore_index={ignore_index}")
+    return counts
+
+
+def _normalizers(counts, weight, reduction, label_smoothing, C):
+    """(coef_nll, coef_smooth, norm_nll, norm_smooth) as F.cross_entropy weighs its terms."""
+    eps = float(label_smoothing)
+    if reduction == _REDUCTIONS["mean"]:
+        if weight is None:
+            norm_nll = float(counts.sum())
+            norm_smooth = norm_nll
+        else:
+            norm_nll = float((counts.double() * weight.detach().double().cpu()).sum())
+            norm_smooth = norm_nll
+    else:
+        norm_nll = norm_smooth = 1.0
+    coef_nll = (1.0 - eps) / norm_nll if norm_nll != 0 else math.nan
+    coef_smooth = (eps / C) / norm_smooth if norm_smooth != 0 else math.nan
+    if eps == 0.0:
+        coef_smooth = 0.0
+    return coef_nll, coef_smooth, norm_nll, norm_smooth
+
+
+def _ce_run(logits, target, weight, ignore_index, reduction, label_smoothing, align_corners,
+            want_loss, want_grad, grad_pixel, num_threads):
+    """Run the kernel once; returns (loss or None, grad or None) in the compute dtype."""
+    x = _compute_logits(logits)
+    B, C, h, w = x.shape
+    H, W = target.shape[-2:]
+    tgt = target.contiguous()
+    wt = None if weight is None else weight.to(x.dtype).contiguous()
+    counts = _check_targets(tgt, C, ignore_index)
+    coef_nll, coef_smooth, norm_nll, norm_smooth = _normalizers(
+        counts, wt, reduction, label_smoothing, C)
+    if reduction == _REDUCTIONS["none"]:
+        coef_nll, coef_smooth = 1.0 - label_smoothing, (label_smoothing / C if label_smoothing else 0.0)
+    pix_nll, pix_smooth = 1.0 - label_smoothing, label_smoothing / C
+    gp = None if grad_pixel is None else grad_pixel.to(x.dtype).contiguous()
+    if x.is_cuda:
+        from segengine.ops import _upsample_cuda
+        return _upsample_cuda.cross_entropy(
+            x, tgt, wt, ignore_index, reduction, label_smoothing, align_corners, want_loss, want_grad, gp,
+            coef_nll, coef_smooth, pix_nll, pix_smooth, norm_nll, norm_smooth)
+
+    loss = None
+    row_nll = row_smooth = loss_pixel = grad = None
+    if want_loss:
+        if reduction == _REDUCTIONS["none"]:
+            loss_pixel = torch.empty((B, H, W), dtype=x.dtype)
+        else:
+            row_nll = torch.zeros(B * H, dtype=torch.float64)
+            row_smooth = torch.zeros(B * H, dtype=torch.float64)
+    if want_grad:
+        grad = torch.empty_like(x)
+    _cy().upsample_cross_entropy(
+        x.data_ptr(), x.dtype == torch.float64, B, C, h, w, H, W, align_corners,
+        torch_uses_fma(x.device), tgt.data_ptr(), 0 if wt is None else wt.data_ptr(),
+        ignore_index, coef_nll, coef_smooth, pix_nll, pix_smooth,
+        0 if gp is None else gp.data_ptr(),
+        0 if row_nll is None else row_nll.data_ptr(),
+        0 if row_smooth is None else row_smooth.data_ptr(),
+        0 if loss_pixel is None else loss_pixel.data_ptr(),
+        0 if grad is None else grad.data_ptr(), run_threads(num_threads))
+    if want_loss:
+        if reduction == _REDUCTIONS["none"]:
+            loss = loss_pixel
+        else:
+            loss = combine_loss(row_nll.sum(), row_smooth.sum(), reduction, label_smoothing, C,
+                                norm_nll, norm_smooth).to(x.dtype)
+    return loss, grad
+
+
+def combine_loss(sum_nll, sum_smooth, reduction, label_smoothing, C, norm_nll, norm_smooth):
+    """Reduced loss from the sums of the NLL and smoothing terms (float64 tensors)."""
+    eps = float(label_smoothing)
+    if reduction == _REDUCTIONS["mean"]:
+        nll = sum_nll / norm_nll
+        smooth = sum_smooth / norm_smooth
+    else:
+        nll, smooth = sum_nll, sum_smooth
+    return nll if eps == 0.0 else (1.0 - eps) * nll + (eps / C) * smooth
+
+
+@torch.library.custom_op("segengine::upsample_cross_entropy", mutates_args=())
+def _upsample_ce_op(logits: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
+                    ignore_index: int, reduction: int, label_smoothing: float,
+                    align_corners: bool, need_grad: bool,
+                    num_threads: int) -> tuple[torch.Tensor, torch.Tensor]:
+    loss, grad = _ce_run(logits, target, weight, ignore_index, reduction, label_smoothing,
+                         align_corners, True, need_grad and reduction != _REDUCTIONS["none"],
+                         None, num_threads)
+    if grad is None:
+        grad = logits.new_empty((0,))
+    return loss.to(logits.dtype), grad.to(logits.dtype)
+
+
+@_upsample_ce_op.register_fake
+def _(logits, target, weight, ignore_index, reduction, label_smoothing, align_corners,
+      need_grad, num_threads):
+    if reduction == _REDUCTIONS["none"]:
+        loss = logits.new_empty(target.shape)
+    else:
+        loss = logits.new_empty(())
+    grad = logits.new_empty(logits.shape if need_grad and reduction != _REDUCTIONS["none"] else (0,))
+    return loss, grad
+
+
+@torch.library.custom_op("segengine::upsample_cross_entropy_backward", mutates_args=())
+def _upsample_ce_backward_op(grad_loss: torch.Tensor, logits: torch.Tensor, target: torch.Tensor,
+                             weight: Optional[torch.Tensor], ignore_index: int, reduction: int,
+                             label_smoothing: float, align_corners: bool,
+                             num_threads: int) -> torch.Tensor:
+    if reduction == _REDUCTIONS["none"]:
+        _, grad = _ce_run(logits, target, weight, ignore_index, reduction, label_smoothing,
+                          align_corners, False, True, grad_loss, num_threads)
+    else:
+        _, grad = _ce_run(logits, target, weight, ignore_index, reduction, label_smoothing,
+                          align_corners, False, True, None, num_threads)
+        grad = grad * grad_loss.to(grad.dtype)
+    return grad.to(logits.dtype)
+
+
+@_upsample_ce_backward_op.register_fake
+def _(grad_loss, logits, target, weight, ignore_index, reduction, label_smoothing,
+      align_corners, num_threads):
+    return torch.empty_like(logits)
+
+
+def _ce_setup_context(ctx, inputs, output):
+    logits, target, weight, ignore_index, reduction, label_smoothing, align_corners, _, nt = inputs
+    _, grad = output
+    ctx.mark_non_differentiable(grad)
+    ctx.save_for_backward(logits, target, weight, grad)
+    ctx.args = (ignore_index, reduction, label_smoothing, align_corners, nt)
+
+
+def _ce_backward(ctx, grad_loss, _grad_of_grad):
+    logits, target, weight, grad = ctx.saved_tensors
+    ignore_index, reduction, label_smoothing, align_corners, nt = ctx.args
+    if reduction != _REDUCTIONS["none"] and grad.numel() > 0:
+        g = grad * grad_loss.to(grad.dtype)
+    else:
+        g = _upsample_ce_backward_op(grad_loss, logits, target, weight, ignore_index, reduction,
+                                     label_smoothing, align_corners, nt)
+    return g, None, None, None, None, None, None, None, None
+
+
+_upsample_ce_op.register_autograd(_ce_backward, setup_context=_ce_setup_context)
+
+
+def upsample_cross_entropy(logits, target, weight=None, ignore_index: int = -100,
+                           reduction: str = "mean", label_smoothing: float = 0.0,
+                           align_corners: bool = False, num_threads: Optional[int] = None):
+    """Cross-entropy of bilinearly upsampled logits, without full-resolution tensors.
+
+    Equals ``F.cross_entropy(F.interpolate(logits, size=target.shape[-2:], mode="bilinear",
+    align_corners=align_corners), target, weight=weight, ignore_index=ignore_index,
+    reduction=reduction, label_smoothing=label_smoothing)``, with its gradient with
+    respect to ``logits``. Forward and backward never materialise ``[B, C, H, W]``
+    logits, probabilities or gradients; with ``reduction`` "mean" or "sum" the forward
+    also forms the (low-resolution) gradient in the same pass when ``logits`` requires it.
+
+    Parameters
+    ----------
+    logits : torch.Tensor or numpy.ndarray, shape ``[B, C, h, w]``
+        float16, bfloat16 (computed in float32), float32 or float64.
+    target : integer tensor or array, shape ``[B, H, W]``
+        Class indices in ``[0, C)`` or ``ignore_index``; other values raise ValueError
+        (checked before any kernel runs).
+    weight : tensor, shape ``[C]``, optional
+        Per-class weights, as in ``F.cross_entropy``.
+    ignore_index : int
+    reduction : {"mean", "sum", "none"}
+        "none" gives the per-pixel loss ``[B, H, W]``.
+    label_smoothing : float in [0, 1]
+    align_corners : bool
+    num_threads : int, optional
+        CPU threads; None means ``torch.get_num_threads()``. The CPU result does not
+        depend on it (deterministic, gather-based backward).
+
+    Returns
+    -------
+    loss : tensor of ``logits.dtype`` (0-D, or ``[B, H, W]`` for reduction "none").
+    """
+    t, was_numpy = as_tensor(logits, "logits")
+    tgt, _ = as_tensor(target, "target")
+    check_ndim(t, "logits", 4, "[B, C, h, w]")
+    check_float(t, "logits")
+    check_nonempty(t, "logits")
+    check_ndim(tgt, "target", 3, "[B, H, W]")
+    if tgt.dtype.is_floating_point or tgt.dtype == torch.bool or tgt.dtype.is_complex:
+        raise TypeError(f"target must hold integer class indices, got {tgt.dtype}")
+    if tgt.shape[0] != t.shape[0]:
+        raise ValueError(f"target batch {tgt.shape[0]} does not match logits batch {t.shape[0]}")
+    if tgt.numel() == 0:
+        raise ValueError(f"target must not be empty, got shape {tuple(tgt.shape)}")
+    if tgt.device != t.device:
+        raise ValueError(f"target is on {tgt.device} but logits are on {t.device}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not (0.0 <= float(label_smoothing) <= 1.0):
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    C = t.shape[1]
+    w = None
+    if weight is not None:
+        w, _ = as_tensor(weight, "weight")
+        if w.dim() != 1 or w.shape[0] != C:
+            raise ValueError(f"weight must have shape [{C}], got {tuple(w.shape)}")
+        if not w.dtype.is_floating_point:
+            raise TypeError(f"weight must be floating point, got {w.dtype}")
+        if w.device != t.device:
+            raise ValueError(f"weight is on {w.device} but logits are on {t.device}")
+    red = _REDUCTIONS[reduction]
+    need_grad = torch.is_grad_enabled() and t.requires_grad
+    loss, _ = _upsample_ce_op(t, tgt.to(torch.int64), w, int(ignore_index), red,
+                              float(label_smoothing), bool(align_corners), need_grad,
+                              op_threads(num_threads))
+    return to_output(loss, was_numpy)
