@@ -18,6 +18,25 @@ import time
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def _fix_malloc() -> None:
+    """Make freed large blocks go back to the OS, so resident memory tracks live memory.
+
+    glibc raises its mmap threshold after large frees (up to 32 MiB), after which big
+    buffers come from the heap and stay resident: a later call would then show no growth.
+    Setting M_MMAP_THRESHOLD explicitly turns that adjustment off.
+    """
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: 1 MiB
+        libc.mallopt(-1, 1 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+_fix_malloc()
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * _PAGE

@@ -159,7 +159,7 @@ void cross_entropy_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w
 #pragma omp parallel num_threads(threads)
     {
         RowCache<T, FMA> cache(x, C, h, w, W, ax);
-        std::vector<T> v(C * W), m(W), lse(W), wv(W);
+        std::vector<T> v(C * W), m(W), sum(W), wv(W), vt(W);
         std::vector<double> red(want_grad ? C * w : 0);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t k = 0; k < n; ++k) {
@@ -176,7 +176,7 @@ void cross_entropy_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w
                 cache.get(y0, y1, &r0, &r1);
                 const T h0 = ay.l0[Y], h1 = ay.l1[Y];
                 const int64_t* tgt = a.target + (ch.b * H + Y) * W;
-                for (int64_t X = 0; X < W; ++X) { m[X] = -INFINITY; wv[X] = 0; }
+                for (int64_t X = 0; X < W; ++X) { m[X] = -INFINITY; wv[X] = 0; vt[X] = 0; }
                 for (int64_t c = 0; c < C; ++c) {
                     const T* p = r0 + c * W;
                     const T* q = r1 + c * W;
@@ -187,26 +187,32 @@ void cross_entropy_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w
                         vc[X] = val;
                         m[X] = (val > m[X] || val != val) ? val : m[X];
                         wv[X] += wc * val;
+                        vt[X] = tgt[X] == c ? val : vt[X];
                     }
                 }
-                for (int64_t X = 0; X < W; ++X) lse[X] = 0;
+                // v <- exp(v - max), summed into s: one exp per class and pixel
+                for (int64_t X = 0; X < W; ++X) sum[X] = 0;
                 for (int64_t c = 0; c < C; ++c) {
-                    const T* vc = v.data() + c * W;
-                    for (int64_t X = 0; X < W; ++X) lse[X] += std::exp(vc[X] - m[X]);
+                    T* vc = v.data() + c * W;
+                    for (int64_t X = 0; X < W; ++X) {
+                        vc[X] = std::exp(vc[X] - m[X]);
+                        sum[X] += vc[X];
+                    }
                 }
                 double sn = 0, ss = 0;
                 for (int64_t X = 0; X < W; ++X) {
-                    lse[X] = m[X] + std::log(lse[X]);
+                    const T lse = m[X] + std::log(sum[X]);
                     const int64_t t = tgt[X];
                     T nll = 0, smooth = 0;
                     if (t != a.ignore_index) {
                         const T wt = weight ? weight[t] : (T)1;
-                        nll = -wt * (v[t * W + X] - lse[X]);
-                        smooth = -(wv[X] - wsum * lse[X]);
+                        nll = -wt * (vt[X] - lse);
+                        smooth = -(wv[X] - wsum * lse);
                     }
                     sn += (double)nll;
                     ss += (double)smooth;
                     if (loss_pixel && own_loss) loss_pixel[(ch.b * H + Y) * W + X] = pix_nll * nll + pix_smooth * smooth;
+                    sum[X] = (T)1 / sum[X];  // now the softmax normaliser
                 }
                 if (own_loss) {
                     if (a.row_nll) a.row_nll[ch.b * H + Y] = sn;
@@ -216,7 +222,7 @@ void cross_entropy_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w
                 // full-resolution gradient of this row, then its adjoint along x into `red`
                 std::fill(red.begin(), red.end(), 0.0);
                 for (int64_t c = 0; c < C; ++c) {
-                    const T* vc = v.data() + c * W;
+                    const T* ec = v.data() + c * W;
                     const T wc = weight ? weight[c] : (T)1;
                     double* rc = red.data() + c * w;
                     for (int64_t X = 0; X < W; ++X) {
@@ -224,7 +230,7 @@ void cross_entropy_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w
                         if (t == a.ignore_index) continue;
                         const T wt = weight ? weight[t] : (T)1;
                         const T gp = gpix ? gpix[(ch.b * H + Y) * W + X] : (T)1;
-                        const T p = std::exp(vc[X] - lse[X]);
+                        const T p = ec[X] * sum[X];
                         const T g = gp * seg_up::ce_grad<T>(p, t == c, wc, wt, wsum, coef_nll, coef_smooth);
                         rc[ax.i0[X]] += (double)(ax.l0[X] * g);
                         rc[ax.i1[X]] += (double)(ax.l1[X] * g);
