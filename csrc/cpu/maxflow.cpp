@@ -1,0 +1,562 @@
+// Max-flow entry points: general CSR graphs, implicit grids, multi-label moves.
+// See maxflow.h for the contracts and maxflow_solver.h for the algorithm.
+#include "maxflow.h"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <new>
+#include <stdexcept>
+#include <variant>
+
+#include "maxflow_solver.h"
+#include "parallel.h"
+
+namespace seg {
+namespace mf {
+
+int forward_offsets(int ndim, int connectivity, int* out) {
+    if (ndim != 2 && ndim != 3) throw std::invalid_argument("grid must be 2D or 3D");
+    int K = 0;
+    if (ndim == 2) {
+        if (connectivity != 4 && connectivity != 8)
+            throw std::invalid_argument("2D connectivity must be 4 or 8");
+        for (int dy = -1; dy <= 1; ++dy)
+            for (int dx = -1; dx <= 1; ++dx) {
+                if (!(dy > 0 || (dy == 0 && dx > 0))) continue;
+                int l1 = std::abs(dy) + std::abs(dx);
+                if (connectivity == 4 && l1 > 1) continue;
+                out[K * 3 + 0] = dy; out[K * 3 + 1] = dx; out[K * 3 + 2] = 0;
+                ++K;
+            }
+    } else {
+        if (connectivity != 6 && connectivity != 18 && connectivity != 26)
+            throw std::invalid_argument("3D connectivity must be 6, 18 or 26");
+        for (int dz = -1; dz <= 1; ++dz)
+            for (int dy = -1; dy <= 1; ++dy)
+                for (int dx = -1; dx <= 1; ++dx) {
+                    if (!(dz > 0 || (dz == 0 && (dy > 0 || (dy == 0 && dx > 0))))) continue;
+                    int l1 = std::abs(dz) + std::abs(dy) + std::abs(dx);
+                    if (connectivity == 6 && l1 > 1) continue;
+                    if (connectivity == 18 && l1 > 2) continue;
+                    out[K * 3 + 0] = dz; out[K * 3 + 1] = dy; out[K * 3 + 2] = dx;
+                    ++K;
+                }
+    }
+    return K;
+}
+
+// ------------------------------------------------------------------ general graphs
+
+template <class T>
+struct GeneralGraph<T>::Impl {
+    // staging (edges not yet in the CSR arrays) and terminal state before the first solve
+    std::vector<int64_t> ei, ej;
+    std::vector<T> ecap, erev;
+    std::vector<T> tr;                 // used while no solver exists
+    flow_t<T> flow0 = 0;
+    // built solver (one of the two index widths)
+    template <class I>
+    struct Built {
+        std::vector<I> first, head, sis;
+        std::vector<T> rc;
+        std::unique_ptr<Solver<T, CsrTopology<T, I>>> solver;
+    };
+    std::unique_ptr<Built<int32_t>> b32;
+    std::unique_ptr<Built<int64_t>> b64;
+    bool dirty = false;                // nodes or edges added after the build
+
+    bool built() const { return b32 || b64; }
+};
+
+template <class T, class B>
+static void unbuild(B& b, std::vector<int64_t>& ei, std::vector<int64_t>& ej, std::vector<T>& ecap,
+                    std::vector<T>& erev, std::vector<T>& tr, flow_t<T>& flow0, int64_t n_total);
+
+template <class T> GeneralGraph<T>::GeneralGraph() : impl_(new Impl()) {}
+template <class T> GeneralGraph<T>::~GeneralGraph() = default;
+
+template <class T>
+void GeneralGraph<T>::reset() {
+    impl_.reset(new Impl());
+    n_ = 0;
+    arcs_ = 0;
+}
+
+template <class T>
+int64_t GeneralGraph<T>::add_nodes(int64_t k) {
+    if (k < 0) throw std::invalid_argument("number of nodes must be non-negative");
+    int64_t first = n_;
+    Impl& g = *impl_;
+    if (g.built()) {
+        // back to staging form (residuals kept); the next maxflow rebuilds the arrays
+        if (g.b32) unbuild<T>(*g.b32, g.ei, g.ej, g.ecap, g.erev, g.tr, g.flow0, n_);
+        else unbuild<T>(*g.b64, g.ei, g.ej, g.ecap, g.erev, g.tr, g.flow0, n_);
+        g.b32.reset(); g.b64.reset();
+        g.dirty = false;
+    }
+    try {
+        g.tr.resize(size_t(n_ + k), T(0));
+    } catch (const std::length_error&) {
+        throw std::bad_alloc();
+    }
+    n_ += k;
+    return first;
+}
+
+template <class T>
+void GeneralGraph<T>::add_edges(const int64_t* i, const int64_t* j, const T* cap, const T* rev,
+                                int64_t m) {
+    Impl& g = *impl_;
+    size_t old = g.ei.size();
+    try {
+        g.ei.resize(old + size_t(m)); g.ej.resize(old + size_t(m));
+        g.ecap.resize(old + size_t(m)); g.erev.resize(old + size_t(m));
+    } catch (const std::length_error&) {
+        throw std::bad_alloc();
+    }
+    std::copy(i, i + m, g.ei.begin() + int64_t(old));
+    std::copy(j, j + m, g.ej.begin() + int64_t(old));
+    std::copy(cap, cap + m, g.ecap.begin() + int64_t(old));
+    std::copy(rev, rev + m, g.erev.begin() + int64_t(old));
+    arcs_ += 2 * m;
+    if (g.built()) g.dirty = true;
+}
+
+template <class T>
+static inline void tweights_apply(T& tr, flow_t<T>& flow, T s, T t) {
+    T delta = tr;
+    if (delta > 0) s += delta; else t -= delta;
+    flow += flow_t<T>(s < t ? s : t);
+    tr = s - t;
+}
+
+template <class T>
+void GeneralGraph<T>::add_tweights(const int64_t* i, const T* src, const T* snk, int64_t m) {
+    Impl& g = *impl_;
+    if (g.b32) {
+        auto& s = *g.b32->solver;
+        for (int64_t k = 0; k < m; ++k)
+            if (i[k] < int64_t(s.nodes.size())) s.add_tweights(i[k], src[k], snk[k]);
+            else tweights_apply(g.tr[size_t(i[k])], g.flow0, src[k], snk[k]);
+    } else if (g.b64) {
+        auto& s = *g.b64->solver;
+        for (int64_t k = 0; k < m; ++k)
+            if (i[k] < int64_t(s.nodes.size())) s.add_tweights(i[k], src[k], snk[k]);
+            else tweights_apply(g.tr[size_t(i[k])], g.flow0, src[k], snk[k]);
+    } else {
+        for (int64_t k = 0; k < m; ++k) tweights_apply(g.tr[size_t(i[k])], g.flow0, src[k], snk[k]);
+    }
+}
+
+template <class T>
+void GeneralGraph<T>::mark_nodes(const int64_t* i, int64_t m) {
+    Impl& g = *impl_;
+    if (g.b32) for (int64_t k = 0; k < m; ++k) { if (i[k] < int64_t(g.b32->solver->nodes.size())) g.b32->solver->mark(i[k]); }
+    else if (g.b64) for (int64_t k = 0; k < m; ++k) { if (i[k] < int64_t(g.b64->solver->nodes.size())) g.b64->solver->mark(i[k]); }
+}
+
+// Move the state of a built solver back into staging form (residual capacities become
+// the new edge capacities, the flow so far is kept).
+template <class T, class B>
+static void unbuild(B& b, std::vector<int64_t>& ei, std::vector<int64_t>& ej, std::vector<T>& ecap,
+                    std::vector<T>& erev, std::vector<T>& tr, flow_t<T>& flow0, int64_t n_total) {
+    auto& s = *b.solver;
+    const int64_t n_old = int64_t(s.nodes.size());
+    std::vector<int64_t> ni, nj;
+    std::vector<T> nc, nr;
+    const int64_t m2 = int64_t(b.head.size());
+    ni.reserve(size_t(m2 / 2) + ei.size()); nj.reserve(ni.capacity());
+    nc.reserve(ni.capacity()); nr.reserve(ni.capacity());
+    for (int64_t i = 0; i < n_old; ++i)
+        for (int64_t a = b.first[i]; a < int64_t(b.first[i + 1]); ++a)
+            if (a < int64_t(b.sis[a])) {
+                ni.push_back(i); nj.push_back(b.head[a]); nc.push_back(b.rc[a]); nr.push_back(b.rc[b.sis[a]]);
+            }
+    ni.insert(ni.end(), ei.begin(), ei.end()); nj.insert(nj.end(), ej.begin(), ej.end());
+    nc.insert(nc.end(), ecap.begin(), ecap.end()); nr.insert(nr.end(), erev.begin(), erev.end());
+    ei.swap(ni); ej.swap(nj); ecap.swap(nc); erev.swap(nr);
+    tr.assign(size_t(n_total), T(0));
+    for (int64_t i = 0; i < n_old; ++i) tr[size_t(i)] = s.nodes[size_t(i)].tr;
+    flow0 = s.flow;
+}
+
+template <class T, class I>
+static void build_csr(typename GeneralGraph<T>::Impl& g, int64_t n,
+                      std::unique_ptr<typename GeneralGraph<T>::Impl::template Built<I>>& out) {
+    using B = typename GeneralGraph<T>::Impl::template Built<I>;
+    std::unique_ptr<B> b(new B());
+    const int64_t m = int64_t(g.ei.size());
+    b->first.assign(size_t(n + 1), I(0));
+    int64_t m2 = 0;
+    for (int64_t e = 0; e < m; ++e) {
+        const int64_t i = g.ei[size_t(e)], j = g.ej[size_t(e)];
+        if (i == j) continue;              // a self-loop carries no flow
+        ++b->first[size_t(i + 1)]; ++b->first[size_t(j + 1)];
+        m2 += 2;
+    }
+    for (int64_t i = 0; i < n; ++i) b->first[size_t(i + 1)] += b->first[size_t(i)];
+    b->head.resize(size_t(m2)); b->sis.resize(size_t(m2)); b->rc.resize(size_t(m2));
+    {
+        std::vector<I> cur(b->first.begin(), b->first.end() - 1);
+        for (int64_t e = 0; e < m; ++e) {
+            const int64_t i = g.ei[size_t(e)], j = g.ej[size_t(e)];
+            if (i == j) continue;
+            const I a = cur[size_t(i)]++, r = cur[size_t(j)]++;
+            b->head[size_t(a)] = I(j); b->head[size_t(r)] = I(i);
+            b->sis[size_t(a)] = r; b->sis[size_t(r)] = a;
+            b->rc[size_t(a)] = g.ecap[size_t(e)]; b->rc[size_t(r)] = g.erev[size_t(e)];
+        }
+    }
+    std::vector<int64_t>().swap(g.ei); std::vector<int64_t>().swap(g.ej);
+    std::vector<T>().swap(g.ecap); std::vector<T>().swap(g.erev);
+    b->solver.reset(new Solver<T, CsrTopology<T, I>>(n));
+    auto& s = *b->solver;
+    s.topo.first = b->first.data(); s.topo.head_ = b->head.data();
+    s.topo.sis = b->sis.data(); s.topo.rc = b->rc.data();
+    for (int64_t i = 0; i < n; ++i) s.nodes[size_t(i)].tr = g.tr[size_t(i)];
+    s.flow = g.flow0;
+    std::vector<T>().swap(g.tr);
+    g.flow0 = 0;
+    out = std::move(b);
+}
+
+template <class T>
+void GeneralGraph<T>::maxflow(bool reuse_trees) {
+    Impl& g = *impl_;
+    if (g.built() && (g.dirty || !g.ei.empty())) {
+        if (g.b32) unbuild<T>(*g.b32, g.ei, g.ej, g.ecap, g.erev, g.tr, g.flow0, n_);
+        else unbuild<T>(*g.b64, g.ei, g.ej, g.ecap, g.erev, g.tr, g.flow0, n_);
+        g.b32.reset(); g.b64.reset();
+        g.dirty = false;
+        reuse_trees = false;
+    }
+    if (!g.built()) {
+        const int64_t lim = int64_t(std::numeric_limits<int32_t>::max()) - 8;
+        if (n_ < lim && int64_t(g.ei.size()) < lim / 2) build_csr<T, int32_t>(g, n_, g.b32);
+        else build_csr<T, int64_t>(g, n_, g.b64);
+        reuse_trees = false;
+    }
+    if (g.b32) g.b32->solver->maxflow(reuse_trees);
+    else g.b64->solver->maxflow(reuse_trees);
+}
+
+template <class T>
+double GeneralGraph<T>::flow_double() const {
+    const Impl& g = *impl_;
+    if (g.b32) return double(g.b32->solver->flow);
+    if (g.b64) return double(g.b64->solver->flow);
+    return double(g.flow0);
+}
+
+template <class T>
+int64_t GeneralGraph<T>::flow_int() const {
+    const Impl& g = *impl_;
+    if (g.b32) return int64_t(g.b32->solver->flow);
+    if (g.b64) return int64_t(g.b64->solver->flow);
+    return int64_t(g.flow0);
+}
+
+template <class T>
+void GeneralGraph<T>::segments(const int64_t* ids, int64_t m, uint8_t* out) const {
+    const Impl& g = *impl_;
+    for (int64_t k = 0; k < m; ++k) {
+        const int64_t i = ids[k];
+        uint8_t s = 0;
+        if (g.b32 && i < int64_t(g.b32->solver->nodes.size())) s = uint8_t(g.b32->solver->segment(i));
+        else if (g.b64 && i < int64_t(g.b64->solver->nodes.size())) s = uint8_t(g.b64->solver->segment(i));
+        out[k] = s;
+    }
+}
+
+template <class T>
+GeneralGraph<T>* GeneralGraph<T>::copy() const {
+    // Copy through the staging form: residual capacities, terminal state and flow are kept.
+    std::unique_ptr<GeneralGraph<T>> c(new GeneralGraph<T>());
+    const Impl& g = *impl_;
+    Impl& d = *c->impl_;
+    c->n_ = n_;
+    c->arcs_ = arcs_;
+    d.ei = g.ei; d.ej = g.ej; d.ecap = g.ecap; d.erev = g.erev;
+    if (g.built()) {
+        std::vector<int64_t> ei, ej; std::vector<T> ec, er; std::vector<T> tr; flow_t<T> f0 = 0;
+        if (g.b32) unbuild<T>(*g.b32, ei, ej, ec, er, tr, f0, n_);
+        else unbuild<T>(*g.b64, ei, ej, ec, er, tr, f0, n_);
+        // unbuild appended the pending staging edges (ei was empty) -> append g's staging
+        ei.insert(ei.end(), g.ei.begin(), g.ei.end()); ej.insert(ej.end(), g.ej.begin(), g.ej.end());
+        ec.insert(ec.end(), g.ecap.begin(), g.ecap.end()); er.insert(er.end(), g.erev.begin(), g.erev.end());
+        d.ei.swap(ei); d.ej.swap(ej); d.ecap.swap(ec); d.erev.swap(er); d.tr.swap(tr); d.flow0 = f0;
+    } else {
+        d.tr = g.tr; d.flow0 = g.flow0;
+    }
+    return c.release();
+}
+
+// ------------------------------------------------------------------ grids
+
+namespace {
+
+struct GridGeom {
+    int ndim = 0, K = 0, A = 0;
+    int64_t sz[3] = {1, 1, 1};        // z, y, x (2D: z = 1)
+    int64_t N = 0;
+    int off[13][3];                   // forward offsets as (dz, dy, dx)
+    int64_t delta[26];
+    int opp[26];
+
+    GridGeom(int nd, const int64_t* shape, int conn) {
+        ndim = nd;
+        int raw[13 * 3];
+        K = forward_offsets(nd, conn, raw);
+        A = 2 * K;
+        if (nd == 2) { sz[0] = 1; sz[1] = shape[0]; sz[2] = shape[1]; }
+        else { sz[0] = shape[0]; sz[1] = shape[1]; sz[2] = shape[2]; }
+        for (int d = 0; d < 3; ++d)
+            if (sz[d] < 0) throw std::invalid_argument("grid sizes must be non-negative");
+        N = sz[0] * sz[1] * sz[2];
+        for (int k = 0; k < K; ++k) {
+            if (nd == 2) { off[k][0] = 0; off[k][1] = raw[k * 3]; off[k][2] = raw[k * 3 + 1]; }
+            else { off[k][0] = raw[k * 3]; off[k][1] = raw[k * 3 + 1]; off[k][2] = raw[k * 3 + 2]; }
+            int64_t d = (off[k][0] * sz[1] + off[k][1]) * sz[2] + off[k][2];
+            delta[k] = d; delta[K + k] = -d;
+            opp[k] = K + k; opp[K + k] = k;
+        }
+    }
+    inline bool inside(int64_t z, int64_t y, int64_t x) const {
+        return z >= 0 && z < sz[0] && y >= 0 && y < sz[1] && x >= 0 && x < sz[2];
+    }
+};
+
+// rc[p*A + k]: forward slot k (p -> p+o_k) = fw(k, p); backward slot K+k (p -> p-o_k)
+// = bw(k, p - o_k); -1 outside the grid.  Also applies source/sink capacities.
+template <class T, class CapF, class CapB>
+void fill_grid(const GridGeom& g, T* rc, CapF fw, CapB bw, int nthreads) {
+    const int64_t Z = g.sz[0], Y = g.sz[1], X = g.sz[2];
+    const int A = g.A, K = g.K;
+#ifdef SEGENGINE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(nthreads) collapse(2)
+#endif
+    for (int64_t z = 0; z < Z; ++z)
+        for (int64_t y = 0; y < Y; ++y) {
+            int64_t p = (z * Y + y) * X;
+            for (int64_t x = 0; x < X; ++x, ++p) {
+                T* r = rc + p * A;
+                for (int k = 0; k < K; ++k) {
+                    const int dz = g.off[k][0], dy = g.off[k][1], dx = g.off[k][2];
+                    r[k] = g.inside(z + dz, y + dy, x + dx) ? fw(k, p) : T(-1);
+                    r[K + k] = g.inside(z - dz, y - dy, x - dx) ? bw(k, p - g.delta[k]) : T(-1);
+                }
+            }
+        }
+    (void)nthreads;
+}
+
+template <class T>
+void setup_grid_solver(Solver<T, GridTopology<T>>& s, const GridGeom& g, T* rc) {
+    s.topo.A = g.A;
+    for (int k = 0; k < g.A; ++k) { s.topo.delta[k] = g.delta[k]; s.topo.opp[k] = g.opp[k]; }
+    s.topo.rc = rc;
+}
+
+template <class T>
+double solve_one_grid(const GridGeom& g, const T* src, int64_t src_stride, const T* snk,
+                      int64_t snk_stride, const T* fw, int64_t fw_sk, int64_t fw_sp, const T* bw,
+                      int64_t bw_sk, int64_t bw_sp, uint8_t* seg_out, int64_t* int_flow, int nthreads) {
+    std::unique_ptr<T[]> rc(new T[size_t(g.N) * size_t(g.A)]);
+    fill_grid<T>(g, rc.get(),
+                 [&](int k, int64_t p) { return fw[k * fw_sk + p * fw_sp]; },
+                 [&](int k, int64_t p) { return bw[k * bw_sk + p * bw_sp]; }, nthreads);
+    Solver<T, GridTopology<T>> s(g.N);
+    setup_grid_solver(s, g, rc.get());
+    for (int64_t p = 0; p < g.N; ++p) {
+        const T a = src[p * src_stride], b = snk[p * snk_stride];
+        s.nodes[size_t(p)].tr = a - b;
+        s.flow += flow_t<T>(a < b ? a : b);
+    }
+    s.maxflow(false);
+    for (int64_t p = 0; p < g.N; ++p) seg_out[p] = uint8_t(s.segment(p));
+    if (int_flow) *int_flow = int64_t(s.flow);
+    return double(s.flow);
+}
+
+}  // namespace
+
+template <class T>
+double grid_maxflow(int ndim, const int64_t* shape, int connectivity, const T* src,
+                    int64_t src_stride, const T* snk, int64_t snk_stride, const T* fw, int64_t fw_sk,
+                    int64_t fw_sp, const T* bw, int64_t bw_sk, int64_t bw_sp, uint8_t* seg_out,
+                    int64_t* int_flow_out) {
+    GridGeom g(ndim, shape, connectivity);
+    return solve_one_grid<T>(g, src, src_stride, snk, snk_stride, fw, fw_sk, fw_sp, bw, bw_sk, bw_sp,
+                             seg_out, int_flow_out, resolve_threads(0));
+}
+
+template <class T>
+void grid_maxflow_batch(int64_t B, int ndim, const int64_t* shape, int connectivity, const T* src,
+                        int64_t src_bs, int64_t src_stride, const T* snk, int64_t snk_bs,
+                        int64_t snk_stride, const T* fw, int64_t fw_bs, int64_t fw_sk, int64_t fw_sp,
+                        const T* bw, int64_t bw_bs, int64_t bw_sk, int64_t bw_sp, uint8_t* seg_out,
+                        double* flows, int num_threads) {
+    GridGeom g(ndim, shape, connectivity);
+    const int nt = resolve_threads(num_threads);
+    const int outer = int(std::min<int64_t>(nt, std::max<int64_t>(B, 1)));
+    const int inner = std::max(1, nt / std::max(outer, 1));
+    std::exception_ptr err = nullptr;
+#ifdef SEGENGINE_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(outer)
+#endif
+    for (int64_t b = 0; b < B; ++b) {
+        try {
+            flows[b] = solve_one_grid<T>(g, src + b * src_bs, src_stride, snk + b * snk_bs, snk_stride,
+                                         fw + b * fw_bs, fw_sk, fw_sp, bw + b * bw_bs, bw_sk, bw_sp,
+                                         seg_out + b * g.N, nullptr, inner);
+        } catch (...) {
+#ifdef SEGENGINE_OPENMP
+#pragma omp critical(seg_maxflow_err)
+#endif
+            { if (!err) err = std::current_exception(); }
+        }
+    }
+    (void)outer;
+    if (err) std::rethrow_exception(err);
+}
+
+// ------------------------------------------------------------------ multi-label moves
+
+double grid_energy(int ndim, const int64_t* shape, int connectivity, int64_t C, const double* unary,
+                   const double* V, const double* ew, const int64_t* labels) {
+    GridGeom g(ndim, shape, connectivity);
+    const int64_t N = g.N;
+    double e = 0.0;
+    for (int64_t p = 0; p < N; ++p) e += unary[labels[p] * N + p];
+    for (int64_t z = 0; z < g.sz[0]; ++z)
+        for (int64_t y = 0; y < g.sz[1]; ++y)
+            for (int64_t x = 0; x < g.sz[2]; ++x) {
+                const int64_t p = (z * g.sz[1] + y) * g.sz[2] + x;
+                for (int k = 0; k < g.K; ++k) {
+                    if (!g.inside(z + g.off[k][0], y + g.off[k][1], x + g.off[k][2])) continue;
+                    const int64_t q = p + g.delta[k];
+                    const double w = ew ? ew[k * N + p] : 1.0;
+                    e += w * V[labels[p] * C + labels[q]];
+                }
+            }
+    return e;
+}
+
+namespace {
+
+// One alpha-expansion (beta < 0) or alpha-beta swap move.  Binary variable x_p = 1 (sink
+// side) means: take alpha (expansion) / take beta (swap).  Writes the proposed labels.
+void move_labels(const GridGeom& g, int64_t C, const double* unary, const double* V,
+                 const double* ew, const int64_t* lab, int64_t alpha, int64_t beta,
+                 int64_t* proposal, double* rc, std::vector<double>& c0, std::vector<double>& c1) {
+    const int64_t N = g.N;
+    const int K = g.K, A = g.A;
+    const bool swap = beta >= 0;
+    auto in_set = [&](int64_t p) { return !swap || lab[p] == alpha || lab[p] == beta; };
+    // label of p for x = 0 / x = 1
+    auto l0 = [&](int64_t p) { return swap ? alpha : lab[p]; };
+    auto l1 = [&](int64_t p) { return swap ? beta : alpha; };
+    for (int64_t p = 0; p < N; ++p) {
+        if (in_set(p)) { c0[p] = unary[l0(p) * N + p]; c1[p] = unary[l1(p) * N + p]; }
+        else { c0[p] = 0.0; c1[p] = 0.0; }
+    }
+    for (int64_t z = 0; z < g.sz[0]; ++z)
+        for (int64_t y = 0; y < g.sz[1]; ++y)
+            for (int64_t x = 0; x < g.sz[2]; ++x) {
+                const int64_t p = (z * g.sz[1] + y) * g.sz[2] + x;
+                double* r = rc + p * A;
+                for (int k = 0; k < K; ++k) {
+                    const int dz = g.off[k][0], dy = g.off[k][1], dx = g.off[k][2];
+                    if (!g.inside(z - dz, y - dy, x - dx)) r[K + k] = -1.0;
+                    if (!g.inside(z + dz, y + dy, x + dx)) { r[k] = -1.0; continue; }
+                    const int64_t q = p + g.delta[k];
+                    const double w = ew ? ew[k * N + p] : 1.0;
+                    const bool ip = in_set(p), iq = in_set(q);
+                    if (ip && iq) {
+                        const double Aa = V[l0(p) * C + l0(q)], Bb = V[l0(p) * C + l1(q)];
+                        const double Cc = V[l1(p) * C + l0(q)], Dd = V[l1(p) * C + l1(q)];
+                        // E = A + (C-A) x_p + (D-C) x_q + (B+C-A-D)(1-x_p) x_q
+                        c1[p] += w * (Cc - Aa);
+                        c1[q] += w * (Dd - Cc);
+                        const double e = w * (Bb + Cc - Aa - Dd);
+                        r[k] = e > 0 ? e : 0.0;   // arc p -> q; q -> p stays 0
+                    } else if (ip) {
+                        c0[p] += w * V[l0(p) * C + lab[q]];
+                        c1[p] += w * V[l1(p) * C + lab[q]];
+                    } else if (iq) {
+                        c0[q] += w * V[lab[p] * C + l0(q)];
+                        c1[q] += w * V[lab[p] * C + l1(q)];
+                    }
+                }
+            }
+    Solver<double, GridTopology<double>> s(N);
+    setup_grid_solver(s, g, rc);
+    for (int64_t p = 0; p < N; ++p) s.nodes[size_t(p)].tr = c1[p] - c0[p];   // source cap = cost of x=1
+    s.maxflow(false);
+    for (int64_t p = 0; p < N; ++p) {
+        if (!in_set(p)) { proposal[p] = lab[p]; continue; }
+        proposal[p] = s.segment(p) ? l1(p) : l0(p);
+    }
+}
+
+}  // namespace
+
+double multilabel_grid(int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
+                       const double* unary, const double* V, const double* ew, const int64_t* order,
+                       int64_t n_order, int64_t max_cycles, int64_t* labels, int64_t* cycles_out) {
+    GridGeom g(ndim, shape, connectivity);
+    const int64_t N = g.N;
+    std::unique_ptr<double[]> rc(new double[size_t(N) * size_t(g.A)]);
+    std::vector<double> c0(static_cast<size_t>(N)), c1(static_cast<size_t>(N));
+    std::vector<int64_t> prop(static_cast<size_t>(N));
+    double best = grid_energy(ndim, shape, connectivity, C, unary, V, ew, labels);
+    int64_t cycles = 0;
+    for (; max_cycles < 0 || cycles < max_cycles;) {
+        ++cycles;
+        bool improved = false;
+        if (method == 0) {
+            for (int64_t a = 0; a < n_order; ++a) {
+                for (int64_t i = 0; i < N * g.A; ++i) rc[i] = 0.0;
+                move_labels(g, C, unary, V, ew, labels, order[a], -1, prop.data(), rc.get(), c0, c1);
+                double e = grid_energy(ndim, shape, connectivity, C, unary, V, ew, prop.data());
+                if (e < best) { best = e; std::copy(prop.begin(), prop.end(), labels); improved = true; }
+            }
+        } else {
+            for (int64_t a = 0; a < n_order; ++a)
+                for (int64_t b = a + 1; b < n_order; ++b) {
+                    for (int64_t i = 0; i < N * g.A; ++i) rc[i] = 0.0;
+                    move_labels(g, C, unary, V, ew, labels, order[a], order[b], prop.data(), rc.get(), c0, c1);
+                    double e = grid_energy(ndim, shape, connectivity, C, unary, V, ew, prop.data());
+                    if (e < best) { best = e; std::copy(prop.begin(), prop.end(), labels); improved = true; }
+                }
+        }
+        if (!improved) break;
+    }
+    *cycles_out = cycles;
+    return best;
+}
+
+// ------------------------------------------------------------------ instantiations
+
+template class GeneralGraph<int32_t>;
+template class GeneralGraph<int64_t>;
+template class GeneralGraph<float>;
+template class GeneralGraph<double>;
+
+#define SEG_MF_GRID(T)                                                                          \
+    template double grid_maxflow<T>(int, const int64_t*, int, const T*, int64_t, const T*,      \
+                                    int64_t, const T*, int64_t, int64_t, const T*, int64_t,     \
+                                    int64_t, uint8_t*, int64_t*);                               \
+    template void grid_maxflow_batch<T>(int64_t, int, const int64_t*, int, const T*, int64_t,   \
+                                        int64_t, const T*, int64_t, int64_t, const T*, int64_t, \
+                                        int64_t, int64_t, const T*, int64_t, int64_t, int64_t,  \
+                                        uint8_t*, double*, int);
+SEG_MF_GRID(int32_t)
+SEG_MF_GRID(int64_t)
+SEG_MF_GRID(float)
+SEG_MF_GRID(double)
+
+}  // namespace mf
+}  // namespace seg

@@ -1,0 +1,89 @@
+// Max-flow/min-cut entry points used by segengine/_cy/_maxflow*.pyx.
+//
+// * GeneralGraph<T>: incremental general graph (PyMaxflow-style API) solved on compact
+//   CSR arc arrays (32-bit indices when they fit, 64-bit otherwise), tree reuse between
+//   maxflow calls.
+// * grid_maxflow<T>: one-shot solve on an implicit 2D/3D grid (neighbours computed).
+// * grid_maxflow_batch<T>: B independent grid problems solved in parallel threads.
+// * multilabel_grid: alpha-expansion / alpha-beta-swap on a grid with a label-cost matrix.
+//
+// Assumes (checked in Python): finite capacities, edge capacities >= 0, node ids in range,
+// array sizes consistent.  Throws std::invalid_argument on inconsistent sizes that are
+// checked here and std::bad_alloc when memory runs out; never exits.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace seg {
+namespace mf {
+
+// Forward neighbour offsets of a connectivity: all offsets in {-1,0,1}^ndim whose first
+// non-zero component is positive, restricted to the connectivity (4/8 in 2D, 6/18/26 in
+// 3D), in C order of the 3^ndim neighbourhood.  Writes K rows of `ndim` ints; returns K.
+int forward_offsets(int ndim, int connectivity, int* out /* [13 * 3] */);
+
+template <class T>
+class GeneralGraph {
+public:
+    GeneralGraph();
+    ~GeneralGraph();
+    int64_t add_nodes(int64_t k);                       // returns the first new id
+    void add_edges(const int64_t* i, const int64_t* j, const T* cap, const T* rev, int64_t m);
+    void add_tweights(const int64_t* i, const T* src, const T* snk, int64_t m);
+    void mark_nodes(const int64_t* i, int64_t m);
+    void maxflow(bool reuse_trees);
+    double flow_double() const;
+    int64_t flow_int() const;
+    void segments(const int64_t* ids, int64_t m, uint8_t* out) const;
+    int64_t node_count() const { return n_; }
+    int64_t arc_count() const { return arcs_; }
+    void reset();
+    GeneralGraph<T>* copy() const;
+
+    struct Impl;   // public only so that file-local helpers can name it
+
+private:
+    std::unique_ptr<Impl> impl_;
+    int64_t n_ = 0;
+    int64_t arcs_ = 0;
+};
+
+// One grid problem.  shape: ndim (2 or 3) sizes, N = prod(shape) nodes.
+// Terminal capacities src/snk: element p at src[p * src_stride] (stride 0: one value).
+// Edge capacities: forward arc p -> p + o_k is fw[k * fw_sk + p * fw_sp], backward arc
+// p + o_k -> p is bw[k * bw_sk + p * bw_sp].  seg_out[N]: 1 = sink segment.
+// Returns the max-flow value (double; exact for integer capacities below 2^53).
+template <class T>
+double grid_maxflow(int ndim, const int64_t* shape, int connectivity,
+                    const T* src, int64_t src_stride, const T* snk, int64_t snk_stride,
+                    const T* fw, int64_t fw_sk, int64_t fw_sp,
+                    const T* bw, int64_t bw_sk, int64_t bw_sp,
+                    uint8_t* seg_out, int64_t* int_flow_out);
+
+// B problems: item b reads src + b*src_bs, snk + b*snk_bs, fw + b*fw_bs, bw + b*bw_bs and
+// writes seg_out + b*N and flows[b].  Items run in parallel (num_threads <= 0: all).
+template <class T>
+void grid_maxflow_batch(int64_t B, int ndim, const int64_t* shape, int connectivity,
+                        const T* src, int64_t src_bs, int64_t src_stride,
+                        const T* snk, int64_t snk_bs, int64_t snk_stride,
+                        const T* fw, int64_t fw_bs, int64_t fw_sk, int64_t fw_sp,
+                        const T* bw, int64_t bw_bs, int64_t bw_sk, int64_t bw_sp,
+                        uint8_t* seg_out, double* flows, int num_threads);
+
+// Multi-label energy on a grid:
+//   E(l) = sum_p unary[l_p * N + p] + sum_k sum_p w_k(p) * V[l_p * C + l_{p+o_k}]
+// with w_k(p) = ew[k * N + p] (ew == nullptr: 1).  method 0: alpha-expansion, 1: swap.
+// labels[N] (int64, in/out).  order: the labels to visit (n_order of them).
+// max_cycles < 0: until no move improves.  Returns the final energy; *cycles_out: cycles run.
+double multilabel_grid(int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
+                       const double* unary, const double* V, const double* ew,
+                       const int64_t* order, int64_t n_order, int64_t max_cycles,
+                       int64_t* labels, int64_t* cycles_out);
+
+double grid_energy(int ndim, const int64_t* shape, int connectivity, int64_t C,
+                   const double* unary, const double* V, const double* ew, const int64_t* labels);
+
+}  // namespace mf
+}  // namespace seg

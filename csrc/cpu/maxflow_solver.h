@@ -1,0 +1,454 @@
+// Boykov–Kolmogorov-class augmenting-path max-flow solver (segengine's own code).
+//
+// Algorithm (Boykov & Kolmogorov, "An experimental comparison of min-cut/max-flow
+// algorithms for energy minimization in vision", TPAMI 2004): two search trees S
+// (rooted at the source) and T (rooted at the sink) grow over residual arcs; when they
+// touch, the path is augmented; arcs saturated by the augmentation turn nodes into
+// orphans, which are re-attached to their tree through another valid parent (adoption,
+// preferring parents close to the terminal, with the timestamp/distance heuristic) or
+// freed. Tree reuse (Kohli & Torr, ICCV 2005): after capacities of marked nodes change,
+// maxflow(reuse) restarts from the previous trees, re-activating only marked nodes.
+//
+// The solver is templated on a topology, so the same code serves
+//   * CsrTopology: general graphs, arcs stored contiguously per node (head, sister, cap);
+//   * GridTopology: implicit 2D/3D grids; a node's arcs are its neighbour slots, heads
+//     are computed from fixed index offsets, only the residual capacities are stored
+//     (a negative capacity marks a slot that leaves the grid).
+//
+// Assumptions (checked by the Python wrappers, not here): capacities are finite and
+// non-negative (terminal capacities are stored as a signed difference tr = source - sink),
+// node and arc indices are in range.  Allocation failure throws std::bad_alloc.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <type_traits>
+#include <vector>
+
+namespace seg {
+namespace mf {
+
+// Flow accumulator: 64-bit integers for integer capacities, double for floats.
+template <class T>
+using flow_t = typename std::conditional<std::is_integral<T>::value, int64_t, double>::type;
+
+enum : uint8_t { FREE = 0, IN_S = 1, IN_T = 2 };
+enum : uint8_t { F_ACTIVE = 1, F_MARKED = 2 };
+
+// Per-node solver state.  P is the compact parent code of the topology.
+template <class T, class P>
+struct Node {
+    T tr;            // residual terminal capacity: > 0 from source, < 0 to sink
+    uint32_t ts;     // timestamp of dist
+    uint32_t dist;   // distance to the terminal (valid when ts is current)
+    P parent;        // parent arc code, or one of the special codes below
+    uint8_t tree;    // FREE / IN_S / IN_T
+    uint8_t flags;   // F_ACTIVE, F_MARKED
+};
+
+// Special parent codes (P is a signed type).
+template <class P> constexpr P P_TERMINAL = P(-1);
+template <class P> constexpr P P_ORPHAN = P(-2);
+template <class P> constexpr P P_NONE = P(-3);
+
+// ------------------------------------------------------------------ topologies
+
+// General graph in CSR form.  I: index type of nodes and arcs (int32_t or int64_t).
+template <class T, class I>
+struct CsrTopology {
+    using P = I;                      // parent code: the global arc index
+    const I* first = nullptr;         // [n + 1] arc ranges per node
+    const I* head_ = nullptr;         // [m] head node of every arc
+    const I* sis = nullptr;           // [m] reverse arc
+    T* rc = nullptr;                  // [m] residual capacity
+
+    template <class F>
+    inline void for_arcs(int64_t i, F&& f) const {
+        const I e = first[i + 1];
+        for (I a = first[i]; a < e; ++a) {
+            if (f(int64_t(a), int64_t(head_[a]))) return;
+        }
+    }
+    inline int64_t head(int64_t /*i*/, int64_t a) const { return head_[a]; }
+    inline int64_t sister(int64_t /*i*/, int64_t /*j*/, int64_t a) const { return sis[a]; }
+    inline P encode(int64_t /*i*/, int64_t a) const { return P(a); }
+    inline int64_t decode(int64_t /*i*/, P p) const { return int64_t(p); }
+};
+
+// Implicit grid: node i has A arc slots; slot k points to i + delta[k]; the reverse of
+// slot k is slot opp[k] of the head.  rc[i * A + k] < 0 marks a slot outside the grid.
+template <class T>
+struct GridTopology {
+    using P = int8_t;
+    int A = 0;
+    int64_t delta[26] = {0};
+    int opp[26] = {0};
+    T* rc = nullptr;                  // [n * A]
+
+    template <class F>
+    inline void for_arcs(int64_t i, F&& f) const {
+        const int64_t base = i * A;
+        for (int k = 0; k < A; ++k) {
+            if (rc[base + k] < T(0)) continue;
+            if (f(base + k, i + delta[k])) return;
+        }
+    }
+    inline int64_t head(int64_t i, int64_t a) const { return i + delta[a - i * A]; }
+    inline int64_t sister(int64_t i, int64_t j, int64_t a) const { return j * A + opp[a - i * A]; }
+    inline P encode(int64_t i, int64_t a) const { return P(a - i * A); }
+    inline int64_t decode(int64_t i, P p) const { return i * A + int64_t(p); }
+};
+
+// ------------------------------------------------------------------ the solver
+
+template <class T, class Topo>
+class Solver {
+public:
+    using P = typename Topo::P;
+    using N = Node<T, P>;
+    using Flow = flow_t<T>;
+
+    Topo topo;
+    std::vector<N> nodes;
+    Flow flow = 0;
+    bool solved_once = false;
+
+    explicit Solver(int64_t n) : nodes(size_t(n)) {
+        for (auto& v : nodes) {
+            v.tr = T(0); v.ts = 0; v.dist = 0; v.parent = P_NONE<P>; v.tree = FREE; v.flags = 0;
+        }
+    }
+
+    // Add terminal capacities (Kolmogorov's convention: the common part min(source, sink)
+    // goes to the flow, the difference stays on the node).
+    inline void add_tweights(int64_t i, T cap_source, T cap_sink) {
+        T delta = nodes[i].tr;
+        if (delta > 0) cap_source += delta; else cap_sink -= delta;
+        flow += Flow(cap_source < cap_sink ? cap_source : cap_sink);
+        nodes[i].tr = cap_source - cap_sink;
+    }
+
+    void mark(int64_t i) {
+        if (!(nodes[i].flags & F_MARKED)) {
+            nodes[i].flags |= F_MARKED;
+            marked_.push_back(i);
+        }
+    }
+
+    // 1 = sink segment, 0 = source segment (free nodes count as source).
+    inline int segment(int64_t i) const { return nodes[i].tree == IN_T ? 1 : 0; }
+
+    Flow maxflow(bool reuse_trees) {
+        if (reuse_trees && solved_once) init_reuse(); else init_fresh();
+        solved_once = true;
+        run();
+        return flow;
+    }
+
+private:
+    std::vector<int64_t> queue_;      // FIFO of active nodes (ring over a vector)
+    size_t qhead_ = 0;
+    std::vector<int64_t> orphans_;
+    std::vector<int64_t> marked_;
+    uint32_t time_ = 0;
+
+    inline void activate(int64_t i) {
+        N& v = nodes[i];
+        if (!(v.flags & F_ACTIVE)) {
+            v.flags |= F_ACTIVE;
+            queue_.push_back(i);
+        }
+    }
+    inline int64_t next_active() {
+        while (qhead_ < queue_.size()) {
+            int64_t i = queue_[qhead_++];
+            if (qhead_ > 4096 && qhead_ * 2 > queue_.size()) {  // compact the consumed prefix
+                queue_.erase(queue_.begin(), queue_.begin() + int64_t(qhead_));
+                qhead_ = 0;
+            }
+            N& v = nodes[i];
+            v.flags &= uint8_t(~F_ACTIVE);
+            if (v.tree != FREE) return i;
+        }
+        queue_.clear();
+        qhead_ = 0;
+        return -1;
+    }
+
+    void reset_queue() {
+        queue_.clear(); qhead_ = 0;
+        for (auto& v : nodes) v.flags &= uint8_t(~F_ACTIVE);
+    }
+
+    void init_fresh() {
+        reset_queue();
+        orphans_.clear();
+        time_ = 0;
+        const int64_t n = int64_t(nodes.size());
+        for (int64_t i = 0; i < n; ++i) {
+            N& v = nodes[i];
+            v.flags = 0;
+            v.ts = 0;
+            if (v.tr > 0) { v.tree = IN_S; v.parent = P_TERMINAL<P>; v.dist = 1; activate(i); }
+            else if (v.tr < 0) { v.tree = IN_T; v.parent = P_TERMINAL<P>; v.dist = 1; activate(i); }
+            else { v.tree = FREE; v.parent = P_NONE<P>; }
+        }
+        marked_.clear();
+    }
+
+    // Children of i (nodes whose parent arc points at i) within tree `tree` become orphans.
+    void orphan_children(int64_t i, uint8_t tree) {
+        topo.for_arcs(i, [&](int64_t a, int64_t j) {
+            (void)a;
+            N& u = nodes[j];
+            if (u.tree == tree && u.parent >= 0 && topo.head(j, topo.decode(j, u.parent)) == i) {
+                u.parent = P_ORPHAN<P>;
+                orphans_.push_back(j);
+            }
+            return false;
+        });
+    }
+
+    void init_reuse() {
+        // Previous trees stay; marked nodes are re-rooted according to their new terminal
+        // capacity and re-activated, parents over saturated arcs become orphans.
+        orphans_.clear();
+        ++time_;
+        for (int64_t i : marked_) {
+            N& v = nodes[i];
+            v.flags &= uint8_t(~F_MARKED);
+            const uint8_t want = v.tr > 0 ? IN_S : (v.tr < 0 ? IN_T : FREE);
+            if (want != FREE) {
+                if (v.tree != want && v.tree != FREE) orphan_children(i, v.tree);
+                v.tree = want; v.parent = P_TERMINAL<P>; v.ts = time_; v.dist = 1;
+            } else if (v.tree != FREE) {
+                if (v.parent == P_TERMINAL<P>) {
+                    v.parent = P_ORPHAN<P>; orphans_.push_back(i);
+                } else if (v.parent >= 0) {
+                    const int64_t a = topo.decode(i, v.parent);
+                    const int64_t j = topo.head(i, a);
+                    const T c = v.tree == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
+                    if (!(c > 0) || nodes[j].tree != v.tree) { v.parent = P_ORPHAN<P>; orphans_.push_back(i); }
+                }
+            }
+            if (v.tree != FREE && v.parent >= 0) {
+                const int64_t a = topo.decode(i, v.parent);
+                const int64_t j = topo.head(i, a);
+                const T c = v.tree == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
+                if (!(c > 0) || nodes[j].tree != v.tree) { v.parent = P_ORPHAN<P>; orphans_.push_back(i); }
+            }
+            if (v.tree != FREE) activate(i);
+            // neighbours may now grow into i or be grown into
+            topo.for_arcs(i, [&](int64_t, int64_t j) {
+                if (nodes[j].tree != FREE) activate(j);
+                return false;
+            });
+        }
+        marked_.clear();
+        adopt_orphans();
+    }
+
+    // Walk from j to its root; return the distance to the terminal or UINT32_MAX when
+    // the chain ends in an orphan.  Caches the result along the path.
+    inline uint32_t origin_distance(int64_t j) {
+        uint32_t d = 0;
+        int64_t u = j;
+        for (;;) {
+            N& w = nodes[u];
+            if (w.ts == time_) { d += w.dist; break; }
+            if (w.parent == P_TERMINAL<P>) { w.ts = time_; w.dist = 1; d += 1; break; }
+            if (w.parent < 0) return std::numeric_limits<uint32_t>::max();
+            ++d;
+            u = topo.head(u, topo.decode(u, w.parent));
+        }
+        // second pass: stamp distances along the path
+        u = j;
+        uint32_t dd = d;
+        while (nodes[u].ts != time_) {
+            N& w = nodes[u];
+            w.ts = time_; w.dist = dd; --dd;
+            u = topo.head(u, topo.decode(u, w.parent));
+        }
+        return d;
+    }
+
+    void adopt(int64_t i) {
+        N& v = nodes[i];
+        const uint8_t tree = v.tree;
+        int64_t best = -1;
+        uint32_t dmin = std::numeric_limits<uint32_t>::max();
+        topo.for_arcs(i, [&](int64_t a, int64_t j) {
+            N& u = nodes[j];
+            if (u.tree != tree || (u.parent < 0 && u.parent != P_TERMINAL<P>)) return false;
+            const T c = tree == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
+            if (!(c > 0)) return false;
+            uint32_t d = origin_distance(j);
+            if (d < dmin) { dmin = d; best = a; }
+            return false;
+        });
+        if (best >= 0) {
+            v.parent = topo.encode(i, best);
+            v.ts = time_;
+            v.dist = dmin + 1;
+            return;
+        }
+        // no valid parent: i becomes free; its children become orphans, neighbours that
+        // could regrow into it become active
+        v.tree = FREE;
+        v.parent = P_NONE<P>;
+        topo.for_arcs(i, [&](int64_t a, int64_t j) {
+            N& u = nodes[j];
+            if (u.tree != tree) return false;
+            const T c = tree == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
+            if (c > 0) activate(j);
+            if (u.parent >= 0 && topo.head(j, topo.decode(j, u.parent)) == i) {
+                u.parent = P_ORPHAN<P>;
+                orphans_.push_back(j);
+            }
+            return false;
+        });
+    }
+
+    void adopt_orphans() {
+        // FIFO over the growing vector
+        for (size_t k = 0; k < orphans_.size(); ++k) {
+            int64_t i = orphans_[k];
+            if (nodes[i].parent != P_ORPHAN<P>) continue;
+            adopt(i);
+        }
+        orphans_.clear();
+    }
+
+    void augment(int64_t s_end, int64_t t_end, int64_t a_mid, int64_t a_mid_rev) {
+        T* rc = topo.rc;
+        T f = rc[a_mid];
+        // bottleneck on the source side
+        int64_t u = s_end;
+        for (;;) {
+            N& w = nodes[u];
+            if (w.parent == P_TERMINAL<P>) { if (w.tr < f) f = w.tr; break; }
+            const int64_t a = topo.decode(u, w.parent);
+            const int64_t p = topo.head(u, a);
+            const T c = rc[topo.sister(u, p, a)];
+            if (c < f) f = c;
+            u = p;
+        }
+        u = t_end;
+        for (;;) {
+            N& w = nodes[u];
+            if (w.parent == P_TERMINAL<P>) { if (-w.tr < f) f = -w.tr; break; }
+            const int64_t a = topo.decode(u, w.parent);
+            const T c = rc[a];
+            if (c < f) f = c;
+            u = topo.head(u, a);
+        }
+        // push
+        rc[a_mid] -= f;
+        rc[a_mid_rev] += f;
+        u = s_end;
+        for (;;) {
+            N& w = nodes[u];
+            if (w.parent == P_TERMINAL<P>) {
+                w.tr -= f;
+                if (!(w.tr > 0)) { w.parent = P_ORPHAN<P>; orphans_.push_back(u); }
+                break;
+            }
+            const int64_t a = topo.decode(u, w.parent);
+            const int64_t p = topo.head(u, a);
+            const int64_t s = topo.sister(u, p, a);
+            rc[a] += f;
+            rc[s] -= f;
+            if (!(rc[s] > 0)) { w.parent = P_ORPHAN<P>; orphans_.push_back(u); }
+            u = p;
+        }
+        u = t_end;
+        for (;;) {
+            N& w = nodes[u];
+            if (w.parent == P_TERMINAL<P>) {
+                w.tr += f;
+                if (!(w.tr < 0)) { w.parent = P_ORPHAN<P>; orphans_.push_back(u); }
+                break;
+            }
+            const int64_t a = topo.decode(u, w.parent);
+            const int64_t p = topo.head(u, a);
+            const int64_t s = topo.sister(u, p, a);
+            rc[a] -= f;
+            rc[s] += f;
+            if (!(rc[a] > 0)) { w.parent = P_ORPHAN<P>; orphans_.push_back(u); }
+            u = p;
+        }
+        flow += Flow(f);
+    }
+
+    void run() {
+        T* rc = topo.rc;
+        int64_t cur = -1;
+        for (;;) {
+            int64_t i = cur;
+            if (i < 0 || nodes[i].tree == FREE) {
+                i = next_active();
+                if (i < 0) break;
+            }
+            cur = -1;
+            N& v = nodes[i];
+            int64_t s_end = -1, t_end = -1, a_mid = -1, a_rev = -1;
+            if (v.tree == IN_S) {
+                topo.for_arcs(i, [&](int64_t a, int64_t j) {
+                    if (!(rc[a] > 0)) return false;
+                    N& u = nodes[j];
+                    if (u.tree == FREE) {
+                        u.tree = IN_S;
+                        u.parent = topo.encode(j, topo.sister(i, j, a));
+                        u.ts = v.ts; u.dist = v.dist + 1;
+                        activate(j);
+                        return false;
+                    }
+                    if (u.tree == IN_T) {
+                        s_end = i; t_end = j; a_mid = a; a_rev = topo.sister(i, j, a);
+                        return true;
+                    }
+                    if (u.ts <= v.ts && u.dist > v.dist && u.parent >= 0) {
+                        u.parent = topo.encode(j, topo.sister(i, j, a));
+                        u.ts = v.ts; u.dist = v.dist + 1;
+                    }
+                    return false;
+                });
+            } else {
+                topo.for_arcs(i, [&](int64_t a, int64_t j) {
+                    const int64_t s = topo.sister(i, j, a);
+                    if (!(rc[s] > 0)) return false;
+                    N& u = nodes[j];
+                    if (u.tree == FREE) {
+                        u.tree = IN_T;
+                        u.parent = topo.encode(j, s);
+                        u.ts = v.ts; u.dist = v.dist + 1;
+                        activate(j);
+                        return false;
+                    }
+                    if (u.tree == IN_S) {
+                        s_end = j; t_end = i; a_mid = s; a_rev = a;
+                        return true;
+                    }
+                    if (u.ts <= v.ts && u.dist > v.dist && u.parent >= 0) {
+                        u.parent = topo.encode(j, s);
+                        u.ts = v.ts; u.dist = v.dist + 1;
+                    }
+                    return false;
+                });
+            }
+            if (a_mid < 0) continue;   // i fully expanded
+            // keep scanning i after this augmentation
+            cur = i;
+            if (++time_ == 0) {                    // timestamp wrap: invalidate all stamps
+                for (auto& w : nodes) w.ts = 0;
+                time_ = 1;
+            }
+            augment(s_end, t_end, a_mid, a_rev);
+            adopt_orphans();
+        }
+    }
+};
+
+}  // namespace mf
+}  // namespace seg

@@ -1,0 +1,357 @@
+# distutils: sources = csrc/cpu/maxflow.cpp
+# distutils: language = c++
+"""Thin binding over csrc/cpu/maxflow.{h,cpp}: general graphs, implicit grids, multi-label moves.
+
+All checks happen in Python (segengine/maxflow, segengine/ops); arrays arriving here are
+C-contiguous with the right dtype and sizes.  C++ exceptions become Python ones
+(std::bad_alloc -> MemoryError, std::invalid_argument -> ValueError); the GIL is released
+while the solver runs.
+"""
+
+from libc.stdint cimport int32_t, int64_t, uint8_t
+from libcpp cimport bool as cbool
+
+import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
+
+
+cdef extern from "maxflow.h" namespace "seg::mf" nogil:
+    int c_forward_offsets "seg::mf::forward_offsets"(int ndim, int connectivity, int* out) except +
+
+    cdef cppclass GeneralGraph[T]:
+        GeneralGraph() except +
+        int64_t add_nodes(int64_t k) except +
+        void add_edges(const int64_t* i, const int64_t* j, const T* cap, const T* rev, int64_t m) except +
+        void add_tweights(const int64_t* i, const T* src, const T* snk, int64_t m) except +
+        void mark_nodes(const int64_t* i, int64_t m) except +
+        void maxflow(cbool reuse_trees) except +
+        double flow_double()
+        int64_t flow_int()
+        void segments(const int64_t* ids, int64_t m, uint8_t* out)
+        int64_t node_count()
+        int64_t arc_count()
+        void reset() except +
+        GeneralGraph[T]* copy() except +
+
+    double c_grid_maxflow "seg::mf::grid_maxflow"[T](
+        int ndim, const int64_t* shape, int connectivity,
+        const T* src, int64_t src_stride, const T* snk, int64_t snk_stride,
+        const T* fw, int64_t fw_sk, int64_t fw_sp, const T* bw, int64_t bw_sk, int64_t bw_sp,
+        uint8_t* seg_out, int64_t* int_flow_out) except +
+
+    void c_grid_maxflow_batch "seg::mf::grid_maxflow_batch"[T](
+        int64_t B, int ndim, const int64_t* shape, int connectivity,
+        const T* src, int64_t src_bs, int64_t src_stride,
+        const T* snk, int64_t snk_bs, int64_t snk_stride,
+        const T* fw, int64_t fw_bs, int64_t fw_sk, int64_t fw_sp,
+        const T* bw, int64_t bw_bs, int64_t bw_sk, int64_t bw_sp,
+        uint8_t* seg_out, double* flows, int num_threads) except +
+
+    double c_multilabel_grid "seg::mf::multilabel_grid"(
+        int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
+        const double* unary, const double* V, const double* ew,
+        const int64_t* order, int64_t n_order, int64_t max_cycles,
+        int64_t* labels, int64_t* cycles_out) except +
+
+    double c_grid_energy "seg::mf::grid_energy"(
+        int ndim, const int64_t* shape, int connectivity, int64_t C,
+        const double* unary, const double* V, const double* ew, const int64_t* labels) except +
+
+
+ctypedef fused cap_t:
+    int32_t
+    int64_t
+    float
+    double
+
+
+def forward_offsets(int ndim, int connectivity):
+    """Forward neighbour offsets ``int64 [K, ndim]`` of a grid connectivity."""
+    cdef int buf[39]
+    cdef int k = c_forward_offsets(ndim, connectivity, buf)
+    out = np.empty((k, ndim), dtype=np.int64)
+    for r in range(k):
+        for d in range(ndim):
+            out[r, d] = buf[r * 3 + d]
+    return out
+
+
+cdef int _kind(dtype) except -1:
+    dtype = np.dtype(dtype)
+    if dtype == np.int32:
+        return 0
+    if dtype == np.int64:
+        return 1
+    if dtype == np.float32:
+        return 2
+    if dtype == np.float64:
+        return 3
+    raise TypeError(f"capacity dtype must be int32, int64, float32 or float64, got {dtype}")
+
+
+cdef class CGraph:
+    """An incremental general graph with capacities of one dtype (see segengine.maxflow.Graph)."""
+    cdef GeneralGraph[int32_t]* g32
+    cdef GeneralGraph[int64_t]* g64
+    cdef GeneralGraph[float]* gf
+    cdef GeneralGraph[double]* gd
+    cdef readonly int kind
+    cdef readonly object dtype
+
+    def __cinit__(self, dtype=np.float64, *, bint _empty=False):
+        self.kind = _kind(dtype)
+        self.dtype = np.dtype(dtype)
+        if _empty:
+            return
+        if self.kind == 0:
+            self.g32 = new GeneralGraph[int32_t]()
+        elif self.kind == 1:
+            self.g64 = new GeneralGraph[int64_t]()
+        elif self.kind == 2:
+            self.gf = new GeneralGraph[float]()
+        else:
+            self.gd = new GeneralGraph[double]()
+
+    def __dealloc__(self):
+        del self.g32
+        del self.g64
+        del self.gf
+        del self.gd
+
+    def copy(self):
+        cdef CGraph c = CGraph(self.dtype, _empty=True)
+        if self.kind == 0:
+            c.g32 = self.g32.copy()
+        elif self.kind == 1:
+            c.g64 = self.g64.copy()
+        elif self.kind == 2:
+            c.gf = self.gf.copy()
+        else:
+            c.gd = self.gd.copy()
+        return c
+
+    def reset(self):
+        if self.kind == 0:
+            self.g32.reset()
+        elif self.kind == 1:
+            self.g64.reset()
+        elif self.kind == 2:
+            self.gf.reset()
+        else:
+            self.gd.reset()
+
+    def add_nodes(self, int64_t k):
+        if self.kind == 0:
+            return self.g32.add_nodes(k)
+        if self.kind == 1:
+            return self.g64.add_nodes(k)
+        if self.kind == 2:
+            return self.gf.add_nodes(k)
+        return self.gd.add_nodes(k)
+
+    def node_count(self):
+        if self.kind == 0:
+            return self.g32.node_count()
+        if self.kind == 1:
+            return self.g64.node_count()
+        if self.kind == 2:
+            return self.gf.node_count()
+        return self.gd.node_count()
+
+    def arc_count(self):
+        if self.kind == 0:
+            return self.g32.arc_count()
+        if self.kind == 1:
+            return self.g64.arc_count()
+        if self.kind == 2:
+            return self.gf.arc_count()
+        return self.gd.arc_count()
+
+    def add_edges(self, const int64_t[::1] i, const int64_t[::1] j, cap, rev):
+        """i, j: int64 [m]; cap, rev: [m] of the graph's dtype."""
+        cdef int64_t m = i.shape[0]
+        cdef const int32_t[::1] c32
+        cdef const int32_t[::1] r32
+        cdef const int64_t[::1] c64
+        cdef const int64_t[::1] r64
+        cdef const float[::1] cf
+        cdef const float[::1] rf
+        cdef const double[::1] cd
+        cdef const double[::1] rd
+        if m == 0:
+            return
+        if self.kind == 0:
+            c32 = cap; r32 = rev
+            with nogil:
+                self.g32.add_edges(&i[0], &j[0], &c32[0], &r32[0], m)
+        elif self.kind == 1:
+            c64 = cap; r64 = rev
+            with nogil:
+                self.g64.add_edges(&i[0], &j[0], &c64[0], &r64[0], m)
+        elif self.kind == 2:
+            cf = cap; rf = rev
+            with nogil:
+                self.gf.add_edges(&i[0], &j[0], &cf[0], &rf[0], m)
+        else:
+            cd = cap; rd = rev
+            with nogil:
+                self.gd.add_edges(&i[0], &j[0], &cd[0], &rd[0], m)
+
+    def add_tweights(self, const int64_t[::1] i, src, snk):
+        """i: int64 [m]; src, snk: [m] of the graph's dtype (applied in order)."""
+        cdef int64_t m = i.shape[0]
+        cdef const int32_t[::1] c32
+        cdef const int32_t[::1] r32
+        cdef const int64_t[::1] c64
+        cdef const int64_t[::1] r64
+        cdef const float[::1] cf
+        cdef const float[::1] rf
+        cdef const double[::1] cd
+        cdef const double[::1] rd
+        if m == 0:
+            return
+        if self.kind == 0:
+            c32 = src; r32 = snk
+            with nogil:
+                self.g32.add_tweights(&i[0], &c32[0], &r32[0], m)
+        elif self.kind == 1:
+            c64 = src; r64 = snk
+            with nogil:
+                self.g64.add_tweights(&i[0], &c64[0], &r64[0], m)
+        elif self.kind == 2:
+            cf = src; rf = snk
+            with nogil:
+                self.gf.add_tweights(&i[0], &cf[0], &rf[0], m)
+        else:
+            cd = src; rd = snk
+            with nogil:
+                self.gd.add_tweights(&i[0], &cd[0], &rd[0], m)
+
+    def mark_nodes(self, const int64_t[::1] i):
+        cdef int64_t m = i.shape[0]
+        if m == 0:
+            return
+        if self.kind == 0:
+            self.g32.mark_nodes(&i[0], m)
+        elif self.kind == 1:
+            self.g64.mark_nodes(&i[0], m)
+        elif self.kind == 2:
+            self.gf.mark_nodes(&i[0], m)
+        else:
+            self.gd.mark_nodes(&i[0], m)
+
+    def maxflow(self, bint reuse_trees=False):
+        """Solve; returns the flow (int for integer dtypes, float otherwise)."""
+        with nogil:
+            if self.kind == 0:
+                self.g32.maxflow(reuse_trees)
+            elif self.kind == 1:
+                self.g64.maxflow(reuse_trees)
+            elif self.kind == 2:
+                self.gf.maxflow(reuse_trees)
+            else:
+                self.gd.maxflow(reuse_trees)
+        return self.flow()
+
+    def flow(self):
+        if self.kind == 0:
+            return int(self.g32.flow_int())
+        if self.kind == 1:
+            return int(self.g64.flow_int())
+        if self.kind == 2:
+            return float(self.gf.flow_double())
+        return float(self.gd.flow_double())
+
+    def segments(self, const int64_t[::1] ids):
+        """uint8 [m]: 1 where the node is in the sink segment."""
+        cdef int64_t m = ids.shape[0]
+        out = np.zeros(m, dtype=np.uint8)
+        cdef uint8_t[::1] o = out
+        if m == 0:
+            return out
+        with nogil:
+            if self.kind == 0:
+                self.g32.segments(&ids[0], m, &o[0])
+            elif self.kind == 1:
+                self.g64.segments(&ids[0], m, &o[0])
+            elif self.kind == 2:
+                self.gf.segments(&ids[0], m, &o[0])
+            else:
+                self.gd.segments(&ids[0], m, &o[0])
+        return out
+
+
+def grid_solve_batch(const cap_t[::1] src, int64_t src_bs, int64_t src_stride,
+                     const cap_t[::1] snk, int64_t snk_bs, int64_t snk_stride,
+                     const cap_t[::1] fw, int64_t fw_bs, int64_t fw_sk, int64_t fw_sp,
+                     const cap_t[::1] bw, int64_t bw_bs, int64_t bw_sk, int64_t bw_sp,
+                     shape, int connectivity, int64_t B, uint8_t[::1] seg_out,
+                     double[::1] flows, int num_threads):
+    """Solve B grid problems (layout in csrc/cpu/maxflow.h); fills seg_out [B*N], flows [B]."""
+    cdef int64_t shp[3]
+    cdef int ndim = len(shape)
+    for d in range(ndim):
+        shp[d] = shape[d]
+    if B == 0:
+        return
+    with nogil:
+        c_grid_maxflow_batch(B, ndim, shp, connectivity, &src[0], src_bs, src_stride,
+                             &snk[0], snk_bs, snk_stride, &fw[0], fw_bs, fw_sk, fw_sp,
+                             &bw[0], bw_bs, bw_sk, bw_sp, &seg_out[0], &flows[0], num_threads)
+
+
+def grid_solve(const cap_t[::1] src, int64_t src_stride, const cap_t[::1] snk, int64_t snk_stride,
+               const cap_t[::1] fw, int64_t fw_sk, int64_t fw_sp,
+               const cap_t[::1] bw, int64_t bw_sk, int64_t bw_sp,
+               shape, int connectivity, uint8_t[::1] seg_out):
+    """Solve one grid problem; returns the flow (exact int for integer dtypes)."""
+    cdef int64_t shp[3]
+    cdef int ndim = len(shape)
+    cdef int64_t iflow = 0
+    cdef double f
+    for d in range(ndim):
+        shp[d] = shape[d]
+    with nogil:
+        f = c_grid_maxflow(ndim, shp, connectivity, &src[0], src_stride, &snk[0], snk_stride,
+                           &fw[0], fw_sk, fw_sp, &bw[0], bw_sk, bw_sp, &seg_out[0], &iflow)
+    if cap_t is int32_t or cap_t is int64_t:
+        return int(iflow)
+    return f
+
+
+def multilabel(int method, shape, int connectivity, const double[::1] unary, int64_t C,
+               const double[::1] V, ew, const int64_t[::1] order, int64_t max_cycles,
+               int64_t[::1] labels):
+    """Alpha-expansion (method 0) or swap (1) in place on ``labels``; returns (energy, cycles)."""
+    cdef int64_t shp[3]
+    cdef int ndim = len(shape)
+    cdef const double[::1] ewv
+    cdef const double* ewp = NULL
+    cdef int64_t cycles = 0
+    cdef double e
+    for d in range(ndim):
+        shp[d] = shape[d]
+    if ew is not None:
+        ewv = ew
+        ewp = &ewv[0]
+    with nogil:
+        e = c_multilabel_grid(method, ndim, shp, connectivity, C, &unary[0], &V[0], ewp,
+                              &order[0], order.shape[0], max_cycles, &labels[0], &cycles)
+    return e, int(cycles)
+
+
+def energy(shape, int connectivity, const double[::1] unary, int64_t C, const double[::1] V, ew,
+           const int64_t[::1] labels):
+    """Energy of a labelling (see multilabel)."""
+    cdef int64_t shp[3]
+    cdef int ndim = len(shape)
+    cdef const double[::1] ewv
+    cdef const double* ewp = NULL
+    for d in range(ndim):
+        shp[d] = shape[d]
+    if ew is not None:
+        ewv = ew
+        ewp = &ewv[0]
+    return c_grid_energy(ndim, shp, connectivity, C, &unary[0], &V[0], ewp, &labels[0])

@@ -1,0 +1,331 @@
+"""PyMaxflow-compatible graph classes over segengine's own max-flow solver.
+
+``Graph[float]`` (:class:`GraphFloat`, float64 capacities) and ``Graph[int]``
+(:class:`GraphInt`, int64 capacities) behave like PyMaxflow 1.3.2's classes of the same
+names; ``Graph[np.float32]`` and ``Graph[np.int32]`` use 4-byte capacities.  Node ids are
+64-bit.  All construction is vectorised: grid calls and ``add_edges``/``add_tedges`` run
+without a Python loop per node or edge.
+
+Differences from PyMaxflow, on purpose: invalid input (node ids out of range, negative or
+non-finite edge capacities, malformed structures) raises :class:`GraphError` (a subclass of
+both ``ValueError`` and ``RuntimeError``, so code catching PyMaxflow's ``RuntimeError``
+keeps working) instead of being accepted or crashing; memory exhaustion raises
+``MemoryError`` instead of exiting the process.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segengine._cy import _maxflow as _cy
+
+__all__ = ["Graph", "GraphFloat", "GraphInt", "GraphFloat32", "GraphInt32", "GraphError",
+           "vonNeumann_structure", "moore_structure"]
+
+
+class GraphError(ValueError, RuntimeError):
+    """Invalid graph input (bad node id, negative or non-finite capacity, bad shape)."""
+
+
+def _half(structure: np.ndarray) -> np.ndarray:
+    flat = structure.reshape(-1).copy()
+    flat[: flat.size // 2 + 1] = 0
+    return flat.reshape(structure.shape)
+
+
+def vonNeumann_structure(ndim: int = 2, directed: bool = False) -> np.ndarray:
+    """Von Neumann neighbourhood: float64 ``[3]*ndim`` with ones at the 2*ndim face neighbours.
+
+    Parameters
+    ----------
+    ndim : int
+        Number of grid dimensions.
+    directed : bool
+        Keep only the neighbours after the centre in C order (one per axis).
+    """
+    s = np.zeros((3,) * ndim)
+    for d in range(ndim):
+        for v in (0, 2):
+            idx = [1] * ndim
+            idx[d] = v
+            s[tuple(idx)] = 1
+    return _half(s) if directed else s
+
+
+def moore_structure(ndim: int = 2, directed: bool = False) -> np.ndarray:
+    """Moore neighbourhood: float64 ``[3]*ndim``, ones everywhere but the centre.
+
+    Parameters
+    ----------
+    ndim : int
+        Number of grid dimensions.
+    directed : bool
+        Keep only the neighbours after the centre in C order.
+    """
+    s = np.ones((3,) * ndim)
+    s[(1,) * ndim] = 0
+    return _half(s) if directed else s
+
+
+class _GraphBase:
+    """Common implementation; use :class:`GraphFloat` / :class:`GraphInt` (or ``Graph[...]``)."""
+
+    _dtype = np.float64
+
+    def __init__(self, est_node_num: int = 0, est_edge_num: int = 0):
+        # the size estimates are accepted for compatibility; storage grows as needed
+        self._g = _cy.CGraph(self._dtype)
+        self._n = 0
+
+    # ------------------------------------------------------------ helpers
+    @property
+    def _is_int(self) -> bool:
+        return np.issubdtype(self._dtype, np.integer)
+
+    def _ids(self, ids, name: str) -> np.ndarray:
+        a = np.asarray(ids)
+        if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
+            if a.dtype.kind == "f" and a.size and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
+                a = a.astype(np.int64)
+            else:
+                raise GraphError(f"{name} must hold integer node ids, got dtype {a.dtype}")
+        a = np.ascontiguousarray(a, dtype=np.int64)
+        if a.size and (a.min() < 0 or a.max() >= self._n):
+            bad = a[(a < 0) | (a >= self._n)].reshape(-1)[0]
+            raise GraphError(f"{name}: node id {int(bad)} is not in the graph "
+                             f"(valid ids: 0..{self._n - 1})")
+        return a
+
+    def _caps(self, values, name: str, shape, allow_negative: bool) -> np.ndarray:
+        a = np.asarray(values)
+        if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            raise GraphError(f"{name} must be numeric, got dtype {a.dtype}")
+        if np.iscomplexobj(a):
+            raise GraphError(f"{name} must be real, got dtype {a.dtype}")
+        try:
+            a = np.broadcast_to(a, shape)
+        except ValueError:
+            raise GraphError(f"{name} of shape {np.shape(values)} cannot be broadcast to {tuple(shape)}")
+        if a.dtype.kind == "f":
+            if not np.all(np.isfinite(a)):
+                raise GraphError(f"{name} contains NaN or infinity")
+        if not allow_negative and a.size and a.min() < 0:
+            raise GraphError(f"{name} must be non-negative, got minimum {a.min()}")
+        if self._is_int and a.dtype.kind == "f":
+            info = np.iinfo(self._dtype)
+            if a.size and (a.max() > info.max or a.min() < info.min):
+                raise GraphError(f"{name} does not fit in {np.dtype(self._dtype).name}")
+            a = np.trunc(a)
+        return np.ascontiguousarray(a.astype(self._dtype, copy=False).reshape(-1))
+
+    # ------------------------------------------------------------ nodes
+    def add_nodes(self, num_nodes: int) -> np.ndarray:
+        """Add ``num_nodes`` nodes; return their ids, int64 ``[num_nodes]``."""
+        num_nodes = int(num_nodes)
+        if num_nodes < 0:
+            raise GraphError(f"num_nodes must be non-negative, got {num_nodes}")
+        first = self._g.add_nodes(num_nodes)
+        self._n += num_nodes
+        return np.arange(first, first + num_nodes, dtype=np.int64)
+
+    def add_grid_nodes(self, shape) -> np.ndarray:
+        """Add ``prod(shape)`` nodes; return their ids as an int64 array of ``shape`` (C order)."""
+        shape = tuple(int(s) for s in np.atleast_1d(shape))
+        if any(s < 0 for s in shape):
+            raise GraphError(f"shape must be non-negative, got {shape}")
+        return self.add_nodes(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+
+    def get_node_count(self) -> int:
+        """Number of non-terminal nodes."""
+        return self._n
+
+    def get_edge_count(self) -> int:
+        """Number of non-terminal arcs (two per added edge, as in PyMaxflow)."""
+        return int(self._g.arc_count())
+
+    get_node_num = get_node_count
+    get_edge_num = get_edge_count
+
+    # ------------------------------------------------------------ edges
+    def add_edge(self, i, j, capacity, rcapacity) -> None:
+        """Add the edge i->j with ``capacity`` and j->i with ``rcapacity`` (both >= 0)."""
+        self.add_edges([i], [j], [capacity], [rcapacity])
+
+    def add_edges(self, i, j, capacities, rcapacities) -> None:
+        """Add many edges at once.
+
+        Parameters
+        ----------
+        i, j : array_like of int, shape ``[m]``
+            End nodes.
+        capacities, rcapacities : array_like, broadcastable to ``[m]``
+            Capacities of i->j and j->i, non-negative and finite.
+        """
+        ii = self._ids(i, "i").reshape(-1)
+        jj = self._ids(j, "j").reshape(-1)
+        if ii.shape != jj.shape:
+            raise GraphError(f"i and j must have the same length, got {ii.size} and {jj.size}")
+        c = self._caps(capacities, "capacities", ii.shape, allow_negative=False)
+        r = self._caps(rcapacities, "rcapacities", ii.shape, allow_negative=False)
+        self._g.add_edges(ii, jj, c, r)
+
+    def add_tedge(self, i, cap_source, cap_sink) -> None:
+        """Add terminal capacities to node ``i`` (negative values allowed, as in PyMaxflow)."""
+        self.add_tedges([i], [cap_source], [cap_sink])
+
+    def add_tedges(self, i, cap_source, cap_sink) -> None:
+        """Add terminal capacities to many nodes; equivalent to ``add_tedge`` in order.
+
+        Parameters
+        ----------
+        i : array_like of int, shape ``[m]``
+        cap_source, cap_sink : array_like, broadcastable to ``[m]``
+        """
+        ii = self._ids(i, "i").reshape(-1)
+        s = self._caps(cap_source, "cap_source", ii.shape, allow_negative=True)
+        t = self._caps(cap_sink, "cap_sink", ii.shape, allow_negative=True)
+        self._g.add_tweights(ii, s, t)
+
+    def add_grid_tedges(self, nodeids, sourcecaps, sinkcaps) -> None:
+        """Terminal capacities for a grid of nodes; ``sourcecaps``/``sinkcaps`` broadcast to
+        ``nodeids.shape``."""
+        ids = np.asarray(nodeids)
+        s = self._caps(sourcecaps, "sourcecaps", ids.shape, allow_negative=True)
+        t = self._caps(sinkcaps, "sinkcaps", ids.shape, allow_negative=True)
+        self._g.add_tweights(self._ids(ids, "nodeids").reshape(-1), s, t)
+
+    def add_grid_edges(self, nodeids, weights=1, structure=None, symmetric=False, periodic=False) -> None:
+        """Add edges between grid nodes following a neighbourhood ``structure``.
+
+        For every node p and every non-zero entry ``structure[c + o]`` (c the centre), the edge
+        p -> p+o gets capacity ``weights[p] * structure[c + o]``; with ``symmetric`` the
+        reverse edge gets the same capacity (else 0).  Neighbours outside the grid are
+        skipped unless the axis is periodic, in which case they wrap around.
+
+        Parameters
+        ----------
+        nodeids : ndarray of int, any shape ``S``
+        weights : array_like broadcastable to ``S``, default 1
+        structure : array_like, ndim ``len(S)``, odd sizes, optional
+            Default: ``vonNeumann_structure(len(S), directed=symmetric)``.
+        symmetric : bool
+        periodic : bool or sequence of ``len(S)`` bools
+        """
+        ids = np.asarray(nodeids)
+        ndim = ids.ndim
+        if structure is None:
+            structure = vonNeumann_structure(ndim, directed=bool(symmetric))
+        structure = np.asarray(structure)
+        if structure.ndim != ndim:
+            raise GraphError(f"structure must have {ndim} dimensions like nodeids, got {structure.ndim}")
+        if any(s % 2 == 0 for s in structure.shape):
+            raise GraphError(f"structure must have odd sizes, got shape {structure.shape}")
+        st = self._caps(structure, "structure", structure.shape, allow_negative=False).reshape(structure.shape)
+        per = np.broadcast_to(np.asarray(periodic, dtype=bool), (ndim,))
+        ids_c = self._ids(ids, "nodeids").reshape(ids.shape)
+        w = self._caps(weights, "weights", ids.shape, allow_negative=False).reshape(ids.shape)
+        center = np.array(structure.shape) // 2
+        for idx in zip(*np.nonzero(st)):
+            off = np.array(idx) - center
+            if not off.any():
+                continue
+            q_arr = ids_c
+            for a in range(ndim):
+                if per[a] and off[a] and ids.shape[a]:
+                    q_arr = np.roll(q_arr, -int(off[a]), axis=a)
+            sp, sq = [], []
+            empty = False
+            for a in range(ndim):
+                S, o = ids.shape[a], int(off[a])
+                if per[a]:
+                    sp.append(slice(None)); sq.append(slice(None))
+                    continue
+                start, stop = max(0, -o), S - max(0, o)
+                if stop <= start:
+                    empty = True
+                    break
+                sp.append(slice(start, stop)); sq.append(slice(start + o, stop + o))
+            if empty:
+                continue
+            p = np.ascontiguousarray(ids_c[tuple(sp)]).reshape(-1)
+            q = np.ascontiguousarray(q_arr[tuple(sq)]).reshape(-1)
+            cap = np.ascontiguousarray(w[tuple(sp)] * st[idx], dtype=self._dtype).reshape(-1)
+            rev = cap if symmetric else np.zeros_like(cap)
+            self._g.add_edges(p, q, cap, rev)
+
+    # ------------------------------------------------------------ solve and query
+    def maxflow(self, reuse_trees: bool = False):
+        """Compute the maximum flow (= capacity of the minimum cut).
+
+        With ``reuse_trees`` the search trees of the previous call are reused; nodes whose
+        terminal capacities changed since must be marked with :meth:`mark_node` first.
+        Returns ``float`` for float graphs and ``int`` for integer graphs.
+        """
+        return self._g.maxflow(bool(reuse_trees))
+
+    def mark_node(self, i) -> None:
+        """Mark node ``i`` as changed for ``maxflow(reuse_trees=True)``."""
+        self._g.mark_nodes(self._ids([i], "i"))
+
+    def mark_grid_nodes(self, nodeids) -> None:
+        """Mark many nodes as changed (any shape)."""
+        self._g.mark_nodes(self._ids(nodeids, "nodeids").reshape(-1))
+
+    def get_segment(self, i) -> int:
+        """0 if node ``i`` is on the source side of the minimum cut, 1 if on the sink side."""
+        return int(self._g.segments(self._ids([i], "i"))[0])
+
+    def get_grid_segments(self, nodeids) -> np.ndarray:
+        """Bool array of ``nodeids.shape``: True where the node is on the sink side."""
+        ids = np.asarray(nodeids)
+        return self._g.segments(self._ids(ids, "nodeids").reshape(-1)).astype(bool).reshape(ids.shape)
+
+    def reset(self) -> None:
+        """Remove all nodes and edges."""
+        self._g.reset()
+        self._n = 0
+
+    def copy(self):
+        """A copy with the current (residual) capacities, terminal state and flow."""
+        c = type(self).__new__(type(self))
+        c._g = self._g.copy()
+        c._n = self._n
+        return c
+
+
+class GraphFloat(_GraphBase):
+    """Graph with float64 capacities (PyMaxflow's ``Graph[float]``)."""
+    _dtype = np.float64
+
+
+class GraphInt(_GraphBase):
+    """Graph with int64 capacities (PyMaxflow's ``Graph[int]``)."""
+    _dtype = np.int64
+
+
+class GraphFloat32(_GraphBase):
+    """Graph with float32 capacities (half the arc memory of :class:`GraphFloat`)."""
+    _dtype = np.float32
+
+
+class GraphInt32(_GraphBase):
+    """Graph with int32 capacities."""
+    _dtype = np.int32
+
+
+class _GraphSelector(dict):
+    """``Graph[float]`` / ``Graph[int]`` (and numpy dtypes) select a graph class."""
+
+    def __missing__(self, key):
+        try:
+            dt = np.dtype(key)
+        except TypeError:
+            raise KeyError(key)
+        for k in (np.float64, np.int64, np.float32, np.int32):
+            if dt == np.dtype(k):
+                return dict.__getitem__(self, k)
+        raise KeyError(key)
+
+
+Graph = _GraphSelector({float: GraphFloat, int: GraphInt, np.float64: GraphFloat,
+                        np.int64: GraphInt, np.float32: GraphFloat32, np.int32: GraphInt32})

@@ -1,0 +1,110 @@
+"""One-shot max-flow on an implicit 2D/3D grid (neighbours computed, not stored)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["grid_maxflow", "forward_offsets"]
+
+_DEFAULT_CONN = {2: 4, 3: 6}
+_VALID_CONN = {2: (4, 8), 3: (6, 18, 26)}
+_DTYPES = (np.int32, np.int64, np.float32, np.float64)
+
+
+def forward_offsets(ndim: int, connectivity: int) -> np.ndarray:
+    """Forward neighbour offsets ``int64 [K, ndim]`` of a connectivity, in the order used for
+    per-edge weights: every offset in {-1, 0, 1}^ndim whose first non-zero component is
+    positive, in C order of the 3^ndim neighbourhood (2D 4: (0,1), (1,0); 2D 8: (0,1),
+    (1,-1), (1,0), (1,1); 3D 6: (0,0,1), (0,1,0), (1,0,0); 18 and 26 likewise)."""
+    from segengine._cy import _maxflow as _cy
+    if ndim not in _VALID_CONN or connectivity not in _VALID_CONN[ndim]:
+        raise ValueError(f"connectivity must be one of {_VALID_CONN.get(ndim, (4, 8, 6, 18, 26))} "
+                         f"for a {ndim}D grid, got {connectivity}")
+    return _cy.forward_offsets(ndim, connectivity)
+
+
+def check_connectivity(ndim: int, connectivity) -> int:
+    if ndim not in _VALID_CONN:
+        raise ValueError(f"grids must be 2D or 3D, got {ndim} spatial dimensions")
+    if connectivity is None:
+        return _DEFAULT_CONN[ndim]
+    if connectivity not in _VALID_CONN[ndim]:
+        raise ValueError(f"connectivity must be one of {_VALID_CONN[ndim]} for a {ndim}D grid, "
+                         f"got {connectivity}")
+    return int(connectivity)
+
+
+def _arr(x, name, dtype):
+    a = np.asarray(x)
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.iscomplexobj(a):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
+    a = a.astype(dtype, copy=False)
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return a
+
+
+def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dtype=None):
+    """Minimum s-t cut of a 2D/3D grid graph in one call.
+
+    Parameters
+    ----------
+    source, sink : array_like, shape ``S`` (2 or 3 dims; one may be a scalar)
+        Terminal capacities (any sign; only ``source - sink`` and ``min(source, sink)`` matter).
+    weights : scalar or array_like ``[K, *S]``
+        Capacity of the arc p -> p + o_k for the K forward offsets of
+        :func:`forward_offsets`; non-negative and finite.  Arcs leaving the grid are ignored.
+    connectivity : int, optional
+        4 or 8 in 2D (default 4), 6, 18 or 26 in 3D (default 6).
+    rweights : scalar or array_like ``[K, *S]``, optional
+        Capacity of the reverse arc p + o_k -> p (default: ``weights``, an undirected grid).
+    dtype : int32, int64, float32 or float64, optional
+        Capacity type (default: numpy's result type of the inputs, float64 for Python floats).
+
+    Returns
+    -------
+    flow : float or int
+        The max-flow value (exact int for integer dtypes).
+    segments : ndarray of bool, shape ``S``
+        True where the node is on the sink side (as PyMaxflow's ``get_grid_segments``).
+    """
+    from segengine._cy import _maxflow as _cy
+    src0, snk0 = np.asarray(source), np.asarray(sink)
+    shape = np.broadcast_shapes(src0.shape, snk0.shape)
+    ndim = len(shape)
+    conn = check_connectivity(ndim, connectivity)
+    K = len(forward_offsets(ndim, conn))
+    if dtype is None:
+        dtype = np.result_type(src0, snk0, np.asarray(weights),
+                               np.asarray(weights if rweights is None else rweights))
+        if dtype == bool:
+            dtype = np.int64
+        if np.issubdtype(dtype, np.integer):
+            dtype = np.int32 if dtype.itemsize <= 4 and dtype.kind == "i" and dtype != np.uint32 else np.int64
+        else:
+            dtype = np.float32 if dtype == np.float32 or dtype == np.float16 else np.float64
+    dtype = np.dtype(dtype)
+    if dtype not in [np.dtype(d) for d in _DTYPES]:
+        raise TypeError(f"dtype must be int32, int64, float32 or float64, got {dtype}")
+    src = np.ascontiguousarray(np.broadcast_to(_arr(src0, "source", dtype), shape)).reshape(-1)
+    snk = np.ascontiguousarray(np.broadcast_to(_arr(snk0, "sink", dtype), shape)).reshape(-1)
+    N = src.size
+
+    def edge(w, name):
+        w = _arr(w, name, dtype)
+        if w.size and w.min() < 0:
+            raise ValueError(f"{name} must be non-negative, got minimum {w.min()}")
+        if w.ndim == 0:
+            return np.ascontiguousarray(w.reshape(1)), 0, 0
+        if w.shape != (K,) + tuple(shape):
+            raise ValueError(f"{name} must be a scalar or have shape {(K,) + tuple(shape)} "
+                             f"(K={K} forward offsets), got {w.shape}")
+        return np.ascontiguousarray(w).reshape(-1), N, 1
+
+    fw, fsk, fsp = edge(weights, "weights")
+    bw, bsk, bsp = (fw, fsk, fsp) if rweights is None else edge(rweights, "rweights")
+    seg = np.zeros(N, dtype=np.uint8)
+    if N == 0:
+        return (0 if dtype.kind == "i" else 0.0), seg.astype(bool).reshape(shape)
+    flow = _cy.grid_solve(src, 1, snk, 1, fw, fsk, fsp, bw, bsk, bsp, tuple(shape), conn, seg)
+    return flow, seg.view(bool).reshape(shape)
