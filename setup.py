@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 ROOT = Path(__file__).parent.resolve()
 BASE_FLAGS = ["-std=c++17", "-O3", "-ffp-contract=off", "-fno-math-errno", "-Wno-unused-function"]
@@ -76,9 +76,7 @@ def extensions():
 
 
 setup(
-    packages=["segengine", "segengine._cy", "segengine.ops", "segengine._reference",
-              "segengine.maxflow", "segengine.densecrf", "segengine.data",
-              "segengine._csrc"],
+    packages=find_packages(include=["segengine", "segengine.*"]) + ["segengine._csrc"],
     package_dir={"segengine._csrc": "csrc"},
     package_data={"segengine._csrc": ["common/*.h", "cuda/*.cu", "cuda/*.cuh"],
                   "segengine.data": ["*.png", "*.npz"]},
