@@ -1,0 +1,213 @@
+"""Graph cuts: segengine vs PyMaxflow on the same problems.
+
+Cases (quick mode: smaller):
+  * 2D 4-connected contrast-sensitive segmentation of ``skimage.data.coffee()`` (400x600) and
+    of the image tiled to 1200x1200;
+  * a 3D 6-connected 128^3 volume (noisy blob);
+  * alpha-expansion on a stereo problem (``skimage.data.stereo_motorcycle``, Potts).
+For the binary cases: graph construction and solve through the PyMaxflow-style Graph API
+(timed separately and together), and segengine's implicit-grid path
+(``segengine.maxflow.grid_maxflow``: construction + solve + segments in one call).
+``check`` compares flows (and segmentations) with PyMaxflow's.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+
+import numpy as np
+
+from benchmarks.common import measure, peak_extra_memory_mb
+
+OP = "graphcut"
+
+
+def _image_problem(img, lam=2.0):
+    """Unaries and contrast-sensitive weights of a grey image [H, W] in [0, 1]."""
+    fg, bg = np.percentile(img, 75), np.percentile(img, 25)
+    src = (img - fg) ** 2 * 10.0          # cost of label 1 (sink side)
+    snk = (img - bg) ** 2 * 10.0          # cost of label 0
+    dr = np.zeros_like(img)
+    dd = np.zeros_like(img)
+    dr[:, :-1] = (img[:, 1:] - img[:, :-1]) ** 2
+    dd[:-1, :] = (img[1:, :] - img[:-1, :]) ** 2
+    beta = 1.0 / (2 * np.concatenate([dr[:, :-1].ravel(), dd[:-1, :].ravel()]).mean())
+    w = lam * np.exp(-beta * np.stack([dr, dd]))
+    return src, snk, w
+
+
+def _volume_problem(n, seed=0):
+    rng = np.random.default_rng(seed)
+    z, y, x = np.meshgrid(*[np.linspace(-1, 1, n)] * 3, indexing="ij")
+    blob = (np.sqrt(x ** 2 + 1.3 * y ** 2 + 0.8 * z ** 2) < 0.6 + 0.1 * np.sin(5 * x)).astype(float)
+    vol = blob + rng.normal(0, 0.6, blob.shape)
+    return (vol - 1) ** 2, vol ** 2, 0.6
+
+
+def _pm_build(pmf, src, snk, w):
+    g = pmf.Graph[float]()
+    ids = g.add_grid_nodes(src.shape)
+    if np.ndim(w) == 0:
+        g.add_grid_edges(ids, float(w), symmetric=True)
+    else:
+        right = np.zeros((3, 3)); right[1, 2] = 1
+        down = np.zeros((3, 3)); down[2, 1] = 1
+        g.add_grid_edges(ids, w[0], structure=right, symmetric=True)
+        g.add_grid_edges(ids, w[1], structure=down, symmetric=True)
+    g.add_grid_tedges(ids, src, snk)
+    return g, ids
+
+
+def _se_build(smf, src, snk, w):
+    g = smf.Graph[float]()
+    ids = g.add_grid_nodes(src.shape)
+    if np.ndim(w) == 0:
+        g.add_grid_edges(ids, float(w), symmetric=True)
+    else:
+        right = np.zeros((3, 3)); right[1, 2] = 1
+        down = np.zeros((3, 3)); down[2, 1] = 1
+        g.add_grid_edges(ids, w[0], structure=right, symmetric=True)
+        g.add_grid_edges(ids, w[1], structure=down, symmetric=True)
+    g.add_grid_tedges(ids, src, snk)
+    return g, ids
+
+
+def _solve_only(build, repeat):
+    """Median solve time and peak memory of maxflow() on freshly built graphs."""
+    times, mem, flow = [], 0.0, None
+    for _ in range(repeat):
+        g, ids = build()
+        gc.collect()
+        t0 = time.perf_counter()
+        flow = g.maxflow()
+        times.append(time.perf_counter() - t0)
+        del g, ids
+    g, ids = build()
+    mem = peak_extra_memory_mb(g.maxflow)
+    del g, ids
+    return statistics.median(times), mem, flow
+
+
+def _row(case, impl, t, mem, check="", notes=""):
+    return {"op": OP, "case": case, "impl": impl, "median_s": t, "peak_mb": mem,
+            "check": check, "notes": notes}
+
+
+def _binary_cases(rows, name, src, snk, w, repeat):
+    import maxflow as pmf
+    import segengine.maxflow as smf
+
+    nvox = src.size
+    # reference result
+    g, ids = _pm_build(pmf, src, snk, w)
+    pm_flow = g.maxflow()
+    pm_seg = g.get_grid_segments(ids)
+    del g, ids
+    gw = w if np.ndim(w) == 0 else np.ascontiguousarray(w)
+    if np.ndim(w) and src.ndim == 2:
+        gw = w  # [2, H, W]: right, down = forward offsets (0, 1), (1, 0)
+    se_flow, se_seg = smf.grid_maxflow(src, snk, gw)
+    rel = abs(se_flow - pm_flow) / max(abs(pm_flow), 1e-300)
+    same = "same flow" if rel < 1e-9 else f"flow rel diff {rel:.1e}"
+    same_seg = "same segments" if np.array_equal(se_seg, pm_seg) else \
+        f"{int((se_seg != pm_seg).sum())} segments differ"
+
+    # construction only
+    rows.append(measure(OP, f"{name}: build (Graph API)", "segengine",
+                        lambda: _se_build(smf, src, snk, w), repeat=repeat))
+    rows.append(measure(OP, f"{name}: build (Graph API)", "PyMaxflow",
+                        lambda: _pm_build(pmf, src, snk, w), repeat=repeat))
+    # solve only
+    t, m, f = _solve_only(lambda: _se_build(smf, src, snk, w), repeat)
+    rows.append(_row(f"{name}: solve (Graph API)", "segengine", t, m,
+                     "same flow" if abs(f - pm_flow) <= 1e-9 * abs(pm_flow) else "flow differs"))
+    t, m, _ = _solve_only(lambda: _pm_build(pmf, src, snk, w), repeat)
+    rows.append(_row(f"{name}: solve (Graph API)", "PyMaxflow", t, m))
+
+    # build + solve + segments through the Graph API
+    def se_graph():
+        g, ids = _se_build(smf, src, snk, w)
+        g.maxflow()
+        return g.get_grid_segments(ids)
+
+    def pm_graph():
+        g, ids = _pm_build(pmf, src, snk, w)
+        g.maxflow()
+        return g.get_grid_segments(ids)
+
+    r_se = measure(OP, f"{name}: end to end (Graph API)", "segengine", se_graph, repeat=repeat,
+                   check=same)
+    r_pm = measure(OP, f"{name}: end to end (Graph API)", "PyMaxflow", pm_graph, repeat=repeat)
+    rows += [r_se, r_pm]
+    # implicit grid: one call
+    r = measure(OP, f"{name}: end to end (implicit grid)", "segengine",
+                lambda: smf.grid_maxflow(src, snk, gw), repeat=repeat, check=f"{same}, {same_seg}")
+    r["notes"] = (f"{r['peak_mb'] * 2**20 / nvox:.0f} B/voxel peak vs PyMaxflow "
+                  f"{r_pm['peak_mb'] * 2**20 / nvox:.0f} B/voxel")
+    rows.append(r)
+    rows.append(dict(r_pm, case=f"{name}: end to end (implicit grid)"))
+
+
+def _stereo(quick):
+    from skimage import data
+    from skimage.color import rgb2gray
+    from skimage.transform import rescale
+    left, right, _ = data.stereo_motorcycle()
+    s = 0.125 if quick else 0.25
+    L = rescale(rgb2gray(left), s, anti_aliasing=True)
+    R = rescale(rgb2gray(right), s, anti_aliasing=True)
+    D = int(round(260 * s / 4))  # disparity range at this scale
+    H, W = L.shape
+    cost = np.empty((D, H, W))
+    for d in range(D):
+        shifted = np.empty_like(R)
+        shifted[:, d:] = R[:, : W - d]
+        shifted[:, :d] = R[:, :1]
+        cost[d] = np.minimum(np.abs(L - shifted), 0.08) * 100
+    return cost
+
+
+def _multilabel_case(rows, quick, repeat):
+    import maxflow as pmf
+    import segengine
+    from segengine._reference.maxflow import grid_energy
+
+    cost = _stereo(quick)
+    D, H, W = cost.shape
+    V = 3.0 * (1 - np.eye(D))
+    un_pm = np.ascontiguousarray(np.moveaxis(cost, 0, -1))
+    init = cost.argmin(0)
+    lab_se, e_se = segengine.alpha_expansion(cost, V, init=init)
+    lab_pm = pmf.fastmin.aexpansion_grid(un_pm, V, labels=init.astype(np.int8))
+    e_pm = float(pmf.fastmin.energy_of_grid_labeling(un_pm, V, lab_pm))
+    check = f"energy {e_se:.1f} vs PyMaxflow {e_pm:.1f}"
+    name = f"alpha-expansion stereo {H}x{W}, {D} labels, Potts"
+    rows.append(measure(OP, name, "segengine",
+                        lambda: segengine.alpha_expansion(cost, V, init=init), repeat=repeat, check=check))
+    rows.append(measure(OP, name, "PyMaxflow",
+                        lambda: pmf.fastmin.aexpansion_grid(un_pm, V, labels=init.astype(np.int8)),
+                        repeat=repeat))
+
+
+def run(quick: bool) -> list[dict]:
+    from skimage import data
+    from skimage.color import rgb2gray
+
+    rows: list[dict] = []
+    repeat = 3 if quick else 5
+    img = rgb2gray(data.coffee())                       # 400 x 600
+    if quick:
+        img = img[::2, ::2]
+    src, snk, w = _image_problem(img)
+    _binary_cases(rows, f"2D 4-conn coffee {img.shape[0]}x{img.shape[1]}", src, snk, w, repeat)
+    big = np.tile(img, (3, 2))[:1200, :1200] if not quick else np.tile(img, (2, 2))
+    src, snk, w = _image_problem(big)
+    _binary_cases(rows, f"2D 4-conn coffee tiled {big.shape[0]}x{big.shape[1]}", src, snk, w,
+                  max(2, repeat - 2))
+    n = 48 if quick else 128
+    src, snk, w = _volume_problem(n)
+    _binary_cases(rows, f"3D 6-conn volume {n}^3", src, snk, w, 2 if not quick else repeat)
+    _multilabel_case(rows, quick, 2 if not quick else repeat)
+    return rows
