@@ -1,0 +1,703 @@
+// Marker-based watershed, scikit-image 0.26 semantics. See watershed.h for the contract.
+//
+// Flooding order (what scikit-image's Cython kernel does, restated):
+//   * every marker pixel is pushed first, in raster order, with key (image value, age 0);
+//   * each push of a neighbour gets the next age (1, 2, ... never reused), and its value is
+//     max(image[neighbour] (+ compactness * distance to the seed), value of the popped pixel);
+//   * items leave a binary min-heap ordered by (value, age). Markers share age 0, so equal-valued
+//     markers tie and leave in the order the heap's layout dictates: we keep a binary heap
+//     with exactly the same push (sift-up) and pop (last to root, sift-down, left child first)
+//     rules, so the layout and therefore the order are the same.
+//   * standard mode labels a pixel when it is pushed; compact and watershed-line modes label
+//     it when it is popped (a pixel may be pushed several times).
+// Speed: in standard mode, for 8/16-bit images, once no two differently-labelled markers
+// that share a value are left in the heap, every remaining key is unique and a bucket queue
+// (one FIFO per grey level) pops in the same (value, age) order in O(1). Equal-valued markers
+// of the same label may leave in any order there: they leave consecutively and push the same
+// pixels with the same label, so the labelling does not depend on their order.
+
+#include "watershed.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "parallel.h"
+
+// The compact cost value + c * d must round exactly like scikit-image's (no fused multiply-add):
+// setup.py builds with -ffp-contract=off; clang also gets the pragma.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
+namespace seg {
+namespace ws {
+namespace {
+
+constexpr int kMaxDim = 64;
+constexpr uint8_t kInside = 1;  // in the mask and not (yet) a watershed-line pixel
+constexpr uint8_t kBorder = 2;  // some neighbour offset leaves the image
+
+struct Grid {
+    int ndim = 0;
+    int64_t n = 1;
+    int64_t shape[kMaxDim];
+    int64_t stride[kMaxDim];
+    int64_t lo[kMaxDim];  // coordinate c is on the border when c < lo or c >= hi
+    int64_t hi[kMaxDim];
+    int nn = 0;
+    std::vector<int64_t> off;  // raveled neighbour offsets
+    std::vector<int64_t> vec;  // [nn * ndim]
+
+    explicit Grid(const Geometry& g) {
+        if (g.ndim < 1 || g.ndim > kMaxDim) throw std::invalid_argument("watershed: ndim must be in [1, 64]");
+        if (g.nneighbors < 0) throw std::invalid_argument("watershed: negative neighbour count");
+        ndim = g.ndim;
+        for (int d = 0; d < ndim; ++d) {
+            if (g.shape[d] < 0) throw std::invalid_argument("watershed: negative shape");
+            shape[d] = g.shape[d];
+            n *= shape[d];
+        }
+        int64_t s = 1;
+        for (int d = ndim - 1; d >= 0; --d) {
+            stride[d] = s;
+            s *= shape[d];
+        }
+        nn = g.nneighbors;
+        vec.assign(g.neighbors, g.neighbors + static_cast<int64_t>(nn) * ndim);
+        off.assign(nn, 0);
+        for (int d = 0; d < ndim; ++d) {
+            lo[d] = 0;
+            hi[d] = shape[d];
+        }
+        for (int k = 0; k < nn; ++k) {
+            for (int d = 0; d < ndim; ++d) {
+                int64_t v = vec[static_cast<size_t>(k) * ndim + d];
+                off[k] += v * stride[d];
+                if (-v > lo[d]) lo[d] = -v;
+                if (shape[d] - v < hi[d]) hi[d] = shape[d] - v;
+            }
+        }
+    }
+
+    void coords(int64_t p, int64_t* c) const {
+        for (int d = 0; d < ndim; ++d) {
+            c[d] = p / stride[d];
+            p -= c[d] * stride[d];
+        }
+    }
+
+    // Calls f(q) for every neighbour q of p inside the image, in neighbour order.
+    template <class F>
+    inline void for_neighbors(int64_t p, const uint8_t* flags, F&& f) const {
+        if (!(flags[p] & kBorder)) {
+            for (int k = 0; k < nn; ++k) f(p + off[k]);
+            return;
+        }
+        int64_t c[kMaxDim];
+        coords(p, c);
+        for (int k = 0; k < nn; ++k) {
+            const int64_t* v = &vec[static_cast<size_t>(k) * ndim];
+            bool ok = true;
+            for (int d = 0; d < ndim; ++d) {
+                int64_t x = c[d] + v[d];
+                if (x < 0 || x >= shape[d]) {
+                    ok = false;
+                    break;
+                }
+            }
+            if (ok) f(p + off[k]);
+        }
+    }
+
+    // True when some neighbour offset of the border pixel p leaves the image.
+    bool leaves_image(int64_t p) const {
+        int64_t c[kMaxDim];
+        coords(p, c);
+        for (int k = 0; k < nn; ++k) {
+            const int64_t* v = &vec[static_cast<size_t>(k) * ndim];
+            for (int d = 0; d < ndim; ++d) {
+                int64_t x = c[d] + v[d];
+                if (x < 0 || x >= shape[d]) return true;
+            }
+        }
+        return false;
+    }
+
+    // Euclidean distance between raveled points, computed like scikit-image's _euclid_dist.
+    double euclid(int64_t a, int64_t b) const {
+        double r = 0.0;
+        for (int d = 0; d < ndim; ++d) {
+            double cur = static_cast<double>(a / stride[d] - b / stride[d]);
+            r += cur * cur;
+            a %= stride[d];
+            b %= stride[d];
+        }
+        return std::sqrt(r);
+    }
+};
+
+template <class S>
+inline bool is_nan(S v) {
+    if constexpr (std::is_floating_point<S>::value) return v != v;
+    else return false;
+}
+
+// flags = kInside where mask (or everywhere), | kBorder on border pixels; NaN check for floats.
+template <class S>
+void build_flags(const S* img, const uint8_t* mask, uint8_t* flags, const Grid& g) {
+    const int64_t n = g.n;
+    if (n == 0) return;
+    if constexpr (std::is_floating_point<S>::value) {
+        bool bad = false;
+        for (int64_t p = 0; p < n; ++p) bad |= (img[p] != img[p]);
+        if (bad) throw std::invalid_argument("watershed: `image` contains NaN");
+    }
+    const int last = g.ndim - 1;
+    const int64_t W = g.shape[last];
+    const int64_t rows = n / W;
+    int64_t c[kMaxDim] = {0};
+    for (int64_t r = 0; r < rows; ++r) {
+        bool row_border = false;
+        for (int d = 0; d < last; ++d) row_border |= (c[d] < g.lo[d] || c[d] >= g.hi[d]);
+        uint8_t* f = flags + r * W;
+        const uint8_t* m = mask ? mask + r * W : nullptr;
+        for (int64_t x = 0; x < W; ++x) {
+            uint8_t v = m ? (m[x] ? kInside : 0) : kInside;
+            if (row_border || x < g.lo[last] || x >= g.hi[last]) v |= kBorder;
+            f[x] = v;
+        }
+        for (int d = last - 1; d >= 0; --d) {  // advance the row counter
+            if (++c[d] < g.shape[d]) break;
+            c[d] = 0;
+        }
+    }
+}
+
+template <class S>
+struct KeyOf {
+    using type = S;
+};
+template <>
+struct KeyOf<int64_t> {
+    using type = double;  // scikit-image compares float64 copies
+};
+template <>
+struct KeyOf<uint64_t> {
+    using type = double;
+};
+
+template <class K>
+struct Item {
+    K value;
+    int64_t age;
+    int64_t index;
+    int64_t source;
+};
+
+template <class K>
+inline bool less(const Item<K>& a, const Item<K>& b) {
+    if (a.value != b.value) return a.value < b.value;
+    return a.age < b.age;
+}
+
+// Binary min-heap with scikit-image's exact push/pop rules (hence the same layout).
+template <class K>
+struct Heap {
+    std::vector<Item<K>> a;
+
+    bool empty() const { return a.empty(); }
+    const Item<K>& top() const { return a[0]; }
+
+    void push(const Item<K>& x) {
+        size_t c = a.size();
+        a.push_back(x);
+        while (c > 0) {
+            size_t p = (c + 1) / 2 - 1;
+            if (less(x, a[p])) {
+                a[c] = a[p];
+                c = p;
+            } else {
+                break;
+            }
+        }
+        a[c] = x;
+    }
+
+    Item<K> pop() {
+        Item<K> top = a[0];
+        Item<K> last = a.back();
+        a.pop_back();
+        const size_t n = a.size();
+        if (n == 0) return top;
+        size_t i = 0;
+        for (;;) {
+            size_t l = 2 * i + 1;
+            if (l >= n) break;
+            size_t s = i;
+            const Item<K>* best = &last;
+            if (less(a[l], *best)) {
+                s = l;
+                best = &a[l];
+            }
+            size_t r = l + 1;
+            if (r < n && less(a[r], *best)) s = r;
+            if (s == i) break;
+            a[i] = a[s];
+            i = s;
+        }
+        a[i] = last;
+        return top;
+    }
+};
+
+template <class S>
+constexpr bool kBucketable = std::is_integral<S>::value && sizeof(S) <= 2;
+
+template <class S>
+inline int64_t level_of(S v) {
+    return static_cast<int64_t>(v) - static_cast<int64_t>(std::numeric_limits<S>::min());
+}
+
+// Bucket-queue flooding (standard mode, 8/16-bit images) from grey level `first` on:
+// one FIFO per level, visited in increasing level order; pushes never go below the level
+// being popped (values are clamped), so this pops in (value, age) order.
+template <class S, class L>
+void run_buckets(const S* img, const uint8_t* flags, L* lab, const Grid& g,
+                 std::vector<std::vector<int64_t>>& buckets, int64_t first) {
+    const int64_t nlev = static_cast<int64_t>(buckets.size());
+    for (int64_t lv = first; lv < nlev; ++lv) {
+        std::vector<int64_t>& b = buckets[static_cast<size_t>(lv)];
+        for (size_t i = 0; i < b.size(); ++i) {
+            const int64_t p = b[i];
+            const L lb = lab[p];
+            g.for_neighbors(p, flags, [&](int64_t q) {
+                if (!(flags[q] & kInside) || lab[q]) return;
+                lab[q] = lb;
+                int64_t ql = level_of(img[q]);
+                if (ql < lv) ql = lv;
+                buckets[static_cast<size_t>(ql)].push_back(q);
+            });
+        }
+        std::vector<int64_t>().swap(b);
+    }
+}
+
+template <class L>
+inline bool diff_neighbors(uint8_t* flags, const L* lab, const Grid& g, int64_t index, L label) {
+    if (!(flags[index] & kInside)) return true;
+    bool diff = false;
+    g.for_neighbors(index, flags, [&](int64_t q) {
+        if (diff) return;
+        if (flags[q] & kInside) {
+            L nl = lab[q];
+            if (nl && nl != label) diff = true;
+        }
+    });
+    if (diff) flags[index] &= static_cast<uint8_t>(~kInside);
+    return diff;
+}
+
+template <class S, class K, class L, bool COMPACT>
+void flood(const S* img, uint8_t* flags, L* lab, const Grid& g, double compactness, bool wsl) {
+    const int64_t n = g.n;
+    const bool standard = !COMPACT && !wsl;
+    for (int64_t p = 0; p < n; ++p)
+        if (!(flags[p] & kInside)) lab[p] = 0;
+
+    bool use_buckets = false;
+    int64_t vc = -1;  // highest grey level holding markers of two different labels
+    if constexpr (kBucketable<S> && !COMPACT) {
+        if (standard) {
+            use_buckets = true;
+            const int64_t nlev = int64_t(1) << (8 * sizeof(S));
+            std::vector<L> first(static_cast<size_t>(nlev), L(0));
+            for (int64_t p = 0; p < n; ++p) {
+                const L l = lab[p];
+                if (!l) continue;
+                const int64_t lv = level_of(img[p]);
+                L& f = first[static_cast<size_t>(lv)];
+                if (!f) f = l;
+                else if (f != l && lv > vc) vc = lv;
+            }
+        }
+    }
+
+    if constexpr (kBucketable<S> && !COMPACT) {
+        if (use_buckets && vc < 0) {
+            // No contested grey level: the heap phase is empty.
+            std::vector<std::vector<int64_t>> buckets(size_t(1) << (8 * sizeof(S)));
+            int64_t first = static_cast<int64_t>(buckets.size());
+            for (int64_t p = 0; p < n; ++p) {
+                if (!lab[p]) continue;
+                const int64_t lv = level_of(img[p]);
+                buckets[static_cast<size_t>(lv)].push_back(p);
+                if (lv < first) first = lv;
+            }
+            run_buckets(img, flags, lab, g, buckets, first);
+            return;
+        }
+    }
+
+    Heap<K> heap;
+    for (int64_t p = 0; p < n; ++p) {
+        if (lab[p]) heap.push(Item<K>{static_cast<K>(img[p]), 0, p, p});
+    }
+    int64_t age = 1;
+    while (!heap.empty()) {
+        if constexpr (kBucketable<S> && !COMPACT) {
+            if (use_buckets && level_of(heap.top().value) > vc) break;
+        }
+        const Item<K> e = heap.pop();
+        if (!standard) {
+            if (lab[e.index] && e.index != e.source) continue;
+            const L src = lab[e.source];
+            if (COMPACT || !diff_neighbors(flags, lab, g, e.index, src)) lab[e.index] = src;
+        }
+        const L elab = lab[e.index];
+        g.for_neighbors(e.index, flags, [&](int64_t q) {
+            if (!(flags[q] & kInside)) return;
+            if (lab[q]) return;
+            ++age;
+            K v;
+            if constexpr (COMPACT) {
+                v = static_cast<double>(img[q]);
+                v += compactness * g.euclid(q, e.source);
+            } else {
+                v = static_cast<K>(img[q]);
+                if (standard) lab[q] = elab;
+            }
+            if (v < e.value) v = e.value;
+            heap.push(Item<K>{v, age, q, e.source});
+        });
+    }
+    if constexpr (kBucketable<S> && !COMPACT) {
+        if (use_buckets && !heap.empty()) {
+            // Every key left is unique: move the items to the buckets in (value, age) order.
+            std::vector<Item<K>>& items = heap.a;
+            std::sort(items.begin(), items.end(),
+                      [](const Item<K>& a, const Item<K>& b) { return less(a, b); });
+            std::vector<std::vector<int64_t>> buckets(size_t(1) << (8 * sizeof(S)));
+            for (const Item<K>& it : items) buckets[static_cast<size_t>(level_of(it.value))].push_back(it.index);
+            const int64_t first = level_of(items.front().value);
+            std::vector<Item<K>>().swap(items);
+            run_buckets(img, flags, lab, g, buckets, first);
+        }
+    }
+}
+
+// ---- standard mode (no compactness, no lines) for images of at most 32 bits -------------
+// The key (value, age) is packed into one uint64: an order-preserving code of the value in the
+// high bits, the age in the low bits (48 bits for 8/16-bit images, 32 bits otherwise: the
+// caller guarantees fewer pushes than that, as each pixel is pushed at most once here).
+
+template <class S>
+constexpr int kAgeBits = sizeof(S) <= 2 ? 48 : 32;
+
+template <class S>
+inline uint64_t value_code(S v) {
+    if constexpr (std::is_same<S, float>::value) {
+        if (v == 0.0f) v = 0.0f;  // -0 and +0 tie, as in scikit-image
+        uint32_t u;
+        std::memcpy(&u, &v, sizeof u);
+        u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+        return static_cast<uint64_t>(u) << kAgeBits<S>;
+    } else if constexpr (std::is_signed<S>::value) {
+        using U = std::make_unsigned_t<S>;
+        const U u = static_cast<U>(static_cast<U>(v) ^ (U(1) << (8 * sizeof(S) - 1)));
+        return static_cast<uint64_t>(u) << kAgeBits<S>;
+    } else {
+        return static_cast<uint64_t>(v) << kAgeBits<S>;
+    }
+}
+
+struct Packed {
+    uint64_t key;
+    int64_t index;
+};
+
+// Same push/pop rules as Heap (ties: the new item stays below; pop prefers the left child).
+struct PackedHeap {
+    std::vector<Packed> a;
+
+    void push(Packed x) {
+        size_t c = a.size();
+        a.push_back(x);
+        Packed* d = a.data();
+        while (c > 0) {
+            const size_t p = (c - 1) >> 1;
+            if (x.key < d[p].key) {
+                d[c] = d[p];
+                c = p;
+            } else {
+                break;
+            }
+        }
+        d[c] = x;
+    }
+
+    Packed pop() {
+        Packed* d = a.data();
+        const Packed top = d[0];
+        const Packed last = a.back();
+        a.pop_back();
+        const size_t n = a.size();
+        if (n == 0) return top;
+        size_t i = 0;
+        for (;;) {
+            size_t c = 2 * i + 1;
+            if (c >= n) break;
+            if (c + 1 < n && d[c + 1].key < d[c].key) ++c;
+            if (!(d[c].key < last.key)) break;
+            d[i] = d[c];
+            i = c;
+        }
+        d[i] = last;
+        return top;
+    }
+};
+
+template <class S, class L>
+void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
+    const int64_t n = g.n;
+    constexpr int AB = kAgeBits<S>;
+    constexpr uint64_t kValueMask = ~((uint64_t(1) << AB) - 1);
+    for (int64_t p = 0; p < n; ++p)
+        if (!(flags[p] & kInside)) lab[p] = 0;
+
+    bool use_buckets = false;
+    int64_t vc = -1;  // highest grey level holding markers of two different labels
+    if constexpr (kBucketable<S>) {
+        use_buckets = true;
+        const int64_t nlev = int64_t(1) << (8 * sizeof(S));
+        std::vector<L> first(static_cast<size_t>(nlev), L(0));
+        for (int64_t p = 0; p < n; ++p) {
+            const L l = lab[p];
+            if (!l) continue;
+            const int64_t lv = level_of(img[p]);
+            L& f = first[static_cast<size_t>(lv)];
+            if (!f) f = l;
+            else if (f != l && lv > vc) vc = lv;
+        }
+        if (vc < 0) {  // no contested grey level: no heap phase at all
+            std::vector<std::vector<int64_t>> buckets(static_cast<size_t>(nlev));
+            int64_t lo = nlev;
+            for (int64_t p = 0; p < n; ++p) {
+                if (!lab[p]) continue;
+                const int64_t lv = level_of(img[p]);
+                buckets[static_cast<size_t>(lv)].push_back(p);
+                if (lv < lo) lo = lv;
+            }
+            run_buckets(img, flags, lab, g, buckets, lo);
+            return;
+        }
+    }
+
+    PackedHeap heap;
+    for (int64_t p = 0; p < n; ++p)
+        if (lab[p]) heap.push(Packed{value_code(img[p]), p});
+    uint64_t age = 1;
+    const uint64_t vc_code = use_buckets ? (static_cast<uint64_t>(vc) << AB) | ((uint64_t(1) << AB) - 1) : 0;
+    while (!heap.a.empty()) {
+        if (use_buckets && heap.a[0].key > vc_code) break;
+        const Packed e = heap.pop();
+        const uint64_t evalue = e.key & kValueMask;
+        const L elab = lab[e.index];
+        g.for_neighbors(e.index, flags, [&](int64_t q) {
+            if (!(flags[q] & kInside) || lab[q]) return;
+            ++age;
+            lab[q] = elab;
+            uint64_t v = value_code(img[q]);
+            if (v < evalue) v = evalue;
+            heap.push(Packed{v | age, q});
+        });
+    }
+    if constexpr (kBucketable<S>) {
+        if (!heap.a.empty()) {
+            // Every key left is unique: move the items to the buckets in (value, age) order.
+            std::vector<Packed>& items = heap.a;
+            std::sort(items.begin(), items.end(), [](const Packed& x, const Packed& y) { return x.key < y.key; });
+            std::vector<std::vector<int64_t>> buckets(size_t(1) << (8 * sizeof(S)));
+            for (const Packed& it : items) buckets[static_cast<size_t>(it.key >> AB)].push_back(it.index);
+            const int64_t lo = static_cast<int64_t>(items.front().key >> AB);
+            std::vector<Packed>().swap(items);
+            run_buckets(img, flags, lab, g, buckets, lo);
+        }
+    }
+}
+
+template <class S, class L>
+void watershed_typed(const S* img, const uint8_t* mask, L* lab, const Grid& g, double compactness,
+                     bool wsl) {
+    if (g.n == 0) return;
+    std::vector<uint8_t> flags(static_cast<size_t>(g.n));
+    build_flags(img, mask, flags.data(), g);
+    if (compactness > 0) {
+        flood<S, double, L, true>(img, flags.data(), lab, g, compactness, wsl);
+        return;
+    }
+    if constexpr (sizeof(S) <= 4) {
+        // at most n pushes: the age must fit the packed key
+        if (!wsl && (sizeof(S) <= 2 || g.n < (int64_t(1) << 32) - 4)) {
+            flood_standard(img, flags.data(), lab, g);
+            return;
+        }
+    }
+    flood<S, typename KeyOf<S>::type, L, false>(img, flags.data(), lab, g, compactness, wsl);
+}
+
+template <class S>
+int64_t minima_typed(const S* img, const uint8_t* mask, int32_t* lab, const Grid& g) {
+    const int64_t n = g.n;
+    if (n == 0) return 0;
+    std::vector<uint8_t> flags(static_cast<size_t>(n));
+    build_flags(img, mask, flags.data(), g);
+    S gmax = img[0];
+    for (int64_t p = 1; p < n; ++p)
+        if (img[p] > gmax) gmax = img[p];
+    std::vector<uint8_t> st(static_cast<size_t>(n), 0);  // 1 visited, 2 local minimum
+    std::vector<int64_t> queue;
+    for (int64_t p = 0; p < n; ++p) {
+        if (st[p]) continue;
+        const S v = img[p];
+        queue.clear();
+        queue.push_back(p);
+        st[p] = 1;
+        bool is_min = true;
+        for (size_t qi = 0; qi < queue.size(); ++qi) {
+            const int64_t c = queue[qi];
+            // skimage pads with the global maximum: a plateau at that value touching the
+            // border has an equal neighbour outside the image and is not a minimum.
+            if ((flags[c] & kBorder) && v == gmax && g.leaves_image(c)) is_min = false;
+            g.for_neighbors(c, flags.data(), [&](int64_t q) {
+                const S w = img[q];
+                if (w == v) {
+                    if (!st[q]) {
+                        st[q] = 1;
+                        queue.push_back(q);
+                    }
+                } else if (w < v) {
+                    is_min = false;
+                }
+            });
+        }
+        if (is_min)
+            for (int64_t q : queue) st[q] = 2;
+    }
+    // Label the minima inside the mask, numbered in raster order of their first pixel.
+    for (int64_t p = 0; p < n; ++p) lab[p] = 0;
+    int64_t next = 0;
+    for (int64_t p = 0; p < n; ++p) {
+        if (st[p] != 2 || !(flags[p] & kInside) || lab[p]) continue;
+        if (next >= std::numeric_limits<int32_t>::max())
+            throw std::invalid_argument("watershed: more than 2**31-1 local minima");
+        const int32_t l = static_cast<int32_t>(++next);
+        queue.clear();
+        queue.push_back(p);
+        lab[p] = l;
+        for (size_t qi = 0; qi < queue.size(); ++qi) {
+            g.for_neighbors(queue[qi], flags.data(), [&](int64_t q) {
+                if (st[q] == 2 && (flags[q] & kInside) && !lab[q]) {
+                    lab[q] = l;
+                    queue.push_back(q);
+                }
+            });
+        }
+    }
+    return next;
+}
+
+template <class F>
+void dispatch(int dtype, F&& f) {
+    switch (dtype) {
+        case U8: f(static_cast<const uint8_t*>(nullptr)); break;
+        case I8: f(static_cast<const int8_t*>(nullptr)); break;
+        case U16: f(static_cast<const uint16_t*>(nullptr)); break;
+        case I16: f(static_cast<const int16_t*>(nullptr)); break;
+        case U32: f(static_cast<const uint32_t*>(nullptr)); break;
+        case I32: f(static_cast<const int32_t*>(nullptr)); break;
+        case U64: f(static_cast<const uint64_t*>(nullptr)); break;
+        case I64: f(static_cast<const int64_t*>(nullptr)); break;
+        case F32: f(static_cast<const float*>(nullptr)); break;
+        case F64: f(static_cast<const double*>(nullptr)); break;
+        default: throw std::invalid_argument("watershed: unsupported image dtype code " + std::to_string(dtype));
+    }
+}
+
+size_t dtype_size(int dtype) {
+    size_t s = 0;
+    dispatch(dtype, [&](auto tag) { s = sizeof(*tag); });
+    return s;
+}
+
+void watershed_one(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
+                   const Grid& g, double compactness, bool wsl) {
+    if (label_bytes != 4 && label_bytes != 8) throw std::invalid_argument("watershed: labels must be int32 or int64");
+    dispatch(dtype, [&](auto tag) {
+        using S = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
+        const S* img = static_cast<const S*>(image);
+        if (label_bytes == 4) watershed_typed(img, mask, static_cast<int32_t*>(labels), g, compactness, wsl);
+        else watershed_typed(img, mask, static_cast<int64_t*>(labels), g, compactness, wsl);
+    });
+}
+
+int64_t minima_one(const void* image, int dtype, const uint8_t* mask, int32_t* labels, const Grid& g) {
+    int64_t count = 0;
+    dispatch(dtype, [&](auto tag) {
+        using S = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
+        count = minima_typed(static_cast<const S*>(image), mask, labels, g);
+    });
+    return count;
+}
+
+}  // namespace
+
+void watershed(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
+               const Geometry& geom, double compactness, bool watershed_line) {
+    Grid g(geom);
+    watershed_one(image, dtype, mask, labels, label_bytes, g, compactness, watershed_line);
+}
+
+int64_t local_minima_markers(const void* image, int dtype, const uint8_t* mask, int32_t* labels,
+                             const Geometry& geom) {
+    Grid g(geom);
+    return minima_one(image, dtype, mask, labels, g);
+}
+
+void watershed_batch(const void* images, int dtype, const uint8_t* masks, void* labels,
+                     int label_bytes, int64_t batch, const Geometry& geom,
+                     const Geometry* minima_geom, double compactness, bool watershed_line,
+                     int num_threads) {
+    Grid g(geom);
+    const bool minima = minima_geom != nullptr;
+    if (minima && label_bytes != 4) throw std::invalid_argument("watershed: minima markers need int32 labels");
+    Grid gm(minima ? *minima_geom : geom);
+    const int64_t n = g.n;
+    const size_t isz = dtype_size(dtype);
+    std::exception_ptr error;
+    const int nt = resolve_threads(num_threads);
+    (void)nt;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t b = 0; b < batch; ++b) {
+        try {
+            const void* img = static_cast<const char*>(images) + static_cast<size_t>(b * n) * isz;
+            const uint8_t* m = masks ? masks + b * n : nullptr;
+            void* lab = static_cast<char*>(labels) + static_cast<size_t>(b * n) * label_bytes;
+            if (minima) minima_one(img, dtype, m, static_cast<int32_t*>(lab), gm);
+            watershed_one(img, dtype, m, lab, label_bytes, g, compactness, watershed_line);
+        } catch (...) {
+#pragma omp critical(seg_ws_error)
+            if (!error) error = std::current_exception();
+        }
+    }
+    if (error) std::rethrow_exception(error);
+}
+
+}  // namespace ws
+}  // namespace seg

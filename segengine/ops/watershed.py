@@ -1,0 +1,382 @@
+"""Marker-based watershed with scikit-image 0.26's exact semantics, compiled.
+
+``watershed`` is a drop-in for :func:`skimage.segmentation.watershed` (same signature,
+defaults, flooding order and output); ``watershed_batch`` runs it over the first axis of a
+batch, items in parallel threads. Validation lives here; the kernel
+(``csrc/cpu/watershed.cpp``) only floods.
+
+Departures from scikit-image 0.26 (all documented in :func:`watershed`):
+
+* NaN in ``image`` raises ``ValueError`` (scikit-image floods NaN pixels in an
+  unspecified order); ``compactness=inf`` raises ``ValueError``.
+* ``connectivity`` below 1 raises ``ValueError`` (scikit-image silently uses no
+  neighbours at all).
+* With an ``offset`` that is not the centre of the footprint, neighbours beyond the image
+  edge are ignored (scikit-image pads by ``offset`` only, so such neighbours wrap to the
+  next row or read past the buffer).
+* ``markers=None`` also works for float16 and bool images (scikit-image's
+  ``local_minima`` rejects them) and an int ``markers`` below 1 raises ``ValueError``.
+* More than 2**31 heap pushes: scikit-image's int32 age counter wraps; ours is 64-bit.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+
+__all__ = ["watershed", "watershed_batch"]
+
+
+def _ext():
+    from segengine._cy import _watershed
+    return _watershed
+
+
+# ----------------------------------------------------------------------------- conversions
+
+def _to_numpy(x, name):
+    """numpy view of an array-like or tensor (tensors are detached and moved to the CPU)."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        if t.dtype in (torch.bfloat16,):
+            t = t.float()
+        if t.is_complex():
+            raise TypeError(f"`{name}` must be real, got a tensor of dtype {x.dtype}")
+        return t.numpy()
+    return np.asanyarray(x)
+
+
+def _image_array(image):
+    """C-contiguous image in a dtype the kernel reads; (array, original numpy dtype)."""
+    img = _to_numpy(image, "image")
+    if img.dtype == object or img.dtype.kind not in "biuf":
+        raise TypeError(f"`image` must have a boolean, integer or float dtype, got {img.dtype}")
+    if img.ndim < 1:
+        raise ValueError(f"`image` must have at least one dimension, got shape {img.shape}")
+    if img.dtype == np.bool_:
+        img = np.ascontiguousarray(img).view(np.uint8)
+    elif img.dtype == np.float16 or (img.dtype.kind == "f" and img.dtype.itemsize < 4):
+        img = img.astype(np.float32)  # exact
+    elif img.dtype.kind == "f" and img.dtype.itemsize > 8:
+        raise TypeError(f"`image` dtype {img.dtype} is not supported (use float32 or float64)")
+    img = np.ascontiguousarray(img)
+    if img.dtype.byteorder not in ("=", "|"):
+        img = img.astype(img.dtype.newbyteorder("="))
+    return img
+
+
+# ----------------------------------------------------------------------------- neighbourhood
+
+def _footprint(ndim, connectivity, offset):
+    """(footprint bool array, offset int array) as scikit-image's _validate_connectivity."""
+    if connectivity is None:
+        connectivity = 1
+    if isinstance(connectivity, torch.Tensor):
+        connectivity = connectivity.cpu().numpy()
+    if np.isscalar(connectivity):
+        if isinstance(connectivity, (bool, np.bool_)) or not isinstance(connectivity, numbers.Real):
+            raise TypeError(f"`connectivity` must be a number >= 1 or a footprint array, "
+                            f"got {connectivity!r}")
+        if not connectivity >= 1:  # also catches NaN
+            raise ValueError(f"`connectivity` must be >= 1 (1 = face neighbours, {ndim} = all), "
+                             f"got {connectivity!r}")
+        fp = ndi.generate_binary_structure(ndim, connectivity)
+    else:
+        fp = np.array(connectivity, dtype=bool)
+        if fp.ndim != ndim:
+            raise ValueError(f"`connectivity` footprint must have {ndim} dimensions like `image`, "
+                             f"got shape {fp.shape}")
+    if offset is None:
+        if any(s % 2 == 0 for s in fp.shape):
+            raise ValueError(f"`connectivity` footprint of shape {fp.shape} has no unambiguous "
+                             "centre: give odd sizes or an `offset`")
+        off = np.array(fp.shape) // 2
+    else:
+        off = np.asarray(offset).astype(np.int64).ravel()
+        if off.shape != (ndim,):
+            raise ValueError(f"`offset` must have {ndim} entries, got {np.asarray(offset).shape}")
+        if np.any(off < 0) or np.any(off >= np.array(fp.shape)):
+            raise ValueError(f"`offset` {tuple(off)} lies outside the footprint of shape {fp.shape}")
+    return fp, off
+
+
+def _neighbor_vectors(fp, center):
+    """Neighbour offset vectors [k, ndim] in scikit-image's visiting order: footprint entries
+    in C order, stably sorted by Euclidean length, the first (normally the centre) dropped."""
+    if fp.size == 0 or not fp.any():
+        return np.zeros((0, fp.ndim), dtype=np.int64)
+    vecs = np.stack([idx - c for idx, c in zip(np.nonzero(fp), center)], axis=-1).astype(np.int64)
+    dist = np.sqrt(np.sum(vecs.astype(np.float64) ** 2, axis=1))
+    vecs = vecs[np.argsort(dist, kind="stable")]
+    return np.ascontiguousarray(vecs[1:])
+
+
+# ----------------------------------------------------------------------------- markers
+
+def _regular_seeds(shape, n_points):
+    """~n_points regularly spaced seeds labelled 1..k in C order (skimage.util.regular_seeds)."""
+    shape = np.asarray(shape)
+    ndim = len(shape)
+    order = np.argsort(np.argsort(shape))
+    dims = np.sort(shape)
+    size = float(np.prod(shape))
+    if size <= n_points:
+        slices = (slice(None),) * ndim
+    else:
+        step = np.full(ndim, (size / n_points) ** (1.0 / ndim), dtype=np.float64)
+        if (dims < step).any():
+            for d in range(ndim):
+                step[d] = dims[d]
+                rest = float(np.prod(dims[d + 1:]))
+                step[d + 1:] = (rest / n_points) ** (1.0 / (ndim - d - 1))
+                if (dims >= step).all():
+                    break
+        starts = (step // 2).astype(int)
+        steps = np.round(step).astype(int)
+        sl = [slice(a, None, b) for a, b in zip(starts, steps)]
+        slices = tuple(sl[i] for i in order)
+    seeds = np.zeros(tuple(int(s) for s in shape), dtype=np.int64)
+    k = seeds[slices].size
+    seeds[slices] = 1 + np.arange(k).reshape(seeds[slices].shape)
+    return seeds
+
+
+def _is_marker_count(markers):
+    return not isinstance(markers, (np.ndarray, list, tuple, torch.Tensor))
+
+
+def _seed_markers(shape, count, n_inside, size):
+    if isinstance(count, (bool, np.bool_)) or not isinstance(count, numbers.Real):
+        raise TypeError(f"`markers` must be None, an int or an integer array, got {type(count).__name__}")
+    if n_inside == 0:
+        raise ValueError("`markers` as a number of seeds needs a `mask` with at least one True pixel")
+    n = int(count / (n_inside / size))
+    if n < 1:
+        raise ValueError(f"`markers` as a number of seeds must be >= 1, got {count!r}")
+    return _regular_seeds(shape, n)
+
+
+def _marker_labels(markers, shape):
+    """Marker array checked for dtype and shape; returns (array, output dtype)."""
+    m = _to_numpy(markers, "markers")
+    if m.dtype.kind not in "biu":
+        raise TypeError(f"`markers` must be an integer (or boolean) label array, got dtype {m.dtype}")
+    if m.shape != tuple(shape):
+        raise ValueError(f"`markers` (shape {m.shape}) must have the same shape as `image` "
+                         f"(shape {tuple(shape)})")
+    return m, m.dtype
+
+
+def _work_labels(m):
+    """Contiguous int32/int64 copy of the markers the kernel overwrites (bijective cast)."""
+    return np.array(m, dtype=np.int32 if m.dtype.itemsize <= 4 else np.int64, order="C", copy=True)
+
+
+def _mask_array(mask, shape, name="mask"):
+    if mask is None:
+        return None
+    m = _to_numpy(mask, name)
+    m = np.asarray(m, dtype=bool)
+    if m.shape != tuple(shape):
+        raise ValueError(f"`{name}` (shape {m.shape}) must have the same shape as `image` "
+                         f"(shape {tuple(shape)})")
+    return np.ascontiguousarray(m).view(np.uint8)
+
+
+def _check_compactness(compactness):
+    try:
+        c = float(compactness)
+    except (TypeError, ValueError):
+        raise TypeError(f"`compactness` must be a float, got {compactness!r}") from None
+    if c == np.inf:
+        raise ValueError("`compactness` must be finite, got inf")
+    return c if c > 0 else 0.0  # scikit-image: compact watershed only when > 0
+
+
+def _finish(labels, out_dtype, like):
+    out = labels if labels.dtype == out_dtype else labels.astype(out_dtype)
+    if isinstance(like, torch.Tensor):
+        return torch.from_numpy(out).to(like.device)
+    return out
+
+
+# ----------------------------------------------------------------------------- public API
+
+def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compactness=0.0,
+              watershed_line=False):
+    """Find watershed basins in an image flooded from given markers.
+
+    Same signature, defaults and output as :func:`skimage.segmentation.watershed` in
+    scikit-image 0.26, computed by a compiled kernel: a binary heap with scikit-image's
+    exact tie-breaking (value, then insertion order), switching to a bucket queue for 8- and
+    16-bit images once no tie between markers of different labels is left.
+
+    Parameters
+    ----------
+    image : (M, N[, ...]) ndarray or torch.Tensor, bool, integer or float dtype
+        Data array where the lowest value points are labelled first. Integers of 64 bits are
+        compared after conversion to float64, as scikit-image does (values beyond 2**53 that
+        round to the same float tie and are ordered by insertion). NaN raises ValueError.
+        CUDA tensors are copied to the CPU and the result returned on their device.
+    markers : int, or (M, N[, ...]) ndarray/tensor of int or bool, optional
+        The desired number of basins (regularly spaced seeds, counted inside `mask`), or an
+        array marking the basins with the labels to assign (0 means not a marker; negative
+        labels are allowed and kept). None (default): the local minima of `image` under
+        `connectivity`, labelled like ``scipy.ndimage.label`` (needs an integer
+        connectivity).
+    connectivity : int or ndarray, optional
+        Neighbourhood: an int ``>= 1`` as in ``scipy.ndimage.generate_binary_structure``
+        (1: 4/6-neighbours, ndim: 8/26), or a boolean footprint with ``image.ndim``
+        dimensions. Default 1.
+    offset : array_like of shape (image.ndim,), optional
+        Coordinates of the centre of the footprint (default: its middle). Neighbours that
+        fall outside the image are ignored.
+    mask : (M, N[, ...]) ndarray/tensor of bool, optional
+        Only points where mask is True are labelled.
+    compactness : float, optional
+        Compact watershed when > 0: priority = value + compactness * Euclidean distance to
+        the seed. Must be finite. Watershed lines are not drawn in this mode (as in
+        scikit-image).
+    watershed_line : bool, optional
+        If True, a one-pixel wide line of label 0 separates the regions.
+
+    Returns
+    -------
+    out : (M, N[, ...]) ndarray or torch.Tensor
+        Labels, with the dtype of `markers` (int32 when `markers` is None, int64 when it is
+        an int); a tensor on the device of `image` when `image` is a tensor.
+
+    Raises
+    ------
+    TypeError
+        Non-numeric image, non-integer markers, bad connectivity type.
+    ValueError
+        Shape mismatch of `markers` or `mask`, connectivity < 1, bad footprint or offset,
+        NaN in `image`, infinite compactness.
+
+    Notes
+    -----
+    Empty images (a zero-length axis) give an empty label array. See the module docstring
+    for the few departures from scikit-image.
+
+    References
+    ----------
+    .. [1] P. Neubert and P. Protzel, "Compact Watershed and Preemptive SLIC: On Improving
+           Trade-offs of Superpixel Segmentation Algorithms", ICPR 2014.
+    .. [2] P. J. Soille and M. M. Ansoult, "Automated basin delineation from digital
+           elevation models using mathematical morphology", Signal Processing 20(2), 1990.
+
+    Examples
+    --------
+    >>> import numpy as np, segengine
+    >>> img = np.array([[0, 1, 2, 1, 0]], dtype=np.uint8)
+    >>> segengine.watershed(img, np.array([[1, 0, 0, 0, 2]]))
+    array([[1, 1, 1, 2, 2]])
+    """
+    img = _image_array(image)
+    shape = img.shape
+    fp, off = _footprint(img.ndim, connectivity, offset)
+    vecs = _neighbor_vectors(fp, off)
+    mask_u8 = _mask_array(mask, shape)
+    comp = _check_compactness(compactness)
+    ext = _ext()
+    sshape = np.asarray(shape, dtype=np.int64)
+
+    if markers is None:
+        if not np.isscalar(connectivity) and connectivity is not None:
+            raise ValueError("`markers=None` needs an integer `connectivity` (the local minima "
+                             "are found with it), got a footprint array")
+        out_dtype = np.dtype(np.int32)
+        labels = np.zeros(shape, dtype=np.int32)
+        if img.size:
+            mfp = ndi.generate_binary_structure(img.ndim, connectivity if connectivity is not None else 1)
+            mvecs = _neighbor_vectors(mfp, np.ones(img.ndim, dtype=np.int64))
+            ext.local_minima_markers(img, mask_u8, labels, sshape, mvecs)
+    elif _is_marker_count(markers):
+        n_inside = img.size if mask_u8 is None else int(np.count_nonzero(mask_u8))
+        if img.size == 0:
+            return _finish(np.zeros(shape, dtype=np.int64), np.dtype(np.int64), image)
+        labels = _seed_markers(shape, markers, n_inside, img.size)
+        out_dtype = labels.dtype
+    else:
+        m, out_dtype = _marker_labels(markers, shape)
+        labels = _work_labels(m)
+    if img.size:
+        ext.watershed(img, mask_u8, labels, sshape, vecs, comp, bool(watershed_line))
+    return _finish(labels, out_dtype, image)
+
+
+def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None,
+                    compactness=0.0, watershed_line=False, num_threads=None):
+    """:func:`watershed` over the first axis of a batch, items in parallel threads.
+
+    Parameters
+    ----------
+    images : (B, M, N[, ...]) ndarray or torch.Tensor
+        B images of one shape and dtype.
+    markers : None, int, or (B, M, N[, ...]) integer/bool array or tensor
+        Per item, as `markers` of :func:`watershed` (an int gives every item that many
+        regularly spaced seeds, counted inside its own mask).
+    connectivity, offset, compactness, watershed_line
+        As in :func:`watershed`, shared by every item.
+    mask : None, (B, M, N[, ...]) or (M, N[, ...]) bool array or tensor
+        Per-item masks, or one mask for every item.
+    num_threads : int, optional
+        Threads over items; None means ``torch.get_num_threads()``.
+
+    Returns
+    -------
+    out : (B, M, N[, ...]) ndarray or torch.Tensor
+        ``out[b] == watershed(images[b], markers[b], ..., mask=mask[b])`` for every b.
+    """
+    img = _image_array(images)
+    if img.ndim < 2:
+        raise ValueError(f"`images` must have shape (B, *spatial) with at least one spatial "
+                         f"dimension, got shape {img.shape}")
+    shape = img.shape
+    spatial = shape[1:]
+    B = shape[0]
+    fp, off = _footprint(len(spatial), connectivity, offset)
+    vecs = _neighbor_vectors(fp, off)
+    if mask is not None:
+        mk = np.asarray(_to_numpy(mask, "mask"), dtype=bool)
+        if mk.shape == tuple(spatial):
+            mk = np.broadcast_to(mk, shape)
+        mask_u8 = _mask_array(mk, shape)
+    else:
+        mask_u8 = None
+    comp = _check_compactness(compactness)
+    if num_threads is None:
+        num_threads = torch.get_num_threads()
+    num_threads = int(num_threads)
+    if num_threads < 1:
+        raise ValueError(f"`num_threads` must be >= 1 or None, got {num_threads}")
+    sshape = np.asarray(spatial, dtype=np.int64)
+    mvecs = None
+    if markers is None:
+        if not np.isscalar(connectivity) and connectivity is not None:
+            raise ValueError("`markers=None` needs an integer `connectivity`, got a footprint array")
+        out_dtype = np.dtype(np.int32)
+        labels = np.zeros(shape, dtype=np.int32)
+        mfp = ndi.generate_binary_structure(len(spatial), connectivity if connectivity is not None else 1)
+        mvecs = _neighbor_vectors(mfp, np.ones(len(spatial), dtype=np.int64))
+    elif _is_marker_count(markers):
+        size = int(np.prod(spatial))
+        labels = np.zeros(shape, dtype=np.int64)
+        if size:
+            for b in range(B):
+                n_inside = size if mask_u8 is None else int(np.count_nonzero(mask_u8[b]))
+                labels[b] = _seed_markers(spatial, markers, n_inside, size)
+        out_dtype = labels.dtype
+    else:
+        m, out_dtype = _marker_labels(markers, shape)
+        labels = _work_labels(m)
+    if img.size:
+        _ext().watershed_batch(img, mask_u8, labels, sshape, vecs, mvecs, comp,
+                               bool(watershed_line), num_threads)
+    return _finish(labels, out_dtype, images)
