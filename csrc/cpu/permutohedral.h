@@ -1,0 +1,64 @@
+// CPU permutohedral lattice: build (deterministic, OpenMP over points and hash partitions)
+// and the filter (splat -> blur -> slice) on plain arrays.
+//
+// Assumptions (checked in segengine/ops/lattice.py, re-checked here where cheap):
+//   features: float32 [B, d, N] contiguous, finite, 1 <= d <= 16;
+//   values/out: T [B*N, C] contiguous (point-major), C >= 1.
+// The lattice of a batch is one set of vertices for all images (keys carry the image index),
+// so vertex indices are global and one filter call covers the whole batch.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace seg {
+
+struct LatticeData {
+    int d = 0;
+    int64_t num_points = 0;                 // B*N
+    int64_t num_vertices = 0;               // M
+    std::vector<int32_t> offsets;           // [B*N, d+1] vertex of each (point, remainder)
+    std::vector<float> weights;             // [B*N, d+1] barycentric weights
+    std::vector<int32_t> neighbors;         // [d+1, M, 2] blur neighbours n1, n2 (-1: none)
+    std::vector<int64_t> splat_ptr;         // [M+1] CSR by vertex over the entries below
+    std::vector<int32_t> splat_pt;          // [B*N*(d+1)] point of each entry (point order per vertex)
+    std::vector<float> splat_w;             // [B*N*(d+1)] its barycentric weight
+    std::vector<int64_t> batch_vertices;    // [B] vertices per image
+};
+
+// Build the lattice of features [B, d, N]. Throws std::invalid_argument on bad sizes or
+// features too large for the integer keys, std::bad_alloc when out of memory.
+void lattice_build(const float* features, int64_t B, int d, int64_t N, int num_threads,
+                   LatticeData& out);
+
+// Filter in -> out ([P, C], P = B*N) with the lattice arrays; reverse = adjoint (blur axes
+// d..0). pre/post (may be null) scale values per point before splat / after slice.
+// `in` and `out` may alias.
+template <typename T>
+void lattice_filter(const T* in, T* out, int64_t P, int C, int d, int64_t M,
+                    const int32_t* offsets, const float* weights, const int32_t* neighbors,
+                    const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
+                    const T* pre, const T* post, bool reverse, int num_threads);
+
+// Working buffers of the filter kept between calls ((M+1)*C each).
+template <typename T>
+struct FilterWork {
+    std::vector<T> a, b;
+};
+
+// Splat `in` (scaled by pre) and blur: returns the blurred vertex values [M, C] (inside work).
+template <typename T>
+const T* lattice_splat_blur(const T* in, int64_t P, int C, int d, int64_t M,
+                            const int32_t* neighbors,
+                            const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
+                            const T* pre, bool reverse, int num_threads, FilterWork<T>& work);
+
+// Filter into `out`, reusing `work`. Same contract as lattice_filter.
+template <typename T>
+void lattice_filter_work(const T* in, T* out, int64_t P, int C, int d, int64_t M,
+                         const int32_t* offsets, const float* weights, const int32_t* neighbors,
+                         const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
+                         const T* pre, const T* post, bool reverse, int num_threads,
+                         FilterWork<T>& work);
+
+}  // namespace seg

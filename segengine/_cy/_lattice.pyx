@@ -1,0 +1,176 @@
+# distutils: language = c++
+# distutils: sources = csrc/cpu/permutohedral.cpp csrc/cpu/crf.cpp
+"""Thin binding of the CPU permutohedral lattice and dense-CRF mean field (csrc/cpu).
+
+All validation happens in :mod:`segengine.ops.lattice` / :mod:`segengine.ops.crf`; these
+functions assume C-contiguous arrays of the documented dtypes and shapes.
+"""
+
+from libc.stdint cimport int32_t, int64_t
+from libc.string cimport memcpy
+from libcpp cimport bool as cbool
+from libcpp.vector cimport vector
+
+import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
+
+
+cdef extern from "../../csrc/cpu/permutohedral.h" namespace "seg" nogil:
+    cdef cppclass LatticeData:
+        int d
+        int64_t num_points
+        int64_t num_vertices
+        vector[int32_t] offsets
+        vector[float] weights
+        vector[int32_t] neighbors
+        vector[int64_t] splat_ptr
+        vector[int32_t] splat_pt
+        vector[float] splat_w
+        vector[int64_t] batch_vertices
+
+    void c_lattice_build "seg::lattice_build"(const float* features, int64_t B, int d, int64_t N,
+                                              int num_threads, LatticeData& out) except +
+    void c_lattice_filter "seg::lattice_filter"[T](const T* inp, T* out, int64_t P, int C, int d,
+                                                   int64_t M, const int32_t* offsets,
+                                                   const float* weights, const int32_t* neighbors,
+                                                   const int64_t* splat_ptr, const int32_t* splat_pt,
+                                                   const float* splat_w, const T* pre, const T* post, cbool reverse,
+                                                   int num_threads) except +
+
+
+cdef extern from "../../csrc/cpu/crf.h" namespace "seg" nogil:
+    cdef cppclass CrfKernel:
+        int d
+        int64_t M
+        const int32_t* offsets
+        const float* weights
+        const int32_t* neighbors
+        const int64_t* splat_ptr
+        const int32_t* splat_pt
+        const float* splat_w
+        int normalization
+        int compat_kind
+        const float* compat
+
+    void c_crf_meanfield "seg::crf_meanfield"(const float* unary, float* Q, int64_t P, int C,
+                                              const CrfKernel* kernels, int num_kernels,
+                                              int iterations, int num_threads) except +
+
+
+cdef _copy(const void* src, Py_ssize_t nbytes, cnp.ndarray dst):
+    if nbytes:
+        memcpy(cnp.PyArray_DATA(dst), src, nbytes)
+    return dst
+
+
+def build(const float[:, :, ::1] features not None, int num_threads=0):
+    """Build the lattice of ``features`` float32 ``[B, d, N]``.
+
+    Returns ``(offsets int32 [B*N, d+1], weights float32 [B*N, d+1], neighbors int32
+    [d+1, M, 2], splat_ptr int64 [M+1], splat_pt int32 [B*N*(d+1)], splat_w float32
+    [B*N*(d+1)], batch_vertices int64 [B])``.
+    """
+    cdef LatticeData data
+    cdef int64_t B = features.shape[0]
+    cdef int d = <int>features.shape[1]
+    cdef int64_t N = features.shape[2]
+    cdef const float* fp = &features[0, 0, 0] if features.size else NULL
+    with nogil:
+        c_lattice_build(fp, B, d, N, num_threads, data)
+    cdef int64_t P = data.num_points, M = data.num_vertices
+    offsets = _copy(data.offsets.data(), data.offsets.size() * 4,
+                    np.empty((P, d + 1), np.int32))
+    weights = _copy(data.weights.data(), data.weights.size() * 4,
+                    np.empty((P, d + 1), np.float32))
+    neighbors = _copy(data.neighbors.data(), data.neighbors.size() * 4,
+                      np.empty((d + 1, M, 2), np.int32))
+    splat_ptr = _copy(data.splat_ptr.data(), data.splat_ptr.size() * 8,
+                      np.empty((M + 1,), np.int64))
+    splat_pt = _copy(data.splat_pt.data(), data.splat_pt.size() * 4,
+                     np.empty((P * (d + 1),), np.int32))
+    splat_w = _copy(data.splat_w.data(), data.splat_w.size() * 4,
+                    np.empty((P * (d + 1),), np.float32))
+    batch_vertices = _copy(data.batch_vertices.data(), data.batch_vertices.size() * 8,
+                           np.empty((B,), np.int64))
+    return offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, batch_vertices
+
+
+def filter_f32(const float[:, ::1] values not None, float[:, ::1] out not None,
+           const int32_t[:, ::1] offsets not None, const float[:, ::1] weights not None,
+           const int32_t[:, :, ::1] neighbors not None, const int64_t[::1] splat_ptr not None,
+           const int32_t[::1] splat_pt not None, const float[::1] splat_w not None,
+           bint reverse=False, int num_threads=0):
+    """Lattice filter float ``values`` ``[P, C]`` into ``out`` ``[P, C]`` (adjoint when ``reverse``)."""
+    cdef int64_t P = values.shape[0]
+    cdef int C = <int>values.shape[1]
+    cdef int d = <int>offsets.shape[1] - 1
+    cdef int64_t M = neighbors.shape[1]
+    if P == 0 or C == 0:
+        return
+    with nogil:
+        c_lattice_filter[float](&values[0, 0], &out[0, 0], P, C, d, M, &offsets[0, 0],
+                               &weights[0, 0], &neighbors[0, 0, 0] if M else NULL,
+                               &splat_ptr[0], &splat_pt[0], &splat_w[0], NULL, NULL, reverse, num_threads)
+
+
+def filter_f64(const double[:, ::1] values not None, double[:, ::1] out not None,
+           const int32_t[:, ::1] offsets not None, const float[:, ::1] weights not None,
+           const int32_t[:, :, ::1] neighbors not None, const int64_t[::1] splat_ptr not None,
+           const int32_t[::1] splat_pt not None, const float[::1] splat_w not None,
+           bint reverse=False, int num_threads=0):
+    """Lattice filter double ``values`` ``[P, C]`` into ``out`` ``[P, C]`` (adjoint when ``reverse``)."""
+    cdef int64_t P = values.shape[0]
+    cdef int C = <int>values.shape[1]
+    cdef int d = <int>offsets.shape[1] - 1
+    cdef int64_t M = neighbors.shape[1]
+    if P == 0 or C == 0:
+        return
+    with nogil:
+        c_lattice_filter[double](&values[0, 0], &out[0, 0], P, C, d, M, &offsets[0, 0],
+                               &weights[0, 0], &neighbors[0, 0, 0] if M else NULL,
+                               &splat_ptr[0], &splat_pt[0], &splat_w[0], NULL, NULL, reverse, num_threads)
+
+
+def meanfield(const float[:, ::1] unary not None, float[:, ::1] Q not None, list kernels,
+              int iterations, int num_threads=0):
+    """Mean field on ``unary`` float32 ``[P, C]`` into ``Q``.
+
+    ``kernels``: list of ``(offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, normalization,
+    compat)`` with ``compat`` float32 ``[C]`` (diagonal) or ``[C, C]`` (full, symmetrised).
+    """
+    cdef int64_t P = unary.shape[0]
+    cdef int C = <int>unary.shape[1]
+    cdef vector[CrfKernel] ks
+    cdef CrfKernel k
+    cdef const int32_t[:, ::1] off
+    cdef const float[:, ::1] w
+    cdef const int32_t[:, :, ::1] nb
+    cdef const int64_t[::1] sp
+    cdef const int32_t[::1] si
+    cdef const float[::1] sw
+    cdef const float[::1] cflat
+    keep = []
+    if P == 0:
+        return
+    for item in kernels:
+        off, w, nb, sp, si, sw, norm, compat = item
+        compat = np.ascontiguousarray(compat, dtype=np.float32)
+        keep.append(compat)
+        cflat = compat.reshape(-1)
+        k.d = <int>off.shape[1] - 1
+        k.M = nb.shape[1]
+        k.offsets = &off[0, 0]
+        k.weights = &w[0, 0]
+        k.neighbors = &nb[0, 0, 0] if k.M else NULL
+        k.splat_ptr = &sp[0]
+        k.splat_pt = &si[0]
+        k.splat_w = &sw[0]
+        k.normalization = int(norm)
+        k.compat_kind = 0 if compat.ndim == 1 else 1
+        k.compat = &cflat[0]
+        ks.push_back(k)
+    with nogil:
+        c_crf_meanfield(&unary[0, 0], &Q[0, 0], P, C, ks.data(), <int>ks.size(), iterations,
+                        num_threads)

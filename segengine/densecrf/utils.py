@@ -1,0 +1,88 @@
+"""pydensecrf.utils equivalents: unaries and pairwise features, same signatures and layouts."""
+
+from __future__ import annotations
+
+from numbers import Number
+
+import numpy as np
+
+__all__ = ["unary_from_labels", "unary_from_softmax", "create_pairwise_gaussian",
+           "create_pairwise_bilateral"]
+
+
+def unary_from_labels(labels, n_labels, gt_prob, zero_unsure=True):
+    """Unary float32 ``[n_labels, N]`` from a label map believed with probability ``gt_prob``.
+
+    Parameters
+    ----------
+    labels : array of int, any shape (flattened to N)
+        Label per variable. With ``zero_unsure`` label 0 means "unknown" (uniform) and labels
+        1..n_labels map to classes 0..n_labels-1; otherwise labels are 0..n_labels-1.
+    n_labels : int
+        Number of classes.
+    gt_prob : float
+        Probability of the given label, in (0, 1); the rest is spread over the other classes.
+    zero_unsure : bool
+    """
+    if not 0 < gt_prob < 1:
+        raise ValueError(f"gt_prob must be in (0, 1), got {gt_prob!r}")
+    flat = np.asarray(labels).reshape(-1)
+    cls = flat - 1 if zero_unsure else flat
+    known = flat != 0 if zero_unsure else np.ones(flat.shape, bool)
+    if np.any(cls[known] < 0) or np.any(cls[known] >= n_labels):
+        raise ValueError(f"labels must lie in {'1' if zero_unsure else '0'}..{n_labels if zero_unsure else n_labels - 1}")
+    other = -np.log((1.0 - gt_prob) / (n_labels - 1))
+    hit = -np.log(gt_prob)
+    U = np.full((n_labels, flat.size), other, dtype=np.float32)
+    cols = np.arange(flat.size)
+    U[cls[known], cols[known]] = hit
+    if zero_unsure:
+        U[:, ~known] = -np.log(1.0 / n_labels)
+    return U
+
+
+def unary_from_softmax(sm, scale=None, clip=1e-5):
+    """Unary float32 ``[n_classes, N]`` = ``-log(clip(p))`` of class probabilities ``sm``
+    ``[n_classes, ...]``; ``scale`` in (0, 1] mixes in the uniform distribution first."""
+    sm = np.asarray(sm)
+    n = sm.shape[0]
+    if scale is not None:
+        if not 0 < scale <= 1:
+            raise ValueError(f"scale must be in (0, 1], got {scale!r}")
+        sm = scale * sm + (1 - scale) * (np.ones(sm.shape) / n)
+    if clip is not None:
+        sm = np.clip(sm, clip, 1.0)
+    return (-np.log(sm)).reshape([n, -1]).astype(np.float32)
+
+
+def _mesh(shape, sdims):
+    grids = np.meshgrid(*[np.arange(s) for s in shape], indexing="ij")
+    mesh = np.array(grids, dtype=np.float32)
+    for i, s in enumerate(sdims):
+        mesh[i] /= s
+    return mesh
+
+
+def create_pairwise_gaussian(sdims, shape):
+    """Features float32 ``[len(shape), N]``: the index along each axis divided by ``sdims``
+    (axis order as ``shape``, e.g. ``(y, x)``)."""
+    mesh = _mesh(shape, sdims)
+    return mesh.reshape([len(sdims), -1])
+
+
+def create_pairwise_bilateral(sdims, schan, img, chdim=-1):
+    """Features float32 ``[len(sdims) + channels, N]``: coordinates / ``sdims`` then channels /
+    ``schan``; ``chdim`` is the image's channel axis (-1: no channel axis)."""
+    img = np.asarray(img)
+    if chdim == -1:
+        chans = img[np.newaxis].astype(np.float32)
+    else:
+        chans = np.moveaxis(img, chdim, 0).astype(np.float32)
+    if isinstance(schan, Number):
+        chans /= schan
+    else:
+        for i, s in enumerate(schan):
+            chans[i] /= s
+    mesh = _mesh(chans.shape[1:], sdims)
+    feats = np.concatenate([mesh, chans])
+    return feats.reshape([feats.shape[0], -1])

@@ -1,0 +1,259 @@
+"""Fully connected CRF (Kraehenbuehl & Koltun 2011) by mean field on permutohedral lattices.
+
+:func:`dense_crf` is batched and runs on CPU (C++/OpenMP, one fused pass per iteration) or
+CUDA (lattice kernels + torch pointwise ops), with pydensecrf's numerics:
+
+* unary ``U = -log_softmax(logits)`` (or ``-log(clip(p, 1e-5, 1))`` for probabilities);
+* ``Q0 = softmax(-U)``, then ``iterations`` parallel updates
+  ``Q = softmax(-U - sum_k compat_k(norm_k(K_k, Q)))``;
+* Gaussian kernel features ``(x/sxy, y/sxy)`` with x the column index; bilateral features
+  ``(x/sxy, y/sxy, I_1/srgb, ..., I_K/srgb)``;
+* compatibility: a scalar ``w`` is Potts and contributes ``-w * KQ``; a length-C vector ``v``
+  contributes ``+diag(v) KQ``; a C x C matrix ``M`` contributes ``+0.5 (M + M^T) KQ``.
+
+The op is registered as ``segengine::dense_crf`` (torch.library custom op with a fake kernel);
+it is not differentiable (the trainable layer is ``segengine.nn.DenseCRF``).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+from segengine.ops.lattice import (_NORM_CODE, MAX_DIM, NORMALIZATIONS, _build_cuda, _filter_cuda,
+                                   as_tensor, check_positive_finite, features_xy, resolve_threads)
+
+__all__ = ["dense_crf"]
+
+PROB_CLIP = 1e-5
+
+
+# --------------------------------------------------------------------------- the op
+
+def _meanfield_torch(unary, lattices, normalizations, compats, iterations, filt):
+    """Mean field with torch pointwise ops; ``filt(values, lattice, pre, post)`` filters [P, C]."""
+    P, C = unary.shape
+    pres, posts = [], []
+    for lat, norm in zip(lattices, normalizations):
+        if norm == 0:
+            pres.append(None)
+            posts.append(None)
+            continue
+        ones = torch.ones((P, 1), dtype=torch.float32, device=unary.device)
+        n = filt(ones, lat, None, None)[:, 0].double()
+        v = (1.0 / torch.sqrt(n + 1e-20) if norm == 3 else 1.0 / (n + 1e-20)).float().contiguous()
+        pres.append(v if norm in (1, 3) else None)
+        posts.append(v if norm in (2, 3) else None)
+    Q = torch.softmax(-unary, dim=1)
+    for _ in range(iterations):
+        e = -unary
+        for lat, pre, post, comp in zip(lattices, pres, posts, compats):
+            s = filt(Q.contiguous(), lat, pre, post)
+            e = e - (s * comp if comp.dim() == 1 else s @ comp.t())
+        Q = torch.softmax(e, dim=1)
+    return Q
+
+
+@torch.library.custom_op("segengine::dense_crf", mutates_args=())
+def _dense_crf_op(unary: torch.Tensor, features: list[torch.Tensor], compats: list[torch.Tensor],
+                  normalizations: list[int], iterations: int, num_threads: int) -> torch.Tensor:
+    """unary float32 [B, C, N]; features float32 [B, d_k, N]; compats float32 [C] or [C, C]
+    (already in the form that is added: -w*1 for Potts, symmetrised matrices)."""
+    B, C, N = unary.shape
+    upm = unary.transpose(1, 2).reshape(B * N, C).contiguous()
+    if unary.is_cuda:
+        lattices = [_build_cuda(f) for f in features]
+
+        def filt(values, lat, pre, post):
+            return _filter_cuda(values, *lat[:6], False, pre=pre, post=post)
+
+        Q = _meanfield_torch(upm, lattices, normalizations, compats, iterations, filt)
+    else:
+        from segengine._cy import _lattice
+        kernels = []
+        for f, comp, norm in zip(features, compats, normalizations):
+            lat = _lattice.build(f.numpy(), num_threads)
+            kernels.append(tuple(lat[:6]) + (int(norm), comp.numpy()))
+        Q = torch.empty_like(upm)
+        _lattice.meanfield(upm.numpy(), Q.numpy(), kernels, int(iterations), num_threads)
+    return Q.reshape(B, N, C).transpose(1, 2).contiguous()
+
+
+@_dense_crf_op.register_fake
+def _(unary, features, compats, normalizations, iterations, num_threads):
+    return torch.empty_like(unary)
+
+
+# --------------------------------------------------------------------------- validation
+
+def compat_array(compat, C: int, name: str) -> np.ndarray | None:
+    """pydensecrf's label compatibility as the float32 array that is *added* to the pairwise
+    term: Potts ``w`` -> ``[-w]*C``, vector ``v`` -> ``v``, matrix ``M`` -> ``(M + M^T)/2``.
+    None (or a zero Potts weight) gives None: no kernel."""
+    if compat is None:
+        return None
+    if isinstance(compat, torch.Tensor):
+        compat = compat.detach().cpu().numpy()
+    if isinstance(compat, numbers.Number) and not isinstance(compat, bool):
+        w = float(compat)
+        if not np.isfinite(w):
+            raise ValueError(f"{name} must be finite, got {compat!r}")
+        if w == 0.0:
+            return None
+        return np.full(C, -w, dtype=np.float32)
+    try:
+        a = np.asarray(compat, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, a length-{C} vector or a {C}x{C} matrix, "
+                        f"got {type(compat).__name__}") from None
+    if a.ndim == 0:
+        return compat_array(float(a), C, name)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    if a.ndim == 1:
+        if a.shape[0] != C:
+            raise ValueError(f"{name} as a vector must have length C = {C}, got {a.shape[0]}")
+        return a.astype(np.float32)
+    if a.ndim == 2:
+        if a.shape != (C, C):
+            raise ValueError(f"{name} as a matrix must be {C}x{C}, got {a.shape[0]}x{a.shape[1]}")
+        m = a.astype(np.float32)
+        return np.ascontiguousarray(np.float32(0.5) * (m + m.T))
+    raise ValueError(f"{name} must be a scalar, a vector or a matrix, got {a.ndim} dimensions")
+
+
+def unary_from_input(t: torch.Tensor, probabilities: bool) -> torch.Tensor:
+    """float32 unary energies from logits (``-log_softmax``) or probabilities (``-log(clip)``)."""
+    if probabilities:
+        p = t.to(torch.float32)
+        if bool((p < 0).any()) or bool((p > 1 + 1e-3).any()):
+            raise ValueError("probabilities must lie in [0, 1]")
+        return -torch.log(torch.clamp(p, PROB_CLIP, 1.0))
+    return -torch.log_softmax(t.to(torch.float32), dim=1)
+
+
+def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5,
+              gaussian_sxy=3, gaussian_compat=3, bilateral_sxy=80, bilateral_srgb=13,
+              bilateral_compat=10, normalization: str = "symmetric", spacing=None,
+              num_threads=None):
+    """Dense CRF mean-field inference, pydensecrf's model, batched, on CPU or CUDA.
+
+    Parameters
+    ----------
+    logits : torch.Tensor or numpy.ndarray, shape ``[B, C, H, W]`` or ``[B, C, D, H, W]``
+        Unnormalised log-probabilities (unary energy ``-log_softmax(logits)``), or
+        probabilities when ``probabilities=True``. Float dtype, finite, C >= 2.
+    image : torch.Tensor or numpy.ndarray, shape ``[B, K, H, W]`` or ``[B, K, D, H, W]``
+        Guide image, uint8 or float in 0..255 (the units of ``bilateral_srgb``), any number of
+        channels K (RGB: K = 3; 2 + K <= 16 in 2D, 3 + K <= 16 in 3D). Same device as ``logits``.
+    probabilities : bool
+        ``logits`` holds probabilities; unary ``-log(clip(p, 1e-5, 1))`` as pydensecrf's
+        ``unary_from_softmax``.
+    iterations : int
+        Mean-field updates (>= 0; 0 returns ``softmax(-U)``).
+    gaussian_sxy : float
+        Spatial standard deviation (pixels) of the smoothness kernel.
+    gaussian_compat : float, array of shape ``[C]`` or ``[C, C]``, or None
+        Its label compatibility (None or 0: no Gaussian kernel).
+    bilateral_sxy, bilateral_srgb : float
+        Spatial and colour standard deviations of the appearance kernel (``bilateral_srgb``
+        may also be a length-K sequence, one per channel).
+    bilateral_compat : float, array of shape ``[C]`` or ``[C, C]``, or None
+        Its label compatibility (None or 0: no bilateral kernel).
+    normalization : {"symmetric", "after", "before", "none"}
+        Kernel normalisation (pydensecrf's NORMALIZE_SYMMETRIC, ..._AFTER, ..._BEFORE, NO_...).
+    spacing : sequence of float, optional
+        Voxel size per spatial axis, ``(sy, sx)`` in 2D or ``(sz, sy, sx)`` in 3D; coordinates
+        are multiplied by it before dividing by the bandwidths.
+    num_threads : int, optional
+        CPU threads (None: ``torch.get_num_threads()``).
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray
+        Marginals ``Q`` float32 ``[B, C, *spatial]`` (summing to 1 over C); numpy for numpy input,
+        otherwise a tensor on the input's device.
+
+    Notes
+    -----
+    Compatibility follows pydensecrf exactly: a scalar ``w`` is the Potts model (``-w``
+    times the filtered marginals is subtracted from the other labels' energies ... in effect a
+    reward ``w`` for agreeing labels), but a 1-D vector ``v`` is used as ``+diag(v)``:
+    **positive** entries then *penalise* a label for its own neighbours and push labels apart.
+    To get Potts behaviour with per-class weights pass ``-w_c`` (or a matrix).
+
+    References
+    ----------
+    .. [1] P. Kraehenbuehl, V. Koltun, "Efficient Inference in Fully Connected CRFs with
+       Gaussian Edge Potentials", NIPS 2011.
+    """
+    lt, was_numpy = as_tensor(logits, "logits")
+    it, _ = as_tensor(image, "image")
+    if not lt.dtype.is_floating_point:
+        raise TypeError(f"logits must be a floating-point tensor, got {lt.dtype}")
+    if lt.dim() not in (4, 5):
+        raise ValueError(f"logits must be [B, C, H, W] or [B, C, D, H, W], got shape {tuple(lt.shape)}")
+    B, C = lt.shape[:2]
+    spatial = tuple(lt.shape[2:])
+    nd = len(spatial)
+    if C < 2:
+        raise ValueError(f"logits must have at least 2 classes (C >= 2), got C = {C}")
+    if it.dim() != lt.dim() or it.shape[0] != B or tuple(it.shape[2:]) != spatial:
+        raise ValueError(f"image must be [B, K, {', '.join(map(str, spatial))}] with B = {B}, "
+                         f"got shape {tuple(it.shape)}")
+    if it.device != lt.device:
+        raise ValueError(f"image is on {it.device} but logits are on {lt.device}")
+    if it.dtype.is_complex or it.dtype == torch.bool:
+        raise TypeError(f"image must be uint8 or float, got {it.dtype}")
+    K = it.shape[1]
+    if K < 1 or nd + K > MAX_DIM:
+        raise ValueError(f"image must have 1..{MAX_DIM - nd} channels, got {K}")
+    if not bool(torch.isfinite(lt).all()):
+        raise ValueError("logits must be finite (found NaN or Inf)")
+    if it.dtype.is_floating_point and not bool(torch.isfinite(it).all()):
+        raise ValueError("image must be finite (found NaN or Inf)")
+    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
+        raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    nthreads = resolve_threads(num_threads)
+    if spacing is None:
+        sp = None
+    else:
+        sp = tuple(spacing)
+        if len(sp) != nd:
+            raise ValueError(f"spacing must have {nd} values (one per spatial axis), got {len(sp)}")
+        sp = tuple(check_positive_finite(s, "spacing") for s in sp)
+
+    features, compats, norms = [], [], []
+    cg = compat_array(gaussian_compat, C, "gaussian_compat")
+    if cg is not None:
+        g = check_positive_finite(gaussian_sxy, "gaussian_sxy")
+        features.append(features_xy(B, spatial, (g,) * nd, sp, device=lt.device))
+        compats.append(cg)
+    cb = compat_array(bilateral_compat, C, "bilateral_compat")
+    if cb is not None:
+        bxy = check_positive_finite(bilateral_sxy, "bilateral_sxy")
+        if isinstance(bilateral_srgb, numbers.Number) or (isinstance(bilateral_srgb, (np.ndarray, torch.Tensor))
+                                                          and np.ndim(bilateral_srgb) == 0):
+            srgb = (check_positive_finite(bilateral_srgb, "bilateral_srgb"),) * K
+        else:
+            srgb = tuple(check_positive_finite(s, "bilateral_srgb") for s in bilateral_srgb)
+            if len(srgb) != K:
+                raise ValueError(f"bilateral_srgb must be a number or have K = {K} values, got {len(srgb)}")
+        xy = features_xy(B, spatial, (bxy,) * nd, sp, device=lt.device)
+        col = it.to(torch.float32) / torch.tensor(srgb, dtype=torch.float32, device=lt.device).reshape(
+            1, K, *([1] * nd))
+        features.append(torch.cat([xy, col], dim=1))
+        compats.append(cb)
+    for _ in features:
+        norms.append(_NORM_CODE[normalization])
+
+    unary = unary_from_input(lt, probabilities).reshape(B, C, -1).contiguous()
+    feats = [f.reshape(B, f.shape[1], -1).contiguous() for f in features]
+    ctens = [torch.from_numpy(c).to(lt.device) for c in compats]
+    Q = _dense_crf_op(unary, feats, ctens, norms, int(iterations), nthreads)
+    Q = Q.reshape(B, C, *spatial)
+    return Q.numpy() if was_numpy else Q
