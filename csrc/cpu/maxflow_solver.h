@@ -20,11 +20,16 @@
 // node and arc indices are in range.  Allocation failure throws std::bad_alloc.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
+#ifdef SEG_MF_PROFILE
+#include <cstdio>
+#endif
 
 namespace seg {
 namespace mf {
@@ -109,16 +114,28 @@ public:
     using N = Node<T, P>;
     using Flow = flow_t<T>;
 
+    // Node storage without value-initialisation: callers set every tr before maxflow(),
+    // and init_fresh() sets all other fields (one pass over fresh pages instead of two).
+    struct NodeArray {
+        std::unique_ptr<N[]> p;
+        size_t n = 0;
+        explicit NodeArray(size_t count) : p(new N[count]), n(count) {}
+        N& operator[](size_t i) { return p[i]; }
+        const N& operator[](size_t i) const { return p[i]; }
+        size_t size() const { return n; }
+        N* begin() { return p.get(); }
+        N* end() { return p.get() + n; }
+    };
+
     Topo topo;
-    std::vector<N> nodes;
+    NodeArray nodes;
+#ifdef SEG_MF_PROFILE
+    int64_t st_grow = 0, st_adopt = 0, st_path = 0, st_aug = 0, st_orph = 0, st_walk = 0;
+#endif
     Flow flow = 0;
     bool solved_once = false;
 
-    explicit Solver(int64_t n) : nodes(size_t(n)) {
-        for (auto& v : nodes) {
-            v.tr = T(0); v.ts = 0; v.dist = 0; v.parent = P_NONE<P>; v.tree = FREE; v.flags = 0;
-        }
-    }
+    explicit Solver(int64_t n) : nodes(size_t(n)) {}
 
     // Add terminal capacities (Kolmogorov's convention: the common part min(source, sink)
     // goes to the flow, the difference stays on the node).
@@ -143,6 +160,11 @@ public:
         if (reuse_trees && solved_once) init_reuse(); else init_fresh();
         solved_once = true;
         run();
+#ifdef SEG_MF_PROFILE
+        std::fprintf(stderr, "grow %lld adopt %lld walk %lld path(S) %lld aug %lld orphans %lld\n",
+                     (long long)st_grow, (long long)st_adopt, (long long)st_walk, (long long)st_path,
+                     (long long)st_aug, (long long)st_orph);
+#endif
         return flow;
     }
 
@@ -176,13 +198,9 @@ private:
         return -1;
     }
 
-    void reset_queue() {
-        queue_.clear(); qhead_ = 0;
-        for (auto& v : nodes) v.flags &= uint8_t(~F_ACTIVE);
-    }
-
     void init_fresh() {
-        reset_queue();
+        queue_.clear(); qhead_ = 0;
+        queue_.reserve(nodes.size());
         orphans_.clear();
         time_ = 0;
         const int64_t n = int64_t(nodes.size());
@@ -260,6 +278,9 @@ private:
             if (w.parent == P_TERMINAL<P>) { w.ts = time_; w.dist = 1; d += 1; break; }
             if (w.parent < 0) return std::numeric_limits<uint32_t>::max();
             ++d;
+#ifdef SEG_MF_PROFILE
+            ++st_walk;
+#endif
             u = topo.head(u, topo.decode(u, w.parent));
         }
         // second pass: stamp distances along the path
@@ -279,6 +300,9 @@ private:
         int64_t best = -1;
         uint32_t dmin = std::numeric_limits<uint32_t>::max();
         topo.for_arcs(i, [&](int64_t a, int64_t j) {
+#ifdef SEG_MF_PROFILE
+            ++st_adopt;
+#endif
             N& u = nodes[j];
             if (u.tree != tree || (u.parent < 0 && u.parent != P_TERMINAL<P>)) return false;
             const T c = tree == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
@@ -311,10 +335,13 @@ private:
     }
 
     void adopt_orphans() {
-        // FIFO over the growing vector
+        // FIFO (augmentation makes ~1 orphan per path on vision grids: the order hardly matters)
         for (size_t k = 0; k < orphans_.size(); ++k) {
             int64_t i = orphans_[k];
             if (nodes[i].parent != P_ORPHAN<P>) continue;
+#ifdef SEG_MF_PROFILE
+            ++st_orph;
+#endif
             adopt(i);
         }
         orphans_.clear();
@@ -333,6 +360,9 @@ private:
             const T c = rc[topo.sister(u, p, a)];
             if (c < f) f = c;
             u = p;
+#ifdef SEG_MF_PROFILE
+            ++st_path;
+#endif
         }
         u = t_end;
         for (;;) {
@@ -379,6 +409,9 @@ private:
             u = p;
         }
         flow += Flow(f);
+#ifdef SEG_MF_PROFILE
+        ++st_aug;
+#endif
     }
 
     void run() {
@@ -395,6 +428,9 @@ private:
             int64_t s_end = -1, t_end = -1, a_mid = -1, a_rev = -1;
             if (v.tree == IN_S) {
                 topo.for_arcs(i, [&](int64_t a, int64_t j) {
+#ifdef SEG_MF_PROFILE
+                    ++st_grow;
+#endif
                     if (!(rc[a] > 0)) return false;
                     N& u = nodes[j];
                     if (u.tree == FREE) {
@@ -416,6 +452,9 @@ private:
                 });
             } else {
                 topo.for_arcs(i, [&](int64_t a, int64_t j) {
+#ifdef SEG_MF_PROFILE
+                    ++st_grow;
+#endif
                     const int64_t s = topo.sister(i, j, a);
                     if (!(rc[s] > 0)) return false;
                     N& u = nodes[j];
