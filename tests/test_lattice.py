@@ -33,6 +33,24 @@ def test_matches_reference(rng, d, dtype):
     assert lat.num_vertices == sum(ReferenceLattice(f[b]).num_vertices for b in range(B))
 
 
+def test_pydensecrf_padding_matches_reference(rng):
+    """pydensecrf's SSE padding: the all-zero point's vertices exist (and relay the blur)."""
+    f = _features(rng, 2, 5, 103, spread=2.0)
+    v = rng.standard_normal((2, 2, 103)).astype(np.float32)
+    lat = segengine.PermutohedralLattice(f, pydensecrf_padding=True)
+    plain = segengine.PermutohedralLattice(f)
+    assert lat.num_vertices > plain.num_vertices
+    out = lat.filter(v)
+    for b in range(2):
+        ref = ReferenceLattice(f[b], ghost_origin=True)
+        assert lat.batch_vertices[b].item() == ref.num_vertices
+        np.testing.assert_allclose(out[b].T, ref.filter(v[b].T), atol=2e-5 * np.abs(out).max(), rtol=0)
+    assert np.abs(out - plain.filter(v)).max() > 1e-4
+    # no padding when N is a multiple of 4
+    assert segengine.PermutohedralLattice(f[:, :, :100], pydensecrf_padding=True).num_vertices == \
+        segengine.PermutohedralLattice(f[:, :, :100]).num_vertices
+
+
 def test_reference_is_not_trivially_equal(rng):
     """The comparison above can fail: a lattice of other features gives another answer."""
     f = _features(rng, 1, 3, 100)

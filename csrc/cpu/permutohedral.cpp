@@ -35,6 +35,7 @@ struct Partition {
     int kw = 0;                      // key width: 1 (image) + d
     std::vector<int32_t> keys;       // [nv, kw]
     std::vector<uint64_t> hashes;    // [nv]
+    std::vector<int64_t> first;      // [nv] first (smallest) entry that created the vertex
     std::vector<int32_t> slots;      // open addressing, -1 empty
     uint64_t mask = 0;
     int64_t nv = 0;
@@ -68,7 +69,7 @@ struct Partition {
             s = (s + 1) & mask;
         }
     }
-    int64_t insert(uint64_t h, const int32_t* key) {
+    int64_t insert(uint64_t h, const int32_t* key, int64_t entry) {
         if ((uint64_t)(nv + 1) * 2 > mask + 1) grow();
         uint64_t s = h & mask;
         while (true) {
@@ -81,14 +82,15 @@ struct Partition {
         slots[s] = (int32_t)nv;
         keys.insert(keys.end(), key, key + kw);
         hashes.push_back(h);
+        first.push_back(entry);
         return nv++;
     }
 };
 
 }  // namespace
 
-void lattice_build(const float* features, int64_t B, int d, int64_t N, int num_threads,
-                   LatticeData& out) {
+void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghost_origin,
+                   int num_threads, LatticeData& out) {
     if (d < 1 || d > SEG_LATTICE_MAX_D)
         throw std::invalid_argument("lattice_build: feature dimension d must be in 1.." +
                                     std::to_string(SEG_LATTICE_MAX_D) + ", got " + std::to_string(d));
@@ -97,7 +99,10 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, int num_t
     const int D1 = d + 1;
     const int64_t P = B * N;
     const int64_t E = P * D1;
-    if (E >= (int64_t)INT32_MAX)
+    const int64_t G = ghost_origin ? B : 0;  // one ghost point (features 0) per image
+    const int64_t Pg = P + G;
+    const int64_t Eg = Pg * D1;
+    if (Eg >= (int64_t)INT32_MAX)
         throw std::invalid_argument("lattice_build: B*N*(d+1) = " + std::to_string(E) +
                                     " lattice entries; at most 2^31-1 are supported");
     out.d = d;
@@ -107,19 +112,23 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, int num_t
 
     float scale[SEG_LATTICE_MAX_D];
     for (int i = 0; i < d; ++i) scale[i] = lattice::scale_factor(i, d);
+    const float zeros[SEG_LATTICE_MAX_D] = {0};
 
-    std::vector<int32_t> rem0((size_t)P * d);
-    std::vector<uint8_t> rank((size_t)P * d);
-    std::vector<uint64_t> hash((size_t)E);
+    std::vector<int32_t> rem0((size_t)Pg * d);
+    std::vector<uint8_t> rank((size_t)Pg * d);
+    std::vector<uint64_t> hash((size_t)Eg);
     int bad = 0;
 
-    // 1. simplex, weights and vertex hashes per point
+    // 1. simplex, weights and vertex hashes per point (ghost points last)
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad)
-    for (int64_t p = 0; p < P; ++p) {
-        const int64_t b = p / N, n = p - b * N;
+    for (int64_t p = 0; p < Pg; ++p) {
+        const bool ghost = p >= P;
+        const int64_t b = ghost ? p - P : p / N, n = ghost ? 0 : p - b * N;
         int r0[SEG_LATTICE_MAX_D + 1], rk[SEG_LATTICE_MAX_D + 1], key[SEG_LATTICE_MAX_D];
         float w[SEG_LATTICE_MAX_D + 1];
-        if (!lattice::point(features + b * d * N + n, N, scale, d, r0, rk, w)) {
+        const bool ok = ghost ? lattice::point(zeros, 1, scale, d, r0, rk, w)
+                              : lattice::point(features + b * d * N + n, N, scale, d, r0, rk, w);
+        if (!ok) {
             bad |= 1;
             continue;
         }
@@ -128,7 +137,7 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, int num_t
             rank[(size_t)p * d + i] = (uint8_t)rk[i];
         }
         for (int r = 0; r <= d; ++r) {
-            out.weights[(size_t)p * D1 + r] = w[r];
+            if (!ghost) out.weights[(size_t)p * D1 + r] = w[r];
             lattice::vertex_key(r0, rk, r, d, key);
             hash[(size_t)p * D1 + r] = lattice::key_hash(b, key, d);
         }
@@ -143,7 +152,7 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, int num_t
     std::vector<int64_t> counts((size_t)chunks * kParts, 0);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int c = 0; c < chunks; ++c) {
-        const int64_t lo = E * c / chunks, hi = E * (c + 1) / chunks;
+        const int64_t lo = Eg * c / chunks, hi = Eg * (c + 1) / chunks;
         int64_t* cnt = &counts[(size_t)c * kParts];
         for (int64_t e = lo; e < hi; ++e) cnt[part_of(hash[e])]++;
     }
@@ -160,18 +169,20 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, int num_t
         }
         part_start[kParts] = acc;
     }
-    std::vector<int32_t> order((size_t)E);
+    std::vector<int32_t> order((size_t)Eg);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int c = 0; c < chunks; ++c) {
-        const int64_t lo = E * c / chunks, hi = E * (c + 1) / chunks;
+        const int64_t lo = Eg * c / chunks, hi = Eg * (c + 1) / chunks;
         int64_t* cur = &cursor[(size_t)c * kParts];
         for (int64_t e = lo; e < hi; ++e) order[cur[part_of(hash[e])]++] = (int32_t)e;
     }
+    std::vector<int64_t>().swap(cursor);
 
-    // 3. per-partition insertion (first-occurrence order) and local CSR
+    // 3. per-partition insertion (first-occurrence order) and local CSR of the real entries
     std::vector<Partition> parts(kParts);
-    std::vector<int32_t> splat_idx((size_t)E, 0);  // partition-order CSR entries
+    std::vector<int32_t> local_vertex((size_t)E);
     std::vector<std::vector<int64_t>> local_ptr(kParts);
+    std::vector<std::vector<int32_t>> local_idx(kParts);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int q = 0; q < kParts; ++q) {
         Partition& pt = parts[q];
@@ -180,32 +191,39 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, int num_t
         std::vector<int32_t> cnt;
         int32_t key[SEG_LATTICE_MAX_D + 1];
         int r0[SEG_LATTICE_MAX_D], rk[SEG_LATTICE_MAX_D];
+        int64_t real = 0;
         for (int64_t k = lo; k < hi; ++k) {
             const int64_t e = order[k];
             const int64_t p = e / D1;
             const int r = (int)(e - p * D1);
-            key[0] = (int32_t)(p / N);
+            key[0] = (int32_t)(p < P ? p / N : p - P);
             for (int i = 0; i < d; ++i) {
                 r0[i] = rem0[(size_t)p * d + i];
                 rk[i] = rank[(size_t)p * d + i];
             }
             lattice::vertex_key(r0, rk, r, d, key + 1);
-            const int64_t v = pt.insert(hash[e], key);
+            const int64_t v = pt.insert(hash[e], key, e);
             if (v == (int64_t)cnt.size()) cnt.push_back(0);
-            cnt[v]++;
-            out.offsets[e] = (int32_t)v;
+            if (e < E) {
+                cnt[v]++;
+                local_vertex[e] = (int32_t)v;
+                ++real;
+            }
         }
         std::vector<int64_t>& lp = local_ptr[q];
         lp.assign((size_t)pt.nv + 1, 0);
         for (int64_t v = 0; v < pt.nv; ++v) lp[v + 1] = lp[v] + cnt[v];
         std::vector<int64_t> pos(lp.begin(), lp.end() - 1);
+        std::vector<int32_t>& li = local_idx[q];
+        li.assign((size_t)real, 0);
         for (int64_t k = lo; k < hi; ++k) {
             const int64_t e = order[k];
-            splat_idx[lo + pos[out.offsets[e]]++] = (int32_t)e;
+            if (e < E) li[pos[local_vertex[e]]++] = (int32_t)e;
         }
     }
-    std::vector<int64_t>().swap(cursor);
     std::vector<int32_t>().swap(order);
+    std::vector<int32_t>().swap(rem0);
+    std::vector<uint8_t>().swap(rank);
 
     // 4. global vertex ids, renumbered by first occurrence (smallest entry index), which is
     //    pydensecrf's insertion order and keeps neighbouring points on neighbouring vertices
@@ -214,20 +232,15 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, int num_t
     const int64_t M = base[kParts];
     if (M >= (int64_t)INT32_MAX) throw std::invalid_argument("lattice_build: too many lattice vertices");
     out.num_vertices = M;
-    std::vector<int64_t> gptr((size_t)M + 1, 0);  // partition-order CSR
-    gptr[M] = E;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int q = 0; q < kParts; ++q)
-        for (int64_t v = 0; v < parts[q].nv; ++v)
-            gptr[base[q] + v] = part_start[q] + local_ptr[q][v];
     std::vector<int32_t> newid((size_t)M);
     std::vector<int32_t> old_of((size_t)M);
     {
-        std::vector<int32_t> marker((size_t)E, -1);
+        std::vector<int32_t> marker((size_t)Eg, -1);
 #pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t g = 0; g < M; ++g) marker[splat_idx[gptr[g]]] = (int32_t)g;
+        for (int q = 0; q < kParts; ++q)
+            for (int64_t v = 0; v < parts[q].nv; ++v) marker[parts[q].first[v]] = (int32_t)(base[q] + v);
         int64_t next = 0;
-        for (int64_t e = 0; e < E; ++e) {
+        for (int64_t e = 0; e < Eg; ++e) {
             const int32_t g = marker[e];
             if (g >= 0) {
                 newid[g] = (int32_t)next;
@@ -236,25 +249,33 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, int num_t
             }
         }
     }
+    std::vector<int32_t> part_of_vertex((size_t)M);
+    for (int q = 0; q < kParts; ++q)
+        for (int64_t v = base[q]; v < base[q + 1]; ++v) part_of_vertex[v] = q;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t e = 0; e < E; ++e) {
         const int q = part_of(hash[e]);
-        out.offsets[e] = newid[base[q] + out.offsets[e]];
+        out.offsets[e] = newid[base[q] + local_vertex[e]];
     }
     std::vector<uint64_t>().swap(hash);
+    std::vector<int32_t>().swap(local_vertex);
     out.splat_ptr.assign((size_t)M + 1, 0);
     for (int64_t v = 0; v < M; ++v) {
         const int64_t g = old_of[v];
-        out.splat_ptr[v + 1] = out.splat_ptr[v] + (gptr[g + 1] - gptr[g]);
+        const int q = part_of_vertex[g];
+        const int64_t lv = g - base[q];
+        out.splat_ptr[v + 1] = out.splat_ptr[v] + (local_ptr[q][lv + 1] - local_ptr[q][lv]);
     }
     out.splat_pt.assign((size_t)E, 0);
     out.splat_w.assign((size_t)E, 0.0f);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t v = 0; v < M; ++v) {
         const int64_t g = old_of[v];
+        const int q = part_of_vertex[g];
+        const int64_t lv = g - base[q];
         int64_t o = out.splat_ptr[v];
-        for (int64_t k = gptr[g]; k < gptr[g + 1]; ++k, ++o) {
-            const int64_t e = splat_idx[k];
+        for (int64_t k = local_ptr[q][lv]; k < local_ptr[q][lv + 1]; ++k, ++o) {
+            const int64_t e = local_idx[q][k];
             out.splat_pt[o] = (int32_t)(e / D1);
             out.splat_w[o] = out.weights[e];
         }

@@ -31,7 +31,8 @@ cdef extern from "../../csrc/cpu/permutohedral.h" namespace "seg" nogil:
         vector[int64_t] batch_vertices
 
     void c_lattice_build "seg::lattice_build"(const float* features, int64_t B, int d, int64_t N,
-                                              int num_threads, LatticeData& out) except +
+                                              cbool ghost_origin, int num_threads,
+                                              LatticeData& out) except +
     void c_lattice_filter "seg::lattice_filter"[T](const T* inp, T* out, int64_t P, int C, int d,
                                                    int64_t M, const int32_t* offsets,
                                                    const float* weights, const int32_t* neighbors,
@@ -65,8 +66,9 @@ cdef _copy(const void* src, Py_ssize_t nbytes, cnp.ndarray dst):
     return dst
 
 
-def build(const float[:, :, ::1] features not None, int num_threads=0):
-    """Build the lattice of ``features`` float32 ``[B, d, N]``.
+def build(const float[:, :, ::1] features not None, int num_threads=0, bint ghost_origin=False):
+    """Build the lattice of ``features`` float32 ``[B, d, N]``; ``ghost_origin`` adds the vertices
+    of an all-zero feature point per image (pydensecrf's SSE padding when N % 4 != 0).
 
     Returns ``(offsets int32 [B*N, d+1], weights float32 [B*N, d+1], neighbors int32
     [d+1, M, 2], splat_ptr int64 [M+1], splat_pt int32 [B*N*(d+1)], splat_w float32
@@ -78,7 +80,7 @@ def build(const float[:, :, ::1] features not None, int num_threads=0):
     cdef int64_t N = features.shape[2]
     cdef const float* fp = &features[0, 0, 0] if features.size else NULL
     with nogil:
-        c_lattice_build(fp, B, d, N, num_threads, data)
+        c_lattice_build(fp, B, d, N, ghost_origin, num_threads, data)
     cdef int64_t P = data.num_points, M = data.num_vertices
     offsets = _copy(data.offsets.data(), data.offsets.size() * 4,
                     np.empty((P, d + 1), np.int32))

@@ -20,7 +20,7 @@ def _softmax(e: np.ndarray) -> np.ndarray:
     return (x / x.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def reference_meanfield(unary, kernels, iterations: int) -> np.ndarray:
+def reference_meanfield(unary, kernels, iterations: int, pydensecrf_padding: bool = True) -> np.ndarray:
     """Mean field for one image.
 
     Parameters
@@ -32,6 +32,8 @@ def reference_meanfield(unary, kernels, iterations: int) -> np.ndarray:
         (added as the matrix, already symmetrised); normalization in
         {"none", "before", "after", "symmetric"}.
     iterations : int
+    pydensecrf_padding : bool
+        Add the ghost origin vertices when N is not a multiple of 4 (pydensecrf's SSE padding).
 
     Returns
     -------
@@ -42,7 +44,7 @@ def reference_meanfield(unary, kernels, iterations: int) -> np.ndarray:
     N, C = U.shape
     prepared = []
     for feats, compat, norm in kernels:
-        lat = ReferenceLattice(feats)
+        lat = ReferenceLattice(feats, ghost_origin=pydensecrf_padding and N % 4 != 0)
         n = lat.filter(np.ones((N, 1), np.float32))[:, 0].astype(np.float64)
         if norm == "symmetric":
             s = (1.0 / np.sqrt(n + 1e-20)).astype(np.float32)

@@ -22,13 +22,19 @@ def _scale_factors(d: int) -> np.ndarray:
 class ReferenceLattice:
     """Lattice of one image: ``features`` float32 ``[d, N]``.
 
+    ``ghost_origin``: also create the vertices of an all-zero feature point (after all real
+    points) that splats nothing, as pydensecrf's SSE build does for its padding points.
+
     Attributes: ``offsets`` int64 ``[N, d+1]``, ``weights`` float32 ``[N, d+1]``, ``keys``
     (list of d-tuples, vertex order of first appearance), ``neighbors`` int64 ``[d+1, M, 2]``.
     """
 
-    def __init__(self, features):
+    def __init__(self, features, ghost_origin: bool = False):
         f = np.asarray(features, dtype=np.float32)
         d, N = f.shape
+        if ghost_origin:
+            f = np.concatenate([f, np.zeros((d, 1), np.float32)], axis=1)
+            N += 1
         self.d = d
         D1 = d + 1
         scale = _scale_factors(d)
@@ -68,7 +74,7 @@ class ReferenceLattice:
             np.add.at(bary, (d - rank[i], cols), w)
             np.add.at(bary, (d - rank[i] + 1, cols), -w)
         bary[0] += np.float32(1.0) + bary[d + 1]
-        self.weights = np.ascontiguousarray(bary[:D1].T)
+        self.weights = np.ascontiguousarray(bary[:D1].T)[:N - ghost_origin]
         # vertices, in order of first appearance
         r0 = rem0.astype(np.int64)
         index: dict[tuple, int] = {}
@@ -77,6 +83,7 @@ class ReferenceLattice:
             for r in range(D1):
                 key = tuple(int(r0[i, p] + (r if rank[i, p] <= d - r else r - D1)) for i in range(d))
                 self.offsets[p, r] = index.setdefault(key, len(index))
+        self.offsets = self.offsets[:N - ghost_origin]
         self.keys = list(index)
         M = len(self.keys)
         self.neighbors = np.full((D1, M, 2), -1, dtype=np.int64)

@@ -102,7 +102,7 @@ class DenseCRF:
         if c is None:  # Potts weight 0: no contribution
             c = np.zeros(self._nlabel, np.float32)
         from segengine._cy import _lattice
-        lat = _lattice.build(np.ascontiguousarray(feats[None]), self._num_threads)
+        lat = _lattice.build(np.ascontiguousarray(feats[None]), self._num_threads, self._nvar % 4 != 0)
         self._kernels.append((tuple(lat[:6]), int(norm), c))
 
     # -------------------------------------------------------------- inference

@@ -58,13 +58,15 @@ def _meanfield_torch(unary, lattices, normalizations, compats, iterations, filt)
 
 @torch.library.custom_op("segengine::dense_crf", mutates_args=())
 def _dense_crf_op(unary: torch.Tensor, features: list[torch.Tensor], compats: list[torch.Tensor],
-                  normalizations: list[int], iterations: int, num_threads: int) -> torch.Tensor:
+                  normalizations: list[int], iterations: int, num_threads: int,
+                  pydensecrf_padding: bool = True) -> torch.Tensor:
     """unary float32 [B, C, N]; features float32 [B, d_k, N]; compats float32 [C] or [C, C]
     (already in the form that is added: -w*1 for Potts, symmetrised matrices)."""
     B, C, N = unary.shape
+    ghost = bool(pydensecrf_padding) and N % 4 != 0
     upm = unary.transpose(1, 2).reshape(B * N, C).contiguous()
     if unary.is_cuda:
-        lattices = [_build_cuda(f) for f in features]
+        lattices = [_build_cuda(f, ghost) for f in features]
 
         def filt(values, lat, pre, post):
             return _filter_cuda(values, *lat[:6], False, pre=pre, post=post)
@@ -74,7 +76,7 @@ def _dense_crf_op(unary: torch.Tensor, features: list[torch.Tensor], compats: li
         from segengine._cy import _lattice
         kernels = []
         for f, comp, norm in zip(features, compats, normalizations):
-            lat = _lattice.build(f.numpy(), num_threads)
+            lat = _lattice.build(f.numpy(), num_threads, ghost)
             kernels.append(tuple(lat[:6]) + (int(norm), comp.numpy()))
         Q = torch.empty_like(upm)
         _lattice.meanfield(upm.numpy(), Q.numpy(), kernels, int(iterations), num_threads)
@@ -82,7 +84,7 @@ def _dense_crf_op(unary: torch.Tensor, features: list[torch.Tensor], compats: li
 
 
 @_dense_crf_op.register_fake
-def _(unary, features, compats, normalizations, iterations, num_threads):
+def _(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding=True):
     return torch.empty_like(unary)
 
 

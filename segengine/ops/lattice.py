@@ -98,24 +98,36 @@ def _suffix(dtype: torch.dtype) -> str:
     return "f32" if dtype == torch.float32 else "f64"
 
 
-def _build_cuda(features: torch.Tensor):
+def _keys_cuda(features: torch.Tensor):
     B, d, N = features.shape
     dev = features.device
     P = B * N
-    E = P * (d + 1)
     weights = torch.empty((P, d + 1), dtype=torch.float32, device=dev)
-    keys = torch.empty((E, d + 1), dtype=torch.int32, device=dev)
+    keys = torch.empty((P * (d + 1), d + 1), dtype=torch.int32, device=dev)
     status = torch.zeros(1, dtype=torch.int32, device=dev)
     if P:
         _launch(dev, "lattice_keys", P, [features, np.int64(B), np.int32(d), np.int64(N),
                                          weights, keys, status])
+    return weights, keys, status
+
+
+def _build_cuda(features: torch.Tensor, ghost_origin: bool = False):
+    B, d, N = features.shape
+    dev = features.device
+    P = B * N
+    E = P * (d + 1)
+    weights, keys, status = _keys_cuda(features)
+    if ghost_origin and B:
+        # the vertices of one all-zero feature point per image: they splat nothing
+        _, gkeys, _ = _keys_cuda(torch.zeros((B, d, 1), dtype=torch.float32, device=dev))
+        keys = torch.cat([keys, gkeys])
     if int(status.item()):
         raise ValueError("features too large for the lattice (an elevated coordinate reached 2^22); "
                          "use larger bandwidths")
     ukeys, inverse = torch.unique(keys, dim=0, sorted=True, return_inverse=True)
     ukeys = ukeys.contiguous()  # lexicographically sorted rows: binary search in lattice_neighbors
     M = ukeys.shape[0]
-    inverse = inverse.reshape(-1)
+    inverse = inverse.reshape(-1)[:E]
     offsets = inverse.to(torch.int32).reshape(P, d + 1)
     neighbors = torch.empty((d + 1, M, 2), dtype=torch.int32, device=dev)
     if M:
@@ -156,17 +168,17 @@ def _filter_cuda(values, offsets, weights, neighbors, splat_ptr, splat_pt, splat
 # --------------------------------------------------------------------------- custom ops
 
 @torch.library.custom_op("segengine::lattice_build", mutates_args=())
-def _lattice_build_op(features: torch.Tensor, num_threads: int) -> tuple[
+def _lattice_build_op(features: torch.Tensor, num_threads: int, ghost_origin: bool = False) -> tuple[
         torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     if features.is_cuda:
-        return _build_cuda(features)
+        return _build_cuda(features, ghost_origin)
     from segengine._cy import _lattice
-    outs = _lattice.build(features.numpy(), num_threads)
+    outs = _lattice.build(features.numpy(), num_threads, ghost_origin)
     return tuple(torch.from_numpy(o) for o in outs)
 
 
 @_lattice_build_op.register_fake
-def _(features, num_threads):
+def _(features, num_threads, ghost_origin=False):
     B, d, N = features.shape
     M = torch.library.get_ctx().new_dynamic_size()
     P = B * N
@@ -241,6 +253,10 @@ class PermutohedralLattice:
         units. Any real dtype; converted to float32. Must be finite. CUDA tensors build on the GPU.
     num_threads : int, optional
         CPU threads (None: ``torch.get_num_threads()``).
+    pydensecrf_padding : bool
+        Reproduce pydensecrf's SSE build exactly: when N is not a multiple of 4 it pads the
+        points with all-zero features, whose lattice vertices (they hold no value) relay the
+        blur. Off by default; :func:`segengine.dense_crf` and :mod:`segengine.densecrf` turn it on.
 
     Attributes
     ----------
@@ -264,7 +280,7 @@ class PermutohedralLattice:
        Permutohedral Lattice", Computer Graphics Forum 29(2), 2010.
     """
 
-    def __init__(self, features, *, num_threads=None):
+    def __init__(self, features, *, num_threads=None, pydensecrf_padding: bool = False):
         t, self._numpy = as_tensor(features, "features")
         self.num_threads = resolve_threads(num_threads)
         f = _check_features(t)
@@ -274,7 +290,8 @@ class PermutohedralLattice:
         if self.batch * self.num_points * (self.d + 1) >= 2**31 - 1:
             raise ValueError("too many points for one lattice: B*N*(d+1) must stay below 2^31")
         (self.offsets, self.weights, self.neighbors, self.splat_ptr, self.splat_pt, self.splat_w,
-         self.batch_vertices) = _lattice_build_op(f, self.num_threads)
+         self.batch_vertices) = _lattice_build_op(f, self.num_threads,
+                                                  bool(pydensecrf_padding) and self.num_points % 4 != 0)
 
     @property
     def num_vertices(self) -> int:

@@ -1,0 +1,240 @@
+"""segengine.dense_crf: vs the NumPy reference, vs pydensecrf2, quality, volumes, ops, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+import segengine
+from segengine._reference.crf import reference_dense_crf_features, reference_meanfield
+from segengine.ops.crf import compat_array
+
+dcrf = pytest.importorskip("pydensecrf.densecrf")
+skdata = pytest.importorskip("skimage.data")
+sktransform = pytest.importorskip("skimage.transform")
+
+
+def _image(name, H, W):
+    if name == "random":
+        return np.random.default_rng(3).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    img = getattr(skdata, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, -1)
+    return np.ascontiguousarray((sktransform.resize(img[..., :3], (H, W)) * 255).astype(np.uint8))
+
+
+def _probs(rng, C, H, W, concentration=0.5):
+    return rng.dirichlet(np.full(C, concentration), size=(H, W)).transpose(2, 0, 1).astype(np.float32)
+
+
+def _pydensecrf(prob, img, iterations, gsxy, gcompat, bsxy, bsrgb, bcompat, norm):
+    C, H, W = prob.shape
+    code = {"symmetric": dcrf.NORMALIZE_SYMMETRIC, "after": dcrf.NORMALIZE_AFTER,
+            "before": dcrf.NORMALIZE_BEFORE, "none": dcrf.NO_NORMALIZATION}[norm]
+    d = dcrf.DenseCRF2D(W, H, C)
+    U = np.ascontiguousarray(-np.log(np.clip(prob, 1e-5, 1.0)).reshape(C, -1).astype(np.float32))
+    d.setUnaryEnergy(U)
+    d.addPairwiseGaussian(gsxy, gcompat, normalization=code)
+    d.addPairwiseBilateral(bsxy, bsrgb, img, bcompat, normalization=code)
+    return np.array(d.inference(iterations)).reshape(C, H, W)
+
+
+# (image, H, W, C, iterations, gsxy, gcompat, bsxy, bsrgb, bcompat, normalization)
+def _cases():
+    rng = np.random.default_rng(7)
+    cases = [
+        ("astronaut", 64, 80, 21, 5, 3, 3, 80, 13, 10, "symmetric"),
+        ("coffee", 57, 75, 2, 10, 3, 3, 60, 10, 5, "symmetric"),   # N odd: pydensecrf's SSE padding
+        ("chelsea", 60, 72, 5, 5, 2, 4, 50, 20, 8, "after"),
+        ("random", 48, 52, 3, 5, 3, 3, 80, 13, 10, "before"),
+        ("random", 37, 41, 3, 5, 3, 3, 80, 13, 10, "symmetric"),  # N % 4 = 1
+        # no normalisation: K 1 is in the hundreds, so moderate weights keep mean field stable
+        ("astronaut", 50, 60, 4, 5, 3, 0.05, 80, 13, 0.02, "none"),
+        ("camera", 40, 48, 6, 5, 3, rng.uniform(-3, 1, 6).astype(np.float32), 40, 15,
+         rng.uniform(-4, 4, (6, 6)).astype(np.float32), "symmetric"),   # diagonal + matrix compat
+        ("random", 36, 44, 4, 3, 2, -np.eye(4, dtype=np.float32) * 3, 30, 20,
+         np.array([-5, -1, -2, -8], np.float32), "after"),
+    ]
+    return cases
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda c: f"{c[0]}-C{c[3]}-{c[10]}")
+def test_matches_pydensecrf(case):
+    name, H, W, C, it, gsxy, gc, bsxy, bsrgb, bc, norm = case
+    rng = np.random.default_rng(H * W + C)
+    img = _image(name, H, W)
+    prob = _probs(rng, C, H, W)
+    expected = _pydensecrf(prob, img, it, gsxy, gc, bsxy, bsrgb, bc, norm)
+    got = segengine.dense_crf(prob[None], img.transpose(2, 0, 1)[None], probabilities=True, iterations=it,
+                              gaussian_sxy=gsxy, gaussian_compat=gc, bilateral_sxy=bsxy, bilateral_srgb=bsrgb,
+                              bilateral_compat=bc, normalization=norm)[0]
+    assert got.dtype == np.float32 and got.shape == (C, H, W)
+    assert np.abs(got - expected).max() <= 1e-3
+    assert (got.argmax(0) == expected.argmax(0)).mean() >= 0.999
+    # the CRF did something (so the comparison is not the trivial softmax(-U) one)
+    assert np.abs(expected - prob).max() > 0.05
+
+
+def test_matches_reference_meanfield(rng):
+    H, W, C = 14, 17, 4
+    img = _image("astronaut", H, W)
+    prob = _probs(rng, C, H, W)
+    matrix = rng.uniform(-3, 3, (C, C)).astype(np.float32)
+    for gc, bc, norm in ((3, 10, "symmetric"), (np.array([-1, -2, -3, -4], np.float32), matrix, "after")):
+        got = segengine.dense_crf(torch.from_numpy(prob[None]), torch.from_numpy(img.transpose(2, 0, 1)[None]),
+                                  probabilities=True, iterations=3, gaussian_compat=gc, bilateral_compat=bc,
+                                  bilateral_sxy=10, normalization=norm)
+        assert isinstance(got, torch.Tensor)
+        g, b = reference_dense_crf_features(img, 3, 10, 13)
+        U = -np.log(np.clip(prob, 1e-5, 1)).reshape(C, -1).T
+        ref = reference_meanfield(U, [(g, compat_array(gc, C, "g"), norm), (b, compat_array(bc, C, "b"), norm)], 3)
+        np.testing.assert_allclose(got[0].reshape(C, -1).T.numpy(), ref, atol=2e-6, rtol=0)
+
+
+def test_logits_and_probabilities_agree(rng):
+    H, W, C = 20, 24, 3
+    logits = torch.randn(2, C, H, W) * 2
+    img = torch.randint(0, 256, (2, 3, H, W), dtype=torch.uint8)
+    a = segengine.dense_crf(logits, img)
+    b = segengine.dense_crf(torch.softmax(logits, 1), img, probabilities=True)
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    torch.testing.assert_close(a.sum(1), torch.ones(2, H, W), atol=1e-5, rtol=0)
+    q0 = segengine.dense_crf(logits, img, iterations=0)
+    torch.testing.assert_close(q0, torch.softmax(logits, 1), atol=1e-6, rtol=0)
+
+
+def test_batch_equals_single_images(rng):
+    H, W, C = 18, 21, 5
+    logits = torch.randn(3, C, H, W)
+    img = torch.rand(3, 3, H, W) * 255  # float image in 0..255
+    batched = segengine.dense_crf(logits, img, num_threads=2)
+    for b in range(3):
+        single = segengine.dense_crf(logits[b:b + 1], img[b:b + 1], num_threads=1)
+        torch.testing.assert_close(batched[b:b + 1], single, atol=1e-6, rtol=0)
+
+
+def test_other_channel_counts_and_volumes(rng):
+    # one-channel image (K = 1), 7 channels (K = 7)
+    for K in (1, 7):
+        q = segengine.dense_crf(torch.randn(1, 3, 12, 13), torch.rand(1, K, 12, 13) * 255)
+        assert q.shape == (1, 3, 12, 13)
+    # 3-D volume with anisotropic spacing vs the reference
+    D, H, W, C = 4, 6, 7, 3
+    logits = rng.standard_normal((1, C, D, H, W)).astype(np.float32)
+    vol = rng.integers(0, 256, (1, 1, D, H, W)).astype(np.uint8)
+    spacing = (3.0, 1.0, 0.5)
+    got = segengine.dense_crf(logits, vol, iterations=2, gaussian_sxy=2, bilateral_sxy=4, bilateral_srgb=30,
+                              spacing=spacing)
+    assert isinstance(got, np.ndarray) and got.shape == (1, C, D, H, W)
+    zz, yy, xx = np.meshgrid(np.arange(D), np.arange(H), np.arange(W), indexing="ij")
+    coords = [xx.reshape(-1).astype(np.float32) * np.float32(0.5), yy.reshape(-1).astype(np.float32),
+              zz.reshape(-1).astype(np.float32) * np.float32(3.0)]
+    g = np.stack([c / np.float32(2) for c in coords])
+    b = np.concatenate([np.stack([c / np.float32(4) for c in coords]),
+                        vol.reshape(1, -1).astype(np.float32) / np.float32(30)])
+    U = -torch.log_softmax(torch.from_numpy(logits), 1).reshape(C, -1).T.numpy()
+    ref = reference_meanfield(U, [(g, compat_array(3, C, ""), "symmetric"),
+                                  (b, compat_array(10, C, ""), "symmetric")], 2)
+    np.testing.assert_allclose(got[0].reshape(C, -1).T, ref, atol=2e-6, rtol=0)
+    # spacing matters
+    other = segengine.dense_crf(logits, vol, iterations=2, gaussian_sxy=2, bilateral_sxy=4, bilateral_srgb=30)
+    assert np.abs(other - got).max() > 1e-3
+
+
+def _scene(rng, H=64, W=64, C=4):
+    """Rectangles and discs of C classes, each with its own colour, plus pixel noise."""
+    labels = np.zeros((H, W), np.int64)
+    yy, xx = np.mgrid[0:H, 0:W]
+    labels[8:30, 6:40] = 1
+    labels[((yy - 44) ** 2 + (xx - 44) ** 2) < 14 ** 2] = 2
+    labels[36:58, 4:22] = 3
+    colours = np.array([[30, 30, 30], [200, 40, 40], [40, 200, 60], [50, 60, 210]], np.float32)
+    img = np.clip(colours[labels] + rng.normal(0, 12, (H, W, 3)), 0, 255).astype(np.uint8)
+    onehot = np.eye(C, dtype=np.float32)[labels].transpose(2, 0, 1)
+    blurred = torch.nn.functional.avg_pool2d(torch.from_numpy(onehot)[None], 9, 1, 4, count_include_pad=False)[0]
+    logits = 2.0 * blurred.numpy() + rng.normal(0, 0.9, (C, H, W)).astype(np.float32)
+    return labels, img, logits
+
+
+def _miou(pred, gt, C):
+    ious = []
+    for c in range(C):
+        inter = np.sum((pred == c) & (gt == c))
+        union = np.sum((pred == c) | (gt == c))
+        if union:
+            ious.append(inter / union)
+    return float(np.mean(ious))
+
+
+def test_quality_raises_mean_iou(rng):
+    labels, img, logits = _scene(rng)
+    before = _miou(logits.argmax(0), labels, 4)
+    Q = segengine.dense_crf(logits[None], img.transpose(2, 0, 1)[None], iterations=5,
+                            bilateral_sxy=20, bilateral_srgb=20)
+    after = _miou(Q[0].argmax(0), labels, 4)
+    assert before < 0.8
+    assert after > before + 0.1, (before, after)
+
+
+def test_opcheck_and_compile(rng):
+    unary = torch.rand(1, 3, 30)
+    feats = [torch.rand(1, 2, 30) * 3, torch.rand(1, 5, 30) * 3]
+    compats = [torch.full((3,), -3.0), torch.rand(3, 3)]
+    torch.library.opcheck(torch.ops.segengine.dense_crf.default, (unary, feats, compats, [3, 2], 2, 1))
+    fn = torch.compile(lambda l, i: segengine.dense_crf(l, i, iterations=2), backend="aot_eager")
+    logits = torch.randn(1, 3, 10, 11)
+    img = torch.randint(0, 256, (1, 3, 10, 11), dtype=torch.uint8)
+    torch.testing.assert_close(fn(logits, img), segengine.dense_crf(logits, img, iterations=2))
+
+
+def test_bad_inputs():
+    logits = torch.randn(1, 3, 8, 9)
+    img = torch.randint(0, 256, (1, 3, 8, 9), dtype=torch.uint8)
+    for bad in (0, -1.0, float("nan"), float("inf"), 1e-40 * 0):
+        with pytest.raises(ValueError, match="bilateral_srgb"):
+            segengine.dense_crf(logits, img, bilateral_srgb=bad)
+        with pytest.raises(ValueError, match="bilateral_sxy"):
+            segengine.dense_crf(logits, img, bilateral_sxy=bad)
+        with pytest.raises(ValueError, match="gaussian_sxy"):
+            segengine.dense_crf(logits, img, gaussian_sxy=bad)
+    with pytest.raises(ValueError, match="bilateral_srgb"):
+        segengine.dense_crf(logits, img, bilateral_srgb=(13, 13))
+    nan = logits.clone()
+    nan[0, 1, 2, 3] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        segengine.dense_crf(nan, img)
+    inf = logits.clone()
+    inf[0, 0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="finite"):
+        segengine.dense_crf(inf, img)
+    with pytest.raises(ValueError, match="C >= 2"):
+        segengine.dense_crf(logits[:, :1], img)
+    with pytest.raises(ValueError, match="image must be"):
+        segengine.dense_crf(logits, img[..., :-1])
+    with pytest.raises(ValueError, match="image must be"):
+        segengine.dense_crf(torch.randn(2, 3, 8, 9), img)
+    with pytest.raises(TypeError, match="floating-point"):
+        segengine.dense_crf(torch.zeros(1, 3, 8, 9, dtype=torch.int64), img)
+    with pytest.raises(TypeError, match="logits"):
+        segengine.dense_crf([[0.0]], img)
+    with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
+        segengine.dense_crf(torch.randn(3, 8, 9), img[0])
+    with pytest.raises(ValueError, match="length C = 3"):
+        segengine.dense_crf(logits, img, gaussian_compat=np.ones(4))
+    with pytest.raises(ValueError, match="3x3"):
+        segengine.dense_crf(logits, img, bilateral_compat=np.ones((3, 4)))
+    with pytest.raises(ValueError, match="finite"):
+        segengine.dense_crf(logits, img, bilateral_compat=np.array([1, np.nan, 1]))
+    with pytest.raises(ValueError, match="spacing"):
+        segengine.dense_crf(logits, img, spacing=(1, 1, 1))
+    with pytest.raises(ValueError, match="spacing"):
+        segengine.dense_crf(logits, img, spacing=(1, 0))
+    with pytest.raises(ValueError, match="normalization"):
+        segengine.dense_crf(logits, img, normalization="l2")
+    with pytest.raises(ValueError, match="iterations"):
+        segengine.dense_crf(logits, img, iterations=-1)
+    with pytest.raises(ValueError, match="probabilities"):
+        segengine.dense_crf(logits, img, probabilities=True)
+    with pytest.raises(ValueError, match="channels"):
+        segengine.dense_crf(logits, torch.zeros(1, 15, 8, 9))
+    with pytest.raises(ValueError, match="finite"):
+        segengine.dense_crf(logits, torch.full((1, 3, 8, 9), float("nan")))
