@@ -108,6 +108,22 @@ def test_float_flow_matches_pymaxflow(n, density):
             assert np.array_equal(seg, p.get_grid_segments(np.arange(n)))
 
 
+def test_64bit_index_path_gives_the_same_flow():
+    rng = np.random.default_rng(21)
+    n = 400
+    i, j, c, r, s, t = random_graph(rng, n, 1600)
+    flows = []
+    for wide in (False, True):
+        g = smf.Graph[int]()
+        g._g.set_wide_index(wide)
+        g.add_nodes(n)
+        g.add_edges(i, j, c, r)
+        g.add_tedges(np.arange(n), s, t)
+        flows.append((g.maxflow(), g.get_grid_segments(np.arange(n))))
+    assert flows[0][0] == flows[1][0] == scipy_flow(n, i, j, c, r, s, t)
+    assert np.array_equal(flows[0][1], flows[1][1])
+
+
 @pytest.mark.parametrize("dtype", [np.int32, np.float32])
 def test_narrow_dtypes(dtype):
     rng = np.random.default_rng(3)

@@ -238,7 +238,7 @@ void GeneralGraph<T>::maxflow(bool reuse_trees) {
     }
     if (!g.built()) {
         const int64_t lim = int64_t(std::numeric_limits<int32_t>::max()) - 8;
-        if (n_ < lim && int64_t(g.ei.size()) < lim / 2) build_csr<T, int32_t>(g, n_, g.b32);
+        if (!wide_ && n_ < lim && int64_t(g.ei.size()) < lim / 2) build_csr<T, int32_t>(g, n_, g.b32);
         else build_csr<T, int64_t>(g, n_, g.b64);
         reuse_trees = false;
     }

@@ -41,6 +41,8 @@ public:
     int64_t arc_count() const { return arcs_; }
     void reset();
     GeneralGraph<T>* copy() const;
+    // Testing hook: build with 64-bit node/arc indices even when 32 bits would do.
+    void set_wide_index(bool on) { wide_ = on; }
 
     struct Impl;   // public only so that file-local helpers can name it
 
@@ -48,6 +50,7 @@ private:
     std::unique_ptr<Impl> impl_;
     int64_t n_ = 0;
     int64_t arcs_ = 0;
+    bool wide_ = false;
 };
 
 // One grid problem.  shape: ndim (2 or 3) sizes, N = prod(shape) nodes.

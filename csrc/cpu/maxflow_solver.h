@@ -39,18 +39,25 @@ template <class T>
 using flow_t = typename std::conditional<std::is_integral<T>::value, int64_t, double>::type;
 
 enum : uint8_t { FREE = 0, IN_S = 1, IN_T = 2 };
-enum : uint8_t { F_ACTIVE = 1, F_MARKED = 2 };
+enum : uint8_t { F_ACTIVE = 4, F_MARKED = 8 };
 
-// Per-node solver state.  P is the compact parent code of the topology.
+// Per-node solver state, 16 bytes for double capacities on grids (12 for float).
+// P is the compact parent code of the topology.  `tf` packs the tree (bits 0-1: FREE,
+// IN_S, IN_T) and the flags F_ACTIVE, F_MARKED.  `dist` saturates at 65535: it only
+// steers the heuristics (closer parents), never correctness.
 template <class T, class P>
 struct Node {
     T tr;            // residual terminal capacity: > 0 from source, < 0 to sink
     uint32_t ts;     // timestamp of dist
-    uint32_t dist;   // distance to the terminal (valid when ts is current)
+    uint16_t dist;   // distance to the terminal (valid when ts is current)
     P parent;        // parent arc code, or one of the special codes below
-    uint8_t tree;    // FREE / IN_S / IN_T
-    uint8_t flags;   // F_ACTIVE, F_MARKED
+    uint8_t tf;      // tree | flags
 };
+
+template <class N> inline uint8_t tree_of(const N& v) { return uint8_t(v.tf & 3u); }
+template <class N> inline void set_tree(N& v, uint8_t t) { v.tf = uint8_t((v.tf & ~3u) | t); }
+inline uint16_t dist_inc(uint16_t d) { return d == 0xFFFFu ? d : uint16_t(d + 1u); }
+inline uint16_t dist_sat(uint32_t d) { return d > 0xFFFFu ? uint16_t(0xFFFFu) : uint16_t(d); }
 
 // Special parent codes (P is a signed type).
 template <class P> constexpr P P_TERMINAL = P(-1);
@@ -147,14 +154,14 @@ public:
     }
 
     void mark(int64_t i) {
-        if (!(nodes[i].flags & F_MARKED)) {
-            nodes[i].flags |= F_MARKED;
+        if (!(nodes[i].tf & F_MARKED)) {
+            nodes[i].tf |= F_MARKED;
             marked_.push_back(i);
         }
     }
 
     // 1 = sink segment, 0 = source segment (free nodes count as source).
-    inline int segment(int64_t i) const { return nodes[i].tree == IN_T ? 1 : 0; }
+    inline int segment(int64_t i) const { return tree_of(nodes[i]) == IN_T ? 1 : 0; }
 
     Flow maxflow(bool reuse_trees) {
         if (reuse_trees && solved_once) init_reuse(); else init_fresh();
@@ -171,18 +178,30 @@ public:
 private:
     std::vector<int64_t> queue_;      // FIFO of active nodes (ring over a vector)
     size_t qhead_ = 0;
+    int64_t sweep_ = std::numeric_limits<int64_t>::max();   // init_fresh() sweep position
     std::vector<int64_t> orphans_;
     std::vector<int64_t> marked_;
     uint32_t time_ = 0;
 
     inline void activate(int64_t i) {
         N& v = nodes[i];
-        if (!(v.flags & F_ACTIVE)) {
-            v.flags |= F_ACTIVE;
+        if (!(v.tf & F_ACTIVE)) {
+            v.tf |= F_ACTIVE;
             queue_.push_back(i);
         }
     }
     inline int64_t next_active() {
+        // First the nodes activated by init_fresh(), in index order (a sweep instead of a
+        // queue holding all N of them), then the FIFO of nodes activated since: the same
+        // order as one queue, without its 8 bytes per node.
+        const int64_t n = int64_t(nodes.size());
+        while (sweep_ < n) {
+            N& v = nodes[sweep_++];
+            if (v.tf & F_ACTIVE) {
+                v.tf &= uint8_t(~F_ACTIVE);
+                if (tree_of(v) != FREE) return sweep_ - 1;
+            }
+        }
         while (qhead_ < queue_.size()) {
             int64_t i = queue_[qhead_++];
             if (qhead_ > 4096 && qhead_ * 2 > queue_.size()) {  // compact the consumed prefix
@@ -190,8 +209,8 @@ private:
                 qhead_ = 0;
             }
             N& v = nodes[i];
-            v.flags &= uint8_t(~F_ACTIVE);
-            if (v.tree != FREE) return i;
+            v.tf &= uint8_t(~F_ACTIVE);
+            if (tree_of(v) != FREE) return i;
         }
         queue_.clear();
         qhead_ = 0;
@@ -200,18 +219,18 @@ private:
 
     void init_fresh() {
         queue_.clear(); qhead_ = 0;
-        queue_.reserve(nodes.size());
         orphans_.clear();
         time_ = 0;
         const int64_t n = int64_t(nodes.size());
         for (int64_t i = 0; i < n; ++i) {
             N& v = nodes[i];
-            v.flags = 0;
             v.ts = 0;
-            if (v.tr > 0) { v.tree = IN_S; v.parent = P_TERMINAL<P>; v.dist = 1; activate(i); }
-            else if (v.tr < 0) { v.tree = IN_T; v.parent = P_TERMINAL<P>; v.dist = 1; activate(i); }
-            else { v.tree = FREE; v.parent = P_NONE<P>; }
+            v.dist = 1;
+            if (v.tr > 0) { v.tf = uint8_t(IN_S | F_ACTIVE); v.parent = P_TERMINAL<P>; }
+            else if (v.tr < 0) { v.tf = uint8_t(IN_T | F_ACTIVE); v.parent = P_TERMINAL<P>; }
+            else { v.tf = FREE; v.parent = P_NONE<P>; }
         }
+        sweep_ = 0;
         marked_.clear();
     }
 
@@ -220,7 +239,7 @@ private:
         topo.for_arcs(i, [&](int64_t a, int64_t j) {
             (void)a;
             N& u = nodes[j];
-            if (u.tree == tree && u.parent >= 0 && topo.head(j, topo.decode(j, u.parent)) == i) {
+            if (tree_of(u) == tree && u.parent >= 0 && topo.head(j, topo.decode(j, u.parent)) == i) {
                 u.parent = P_ORPHAN<P>;
                 orphans_.push_back(j);
             }
@@ -235,31 +254,31 @@ private:
         ++time_;
         for (int64_t i : marked_) {
             N& v = nodes[i];
-            v.flags &= uint8_t(~F_MARKED);
+            v.tf &= uint8_t(~F_MARKED);
             const uint8_t want = v.tr > 0 ? IN_S : (v.tr < 0 ? IN_T : FREE);
             if (want != FREE) {
-                if (v.tree != want && v.tree != FREE) orphan_children(i, v.tree);
-                v.tree = want; v.parent = P_TERMINAL<P>; v.ts = time_; v.dist = 1;
-            } else if (v.tree != FREE) {
+                if (tree_of(v) != want && tree_of(v) != FREE) orphan_children(i, tree_of(v));
+                set_tree(v, want); v.parent = P_TERMINAL<P>; v.ts = time_; v.dist = 1;
+            } else if (tree_of(v) != FREE) {
                 if (v.parent == P_TERMINAL<P>) {
                     v.parent = P_ORPHAN<P>; orphans_.push_back(i);
                 } else if (v.parent >= 0) {
                     const int64_t a = topo.decode(i, v.parent);
                     const int64_t j = topo.head(i, a);
-                    const T c = v.tree == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
-                    if (!(c > 0) || nodes[j].tree != v.tree) { v.parent = P_ORPHAN<P>; orphans_.push_back(i); }
+                    const T c = tree_of(v) == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
+                    if (!(c > 0) || tree_of(nodes[j]) != tree_of(v)) { v.parent = P_ORPHAN<P>; orphans_.push_back(i); }
                 }
             }
-            if (v.tree != FREE && v.parent >= 0) {
+            if (tree_of(v) != FREE && v.parent >= 0) {
                 const int64_t a = topo.decode(i, v.parent);
                 const int64_t j = topo.head(i, a);
-                const T c = v.tree == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
-                if (!(c > 0) || nodes[j].tree != v.tree) { v.parent = P_ORPHAN<P>; orphans_.push_back(i); }
+                const T c = tree_of(v) == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
+                if (!(c > 0) || tree_of(nodes[j]) != tree_of(v)) { v.parent = P_ORPHAN<P>; orphans_.push_back(i); }
             }
-            if (v.tree != FREE) activate(i);
+            if (tree_of(v) != FREE) activate(i);
             // neighbours may now grow into i or be grown into
             topo.for_arcs(i, [&](int64_t, int64_t j) {
-                if (nodes[j].tree != FREE) activate(j);
+                if (tree_of(nodes[j]) != FREE) activate(j);
                 return false;
             });
         }
@@ -288,7 +307,7 @@ private:
         uint32_t dd = d;
         while (nodes[u].ts != time_) {
             N& w = nodes[u];
-            w.ts = time_; w.dist = dd; --dd;
+            w.ts = time_; w.dist = dist_sat(dd); --dd;
             u = topo.head(u, topo.decode(u, w.parent));
         }
         return d;
@@ -296,7 +315,7 @@ private:
 
     void adopt(int64_t i) {
         N& v = nodes[i];
-        const uint8_t tree = v.tree;
+        const uint8_t tree = tree_of(v);
         int64_t best = -1;
         uint32_t dmin = std::numeric_limits<uint32_t>::max();
         topo.for_arcs(i, [&](int64_t a, int64_t j) {
@@ -304,7 +323,7 @@ private:
             ++st_adopt;
 #endif
             N& u = nodes[j];
-            if (u.tree != tree || (u.parent < 0 && u.parent != P_TERMINAL<P>)) return false;
+            if (tree_of(u) != tree || (u.parent < 0 && u.parent != P_TERMINAL<P>)) return false;
             const T c = tree == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
             if (!(c > 0)) return false;
             uint32_t d = origin_distance(j);
@@ -314,16 +333,16 @@ private:
         if (best >= 0) {
             v.parent = topo.encode(i, best);
             v.ts = time_;
-            v.dist = dmin + 1;
+            v.dist = dist_sat(dmin + 1);
             return;
         }
         // no valid parent: i becomes free; its children become orphans, neighbours that
         // could regrow into it become active
-        v.tree = FREE;
+        set_tree(v, FREE);
         v.parent = P_NONE<P>;
         topo.for_arcs(i, [&](int64_t a, int64_t j) {
             N& u = nodes[j];
-            if (u.tree != tree) return false;
+            if (tree_of(u) != tree) return false;
             const T c = tree == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
             if (c > 0) activate(j);
             if (u.parent >= 0 && topo.head(j, topo.decode(j, u.parent)) == i) {
@@ -419,34 +438,34 @@ private:
         int64_t cur = -1;
         for (;;) {
             int64_t i = cur;
-            if (i < 0 || nodes[i].tree == FREE) {
+            if (i < 0 || tree_of(nodes[i]) == FREE) {
                 i = next_active();
                 if (i < 0) break;
             }
             cur = -1;
             N& v = nodes[i];
             int64_t s_end = -1, t_end = -1, a_mid = -1, a_rev = -1;
-            if (v.tree == IN_S) {
+            if (tree_of(v) == IN_S) {
                 topo.for_arcs(i, [&](int64_t a, int64_t j) {
 #ifdef SEG_MF_PROFILE
                     ++st_grow;
 #endif
                     if (!(rc[a] > 0)) return false;
                     N& u = nodes[j];
-                    if (u.tree == FREE) {
-                        u.tree = IN_S;
+                    if (tree_of(u) == FREE) {
+                        set_tree(u, IN_S);
                         u.parent = topo.encode(j, topo.sister(i, j, a));
-                        u.ts = v.ts; u.dist = v.dist + 1;
+                        u.ts = v.ts; u.dist = dist_inc(v.dist);
                         activate(j);
                         return false;
                     }
-                    if (u.tree == IN_T) {
+                    if (tree_of(u) == IN_T) {
                         s_end = i; t_end = j; a_mid = a; a_rev = topo.sister(i, j, a);
                         return true;
                     }
                     if (u.ts <= v.ts && u.dist > v.dist && u.parent >= 0) {
                         u.parent = topo.encode(j, topo.sister(i, j, a));
-                        u.ts = v.ts; u.dist = v.dist + 1;
+                        u.ts = v.ts; u.dist = dist_inc(v.dist);
                     }
                     return false;
                 });
@@ -458,20 +477,20 @@ private:
                     const int64_t s = topo.sister(i, j, a);
                     if (!(rc[s] > 0)) return false;
                     N& u = nodes[j];
-                    if (u.tree == FREE) {
-                        u.tree = IN_T;
+                    if (tree_of(u) == FREE) {
+                        set_tree(u, IN_T);
                         u.parent = topo.encode(j, s);
-                        u.ts = v.ts; u.dist = v.dist + 1;
+                        u.ts = v.ts; u.dist = dist_inc(v.dist);
                         activate(j);
                         return false;
                     }
-                    if (u.tree == IN_S) {
+                    if (tree_of(u) == IN_S) {
                         s_end = j; t_end = i; a_mid = s; a_rev = a;
                         return true;
                     }
                     if (u.ts <= v.ts && u.dist > v.dist && u.parent >= 0) {
                         u.parent = topo.encode(j, s);
-                        u.ts = v.ts; u.dist = v.dist + 1;
+                        u.ts = v.ts; u.dist = dist_inc(v.dist);
                     }
                     return false;
                 });

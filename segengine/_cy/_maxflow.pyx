@@ -34,6 +34,7 @@ cdef extern from "maxflow.h" namespace "seg::mf" nogil:
         int64_t arc_count()
         void reset() except +
         GeneralGraph[T]* copy() except +
+        void set_wide_index(cbool on)
 
     double c_grid_maxflow "seg::mf::grid_maxflow"[T](
         int ndim, const int64_t* shape, int connectivity,
@@ -141,6 +142,17 @@ cdef class CGraph:
             self.gf.reset()
         else:
             self.gd.reset()
+
+    def set_wide_index(self, bint on):
+        """Testing hook: solve with 64-bit indices even when 32 bits would do."""
+        if self.kind == 0:
+            self.g32.set_wide_index(on)
+        elif self.kind == 1:
+            self.g64.set_wide_index(on)
+        elif self.kind == 2:
+            self.gf.set_wide_index(on)
+        else:
+            self.gd.set_wide_index(on)
 
     def add_nodes(self, int64_t k):
         if self.kind == 0:
