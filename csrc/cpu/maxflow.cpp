@@ -12,6 +12,7 @@
 
 #include "maxflow_solver.h"
 #ifdef SEG_MF_PROFILE
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #endif
@@ -63,8 +64,8 @@ struct GeneralGraph<T>::Impl {
     // built solver (one of the two index widths)
     template <class I>
     struct Built {
-        std::vector<I> first, head, sis;
-        std::vector<T> rc;
+        std::vector<I> first;
+        std::vector<CsrArc<T, I>> arcs;
         std::unique_ptr<Solver<T, CsrTopology<T, I>>> solver;
     };
     std::unique_ptr<Built<int32_t>> b32;
@@ -170,13 +171,14 @@ static void unbuild(B& b, std::vector<int64_t>& ei, std::vector<int64_t>& ej, st
     const int64_t n_old = int64_t(s.nodes.size());
     std::vector<int64_t> ni, nj;
     std::vector<T> nc, nr;
-    const int64_t m2 = int64_t(b.head.size());
+    const int64_t m2 = int64_t(b.arcs.size());
     ni.reserve(size_t(m2 / 2) + ei.size()); nj.reserve(ni.capacity());
     nc.reserve(ni.capacity()); nr.reserve(ni.capacity());
     for (int64_t i = 0; i < n_old; ++i)
         for (int64_t a = b.first[i]; a < int64_t(b.first[i + 1]); ++a)
-            if (a < int64_t(b.sis[a])) {
-                ni.push_back(i); nj.push_back(b.head[a]); nc.push_back(b.rc[a]); nr.push_back(b.rc[b.sis[a]]);
+            if (a < int64_t(b.arcs[a].sis)) {
+                ni.push_back(i); nj.push_back(b.arcs[a].head); nc.push_back(b.arcs[a].rc);
+                nr.push_back(b.arcs[b.arcs[a].sis].rc);
             }
     ni.insert(ni.end(), ei.begin(), ei.end()); nj.insert(nj.end(), ej.begin(), ej.end());
     nc.insert(nc.end(), ecap.begin(), ecap.end()); nr.insert(nr.end(), erev.begin(), erev.end());
@@ -201,24 +203,23 @@ static void build_csr(typename GeneralGraph<T>::Impl& g, int64_t n,
         m2 += 2;
     }
     for (int64_t i = 0; i < n; ++i) b->first[size_t(i + 1)] += b->first[size_t(i)];
-    b->head.resize(size_t(m2)); b->sis.resize(size_t(m2)); b->rc.resize(size_t(m2));
+    b->arcs.resize(size_t(m2));
     {
         std::vector<I> cur(b->first.begin(), b->first.end() - 1);
         for (int64_t e = 0; e < m; ++e) {
             const int64_t i = g.ei[size_t(e)], j = g.ej[size_t(e)];
             if (i == j) continue;
             const I a = cur[size_t(i)]++, r = cur[size_t(j)]++;
-            b->head[size_t(a)] = I(j); b->head[size_t(r)] = I(i);
-            b->sis[size_t(a)] = r; b->sis[size_t(r)] = a;
-            b->rc[size_t(a)] = g.ecap[size_t(e)]; b->rc[size_t(r)] = g.erev[size_t(e)];
+            b->arcs[size_t(a)] = CsrArc<T, I>{g.ecap[size_t(e)], I(j), r};
+            b->arcs[size_t(r)] = CsrArc<T, I>{g.erev[size_t(e)], I(i), a};
         }
     }
     std::vector<int64_t>().swap(g.ei); std::vector<int64_t>().swap(g.ej);
     std::vector<T>().swap(g.ecap); std::vector<T>().swap(g.erev);
     b->solver.reset(new Solver<T, CsrTopology<T, I>>(n));
     auto& s = *b->solver;
-    s.topo.first = b->first.data(); s.topo.head_ = b->head.data();
-    s.topo.sis = b->sis.data(); s.topo.rc = b->rc.data();
+    s.topo.first = b->first.data();
+    s.topo.arcs = b->arcs.data();
     for (int64_t i = 0; i < n; ++i) s.nodes[size_t(i)].tr = g.tr[size_t(i)];
     s.flow = g.flow0;
     std::vector<T>().swap(g.tr);
@@ -372,7 +373,12 @@ void fill_grid(const GridGeom& g, T* rc, CapF fw, CapB bw, int nthreads) {
 template <class T>
 void setup_grid_solver(Solver<T, GridTopology<T>>& s, const GridGeom& g, T* rc) {
     s.topo.A = g.A;
-    for (int k = 0; k < g.A; ++k) { s.topo.delta[k] = g.delta[k]; s.topo.opp[k] = g.opp[k]; }
+    for (int k = 0; k < g.A; ++k) { s.topo.delta[k] = g.delta[k]; s.topo.opp[k] = g.opp[k]; s.topo.perm[k] = k; }
+#ifdef SEG_MF_PROFILE
+    if (const char* e = std::getenv("SEG_MF_PERM")) {
+        for (int k = 0; k < g.A && e[k]; ++k) s.topo.perm[k] = e[k] - 'a';
+    }
+#endif
     s.topo.rc = rc;
 }
 

@@ -67,23 +67,30 @@ template <class P> constexpr P P_NONE = P(-3);
 // ------------------------------------------------------------------ topologies
 
 // General graph in CSR form.  I: index type of nodes and arcs (int32_t or int64_t).
+// Arcs are stored as one array of structs, so a scan touches one cache line per arc.
+template <class T, class I>
+struct CsrArc {
+    T rc;        // residual capacity
+    I head;      // head node
+    I sis;       // reverse arc
+};
+
 template <class T, class I>
 struct CsrTopology {
     using P = I;                      // parent code: the global arc index
     const I* first = nullptr;         // [n + 1] arc ranges per node
-    const I* head_ = nullptr;         // [m] head node of every arc
-    const I* sis = nullptr;           // [m] reverse arc
-    T* rc = nullptr;                  // [m] residual capacity
+    CsrArc<T, I>* arcs = nullptr;     // [m]
 
     template <class F>
     inline void for_arcs(int64_t i, F&& f) const {
         const I e = first[i + 1];
         for (I a = first[i]; a < e; ++a) {
-            if (f(int64_t(a), int64_t(head_[a]))) return;
+            if (f(int64_t(a), int64_t(arcs[a].head))) return;
         }
     }
-    inline int64_t head(int64_t /*i*/, int64_t a) const { return head_[a]; }
-    inline int64_t sister(int64_t /*i*/, int64_t /*j*/, int64_t a) const { return sis[a]; }
+    inline T& cap(int64_t a) const { return arcs[a].rc; }
+    inline int64_t head(int64_t /*i*/, int64_t a) const { return arcs[a].head; }
+    inline int64_t sister(int64_t /*i*/, int64_t /*j*/, int64_t a) const { return arcs[a].sis; }
     inline P encode(int64_t /*i*/, int64_t a) const { return P(a); }
     inline int64_t decode(int64_t /*i*/, P p) const { return int64_t(p); }
 };
@@ -98,14 +105,18 @@ struct GridTopology {
     int opp[26] = {0};
     T* rc = nullptr;                  // [n * A]
 
+    int perm[26] = {0};               // order in which the slots are explored
+
     template <class F>
     inline void for_arcs(int64_t i, F&& f) const {
         const int64_t base = i * A;
-        for (int k = 0; k < A; ++k) {
+        for (int kk = 0; kk < A; ++kk) {
+            const int k = perm[kk];
             if (rc[base + k] < T(0)) continue;
             if (f(base + k, i + delta[k])) return;
         }
     }
+    inline T& cap(int64_t a) const { return rc[a]; }
     inline int64_t head(int64_t i, int64_t a) const { return i + delta[a - i * A]; }
     inline int64_t sister(int64_t i, int64_t j, int64_t a) const { return j * A + opp[a - i * A]; }
     inline P encode(int64_t i, int64_t a) const { return P(a - i * A); }
@@ -265,14 +276,14 @@ private:
                 } else if (v.parent >= 0) {
                     const int64_t a = topo.decode(i, v.parent);
                     const int64_t j = topo.head(i, a);
-                    const T c = tree_of(v) == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
+                    const T c = tree_of(v) == IN_S ? topo.cap(topo.sister(i, j, a)) : topo.cap(a);
                     if (!(c > 0) || tree_of(nodes[j]) != tree_of(v)) { v.parent = P_ORPHAN<P>; orphans_.push_back(i); }
                 }
             }
             if (tree_of(v) != FREE && v.parent >= 0) {
                 const int64_t a = topo.decode(i, v.parent);
                 const int64_t j = topo.head(i, a);
-                const T c = tree_of(v) == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
+                const T c = tree_of(v) == IN_S ? topo.cap(topo.sister(i, j, a)) : topo.cap(a);
                 if (!(c > 0) || tree_of(nodes[j]) != tree_of(v)) { v.parent = P_ORPHAN<P>; orphans_.push_back(i); }
             }
             if (tree_of(v) != FREE) activate(i);
@@ -324,7 +335,7 @@ private:
 #endif
             N& u = nodes[j];
             if (tree_of(u) != tree || (u.parent < 0 && u.parent != P_TERMINAL<P>)) return false;
-            const T c = tree == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
+            const T c = tree == IN_S ? topo.cap(topo.sister(i, j, a)) : topo.cap(a);
             if (!(c > 0)) return false;
             uint32_t d = origin_distance(j);
             if (d < dmin) { dmin = d; best = a; }
@@ -343,7 +354,7 @@ private:
         topo.for_arcs(i, [&](int64_t a, int64_t j) {
             N& u = nodes[j];
             if (tree_of(u) != tree) return false;
-            const T c = tree == IN_S ? topo.rc[topo.sister(i, j, a)] : topo.rc[a];
+            const T c = tree == IN_S ? topo.cap(topo.sister(i, j, a)) : topo.cap(a);
             if (c > 0) activate(j);
             if (u.parent >= 0 && topo.head(j, topo.decode(j, u.parent)) == i) {
                 u.parent = P_ORPHAN<P>;
@@ -367,8 +378,7 @@ private:
     }
 
     void augment(int64_t s_end, int64_t t_end, int64_t a_mid, int64_t a_mid_rev) {
-        T* rc = topo.rc;
-        T f = rc[a_mid];
+        T f = topo.cap(a_mid);
         // bottleneck on the source side
         int64_t u = s_end;
         for (;;) {
@@ -376,7 +386,7 @@ private:
             if (w.parent == P_TERMINAL<P>) { if (w.tr < f) f = w.tr; break; }
             const int64_t a = topo.decode(u, w.parent);
             const int64_t p = topo.head(u, a);
-            const T c = rc[topo.sister(u, p, a)];
+            const T c = topo.cap(topo.sister(u, p, a));
             if (c < f) f = c;
             u = p;
 #ifdef SEG_MF_PROFILE
@@ -388,13 +398,13 @@ private:
             N& w = nodes[u];
             if (w.parent == P_TERMINAL<P>) { if (-w.tr < f) f = -w.tr; break; }
             const int64_t a = topo.decode(u, w.parent);
-            const T c = rc[a];
+            const T c = topo.cap(a);
             if (c < f) f = c;
             u = topo.head(u, a);
         }
         // push
-        rc[a_mid] -= f;
-        rc[a_mid_rev] += f;
+        topo.cap(a_mid) -= f;
+        topo.cap(a_mid_rev) += f;
         u = s_end;
         for (;;) {
             N& w = nodes[u];
@@ -406,9 +416,9 @@ private:
             const int64_t a = topo.decode(u, w.parent);
             const int64_t p = topo.head(u, a);
             const int64_t s = topo.sister(u, p, a);
-            rc[a] += f;
-            rc[s] -= f;
-            if (!(rc[s] > 0)) { w.parent = P_ORPHAN<P>; orphans_.push_back(u); }
+            topo.cap(a) += f;
+            topo.cap(s) -= f;
+            if (!(topo.cap(s) > 0)) { w.parent = P_ORPHAN<P>; orphans_.push_back(u); }
             u = p;
         }
         u = t_end;
@@ -422,9 +432,9 @@ private:
             const int64_t a = topo.decode(u, w.parent);
             const int64_t p = topo.head(u, a);
             const int64_t s = topo.sister(u, p, a);
-            rc[a] -= f;
-            rc[s] += f;
-            if (!(rc[a] > 0)) { w.parent = P_ORPHAN<P>; orphans_.push_back(u); }
+            topo.cap(a) -= f;
+            topo.cap(s) += f;
+            if (!(topo.cap(a) > 0)) { w.parent = P_ORPHAN<P>; orphans_.push_back(u); }
             u = p;
         }
         flow += Flow(f);
@@ -434,7 +444,6 @@ private:
     }
 
     void run() {
-        T* rc = topo.rc;
         int64_t cur = -1;
         for (;;) {
             int64_t i = cur;
@@ -450,7 +459,7 @@ private:
 #ifdef SEG_MF_PROFILE
                     ++st_grow;
 #endif
-                    if (!(rc[a] > 0)) return false;
+                    if (!(topo.cap(a) > 0)) return false;
                     N& u = nodes[j];
                     if (tree_of(u) == FREE) {
                         set_tree(u, IN_S);
@@ -475,7 +484,7 @@ private:
                     ++st_grow;
 #endif
                     const int64_t s = topo.sister(i, j, a);
-                    if (!(rc[s] > 0)) return false;
+                    if (!(topo.cap(s) > 0)) return false;
                     N& u = nodes[j];
                     if (tree_of(u) == FREE) {
                         set_tree(u, IN_T);
