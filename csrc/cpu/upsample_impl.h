@@ -69,6 +69,41 @@ class RowCache {
     int64_t b_ = -1;
 };
 
+// The transpose of one axis' interpolation: for input index x, the output indices that
+// read it (index[lo[x] .. lo[x+1])) and with which weight.
+template <typename T>
+struct AxisAdjoint {
+    std::vector<int64_t> lo, index;
+    std::vector<T> weight;
+};
+
+template <typename T>
+AxisAdjoint<T> axis_adjoint(const AxisTaps<T>& t, int64_t in) {
+    const int64_t out = (int64_t)t.i0.size();
+    AxisAdjoint<T> a;
+    a.lo.assign(in + 1, 0);
+    for (int64_t o = 0; o < out; ++o) {
+        a.lo[t.i0[o] + 1]++;
+        if (t.i1[o] != t.i0[o]) a.lo[t.i1[o] + 1]++;
+    }
+    for (int64_t x = 0; x < in; ++x) a.lo[x + 1] += a.lo[x];
+    a.index.resize(a.lo[in]);
+    a.weight.resize(a.lo[in]);
+    std::vector<int64_t> fill(a.lo.begin(), a.lo.end() - 1);
+    for (int64_t o = 0; o < out; ++o) {  // ascending o: a fixed summation order
+        if (t.i1[o] == t.i0[o]) {
+            a.index[fill[t.i0[o]]] = o;
+            a.weight[fill[t.i0[o]]++] = t.l0[o] + t.l1[o];
+        } else {
+            a.index[fill[t.i0[o]]] = o;
+            a.weight[fill[t.i0[o]]++] = t.l0[o];
+            a.index[fill[t.i1[o]]] = o;
+            a.weight[fill[t.i1[o]]++] = t.l1[o];
+        }
+    }
+    return a;
+}
+
 // Contiguous ranges of rows handed to threads: (batch item, first row, end row).
 struct RowChunk { int64_t b, r0, r1; };
 
@@ -90,7 +125,7 @@ void argmax_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w, int64
 #pragma omp parallel num_threads(threads)
     {
         RowCache<T, FMA> cache(x, C, h, w, W, ax);
-        std::vector<T> best(W), vals(conf ? C * W : 0);
+        std::vector<T> best(W), vals(conf ? C * W : 0), sums(conf ? W : 0);
         std::vector<int32_t> arg(W);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t k = 0; k < n; ++k) {
@@ -123,13 +158,14 @@ void argmax_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w, int64
                 for (int64_t X = 0; X < W; ++X) out[X] = bi[X];
                 if (conf) {
                     // softmax probability of the winner: 1 / sum_c exp(v_c - v_max)
-                    std::vector<T>& v = vals;
-                    float* cf = conf + (ch.b * H + Y) * W;
-                    for (int64_t X = 0; X < W; ++X) {
-                        T m = bv[X], s = 0;
-                        for (int64_t c = 0; c < C; ++c) s += std::exp(v[c * W + X] - m);
-                        cf[X] = (float)((T)1 / s);
+                    T* s = sums.data();
+                    for (int64_t X = 0; X < W; ++X) s[X] = 0;
+                    for (int64_t c = 0; c < C; ++c) {
+                        const T* vc = vals.data() + c * W;
+                        for (int64_t X = 0; X < W; ++X) s[X] += std::exp(vc[X] - bv[X]);
                     }
+                    float* cf = conf + (ch.b * H + Y) * W;
+                    for (int64_t X = 0; X < W; ++X) cf[X] = (float)((T)1 / s[X]);
                 }
             }
         }
@@ -156,11 +192,13 @@ void cross_entropy_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w
     std::vector<RowChunk> chunks = row_chunks(B, h, threads);
     const int64_t n = (int64_t)chunks.size();
     std::vector<double> acc(want_grad ? B * C * h * w : 0, 0.0);
+    const AxisAdjoint<T> adj = axis_adjoint(ax, w);
 #pragma omp parallel num_threads(threads)
     {
         RowCache<T, FMA> cache(x, C, h, w, W, ax);
         std::vector<T> v(C * W), m(W), sum(W), wv(W), vt(W);
         std::vector<double> red(want_grad ? C * w : 0);
+        std::vector<T> wtx(W), gpv(W), grow(W);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t k = 0; k < n; ++k) {
             const RowChunk ch = chunks[k];
@@ -219,21 +257,28 @@ void cross_entropy_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w
                     if (a.row_smooth) a.row_smooth[ch.b * H + Y] = ss;
                 }
                 if (!want_grad) continue;
-                // full-resolution gradient of this row, then its adjoint along x into `red`
-                std::fill(red.begin(), red.end(), 0.0);
+                // full-resolution gradient of this row, class by class, then its adjoint
+                // along x (a gather over each low-resolution column's support) into `red`
+                for (int64_t X = 0; X < W; ++X) {
+                    const int64_t t = tgt[X];
+                    const bool valid = t != a.ignore_index;
+                    wtx[X] = valid ? (weight ? weight[t] : (T)1) : (T)0;
+                    gpv[X] = valid ? (gpix ? gpix[(ch.b * H + Y) * W + X] : (T)1) : (T)0;
+                }
                 for (int64_t c = 0; c < C; ++c) {
                     const T* ec = v.data() + c * W;
                     const T wc = weight ? weight[c] : (T)1;
-                    double* rc = red.data() + c * w;
                     for (int64_t X = 0; X < W; ++X) {
-                        const int64_t t = tgt[X];
-                        if (t == a.ignore_index) continue;
-                        const T wt = weight ? weight[t] : (T)1;
-                        const T gp = gpix ? gpix[(ch.b * H + Y) * W + X] : (T)1;
                         const T p = ec[X] * sum[X];
-                        const T g = gp * seg_up::ce_grad<T>(p, t == c, wc, wt, wsum, coef_nll, coef_smooth);
-                        rc[ax.i0[X]] += (double)(ax.l0[X] * g);
-                        rc[ax.i1[X]] += (double)(ax.l1[X] * g);
+                        grow[X] = gpv[X] * seg_up::ce_grad<T>(p, tgt[X] == c, wc, wtx[X], wsum,
+                                                              coef_nll, coef_smooth);
+                    }
+                    double* rc = red.data() + c * w;
+                    for (int64_t xx = 0; xx < w; ++xx) {
+                        T r = 0;
+                        for (int64_t k = adj.lo[xx]; k < adj.lo[xx + 1]; ++k)
+                            r += adj.weight[k] * grow[adj.index[k]];
+                        rc[xx] = (double)r;
                     }
                 }
                 for (int s = 0; s < 2; ++s) {
