@@ -284,7 +284,7 @@ def test_reuse_trees_equals_fresh_solve():
     g.maxflow()
     for step in range(4):
         sel = rng.choice(ids.size, 40, replace=False)
-        ds, dt = rng.random(40) * 2, rng.random(40) * 2
+        ds, dt = rng.random(40) * 3 - 1, rng.random(40) * 3 - 1  # capacities also decrease
         g.add_tedges(ids.ravel()[sel], ds, dt)
         g.mark_grid_nodes(ids.ravel()[sel])
         f = g.maxflow(reuse_trees=True)
@@ -296,6 +296,25 @@ def test_reuse_trees_equals_fresh_solve():
         h.add_grid_tedges(hid, src, snk)
         assert f == pytest.approx(h.maxflow(), rel=1e-9)
         assert np.array_equal(g.get_grid_segments(ids), h.get_grid_segments(hid))
+
+
+def test_reuse_trees_general_int_graph():
+    rng = np.random.default_rng(13)
+    n = 120
+    i, j, c, r, s, t = random_graph(rng, n, 500, neg_tedges=False)
+    g = build(smf.Graph[int], n, i, j, c, r, s, t)
+    assert g.maxflow() == scipy_flow(n, i, j, c, r, s, t)
+    for step in range(8):
+        sel = rng.choice(n, 10, replace=False)
+        ds, dt = rng.integers(-3, 8, 10), rng.integers(-3, 8, 10)
+        g.add_tedges(sel, ds, dt)
+        g.mark_grid_nodes(sel)
+        s[sel] += ds
+        t[sel] += dt
+        f = g.maxflow(reuse_trees=True)
+        assert f == scipy_flow(n, i, j, c, r, s, t)
+        seg = g.get_grid_segments(np.arange(n))
+        assert cut_capacity(n, i, j, c, r, s, t, seg) == f
 
 
 def test_edges_and_nodes_added_after_maxflow():
