@@ -197,6 +197,7 @@ def main(argv=None):
     if args.out:
         from PIL import Image
         Image.fromarray(panel(x, y, preds)).save(args.out)
+    return scores
 
 
 if __name__ == "__main__":
