@@ -185,3 +185,24 @@ def test_bad_input():
         segengine.graphcut(u, image=torch.zeros(1, 3, 5, 4))
     with pytest.raises(ValueError, match="blackbox_lambda"):
         segengine.graphcut(u, blackbox_lambda=0.0)
+
+
+def test_torch_compile_fullgraph_matches_eager():
+    def f(u):
+        return segengine.graphcut(u * 2, 0.5, connectivity=8)
+
+    u = torch.randn(2, 2, 12, 13, requires_grad=True)
+    g = torch.randn(2, 12, 13)
+    eager = f(u)
+    (eager * g).sum().backward()
+    ge = u.grad.clone()
+    u.grad = None
+    compiled = torch.compile(f, fullgraph=True)(u)
+    (compiled * g).sum().backward()
+    assert torch.equal(compiled, eager)
+    assert torch.equal(u.grad, ge)
+
+
+def test_num_threads_validation():
+    with pytest.raises(ValueError, match="num_threads"):
+        segengine.graphcut(torch.zeros(1, 2, 3, 3), num_threads=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 __all__ = ["grid_maxflow", "forward_offsets"]
@@ -16,11 +18,26 @@ def forward_offsets(ndim: int, connectivity: int) -> np.ndarray:
     per-edge weights: every offset in {-1, 0, 1}^ndim whose first non-zero component is
     positive, in C order of the 3^ndim neighbourhood (2D 4: (0,1), (1,0); 2D 8: (0,1),
     (1,-1), (1,0), (1,1); 3D 6: (0,0,1), (0,1,0), (1,0,0); 18 and 26 likewise)."""
-    from segengine._cy import _maxflow as _cy
     if ndim not in _VALID_CONN or connectivity not in _VALID_CONN[ndim]:
         raise ValueError(f"connectivity must be one of {_VALID_CONN.get(ndim, (4, 8, 6, 18, 26))} "
                          f"for a {ndim}D grid, got {connectivity}")
-    return _cy.forward_offsets(ndim, connectivity)
+    return np.array(_offsets(ndim, connectivity), dtype=np.int64).reshape(-1, ndim)
+
+
+def _offsets(ndim: int, connectivity: int):
+    """Pure-Python twin of the kernel's table (also traceable by torch.compile)."""
+    maxl1 = {4: 1, 8: 2, 6: 1, 18: 2, 26: 3}[connectivity]
+    out = []
+    for o in itertools.product((-1, 0, 1), repeat=ndim):
+        nz = [v for v in o if v]
+        if nz and nz[0] > 0 and sum(abs(v) for v in o) <= maxl1:
+            out.append(o)
+    return out
+
+
+def num_offsets(ndim: int, connectivity: int) -> int:
+    """K, the number of forward offsets (2, 4 in 2D; 3, 9, 13 in 3D)."""
+    return {4: 2, 8: 4, 6: 3, 18: 9, 26: 13}[connectivity]
 
 
 def check_connectivity(ndim: int, connectivity) -> int:

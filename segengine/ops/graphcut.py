@@ -17,10 +17,12 @@ Combinatorial Solvers", ICLR 2020.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
-from segengine.maxflow.grid import check_connectivity, forward_offsets
+from segengine.maxflow.grid import check_connectivity, forward_offsets, num_offsets
 
 __all__ = ["graphcut", "contrast_weights", "GraphCut"]
 
@@ -36,6 +38,8 @@ def _solve(unary: torch.Tensor, weights: torch.Tensor, connectivity: int, num_th
     w = weights.detach().to("cpu", cdtype).contiguous()
     un = u.numpy().reshape(-1)
     wn = w.numpy().reshape(-1)
+    if num_threads <= 0:
+        num_threads = torch.get_num_threads()
     seg = np.zeros(B * N, dtype=np.uint8)
     flows = np.zeros(max(B, 1), dtype=np.float64)
     if B and N:
@@ -193,14 +197,18 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
     spatial = tuple(unary.shape[2:])
     ndim = len(spatial)
     conn = check_connectivity(ndim, connectivity)
-    K = len(forward_offsets(ndim, conn))
+    K = num_offsets(ndim, conn)
     B = unary.shape[0]
-    if not bool(torch.isfinite(unary.detach()).all()):
+    # value checks need the data: skipped while torch.compile traces (shapes are still checked)
+    checking = not torch.compiler.is_compiling()
+    if checking and not bool(torch.isfinite(unary.detach()).all()):
         raise ValueError("unary contains NaN or infinity")
-    if not (isinstance(blackbox_lambda, (int, float)) and blackbox_lambda > 0 and np.isfinite(blackbox_lambda)):
+    if not (isinstance(blackbox_lambda, (int, float)) and blackbox_lambda > 0 and math.isfinite(blackbox_lambda)):
         raise ValueError(f"blackbox_lambda must be a positive finite number, got {blackbox_lambda!r}")
     if num_threads is None:
-        num_threads = torch.get_num_threads()
+        num_threads = 0          # resolved to torch.get_num_threads() when the op runs
+    elif int(num_threads) < 1:
+        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
     if isinstance(pairwise, torch.Tensor) and pairwise.dim() > 0:
         if pairwise.shape != (B, K) + spatial:
             raise ValueError(f"pairwise must be a scalar or have shape {(B, K) + spatial} "
@@ -209,9 +217,9 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
     else:
         pw = float(pairwise)
         weights = torch.full((1,), pw, dtype=unary.dtype, device=unary.device)
-    if not bool(torch.isfinite(weights).all()):
+    if checking and not bool(torch.isfinite(weights).all()):
         raise ValueError("pairwise contains NaN or infinity")
-    if weights.numel() and float(weights.min()) < 0:
+    if checking and weights.numel() and float(weights.min()) < 0:
         raise ValueError(f"pairwise weights must be non-negative, got minimum {float(weights.min())}")
     if image is not None:
         if not isinstance(image, torch.Tensor):
@@ -219,9 +227,9 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
         if image.dim() != unary.dim() or image.shape[0] != B or tuple(image.shape[2:]) != spatial:
             raise ValueError(f"image must have shape [B, C', *spatial] = [{B}, C', {', '.join(map(str, spatial))}], "
                              f"got {tuple(image.shape)}")
-        if not bool(torch.isfinite(image.detach().float()).all()):
+        if checking and not bool(torch.isfinite(image.detach().float()).all()):
             raise ValueError("image contains NaN or infinity")
-        if beta is not None and (not np.isfinite(beta) or beta < 0):
+        if beta is not None and (not math.isfinite(beta) or beta < 0):
             raise ValueError(f"beta must be a non-negative finite number, got {beta!r}")
         cw = contrast_weights(image.to(unary.device), conn, beta).to(unary.dtype)
         weights = (weights.reshape(-1, *([1] * (ndim + 1))) if weights.numel() == 1 else weights) * cw
