@@ -148,6 +148,17 @@ def _binary_cases(rows, name, src, snk, w, repeat):
                   f"{r_pm['peak_mb'] * 2**20 / nvox:.0f} B/voxel")
     rows.append(r)
     rows.append(dict(r_pm, case=f"{name}: end to end (implicit grid)"))
+    # the same in float32 (what segengine.graphcut runs for float32 tensors)
+    s32, t32 = src.astype(np.float32), snk.astype(np.float32)
+    w32 = np.float32(gw) if np.ndim(gw) == 0 else gw.astype(np.float32)
+    f32, seg32 = smf.grid_maxflow(s32, t32, w32)
+    rel32 = abs(f32 - pm_flow) / max(abs(pm_flow), 1e-300)
+    r = measure(OP, f"{name}: end to end (implicit grid, float32)", "segengine",
+                lambda: smf.grid_maxflow(s32, t32, w32), repeat=repeat,
+                check=f"flow rel diff {rel32:.1e}, {int((seg32 != pm_seg).sum())} segments differ")
+    r["notes"] = f"{r['peak_mb'] * 2**20 / nvox:.0f} B/voxel peak; PyMaxflow has no float32 graph"
+    rows.append(r)
+    rows.append(dict(r_pm, case=f"{name}: end to end (implicit grid, float32)"))
 
 
 def _stereo(quick):

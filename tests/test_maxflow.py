@@ -270,6 +270,25 @@ def test_implicit_grid_matches_pymaxflow_image():
     assert 0 < seg.sum() < seg.size
 
 
+@pytest.mark.parametrize("shape,conn", [((300, 260), 4), ((260, 260), 8), ((40, 45, 50), 6),
+                                        ((33, 40, 50), 26)])
+def test_parallel_slabs_give_the_same_flow_and_cut(shape, conn):
+    rng = np.random.default_rng(len(shape) + conn)
+    K = len(smf.grid.forward_offsets(len(shape), conn))
+    fw = rng.random((K,) + shape) * 0.6
+    src, snk = rng.random(shape) * 2, rng.random(shape) * 2
+    ref_flow, ref_seg = smf.grid_maxflow(src, snk, fw, connectivity=conn, num_threads=1)
+    for nt in (2, 3, 5):
+        f, seg = smf.grid_maxflow(src, snk, fw, connectivity=conn, num_threads=nt)
+        assert f == pytest.approx(ref_flow, rel=1e-9)
+        assert np.array_equal(seg, ref_seg)  # continuous capacities: the cut is unique
+    fi, _ = smf.grid_maxflow((src * 100).astype(np.int64), (snk * 100).astype(np.int64),
+                             (fw * 100).astype(np.int64), connectivity=conn, num_threads=1)
+    fi2, _ = smf.grid_maxflow((src * 100).astype(np.int64), (snk * 100).astype(np.int64),
+                              (fw * 100).astype(np.int64), connectivity=conn, num_threads=4)
+    assert fi == fi2
+
+
 # ---------------------------------------------------------------- dynamic use
 
 def test_reuse_trees_equals_fresh_solve():

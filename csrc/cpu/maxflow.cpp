@@ -8,6 +8,8 @@
 #include <limits>
 #include <new>
 #include <stdexcept>
+#include <thread>
+#include <utility>
 #include <variant>
 
 #include "maxflow_solver.h"
@@ -382,6 +384,78 @@ void setup_grid_solver(Solver<T, GridTopology<T>>& s, const GridGeom& g, T* rc) 
     s.topo.rc = rc;
 }
 
+// Parallel solve of one grid (nthreads >= 2, big enough): the grid is cut into slabs along
+// its outermost axis; each slab is solved by its own thread on its own range of the node
+// array, with the arcs that cross slab borders hidden (capacity -1).  The slabs' flows are
+// valid flows of the whole graph and their search trees valid trees of it, so after the
+// crossing arcs are restored one serial pass that starts from the border nodes finishes
+// the job (Boykov-Kolmogorov with reused trees).  The flow value does not depend on the
+// number of threads; where the minimum cut is not unique the cut may.
+template <class T>
+void solve_slabs(const GridGeom& g, Solver<T, GridTopology<T>>& s, T* rc, int nthreads) {
+    using S = Solver<T, GridTopology<T>>;
+    const bool three = g.ndim == 3;
+    const int64_t outer = three ? g.sz[0] : g.sz[1];
+    const int64_t plane = three ? g.sz[1] * g.sz[2] : g.sz[2];
+    const int A = g.A;
+    int T_ = int(std::min<int64_t>(nthreads, outer / 16));
+    // slab t covers outer indices [b[t], b[t+1])
+    std::vector<int64_t> b(static_cast<size_t>(T_ + 1));
+    for (int t = 0; t <= T_; ++t) b[size_t(t)] = outer * t / T_;
+    // outer-axis component of each slot's offset
+    int od[26];
+    for (int k = 0; k < g.K; ++k) {
+        od[k] = three ? g.off[k][0] : g.off[k][1];
+        od[g.K + k] = -od[k];
+    }
+    // hide the crossing arcs: slots of the first/last plane of a slab leaving the slab
+    std::vector<std::pair<int64_t, T>> saved;
+    std::vector<int64_t> border;
+    for (int t = 0; t < T_; ++t) {
+        for (int side = 0; side < 2; ++side) {
+            const int64_t o = side == 0 ? b[size_t(t)] : b[size_t(t + 1)] - 1;
+            if ((side == 0 && t == 0) || (side == 1 && t == T_ - 1)) continue;
+            const int dir = side == 0 ? -1 : 1;
+            for (int64_t p = o * plane; p < (o + 1) * plane; ++p) {
+                border.push_back(p);
+                for (int k = 0; k < A; ++k)
+                    if (od[k] == dir && rc[p * A + k] >= T(0)) {
+                        saved.emplace_back(p * A + k, rc[p * A + k]);
+                        rc[p * A + k] = T(-1);
+                    }
+            }
+        }
+    }
+    std::vector<std::unique_ptr<S>> sub(static_cast<size_t>(T_));
+    std::vector<std::exception_ptr> errs(static_cast<size_t>(T_));
+    for (int t = 0; t < T_; ++t) {
+        const int64_t n0 = b[size_t(t)] * plane, n1 = b[size_t(t + 1)] * plane;
+        sub[size_t(t)].reset(new S(s.nodes.data() + n0, n1 - n0));
+        S& q = *sub[size_t(t)];
+        q.topo = s.topo;
+        q.topo.rc = rc + n0 * A;
+    }
+    auto work = [&](int t) {
+        try { sub[size_t(t)]->maxflow(false); } catch (...) { errs[size_t(t)] = std::current_exception(); }
+    };
+    std::vector<std::thread> th;
+    for (int t = 1; t < T_; ++t) th.emplace_back(work, t);
+    work(0);
+    for (auto& x : th) x.join();
+    for (auto& e : errs) if (e) std::rethrow_exception(e);
+    uint32_t stamp = 0;
+    for (auto& q : sub) { s.flow += q->flow; stamp = std::max(stamp, q->time_stamp()); }
+    for (auto& sv : saved) rc[sv.first] = sv.second;
+#ifdef SEG_MF_PROFILE
+    auto tr0 = std::chrono::steady_clock::now();
+#endif
+    s.resume_from(border, stamp + 1);
+#ifdef SEG_MF_PROFILE
+    std::fprintf(stderr, "slabs %d, merge pass %.1f ms\n", T_,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - tr0).count() * 1e3);
+#endif
+}
+
 template <class T>
 double solve_one_grid(const GridGeom& g, const T* src, int64_t src_stride, const T* snk,
                       int64_t snk_stride, const T* fw, int64_t fw_sk, int64_t fw_sp, const T* bw,
@@ -403,7 +477,9 @@ double solve_one_grid(const GridGeom& g, const T* src, int64_t src_stride, const
 #ifdef SEG_MF_PROFILE
     auto t1 = std::chrono::steady_clock::now();
 #endif
-    s.maxflow(false);
+    const int64_t outer = g.ndim == 3 ? g.sz[0] : g.sz[1];
+    if (nthreads >= 2 && outer >= 32 && g.N >= 65536) solve_slabs<T>(g, s, rc.get(), nthreads);
+    else s.maxflow(false);
 #ifdef SEG_MF_PROFILE
     auto t2 = std::chrono::steady_clock::now();
     std::fprintf(stderr, "fill+init %.1f ms, solve %.1f ms\n",
@@ -421,10 +497,11 @@ template <class T>
 double grid_maxflow(int ndim, const int64_t* shape, int connectivity, const T* src,
                     int64_t src_stride, const T* snk, int64_t snk_stride, const T* fw, int64_t fw_sk,
                     int64_t fw_sp, const T* bw, int64_t bw_sk, int64_t bw_sp, uint8_t* seg_out,
-                    int64_t* int_flow_out) {
+                    int64_t* int_flow_out, int num_threads) {
     GridGeom g(ndim, shape, connectivity);
+    const int nt = num_threads > 0 ? num_threads : int(std::max(1u, std::thread::hardware_concurrency()));
     return solve_one_grid<T>(g, src, src_stride, snk, snk_stride, fw, fw_sk, fw_sp, bw, bw_sk, bw_sp,
-                             seg_out, int_flow_out, resolve_threads(0));
+                             seg_out, int_flow_out, nt);
 }
 
 template <class T>
@@ -583,7 +660,7 @@ template class GeneralGraph<double>;
 #define SEG_MF_GRID(T)                                                                          \
     template double grid_maxflow<T>(int, const int64_t*, int, const T*, int64_t, const T*,      \
                                     int64_t, const T*, int64_t, int64_t, const T*, int64_t,     \
-                                    int64_t, uint8_t*, int64_t*);                               \
+                                    int64_t, uint8_t*, int64_t*, int);                          \
     template void grid_maxflow_batch<T>(int64_t, int, const int64_t*, int, const T*, int64_t,   \
                                         int64_t, const T*, int64_t, int64_t, const T*, int64_t, \
                                         int64_t, int64_t, const T*, int64_t, int64_t, int64_t,  \

@@ -58,12 +58,13 @@ private:
 // Edge capacities: forward arc p -> p + o_k is fw[k * fw_sk + p * fw_sp], backward arc
 // p + o_k -> p is bw[k * bw_sk + p * bw_sp].  seg_out[N]: 1 = sink segment.
 // Returns the max-flow value (double; exact for integer capacities below 2^53).
+// num_threads >= 2 (<= 0: all) solves slabs of a large grid in parallel, then merges.
 template <class T>
 double grid_maxflow(int ndim, const int64_t* shape, int connectivity,
                     const T* src, int64_t src_stride, const T* snk, int64_t snk_stride,
                     const T* fw, int64_t fw_sk, int64_t fw_sp,
                     const T* bw, int64_t bw_sk, int64_t bw_sp,
-                    uint8_t* seg_out, int64_t* int_flow_out);
+                    uint8_t* seg_out, int64_t* int_flow_out, int num_threads = 0);
 
 // B problems: item b reads src + b*src_bs, snk + b*snk_bs, fw + b*fw_bs, bw + b*bw_bs and
 // writes seg_out + b*N and flows[b].  Items run in parallel (num_threads <= 0: all).

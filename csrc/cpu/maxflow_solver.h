@@ -134,15 +134,19 @@ public:
 
     // Node storage without value-initialisation: callers set every tr before maxflow(),
     // and init_fresh() sets all other fields (one pass over fresh pages instead of two).
+    // A view (ext != nullptr) lets sub-solvers work on disjoint ranges of one array.
     struct NodeArray {
-        std::unique_ptr<N[]> p;
+        std::unique_ptr<N[]> own;
+        N* p = nullptr;
         size_t n = 0;
-        explicit NodeArray(size_t count) : p(new N[count]), n(count) {}
+        explicit NodeArray(size_t count) : own(new N[count]), p(own.get()), n(count) {}
+        NodeArray(N* ext, size_t count) : p(ext), n(count) {}
         N& operator[](size_t i) { return p[i]; }
         const N& operator[](size_t i) const { return p[i]; }
         size_t size() const { return n; }
-        N* begin() { return p.get(); }
-        N* end() { return p.get() + n; }
+        N* data() { return p; }
+        N* begin() { return p; }
+        N* end() { return p + n; }
     };
 
     Topo topo;
@@ -154,6 +158,25 @@ public:
     bool solved_once = false;
 
     explicit Solver(int64_t n) : nodes(size_t(n)) {}
+    Solver(N* ext, int64_t n) : nodes(ext, size_t(n)) {}
+
+    uint32_t time_stamp() const { return time_; }
+
+    // Continue after sub-solvers have solved disjoint parts of this graph in place (their
+    // trees are valid trees here): only the nodes along the parts' borders, listed in
+    // `border`, can grow over the arcs that joined the parts; activate them and run.
+    Flow resume_from(const std::vector<int64_t>& border, uint32_t stamp) {
+        queue_.clear(); qhead_ = 0;
+        orphans_.clear();
+        marked_.clear();
+        sweep_ = int64_t(nodes.size());
+        time_ = stamp;
+        for (int64_t i : border)
+            if (tree_of(nodes[size_t(i)]) != FREE) activate(i);
+        solved_once = true;
+        run();
+        return flow;
+    }
 
     // Add terminal capacities (Kolmogorov's convention: the common part min(source, sink)
     // goes to the flow, the difference stays on the node).

@@ -40,7 +40,7 @@ cdef extern from "maxflow.h" namespace "seg::mf" nogil:
         int ndim, const int64_t* shape, int connectivity,
         const T* src, int64_t src_stride, const T* snk, int64_t snk_stride,
         const T* fw, int64_t fw_sk, int64_t fw_sp, const T* bw, int64_t bw_sk, int64_t bw_sp,
-        uint8_t* seg_out, int64_t* int_flow_out) except +
+        uint8_t* seg_out, int64_t* int_flow_out, int num_threads) except +
 
     void c_grid_maxflow_batch "seg::mf::grid_maxflow_batch"[T](
         int64_t B, int ndim, const int64_t* shape, int connectivity,
@@ -317,8 +317,10 @@ def grid_solve_batch(const cap_t[::1] src, int64_t src_bs, int64_t src_stride,
 def grid_solve(const cap_t[::1] src, int64_t src_stride, const cap_t[::1] snk, int64_t snk_stride,
                const cap_t[::1] fw, int64_t fw_sk, int64_t fw_sp,
                const cap_t[::1] bw, int64_t bw_sk, int64_t bw_sp,
-               shape, int connectivity, uint8_t[::1] seg_out):
-    """Solve one grid problem; returns the flow (exact int for integer dtypes)."""
+               shape, int connectivity, uint8_t[::1] seg_out, int num_threads=1):
+    """Solve one grid problem; returns the flow (exact int for integer dtypes).
+
+    num_threads >= 2 solves slabs of a large grid in parallel threads, then merges them."""
     cdef int64_t shp[3]
     cdef int ndim = len(shape)
     cdef int64_t iflow = 0
@@ -327,7 +329,8 @@ def grid_solve(const cap_t[::1] src, int64_t src_stride, const cap_t[::1] snk, i
         shp[d] = shape[d]
     with nogil:
         f = c_grid_maxflow(ndim, shp, connectivity, &src[0], src_stride, &snk[0], snk_stride,
-                           &fw[0], fw_sk, fw_sp, &bw[0], bw_sk, bw_sp, &seg_out[0], &iflow)
+                           &fw[0], fw_sk, fw_sp, &bw[0], bw_sk, bw_sp, &seg_out[0], &iflow,
+                           num_threads)
     if cap_t is int32_t or cap_t is int64_t:
         return int(iflow)
     return f

@@ -61,7 +61,8 @@ def _arr(x, name, dtype):
     return a
 
 
-def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dtype=None):
+def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dtype=None,
+                 num_threads=None):
     """Minimum s-t cut of a 2D/3D grid graph in one call.
 
     Parameters
@@ -77,6 +78,11 @@ def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dt
         Capacity of the reverse arc p + o_k -> p (default: ``weights``, an undirected grid).
     dtype : int32, int64, float32 or float64, optional
         Capacity type (default: numpy's result type of the inputs, float64 for Python floats).
+    num_threads : int, optional
+        Threads (None: ``torch.get_num_threads()``).  Grids of at least 65536 nodes and 32
+        rows/slices are cut into slabs solved in parallel, then merged by one pass that
+        reuses their search trees.  The flow does not depend on it; where the minimum cut
+        is not unique, which minimum cut is returned may.
 
     Returns
     -------
@@ -123,5 +129,12 @@ def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dt
     seg = np.zeros(N, dtype=np.uint8)
     if N == 0:
         return (0 if dtype.kind == "i" else 0.0), seg.astype(bool).reshape(shape)
-    flow = _cy.grid_solve(src, 1, snk, 1, fw, fsk, fsp, bw, bsk, bsp, tuple(shape), conn, seg)
+    if num_threads is None:
+        import torch
+        num_threads = torch.get_num_threads()
+    num_threads = int(num_threads)
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads}")
+    flow = _cy.grid_solve(src, 1, snk, 1, fw, fsk, fsp, bw, bsk, bsp, tuple(shape), conn, seg,
+                          num_threads)
     return flow, seg.view(bool).reshape(shape)
