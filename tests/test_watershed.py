@@ -182,6 +182,25 @@ def test_equal_valued_markers_of_different_labels(rng):
         both(img, markers, watershed_line=True)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint32, np.int64])
+def test_plateaus_after_last_contested_level(rng, dtype):
+    # Markers of different labels tie only on low levels (or nowhere): past them the kernel
+    # leaves the exact heap for a faster queue, which must keep the insertion order on plateaus.
+    for _ in range(6):
+        img = rng.integers(0, 6, size=(30, 34)).astype(dtype)
+        img = ndi.uniform_filter(img.astype(np.float64), 3).round(1).astype(dtype)
+        markers = ndi.label(img <= np.percentile(img, 8))[0].astype(np.int32)
+        both(img, markers)
+        both(img, markers, connectivity=2)
+        single = (markers > 0).astype(np.int32) * 3
+        single[0, 0] = 7  # one other label on a unique spot
+        both(img, single)
+        unique = np.zeros(img.shape, np.int32)
+        flat = rng.choice(img.size, 12, replace=False)
+        unique.flat[flat] = np.arange(1, 13)
+        both(np.arange(img.size, dtype=np.float64).reshape(img.shape) % 7 + img, unique)
+
+
 def test_clamped_cost_fair_split():
     # skimage 0.26 raises a pushed value to the popped one: equal seeds share the valley
     img = np.array([[5, 0, 0, 0, 0, 0, 5]], dtype=np.float64)

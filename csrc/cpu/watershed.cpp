@@ -10,11 +10,14 @@
 //     rules, so the layout and therefore the order are the same.
 //   * standard mode labels a pixel when it is pushed; compact and watershed-line modes label
 //     it when it is popped (a pixel may be pushed several times).
-// Speed: in standard mode, for 8/16-bit images, once no two differently-labelled markers
-// that share a value are left in the heap, every remaining key is unique and a bucket queue
-// (one FIFO per grey level) pops in the same (value, age) order in O(1). Equal-valued markers
-// of the same label may leave in any order there: they leave consecutively and push the same
-// pixels with the same label, so the labelling does not depend on their order.
+// Speed: in standard mode, once no two differently-labelled markers that share a value are
+// left in the heap, every remaining key is unique and any queue popping in (value, age) order
+// gives the same result: a bucket queue (one FIFO per grey level, O(1)) for 8/16-bit images,
+// a monotone radix heap on 64-bit value codes for the others. Equal-valued markers of the
+// same label may leave in any order there: they leave consecutively and push the same pixels
+// with the same label, so the labelling does not depend on their order. Until then, the heap
+// has 16-byte packed keys (value code | age) for images of at most 32 bits, is laid out so a
+// node's grandchildren share a cache line, and prefetches two levels ahead.
 
 #include "watershed.h"
 
@@ -304,63 +307,25 @@ inline bool diff_neighbors(uint8_t* flags, const L* lab, const Grid& g, int64_t 
     return diff;
 }
 
+// Compact and watershed-line modes: labels are set when a pixel is popped, so a pixel can be
+// pushed several times and the exact heap is used throughout (ages are 64-bit).
 template <class S, class K, class L, bool COMPACT>
 void flood(const S* img, uint8_t* flags, L* lab, const Grid& g, double compactness, bool wsl) {
     const int64_t n = g.n;
-    const bool standard = !COMPACT && !wsl;
+    (void)wsl;
     for (int64_t p = 0; p < n; ++p)
         if (!(flags[p] & kInside)) lab[p] = 0;
-
-    bool use_buckets = false;
-    int64_t vc = -1;  // highest grey level holding markers of two different labels
-    if constexpr (kBucketable<S> && !COMPACT) {
-        if (standard) {
-            use_buckets = true;
-            const int64_t nlev = int64_t(1) << (8 * sizeof(S));
-            std::vector<L> first(static_cast<size_t>(nlev), L(0));
-            for (int64_t p = 0; p < n; ++p) {
-                const L l = lab[p];
-                if (!l) continue;
-                const int64_t lv = level_of(img[p]);
-                L& f = first[static_cast<size_t>(lv)];
-                if (!f) f = l;
-                else if (f != l && lv > vc) vc = lv;
-            }
-        }
-    }
-
-    if constexpr (kBucketable<S> && !COMPACT) {
-        if (use_buckets && vc < 0) {
-            // No contested grey level: the heap phase is empty.
-            std::vector<std::vector<int64_t>> buckets(size_t(1) << (8 * sizeof(S)));
-            int64_t first = static_cast<int64_t>(buckets.size());
-            for (int64_t p = 0; p < n; ++p) {
-                if (!lab[p]) continue;
-                const int64_t lv = level_of(img[p]);
-                buckets[static_cast<size_t>(lv)].push_back(p);
-                if (lv < first) first = lv;
-            }
-            run_buckets(img, flags, lab, g, buckets, first);
-            return;
-        }
-    }
-
     Heap<K> heap;
     for (int64_t p = 0; p < n; ++p) {
         if (lab[p]) heap.push(Item<K>{static_cast<K>(img[p]), 0, p, p});
     }
     int64_t age = 1;
     while (!heap.empty()) {
-        if constexpr (kBucketable<S> && !COMPACT) {
-            if (use_buckets && level_of(heap.top().value) > vc) break;
-        }
         const Item<K> e = heap.pop();
-        if (!standard) {
-            if (lab[e.index] && e.index != e.source) continue;
-            const L src = lab[e.source];
-            if (COMPACT || !diff_neighbors(flags, lab, g, e.index, src)) lab[e.index] = src;
-        }
-        const L elab = lab[e.index];
+        if (lab[e.index] && e.index != e.source) continue;  // already flooded from elsewhere
+        const L src = lab[e.source];
+        // a line pixel (neighbours of another label) stays 0 and leaves the mask
+        if (COMPACT || !diff_neighbors(flags, lab, g, e.index, src)) lab[e.index] = src;
         g.for_neighbors(e.index, flags, [&](int64_t q) {
             if (!(flags[q] & kInside)) return;
             if (lab[q]) return;
@@ -371,24 +336,10 @@ void flood(const S* img, uint8_t* flags, L* lab, const Grid& g, double compactne
                 v += compactness * g.euclid(q, e.source);
             } else {
                 v = static_cast<K>(img[q]);
-                if (standard) lab[q] = elab;
             }
             if (v < e.value) v = e.value;
             heap.push(Item<K>{v, age, q, e.source});
         });
-    }
-    if constexpr (kBucketable<S> && !COMPACT) {
-        if (use_buckets && !heap.empty()) {
-            // Every key left is unique: move the items to the buckets in (value, age) order.
-            std::vector<Item<K>>& items = heap.a;
-            std::sort(items.begin(), items.end(),
-                      [](const Item<K>& a, const Item<K>& b) { return less(a, b); });
-            std::vector<std::vector<int64_t>> buckets(size_t(1) << (8 * sizeof(S)));
-            for (const Item<K>& it : items) buckets[static_cast<size_t>(level_of(it.value))].push_back(it.index);
-            const int64_t first = level_of(items.front().value);
-            std::vector<Item<K>>().swap(items);
-            run_buckets(img, flags, lab, g, buckets, first);
-        }
     }
 }
 
@@ -397,42 +348,73 @@ void flood(const S* img, uint8_t* flags, L* lab, const Grid& g, double compactne
 // high bits, the age in the low bits (48 bits for 8/16-bit images, 32 bits otherwise: the
 // caller guarantees fewer pushes than that, as each pixel is pushed at most once here).
 
-template <class S>
-constexpr int kAgeBits = sizeof(S) <= 2 ? 48 : 32;
-
-template <class S>
-inline uint64_t value_code(S v) {
-    if constexpr (std::is_same<S, float>::value) {
-        if (v == 0.0f) v = 0.0f;  // -0 and +0 tie, as in scikit-image
-        uint32_t u;
-        std::memcpy(&u, &v, sizeof u);
-        u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-        return static_cast<uint64_t>(u) << kAgeBits<S>;
-    } else if constexpr (std::is_signed<S>::value) {
-        using U = std::make_unsigned_t<S>;
-        const U u = static_cast<U>(static_cast<U>(v) ^ (U(1) << (8 * sizeof(S) - 1)));
-        return static_cast<uint64_t>(u) << kAgeBits<S>;
-    } else {
-        return static_cast<uint64_t>(v) << kAgeBits<S>;
-    }
-}
-
+// Item of the standard-mode heap for images of at most 32 bits: (value code | age), index.
 struct Packed {
     uint64_t key;
     int64_t index;
 };
 
-// Same push/pop rules as Heap (ties: the new item stays below; pop prefers the left child).
-struct PackedHeap {
-    std::vector<Packed> a;
+// Item of the standard-mode heap for 64-bit images (compared as double, like scikit-image).
+struct Wide {
+    double value;
+    uint64_t age;
+    int64_t index;
+};
 
-    void push(Packed x) {
-        size_t c = a.size();
-        a.push_back(x);
-        Packed* d = a.data();
+struct PackedTraits {
+    using Item = Packed;
+    static bool less(const Packed& x, const Packed& y) { return x.key < y.key; }
+};
+
+struct WideTraits {
+    using Item = Wide;
+    static bool less(const Wide& x, const Wide& y) {
+        return (x.value < y.value) | ((x.value == y.value) & (x.age < y.age));
+    }
+};
+
+// Binary heap with scikit-image's exact push/pop rules (the new item stays below equal
+// keys; pop moves the last item to the root and sifts it down, the left child winning
+// ties), hence the same layout. The array is placed so that the four grandchildren of a
+// node (16-byte items) share one cache line, and they are prefetched on the way down.
+template <class T>
+struct FastHeap {
+    using Item = typename T::Item;
+    Item* d = nullptr;
+    size_t n = 0;
+    size_t cap = 0;
+    void* raw = nullptr;
+
+    FastHeap() = default;
+    FastHeap(const FastHeap&) = delete;
+    FastHeap& operator=(const FastHeap&) = delete;
+    ~FastHeap() { std::free(raw); }
+
+    void reserve(size_t want) {
+        if (want <= cap) return;
+        size_t nc = cap ? cap : 1024;
+        while (nc < want) nc *= 2;
+        size_t bytes = (nc + 8) * sizeof(Item);
+        bytes = (bytes + 63) / 64 * 64;
+        void* r = std::aligned_alloc(64, bytes);
+        if (!r) throw std::bad_alloc();
+        // index 3 on a 64-byte boundary: grandchildren 4i+3 .. 4i+6 share a line
+        Item* nd = reinterpret_cast<Item*>(static_cast<char*>(r) + 64 - 3 * sizeof(Item) % 64);
+        if (n) std::memcpy(static_cast<void*>(nd), static_cast<const void*>(d), n * sizeof(Item));
+        std::free(raw);
+        raw = r;
+        d = nd;
+        cap = nc;
+    }
+
+    bool empty() const { return n == 0; }
+
+    void push(const Item& x) {
+        if (n == cap) reserve(n + 1);
+        size_t c = n++;
         while (c > 0) {
             const size_t p = (c - 1) >> 1;
-            if (x.key < d[p].key) {
+            if (T::less(x, d[p])) {
                 d[c] = d[p];
                 c = p;
             } else {
@@ -442,19 +424,26 @@ struct PackedHeap {
         d[c] = x;
     }
 
-    Packed pop() {
-        Packed* d = a.data();
-        const Packed top = d[0];
-        const Packed last = a.back();
-        a.pop_back();
-        const size_t n = a.size();
+    // Pop: move the last item to the root and sift it down; the smaller child moves up
+    // (the left one on ties) while it is smaller than the sifted item.
+    Item pop() {
+        const Item top = d[0];
+        const Item last = d[--n];
         if (n == 0) return top;
         size_t i = 0;
         for (;;) {
             size_t c = 2 * i + 1;
-            if (c >= n) break;
-            if (c + 1 < n && d[c + 1].key < d[c].key) ++c;
-            if (!(d[c].key < last.key)) break;
+            if (c + 1 < n) {
+                __builtin_prefetch(&d[4 * i + 3]);
+                {
+                    const char* gg = reinterpret_cast<const char*>(&d[8 * i + 7]);
+                    for (size_t b = 0; b < 8 * sizeof(Item); b += 64) __builtin_prefetch(gg + b);
+                }
+                c += static_cast<size_t>(T::less(d[c + 1], d[c]));
+            } else if (c >= n) {
+                break;
+            }
+            if (!T::less(d[c], last)) break;
             d[i] = d[c];
             i = c;
         }
@@ -463,18 +452,152 @@ struct PackedHeap {
     }
 };
 
-template <class S, class L>
+template <class S>
+struct Encoding {  // images of at most 32 bits: packed keys
+    using Traits = PackedTraits;
+    static constexpr int kAgeBits = sizeof(S) <= 2 ? 48 : 32;
+    static constexpr uint64_t kValueMask = ~((uint64_t(1) << kAgeBits) - 1);
+    using Code = uint64_t;
+    static Code code(S v) {
+        if constexpr (std::is_same<S, float>::value) {
+            if (v == 0.0f) v = 0.0f;  // -0 and +0 tie, as in scikit-image
+            uint32_t u;
+            std::memcpy(&u, &v, sizeof u);
+            u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+            return static_cast<uint64_t>(u) << kAgeBits;
+        } else if constexpr (std::is_signed<S>::value) {
+            using U = std::make_unsigned_t<S>;
+            const U u = static_cast<U>(static_cast<U>(v) ^ (U(1) << (8 * sizeof(S) - 1)));
+            return static_cast<uint64_t>(u) << kAgeBits;
+        } else {
+            return static_cast<uint64_t>(v) << kAgeBits;
+        }
+    }
+    static Packed make(Code c, uint64_t age, int64_t index) { return Packed{c | age, index}; }
+    static Code value(const Packed& it) { return it.key & kValueMask; }
+    static int64_t level(const Packed& it) { return static_cast<int64_t>(it.key >> kAgeBits); }
+    // order-preserving code of the (clamped) value without the age, for the radix heap
+    static uint64_t rcode(const Packed& it) { return it.key >> kAgeBits; }
+    static uint64_t rcode_v(S v) { return code(v) >> kAgeBits; }
+};
+
+template <class S>
+struct WideEncoding {  // 64-bit images and float64: compared as double
+    using Traits = WideTraits;
+    using Code = double;
+    static Code code(S v) { return static_cast<double>(v); }
+    static Wide make(Code c, uint64_t age, int64_t index) { return Wide{c, age, index}; }
+    static Code value(const Wide& it) { return it.value; }
+    static int64_t level(const Wide&) { return 0; }
+    static uint64_t ordered(double v) {
+        if (v == 0.0) v = 0.0;  // -0 and +0 tie
+        uint64_t u;
+        std::memcpy(&u, &v, sizeof u);
+        return (u >> 63) ? ~u : (u | (uint64_t(1) << 63));
+    }
+    static uint64_t rcode(const Wide& it) { return ordered(it.value); }
+    static uint64_t rcode_v(S v) { return ordered(static_cast<double>(v)); }
+};
+
+
+// Monotone radix heap on 64-bit value codes for the standard mode once every key left is
+// unique. Keys only grow (values are clamped to the popped one), bucket b > 0 holds the codes
+// whose highest bit differing from `last` is bit b-1, bucket 0 the codes equal to `last`.
+// Equal codes always share a bucket and keep their arrival order (appends and in-order
+// redistribution), so bucket 0 read as a FIFO pops them by age, as the binary heap would.
+struct RItem {
+    uint64_t code;
+    int64_t index;
+};
+
+template <class S, class L, class E>
+void run_radix(const S* img, const uint8_t* flags, L* lab, const Grid& g, const std::vector<RItem>& start) {
+    if (start.empty()) return;
+    std::vector<RItem> B[65];
+    uint64_t last = start.front().code;
+    auto put = [&](const RItem& it) {
+        const uint64_t x = it.code ^ last;
+        const int b = x ? 64 - __builtin_clzll(x) : 0;
+        B[b].push_back(it);
+    };
+    for (const RItem& it : start) put(it);
+    size_t head = 0;
+    std::vector<RItem> tmp;
+    for (;;) {
+        if (head == B[0].size()) {
+            B[0].clear();
+            head = 0;
+            int i = 1;
+            while (i <= 64 && B[i].empty()) ++i;
+            if (i > 64) break;
+            uint64_t m = B[i][0].code;
+            for (const RItem& it : B[i]) m = it.code < m ? it.code : m;
+            last = m;
+            tmp.clear();
+            tmp.swap(B[i]);
+            for (const RItem& it : tmp) put(it);
+            continue;
+        }
+        const int64_t p = B[0][head++].index;
+        const L elab = lab[p];
+        g.for_neighbors(p, flags, [&](int64_t q) {
+            if (!(flags[q] & kInside) || lab[q]) return;
+            lab[q] = elab;
+            uint64_t c = E::rcode_v(img[q]);
+            if (c < last) c = last;
+            put(RItem{c, q});
+        });
+    }
+}
+
+// Highest value code held by markers of two different labels (false: none).
+template <class S, class L, class E>
+bool contested_code(const S* img, const L* lab, int64_t n, uint64_t* out) {
+    int64_t m = 0;
+    for (int64_t p = 0; p < n; ++p) m += (lab[p] != 0);
+    if (m < 2) return false;
+    int bits = 1;
+    while ((int64_t(1) << bits) < 2 * m) ++bits;
+    const uint64_t mask = (uint64_t(1) << bits) - 1;
+    std::vector<uint64_t> keys(size_t(1) << bits);
+    std::vector<L> first(size_t(1) << bits, L(0));
+    bool any = false;
+    uint64_t vc = 0;
+    for (int64_t p = 0; p < n; ++p) {
+        const L l = lab[p];
+        if (!l) continue;
+        const uint64_t c = E::rcode_v(img[p]);
+        uint64_t h = (c * 0x9E3779B97F4A7C15ull) >> (64 - bits);
+        for (;; h = (h + 1) & mask) {
+            if (!first[h]) {
+                first[h] = l;
+                keys[h] = c;
+                break;
+            }
+            if (keys[h] == c) {
+                if (first[h] != l && (!any || c > vc)) {
+                    any = true;
+                    vc = c;
+                }
+                break;
+            }
+        }
+    }
+    *out = vc;
+    return any;
+}
+
+// Standard mode (no compactness, no lines): a pixel is labelled when pushed, so it is pushed
+// at most once and the age never exceeds n + 1.
+template <class S, class L, class E>
 void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
+    using Item = typename E::Traits::Item;
     const int64_t n = g.n;
-    constexpr int AB = kAgeBits<S>;
-    constexpr uint64_t kValueMask = ~((uint64_t(1) << AB) - 1);
     for (int64_t p = 0; p < n; ++p)
         if (!(flags[p] & kInside)) lab[p] = 0;
 
-    bool use_buckets = false;
     int64_t vc = -1;  // highest grey level holding markers of two different labels
     if constexpr (kBucketable<S>) {
-        use_buckets = true;
         const int64_t nlev = int64_t(1) << (8 * sizeof(S));
         std::vector<L> first(static_cast<size_t>(nlev), L(0));
         for (int64_t p = 0; p < n; ++p) {
@@ -499,35 +622,64 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
         }
     }
 
-    PackedHeap heap;
+    bool radix = false;
+    uint64_t vcode = 0;  // non-bucketable images: highest contested value code
+    if constexpr (!kBucketable<S>) {
+        radix = true;
+        if (!contested_code<S, L, E>(img, lab, n, &vcode)) {  // no heap phase at all
+            std::vector<RItem> start;
+            for (int64_t p = 0; p < n; ++p)
+                if (lab[p]) start.push_back(RItem{E::rcode_v(img[p]), p});
+            std::stable_sort(start.begin(), start.end(),
+                             [](const RItem& x, const RItem& y) { return x.code < y.code; });
+            run_radix<S, L, E>(img, flags, lab, g, start);
+            return;
+        }
+    }
+
+    FastHeap<typename E::Traits> heap;
+    int64_t nmarkers = 0;
+    for (int64_t p = 0; p < n; ++p) nmarkers += (lab[p] != 0);
+    heap.reserve(static_cast<size_t>(nmarkers) + 1024);
     for (int64_t p = 0; p < n; ++p)
-        if (lab[p]) heap.push(Packed{value_code(img[p]), p});
+        if (lab[p]) heap.push(E::make(E::code(img[p]), 0, p));
     uint64_t age = 1;
-    const uint64_t vc_code = use_buckets ? (static_cast<uint64_t>(vc) << AB) | ((uint64_t(1) << AB) - 1) : 0;
-    while (!heap.a.empty()) {
-        if (use_buckets && heap.a[0].key > vc_code) break;
-        const Packed e = heap.pop();
-        const uint64_t evalue = e.key & kValueMask;
+    while (!heap.empty()) {
+        if constexpr (kBucketable<S>) {
+            if (E::level(heap.d[0]) > vc) break;
+        } else {
+            if (radix && E::rcode(heap.d[0]) > vcode) break;
+        }
+        const Item e = heap.pop();
+        const typename E::Code evalue = E::value(e);
         const L elab = lab[e.index];
         g.for_neighbors(e.index, flags, [&](int64_t q) {
             if (!(flags[q] & kInside) || lab[q]) return;
             ++age;
             lab[q] = elab;
-            uint64_t v = value_code(img[q]);
+            typename E::Code v = E::code(img[q]);
             if (v < evalue) v = evalue;
-            heap.push(Packed{v | age, q});
+            heap.push(E::make(v, age, q));
         });
     }
     if constexpr (kBucketable<S>) {
-        if (!heap.a.empty()) {
+        if (!heap.empty()) {
             // Every key left is unique: move the items to the buckets in (value, age) order.
-            std::vector<Packed>& items = heap.a;
-            std::sort(items.begin(), items.end(), [](const Packed& x, const Packed& y) { return x.key < y.key; });
+            std::sort(heap.d, heap.d + heap.n, [](const Item& x, const Item& y) { return E::Traits::less(x, y); });
             std::vector<std::vector<int64_t>> buckets(size_t(1) << (8 * sizeof(S)));
-            for (const Packed& it : items) buckets[static_cast<size_t>(it.key >> AB)].push_back(it.index);
-            const int64_t lo = static_cast<int64_t>(items.front().key >> AB);
-            std::vector<Packed>().swap(items);
+            for (size_t k = 0; k < heap.n; ++k) buckets[static_cast<size_t>(E::level(heap.d[k]))].push_back(heap.d[k].index);
+            const int64_t lo = E::level(heap.d[0]);
+            heap.n = 0;
             run_buckets(img, flags, lab, g, buckets, lo);
+        }
+    } else {
+        if (!heap.empty()) {
+            // Every key left is unique: hand the items to the radix heap in (value, age) order.
+            std::sort(heap.d, heap.d + heap.n, [](const Item& x, const Item& y) { return E::Traits::less(x, y); });
+            std::vector<RItem> start(heap.n);
+            for (size_t k = 0; k < heap.n; ++k) start[k] = RItem{E::rcode(heap.d[k]), heap.d[k].index};
+            heap.n = 0;
+            run_radix<S, L, E>(img, flags, lab, g, start);
         }
     }
 }
@@ -542,12 +694,16 @@ void watershed_typed(const S* img, const uint8_t* mask, L* lab, const Grid& g, d
         flood<S, double, L, true>(img, flags.data(), lab, g, compactness, wsl);
         return;
     }
-    if constexpr (sizeof(S) <= 4) {
-        // at most n pushes: the age must fit the packed key
-        if (!wsl && (sizeof(S) <= 2 || g.n < (int64_t(1) << 32) - 4)) {
-            flood_standard(img, flags.data(), lab, g);
-            return;
+    if (!wsl) {
+        if constexpr (sizeof(S) <= 4) {
+            // at most n + 1 pushes: the age must fit the packed key
+            if (sizeof(S) <= 2 || g.n < (int64_t(1) << 32) - 4) {
+                flood_standard<S, L, Encoding<S>>(img, flags.data(), lab, g);
+                return;
+            }
         }
+        flood_standard<S, L, WideEncoding<S>>(img, flags.data(), lab, g);
+        return;
     }
     flood<S, typename KeyOf<S>::type, L, false>(img, flags.data(), lab, g, compactness, wsl);
 }
