@@ -34,8 +34,9 @@ SEG_HD void apply_compat(float* e, const float* s, const float* compat, int kind
 
 // exp(x) for x <= 0 (softmax arguments after subtracting the maximum): Cephes-style
 // range reduction and degree-6 polynomial, relative error about 2e-7, no branches and no
-// libm call so that the CPU loop vectorises. Arguments below -87 give exp(-87) ~ 1.6e-38.
+// libm call so that the CPU loop vectorises. Arguments below -87 give 0 (no denormals).
 SEG_HD float exp_nonpositive(float x) {
+    const float keep = x < -87.0f ? 0.0f : 1.0f;
     x = x < -87.0f ? -87.0f : x;
     const float t = x * 1.44269504088896341f;
     const int n = (int)(t - 0.5f);  // t <= 0: truncation gives the nearest integer
@@ -51,7 +52,7 @@ SEG_HD float exp_nonpositive(float x) {
     const float y = p * r * r + r + 1.0f;
     union { int i; float f; } u;
     u.i = (n + 127) << 23;
-    return y * u.f;
+    return y * u.f * keep;
 }
 
 // In place: e -> softmax(e) as pydensecrf's expAndNormalize (max-subtracted, divided by sum).

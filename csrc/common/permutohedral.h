@@ -167,6 +167,9 @@ SEG_HD void splat_vertex(int64_t v, const int64_t* ptr, const int32_t* pt, const
         for (int c = 0; c < SEG_LATTICE_CHUNK; ++c) acc[c] = T(0);
         for (int64_t k = b; k < e; ++k) {
             const int64_t p = pt[k];
+#if !defined(__CUDA_ARCH__) && defined(__GNUC__)
+            if (k + 4 < e) __builtin_prefetch(in + (int64_t)pt[k + 4] * C + c0);
+#endif
             const T wk = pre ? (T)w[k] * pre[p] : (T)w[k];
             const T* src = in + p * C + c0;
             for (int c = 0; c < SEG_LATTICE_CHUNK; ++c) acc[c] += wk * src[c];

@@ -4,14 +4,20 @@
 // Build, deterministic for any thread count:
 //   1. per point (parallel): simplex, barycentric weights and the 64-bit hash of each of
 //      the d+1 vertex keys (key = image index + d int32 coordinates);
-//   2. entries (point, vertex) are stably bucketed into kParts partitions by hash;
-//   3. each partition (parallel) inserts its entries in entry order into its own hash table:
-//      vertex ids are partition base + first-occurrence order, independent of the threads;
-//      the splat CSR (entries of each vertex, in point order) falls out of the same pass;
+//   2. one pass in entry order inserts the keys into an open-addressing hash table (cached
+//      hashes): vertex ids are the order of first occurrence, pydensecrf's order, which also
+//      keeps neighbouring points on neighbouring vertices. Serial, but it reads the
+//      per-point data once, in order, and the table of a typical image stays in cache;
+//   3. the splat CSR (entries of each vertex, in point order) by a counting sort;
 //   4. blur neighbours (parallel over vertices) are read-only look-ups.
 // Filter: splat as a gather over the CSR (parallel over vertices, summed in point order,
 // so no racing float atomics), blur (parallel over vertices, ping-pong buffers), slice
 // (parallel over points).
+// FP exceptions are never trapped here: let GCC if-convert and vectorise the conditional
+// float loops (clamps, selects). Results are unchanged (this is not -ffast-math).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "permutohedral.h"
 
 #include <algorithm>
@@ -26,12 +32,7 @@ namespace seg {
 
 namespace {
 
-constexpr int kPartBits = 6;
-constexpr int kParts = 1 << kPartBits;
-
-inline int part_of(uint64_t h) { return (int)(h >> (64 - kPartBits)); }
-
-struct Partition {
+struct HashTable {
     int kw = 0;                      // key width: 1 (image) + d
     std::vector<int32_t> keys;       // [nv, kw]
     std::vector<uint64_t> hashes;    // [nv]
@@ -59,12 +60,18 @@ struct Partition {
             slots[s] = (int32_t)v;
         }
     }
+    bool same(int64_t v, const int32_t* key) const {
+        const int32_t* k = &keys[(size_t)v * kw];
+        for (int i = 0; i < kw; ++i)
+            if (k[i] != key[i]) return false;
+        return true;
+    }
     int64_t find(uint64_t h, const int32_t* key) const {
         uint64_t s = h & mask;
         while (true) {
             const int32_t v = slots[s];
             if (v < 0) return -1;
-            if (hashes[v] == h && std::memcmp(&keys[(size_t)v * kw], key, sizeof(int32_t) * kw) == 0)
+            if (hashes[v] == h && same(v, key))
                 return v;
             s = (s + 1) & mask;
         }
@@ -75,7 +82,7 @@ struct Partition {
         while (true) {
             const int32_t v = slots[s];
             if (v < 0) break;
-            if (hashes[v] == h && std::memcmp(&keys[(size_t)v * kw], key, sizeof(int32_t) * kw) == 0)
+            if (hashes[v] == h && same(v, key))
                 return v;
             s = (s + 1) & mask;
         }
@@ -147,168 +154,91 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
             "lattice_build: features too large for the lattice (an elevated coordinate reached "
             "2^22; divide the features by a larger bandwidth) or not finite");
 
-    // 2. stable bucketing of entries by partition
-    const int chunks = std::max(1, threads);
-    std::vector<int64_t> counts((size_t)chunks * kParts, 0);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int c = 0; c < chunks; ++c) {
-        const int64_t lo = Eg * c / chunks, hi = Eg * (c + 1) / chunks;
-        int64_t* cnt = &counts[(size_t)c * kParts];
-        for (int64_t e = lo; e < hi; ++e) cnt[part_of(hash[e])]++;
-    }
-    std::vector<int64_t> part_start(kParts + 1, 0);
-    std::vector<int64_t> cursor((size_t)chunks * kParts);
+    // 2. insertion in entry order into one hash table: vertex ids are the order of first
+    //    occurrence (pydensecrf's insertion order), independent of the thread count
+    HashTable table;
+    table.init(std::max<int64_t>(16, Eg / 8), d + 1);
     {
-        int64_t acc = 0;
-        for (int q = 0; q < kParts; ++q) {
-            part_start[q] = acc;
-            for (int c = 0; c < chunks; ++c) {
-                cursor[(size_t)c * kParts + q] = acc;
-                acc += counts[(size_t)c * kParts + q];
-            }
-        }
-        part_start[kParts] = acc;
-    }
-    std::vector<int32_t> order((size_t)Eg);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int c = 0; c < chunks; ++c) {
-        const int64_t lo = Eg * c / chunks, hi = Eg * (c + 1) / chunks;
-        int64_t* cur = &cursor[(size_t)c * kParts];
-        for (int64_t e = lo; e < hi; ++e) order[cur[part_of(hash[e])]++] = (int32_t)e;
-    }
-    std::vector<int64_t>().swap(cursor);
-
-    // 3. per-partition insertion (first-occurrence order) and local CSR of the real entries
-    std::vector<Partition> parts(kParts);
-    std::vector<int32_t> local_vertex((size_t)E);
-    std::vector<std::vector<int64_t>> local_ptr(kParts);
-    std::vector<std::vector<int32_t>> local_idx(kParts);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int q = 0; q < kParts; ++q) {
-        Partition& pt = parts[q];
-        const int64_t lo = part_start[q], hi = part_start[q + 1];
-        pt.init((hi - lo) / 4 + 8, d + 1);
-        std::vector<int32_t> cnt;
         int32_t key[SEG_LATTICE_MAX_D + 1];
         int r0[SEG_LATTICE_MAX_D], rk[SEG_LATTICE_MAX_D];
-        int64_t real = 0;
-        for (int64_t k = lo; k < hi; ++k) {
-            const int64_t e = order[k];
-            const int64_t p = e / D1;
-            const int r = (int)(e - p * D1);
+        int64_t e = 0;
+        for (int64_t p = 0; p < Pg; ++p) {
             key[0] = (int32_t)(p < P ? p / N : p - P);
             for (int i = 0; i < d; ++i) {
                 r0[i] = rem0[(size_t)p * d + i];
                 rk[i] = rank[(size_t)p * d + i];
             }
-            lattice::vertex_key(r0, rk, r, d, key + 1);
-            const int64_t v = pt.insert(hash[e], key, e);
-            if (v == (int64_t)cnt.size()) cnt.push_back(0);
-            if (e < E) {
-                cnt[v]++;
-                local_vertex[e] = (int32_t)v;
-                ++real;
+            for (int r = 0; r <= d; ++r, ++e) {
+                lattice::vertex_key(r0, rk, r, d, key + 1);
+                const int64_t v = table.insert(hash[e], key, e);
+                if (e < E) out.offsets[e] = (int32_t)v;
             }
         }
-        std::vector<int64_t>& lp = local_ptr[q];
-        lp.assign((size_t)pt.nv + 1, 0);
-        for (int64_t v = 0; v < pt.nv; ++v) lp[v + 1] = lp[v] + cnt[v];
-        std::vector<int64_t> pos(lp.begin(), lp.end() - 1);
-        std::vector<int32_t>& li = local_idx[q];
-        li.assign((size_t)real, 0);
-        for (int64_t k = lo; k < hi; ++k) {
-            const int64_t e = order[k];
-            if (e < E) li[pos[local_vertex[e]]++] = (int32_t)e;
-        }
-    }
-    std::vector<int32_t>().swap(order);
-    std::vector<int32_t>().swap(rem0);
-    std::vector<uint8_t>().swap(rank);
-
-    // 4. global vertex ids, renumbered by first occurrence (smallest entry index), which is
-    //    pydensecrf's insertion order and keeps neighbouring points on neighbouring vertices
-    std::vector<int64_t> base(kParts + 1, 0);
-    for (int q = 0; q < kParts; ++q) base[q + 1] = base[q] + parts[q].nv;
-    const int64_t M = base[kParts];
-    if (M >= (int64_t)INT32_MAX) throw std::invalid_argument("lattice_build: too many lattice vertices");
-    out.num_vertices = M;
-    std::vector<int32_t> newid((size_t)M);
-    std::vector<int32_t> old_of((size_t)M);
-    {
-        std::vector<int32_t> marker((size_t)Eg, -1);
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int q = 0; q < kParts; ++q)
-            for (int64_t v = 0; v < parts[q].nv; ++v) marker[parts[q].first[v]] = (int32_t)(base[q] + v);
-        int64_t next = 0;
-        for (int64_t e = 0; e < Eg; ++e) {
-            const int32_t g = marker[e];
-            if (g >= 0) {
-                newid[g] = (int32_t)next;
-                old_of[next] = g;
-                ++next;
-            }
-        }
-    }
-    std::vector<int32_t> part_of_vertex((size_t)M);
-    for (int q = 0; q < kParts; ++q)
-        for (int64_t v = base[q]; v < base[q + 1]; ++v) part_of_vertex[v] = q;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t e = 0; e < E; ++e) {
-        const int q = part_of(hash[e]);
-        out.offsets[e] = newid[base[q] + local_vertex[e]];
     }
     std::vector<uint64_t>().swap(hash);
-    std::vector<int32_t>().swap(local_vertex);
+    std::vector<int32_t>().swap(rem0);
+    std::vector<uint8_t>().swap(rank);
+    const int64_t M = table.nv;
+    if (M >= (int64_t)INT32_MAX) throw std::invalid_argument("lattice_build: too many lattice vertices");
+    out.num_vertices = M;
+
+    // 3. splat CSR: entries of each vertex in point order (counting sort by vertex)
     out.splat_ptr.assign((size_t)M + 1, 0);
-    for (int64_t v = 0; v < M; ++v) {
-        const int64_t g = old_of[v];
-        const int q = part_of_vertex[g];
-        const int64_t lv = g - base[q];
-        out.splat_ptr[v + 1] = out.splat_ptr[v] + (local_ptr[q][lv + 1] - local_ptr[q][lv]);
-    }
+    for (int64_t e = 0; e < E; ++e) out.splat_ptr[(size_t)out.offsets[e] + 1]++;
+    for (int64_t v = 0; v < M; ++v) out.splat_ptr[v + 1] += out.splat_ptr[v];
     out.splat_pt.assign((size_t)E, 0);
     out.splat_w.assign((size_t)E, 0.0f);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t v = 0; v < M; ++v) {
-        const int64_t g = old_of[v];
-        const int q = part_of_vertex[g];
-        const int64_t lv = g - base[q];
-        int64_t o = out.splat_ptr[v];
-        for (int64_t k = local_ptr[q][lv]; k < local_ptr[q][lv + 1]; ++k, ++o) {
-            const int64_t e = local_idx[q][k];
-            out.splat_pt[o] = (int32_t)(e / D1);
-            out.splat_w[o] = out.weights[e];
-        }
+    {
+        std::vector<int64_t> pos(out.splat_ptr.begin(), out.splat_ptr.end() - 1);
+        int64_t e = 0;
+        for (int64_t p = 0; p < P; ++p)
+            for (int r = 0; r <= d; ++r, ++e) {
+                const int64_t o = pos[out.offsets[e]]++;
+                out.splat_pt[o] = (int32_t)p;
+                out.splat_w[o] = out.weights[e];
+            }
     }
 
-    // 5. blur neighbours and vertices per image
+    // 4. blur neighbours (read-only look-ups, parallel) and vertices per image
     out.neighbors.assign((size_t)D1 * M * 2, -1);
-    out.batch_vertices.assign((size_t)std::max<int64_t>(B, 0), 0);
-    const int64_t BB = std::max<int64_t>(B, 1);
-    std::vector<int64_t> per_part_batch((size_t)kParts * BB, 0);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int q = 0; q < kParts; ++q) {
-        const Partition& pt = parts[q];
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t v = 0; v < M; ++v) {
+        const int32_t* key = &table.keys[(size_t)v * (d + 1)];
         int32_t nk[SEG_LATTICE_MAX_D + 1];
-        for (int64_t v = 0; v < pt.nv; ++v) {
-            const int32_t* key = &pt.keys[(size_t)v * (d + 1)];
-            const int64_t nv = newid[base[q] + v];
-            per_part_batch[(size_t)q * BB + key[0]]++;
-            nk[0] = key[0];
-            for (int j = 0; j <= d; ++j) {
-                for (int s = 0; s < 2; ++s) {
-                    lattice::neighbor_key(key + 1, j, d, s == 0 ? -1 : 1, nk + 1);
-                    const uint64_t h = lattice::key_hash(key[0], nk + 1, d);
-                    const int nq = part_of(h);
-                    const int64_t lv = parts[nq].find(h, nk);
-                    out.neighbors[((size_t)j * M + nv) * 2 + s] = lv < 0 ? -1 : newid[base[nq] + lv];
-                }
+        nk[0] = key[0];
+        for (int j = 0; j <= d; ++j) {
+            for (int s = 0; s < 2; ++s) {
+                lattice::neighbor_key(key + 1, j, d, s == 0 ? -1 : 1, nk + 1);
+                const int64_t nv = table.find(lattice::key_hash(key[0], nk + 1, d), nk);
+                out.neighbors[((size_t)j * M + v) * 2 + s] = (int32_t)nv;
             }
         }
     }
-    for (int q = 0; q < kParts; ++q)
-        for (int64_t b = 0; b < B; ++b) out.batch_vertices[b] += per_part_batch[(size_t)q * BB + b];
+    out.batch_vertices.assign((size_t)std::max<int64_t>(B, 0), 0);
+    for (int64_t v = 0; v < M; ++v) out.batch_vertices[table.keys[(size_t)v * (d + 1)]]++;
 }
+
+constexpr int64_t kRows = 256;  // rows per scheduling chunk
+
+#define SEG_SPLAT_RANGE(T)                                                                          \
+    SEG_MULTIVERSION void splat_range(int64_t lo, int64_t hi, const int64_t* ptr, const int32_t* pt, \
+                                      const float* w, const T* in, const T* pre, int C, T* V) {     \
+        for (int64_t v = lo; v < hi; ++v) lattice::splat_vertex<T>(v, ptr, pt, w, in, pre, C, V + v * C); \
+    }                                                                                               \
+    SEG_MULTIVERSION void blur_range(int64_t lo, int64_t hi, const int32_t* nb, const T* V, int C,   \
+                                     T* out) {                                                      \
+        for (int64_t v = lo; v < hi; ++v)                                                           \
+            lattice::blur_vertex<T>(v, nb[2 * v], nb[2 * v + 1], V, C, out + v * C);                \
+    }                                                                                               \
+    SEG_MULTIVERSION void slice_range(int64_t lo, int64_t hi, const int32_t* offsets,               \
+                                      const float* weights, const T* V, const T* post, T alpha,     \
+                                      int d, int C, T* out) {                                       \
+        for (int64_t p = lo; p < hi; ++p)                                                           \
+            lattice::slice_point<T>(p, offsets, weights, V, post, alpha, d, C, out + p * C);        \
+    }
+SEG_SPLAT_RANGE(float)
+SEG_SPLAT_RANGE(double)
+#undef SEG_SPLAT_RANGE
 
 template <typename T>
 const T* lattice_splat_blur(const T* in, int64_t P, int C, int d, int64_t M,
@@ -320,19 +250,21 @@ const T* lattice_splat_blur(const T* in, int64_t P, int C, int d, int64_t M,
     const size_t need = (size_t)M * C;
     if (work.a.size() < need) work.a.resize(need);
     if (work.b.size() < need) work.b.resize(need);
+    const int64_t chunks = (M + kRows - 1) / kRows;
 #pragma omp parallel num_threads(threads)
     {
+        FlushDenormals ftz;
         T* cur = work.a.data();  // private ping-pong pointers: every thread swaps identically
         T* nxt = work.b.data();
 #pragma omp for schedule(static)
-        for (int64_t v = 0; v < M; ++v)
-            lattice::splat_vertex<T>(v, splat_ptr, splat_pt, splat_w, in, pre, C, cur + v * C);
+        for (int64_t ch = 0; ch < chunks; ++ch)
+            splat_range(ch * kRows, std::min(M, (ch + 1) * kRows), splat_ptr, splat_pt, splat_w, in, pre, C, cur);
         for (int step = 0; step <= d; ++step) {
             const int j = reverse ? d - step : step;
             const int32_t* nb = neighbors + (size_t)j * M * 2;
 #pragma omp for schedule(static)
-            for (int64_t v = 0; v < M; ++v)
-                lattice::blur_vertex<T>(v, nb[2 * v], nb[2 * v + 1], cur, C, nxt + v * C);
+            for (int64_t ch = 0; ch < chunks; ++ch)
+                blur_range(ch * kRows, std::min(M, (ch + 1) * kRows), nb, cur, C, nxt);
             T* t = cur;  // after the implicit barrier of the loop above
             cur = nxt;
             nxt = t;
@@ -352,9 +284,14 @@ void lattice_filter_work(const T* in, T* out, int64_t P, int C, int d, int64_t M
     const T* V = lattice_splat_blur<T>(in, P, C, d, M, neighbors, splat_ptr, splat_pt, splat_w,
                                        pre, reverse, num_threads, work);
     const T alpha = (T)lattice::slice_alpha(d);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t p = 0; p < P; ++p)
-        lattice::slice_point<T>(p, offsets, weights, V, post, alpha, d, C, out + p * C);
+    const int64_t chunks = (P + kRows - 1) / kRows;
+#pragma omp parallel num_threads(threads)
+    {
+        FlushDenormals ftz;
+#pragma omp for schedule(static)
+        for (int64_t ch = 0; ch < chunks; ++ch)
+            slice_range(ch * kRows, std::min(P, (ch + 1) * kRows), offsets, weights, V, post, alpha, d, C, out);
+    }
 }
 
 template <typename T>

@@ -11,7 +11,43 @@
 #include <cstdint>
 #include <vector>
 
+#if defined(__SSE__) || defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#define SEG_HAVE_MXCSR 1
+#endif
+
+// Hot loops are compiled twice, for AVX2 and the baseline, and picked at load time
+// (GCC function multi-versioning); no -march flags are needed.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SEG_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define SEG_MULTIVERSION
+#endif
+
 namespace seg {
+
+// Range kernels (rows [lo, hi)) of the filter, multi-versioned; see permutohedral.cpp.
+void splat_range(int64_t lo, int64_t hi, const int64_t* ptr, const int32_t* pt, const float* w,
+                 const float* in, const float* pre, int C, float* V);
+void splat_range(int64_t lo, int64_t hi, const int64_t* ptr, const int32_t* pt, const float* w,
+                 const double* in, const double* pre, int C, double* V);
+void blur_range(int64_t lo, int64_t hi, const int32_t* nb, const float* V, int C, float* out);
+void blur_range(int64_t lo, int64_t hi, const int32_t* nb, const double* V, int C, double* out);
+void slice_range(int64_t lo, int64_t hi, const int32_t* offsets, const float* weights, const float* V,
+                 const float* post, float alpha, int d, int C, float* out);
+void slice_range(int64_t lo, int64_t hi, const int32_t* offsets, const float* weights, const double* V,
+                 const double* post, double alpha, int d, int C, double* out);
+
+// Flush denormals to zero (FTZ + DAZ) in this thread while in scope. Marginals far below
+// 1e-38 otherwise make every splat/blur/slice multiply-add take the slow path; flushing
+// changes results only below FLT_MIN. Used at the top of every OpenMP region of the filters.
+struct FlushDenormals {
+#ifdef SEG_HAVE_MXCSR
+    unsigned int old;
+    FlushDenormals() : old(_mm_getcsr()) { _mm_setcsr(old | 0x8040u); }
+    ~FlushDenormals() { _mm_setcsr(old); }
+#endif
+};
 
 struct LatticeData {
     int d = 0;
