@@ -60,7 +60,10 @@ def as_tensor(x, name: str):
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in "biuf":
             raise TypeError(f"{name} must have a numeric dtype, got {x.dtype}")
-        return torch.from_numpy(np.ascontiguousarray(x)), True
+        x = np.ascontiguousarray(x)
+        if not x.flags.writeable:
+            x = x.copy()
+        return torch.from_numpy(x), True
     raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
 
 
