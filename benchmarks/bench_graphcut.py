@@ -97,6 +97,7 @@ def _row(case, impl, t, mem, check="", notes=""):
 
 def _binary_cases(rows, name, src, snk, w, repeat):
     import maxflow as pmf
+    import torch
     import segengine.maxflow as smf
 
     nvox = src.size
@@ -145,9 +146,13 @@ def _binary_cases(rows, name, src, snk, w, repeat):
     r = measure(OP, f"{name}: end to end (implicit grid)", "segengine",
                 lambda: smf.grid_maxflow(src, snk, gw), repeat=repeat, check=f"{same}, {same_seg}")
     r["notes"] = (f"{r['peak_mb'] * 2**20 / nvox:.0f} B/voxel peak vs PyMaxflow "
-                  f"{r_pm['peak_mb'] * 2**20 / nvox:.0f} B/voxel")
+                  f"{r_pm['peak_mb'] * 2**20 / nvox:.0f} B/voxel; {torch.get_num_threads()} threads")
     rows.append(r)
     rows.append(dict(r_pm, case=f"{name}: end to end (implicit grid)"))
+    r = measure(OP, f"{name}: end to end (implicit grid, 1 thread)", "segengine",
+                lambda: smf.grid_maxflow(src, snk, gw, num_threads=1), repeat=repeat, check=same)
+    rows.append(r)
+    rows.append(dict(r_pm, case=f"{name}: end to end (implicit grid, 1 thread)"))
     # the same in float32 (what segengine.graphcut runs for float32 tensors)
     s32, t32 = src.astype(np.float32), snk.astype(np.float32)
     w32 = np.float32(gw) if np.ndim(gw) == 0 else gw.astype(np.float32)

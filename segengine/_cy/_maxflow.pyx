@@ -331,9 +331,7 @@ def grid_solve(const cap_t[::1] src, int64_t src_stride, const cap_t[::1] snk, i
         f = c_grid_maxflow(ndim, shp, connectivity, &src[0], src_stride, &snk[0], snk_stride,
                            &fw[0], fw_sk, fw_sp, &bw[0], bw_sk, bw_sp, &seg_out[0], &iflow,
                            num_threads)
-    if cap_t is int32_t or cap_t is int64_t:
-        return int(iflow)
-    return f
+    return int(iflow) if (cap_t is int32_t or cap_t is int64_t) else f
 
 
 def multilabel(int method, shape, int connectivity, const double[::1] unary, int64_t C,
