@@ -248,6 +248,15 @@ def test_implicit_grid_matches_general_graph(shape, conn, dtype):
         snk = (rng.random(shape) * 20 - 2).astype(dtype)
     f, seg = smf.grid_maxflow(src, snk, fw, connectivity=conn, rweights=bw)
     fg, segg = grid_as_graph(shape, conn, src, snk, fw, bw, np.float64 if dtype == np.float64 else dtype)
+    # the returned cut's capacity equals the flow
+    cut = np.where(seg, src.astype(np.float64), snk.astype(np.float64)).sum()
+    for k, o in enumerate(smf.grid.forward_offsets(len(shape), conn)):
+        sl_p = tuple(slice(max(0, -d), S - max(0, d)) for S, d in zip(shape, o))
+        sl_q = tuple(slice(max(0, d), S - max(0, -d)) for S, d in zip(shape, o))
+        sp, sq = seg[sl_p], seg[sl_q]
+        cut += (fw[k][sl_p].astype(np.float64) * (~sp & sq)).sum()
+        cut += (bw[k][sl_p].astype(np.float64) * (sp & ~sq)).sum()
+    assert cut == pytest.approx(float(f), rel=1e-9 if dtype != np.float32 else 1e-5)
     if np.issubdtype(dtype, np.integer):
         assert f == fg and isinstance(f, int)
     else:
