@@ -469,3 +469,13 @@ def test_property_labels_cover_reachable_pixels(case):
     comp, _ = ndi.label(inside, structure=ndi.generate_binary_structure(img.ndim, conn))
     reachable = np.isin(comp, np.unique(comp[seeds])) & inside & (comp > 0)
     np.testing.assert_array_equal(out != 0, reachable)
+
+
+def test_demo_writes_pngs(tmp_path):
+    from segengine.demo import load_image
+    from segengine.demos import watershed as demo
+
+    rows = demo.run(load_image(), tmp_path, "cpu")
+    assert len(rows) == 2 and all(t >= 0 for _, t in rows)
+    for name in ("watershed_before.png", "watershed_after.png"):
+        assert (tmp_path / name).stat().st_size > 0

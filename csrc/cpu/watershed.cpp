@@ -500,52 +500,91 @@ struct WideEncoding {  // 64-bit images and float64: compared as double
 };
 
 
-// Monotone radix heap on 64-bit value codes for the standard mode once every key left is
-// unique. Keys only grow (values are clamped to the popped one), bucket b > 0 holds the codes
-// whose highest bit differing from `last` is bit b-1, bucket 0 the codes equal to `last`.
-// Equal codes always share a bucket and keep their arrival order (appends and in-order
-// redistribution), so bucket 0 read as a FIFO pops them by age, as the binary heap would.
+// Monotone radix heap on 64-bit value codes (base 256), for the standard mode once every key
+// left is unique. Keys only grow (values are clamped to the popped one). With `last` the
+// current minimum, a key k != last lives in bucket (j, byte j of k) where j is the highest
+// byte in which k differs from last; keys equal to last live in the FIFO `cur`. Every key of
+// level j is smaller than every key of level j+1, so the minimum is in the lowest non-empty
+// bucket of the lowest non-empty level; each item moves down at most 8 times. Equal codes
+// always share a bucket and keep their arrival order (appends and in-order redistribution),
+// so `cur` read as a FIFO pops them by age, as the binary heap would.
 struct RItem {
     uint64_t code;
     int64_t index;
 };
 
+class RadixHeap {
+  public:
+    explicit RadixHeap(uint64_t start) : last_(start), buckets_(8 * 256) {
+        std::memset(used_, 0, sizeof used_);
+    }
+
+    uint64_t last() const { return last_; }
+
+    void put(const RItem& it) {
+        const uint64_t x = it.code ^ last_;
+        if (!x) {
+            cur_.push_back(it);
+            return;
+        }
+        const int j = (63 - __builtin_clzll(x)) >> 3;
+        const int b = static_cast<int>((it.code >> (8 * j)) & 255);
+        buckets_[static_cast<size_t>(j * 256 + b)].push_back(it);
+        used_[j][b >> 6] |= uint64_t(1) << (b & 63);
+    }
+
+    // Next item in (code, arrival) order; false when empty.
+    bool pop(RItem* out) {
+        if (head_ == cur_.size() && !refill()) return false;
+        *out = cur_[head_++];
+        return true;
+    }
+
+  private:
+    bool refill() {
+        cur_.clear();
+        head_ = 0;
+        for (int j = 0; j < 8; ++j) {
+            for (int w = 0; w < 4; ++w) {
+                if (!used_[j][w]) continue;
+                const int b = w * 64 + __builtin_ctzll(used_[j][w]);
+                used_[j][w] &= used_[j][w] - 1;
+                tmp_.clear();
+                tmp_.swap(buckets_[static_cast<size_t>(j * 256 + b)]);
+                uint64_t m = tmp_[0].code;
+                for (const RItem& it : tmp_) m = it.code < m ? it.code : m;
+                last_ = m;
+                for (const RItem& it : tmp_) put(it);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    uint64_t last_;
+    std::vector<std::vector<RItem>> buckets_;
+    uint64_t used_[8][4];
+    std::vector<RItem> cur_;
+    size_t head_ = 0;
+    std::vector<RItem> tmp_;
+};
+
 template <class S, class L, class E>
 void run_radix(const S* img, const uint8_t* flags, L* lab, const Grid& g, const std::vector<RItem>& start) {
     if (start.empty()) return;
-    std::vector<RItem> B[65];
-    uint64_t last = start.front().code;
-    auto put = [&](const RItem& it) {
-        const uint64_t x = it.code ^ last;
-        const int b = x ? 64 - __builtin_clzll(x) : 0;
-        B[b].push_back(it);
-    };
-    for (const RItem& it : start) put(it);
-    size_t head = 0;
-    std::vector<RItem> tmp;
-    for (;;) {
-        if (head == B[0].size()) {
-            B[0].clear();
-            head = 0;
-            int i = 1;
-            while (i <= 64 && B[i].empty()) ++i;
-            if (i > 64) break;
-            uint64_t m = B[i][0].code;
-            for (const RItem& it : B[i]) m = it.code < m ? it.code : m;
-            last = m;
-            tmp.clear();
-            tmp.swap(B[i]);
-            for (const RItem& it : tmp) put(it);
-            continue;
-        }
-        const int64_t p = B[0][head++].index;
+    RadixHeap heap(start.front().code);
+    for (const RItem& it : start) heap.put(it);
+    RItem e;
+    while (heap.pop(&e)) {
+        const int64_t p = e.index;
+        const uint64_t last = heap.last();
         const L elab = lab[p];
         g.for_neighbors(p, flags, [&](int64_t q) {
             if (!(flags[q] & kInside) || lab[q]) return;
             lab[q] = elab;
             uint64_t c = E::rcode_v(img[q]);
             if (c < last) c = last;
-            put(RItem{c, q});
+            heap.put(RItem{c, q});
         });
     }
 }
