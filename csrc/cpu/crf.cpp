@@ -125,12 +125,12 @@ void crf_meanfield(const float* unary, float* Q, int64_t P, int C, const CrfKern
     for (int it = 0; it < iterations; ++it) {
         for (int k = 0; k < K; ++k) {
             const CrfKernel& kn = kernels[k];
-            specs[k].V = lattice_splat_blur<float>(Qp.data(), P, Cp, kn.d, kn.M, kn.neighbors, kn.splat_ptr,
+            specs[k].V = lattice_splat_blur<float>(Qp.data(), P, Cp, kn.d, kn.M, kn.offsets, kn.weights, kn.neighbors, kn.splat_ptr,
                                                    kn.splat_pt, kn.splat_w,
                                                    pre[k].empty() ? nullptr : pre[k].data(), false,
                                                    num_threads, work[k]);
         }
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (P * Cp >= (1 << 16))
         {
             FlushDenormals ftz;
             std::vector<float> sbuf((size_t)Cp), ebuf((size_t)Cp);

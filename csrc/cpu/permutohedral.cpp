@@ -219,6 +219,9 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
 }
 
 constexpr int64_t kRows = 256;  // rows per scheduling chunk
+constexpr int kScatterParts = 4;
+constexpr int64_t kScatterMin = 2;
+constexpr int64_t kParallelMin = 1 << 18;  // floats touched below which a region runs serially
 
 #define SEG_SPLAT_RANGE(T)                                                                          \
     SEG_MULTIVERSION void splat_range(int64_t lo, int64_t hi, const int64_t* ptr, const int32_t* pt, \
@@ -229,6 +232,27 @@ constexpr int64_t kRows = 256;  // rows per scheduling chunk
                                      T* out) {                                                      \
         for (int64_t v = lo; v < hi; ++v)                                                           \
             lattice::blur_vertex<T>(v, nb[2 * v], nb[2 * v + 1], V, C, out + v * C);                \
+    }                                                                                               \
+    SEG_MULTIVERSION void scatter_range(int64_t lo, int64_t hi, const int32_t* offsets,             \
+                                        const float* weights, int d, const T* in, const T* pre,     \
+                                        int C, T* V) {                                              \
+        for (int64_t p = lo; p < hi; ++p) {                                                         \
+            const T* src = in + p * C;                                                              \
+            const T s = pre ? pre[p] : T(1);                                                        \
+            for (int r = 0; r <= d; ++r) {                                                          \
+                const T w = pre ? (T)weights[p * (d + 1) + r] * s : (T)weights[p * (d + 1) + r];    \
+                T* dst = V + (int64_t)offsets[p * (d + 1) + r] * C;                                 \
+                for (int c = 0; c < C; ++c) dst[c] += w * src[c];                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+    SEG_MULTIVERSION void sum_range(int64_t lo, int64_t hi, const T* parts, int64_t stride,         \
+                                    int nparts, T* out) {                                           \
+        for (int64_t i = lo; i < hi; ++i) {                                                         \
+            T acc = parts[i];                                                                       \
+            for (int b = 1; b < nparts; ++b) acc += parts[b * stride + i];                          \
+            out[i] = acc;                                                                           \
+        }                                                                                           \
     }                                                                                               \
     SEG_MULTIVERSION void slice_range(int64_t lo, int64_t hi, const int32_t* offsets,               \
                                       const float* weights, const T* V, const T* post, T alpha,     \
@@ -242,23 +266,47 @@ SEG_SPLAT_RANGE(double)
 
 template <typename T>
 const T* lattice_splat_blur(const T* in, int64_t P, int C, int d, int64_t M,
-                            const int32_t* neighbors,
+                            const int32_t* offsets, const float* weights, const int32_t* neighbors,
                             const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
                             const T* pre, bool reverse, int num_threads, FilterWork<T>& work) {
-    (void)P;
     const int threads = resolve_threads(num_threads);
     const size_t need = (size_t)M * C;
     if (work.a.size() < need) work.a.resize(need);
     if (work.b.size() < need) work.b.resize(need);
     const int64_t chunks = (M + kRows - 1) / kRows;
-#pragma omp parallel num_threads(threads)
+    // Splat strategy, chosen from the sizes only (so results never depend on the thread count):
+    // few vertices (M <= P/kScatterParts, e.g. bilateral kernels): kScatterParts fixed point
+    // ranges scatter in point order into their own vertex buffers (sequential reads of the
+    // values, cache-resident writes), summed in a fixed order; otherwise a gather over the CSR.
+    const bool scatter = (int64_t)kScatterMin * M <= P &&
+                         (double)kScatterParts * (double)need * sizeof(T) <= 512.0 * (1 << 20);
+    if (scatter && work.partial.size() < kScatterParts * need) work.partial.resize(kScatterParts * need);
+    // small lattices: one thread (d+2 barriers cost more than the work, worse on a busy machine)
+#pragma omp parallel num_threads(threads) if ((int64_t)need * (d + 2) >= kParallelMin)
     {
         FlushDenormals ftz;
         T* cur = work.a.data();  // private ping-pong pointers: every thread swaps identically
         T* nxt = work.b.data();
+        if (scatter) {
 #pragma omp for schedule(static)
-        for (int64_t ch = 0; ch < chunks; ++ch)
-            splat_range(ch * kRows, std::min(M, (ch + 1) * kRows), splat_ptr, splat_pt, splat_w, in, pre, C, cur);
+            for (int b = 0; b < kScatterParts; ++b) {
+                T* part = work.partial.data() + (size_t)b * need;
+                std::fill(part, part + need, T(0));
+                scatter_range(P * b / kScatterParts, P * (b + 1) / kScatterParts, offsets, weights, d, in,
+                              pre, C, part);
+            }
+            const int64_t n = (int64_t)need;
+            const int64_t sch = (n + kRows * 16 - 1) / (kRows * 16);
+#pragma omp for schedule(static)
+            for (int64_t ch = 0; ch < sch; ++ch)
+                sum_range(ch * kRows * 16, std::min(n, (ch + 1) * kRows * 16), work.partial.data(), n,
+                          kScatterParts, cur);
+        } else {
+#pragma omp for schedule(static)
+            for (int64_t ch = 0; ch < chunks; ++ch)
+                splat_range(ch * kRows, std::min(M, (ch + 1) * kRows), splat_ptr, splat_pt, splat_w, in, pre, C,
+                            cur);
+        }
         for (int step = 0; step <= d; ++step) {
             const int j = reverse ? d - step : step;
             const int32_t* nb = neighbors + (size_t)j * M * 2;
@@ -281,11 +329,11 @@ void lattice_filter_work(const T* in, T* out, int64_t P, int C, int d, int64_t M
                          const T* pre, const T* post, bool reverse, int num_threads,
                          FilterWork<T>& work) {
     const int threads = resolve_threads(num_threads);
-    const T* V = lattice_splat_blur<T>(in, P, C, d, M, neighbors, splat_ptr, splat_pt, splat_w,
+    const T* V = lattice_splat_blur<T>(in, P, C, d, M, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w,
                                        pre, reverse, num_threads, work);
     const T alpha = (T)lattice::slice_alpha(d);
     const int64_t chunks = (P + kRows - 1) / kRows;
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (P * C * (d + 1) >= kParallelMin)
     {
         FlushDenormals ftz;
 #pragma omp for schedule(static)
@@ -306,6 +354,7 @@ void lattice_filter(const T* in, T* out, int64_t P, int C, int d, int64_t M,
 
 #define SEG_INSTANTIATE(T)                                                                   \
     template const T* lattice_splat_blur<T>(const T*, int64_t, int, int, int64_t, const int32_t*, \
+                                            const float*, const int32_t*,                        \
                                             const int64_t*, const int32_t*, const float*,       \
                                             const T*, bool, int, FilterWork<T>&);                \
     template void lattice_filter_work<T>(const T*, T*, int64_t, int, int, int64_t,               \

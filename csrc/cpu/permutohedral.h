@@ -32,6 +32,12 @@ void splat_range(int64_t lo, int64_t hi, const int64_t* ptr, const int32_t* pt, 
 void splat_range(int64_t lo, int64_t hi, const int64_t* ptr, const int32_t* pt, const float* w,
                  const double* in, const double* pre, int C, double* V);
 void blur_range(int64_t lo, int64_t hi, const int32_t* nb, const float* V, int C, float* out);
+void scatter_range(int64_t lo, int64_t hi, const int32_t* offsets, const float* weights, int d,
+                   const float* in, const float* pre, int C, float* V);
+void scatter_range(int64_t lo, int64_t hi, const int32_t* offsets, const float* weights, int d,
+                   const double* in, const double* pre, int C, double* V);
+void sum_range(int64_t lo, int64_t hi, const float* parts, int64_t stride, int nparts, float* out);
+void sum_range(int64_t lo, int64_t hi, const double* parts, int64_t stride, int nparts, double* out);
 void blur_range(int64_t lo, int64_t hi, const int32_t* nb, const double* V, int C, double* out);
 void slice_range(int64_t lo, int64_t hi, const int32_t* offsets, const float* weights, const float* V,
                  const float* post, float alpha, int d, int C, float* out);
@@ -81,13 +87,13 @@ void lattice_filter(const T* in, T* out, int64_t P, int C, int d, int64_t M,
 // Working buffers of the filter kept between calls ((M+1)*C each).
 template <typename T>
 struct FilterWork {
-    std::vector<T> a, b;
+    std::vector<T> a, b, partial;
 };
 
 // Splat `in` (scaled by pre) and blur: returns the blurred vertex values [M, C] (inside work).
 template <typename T>
 const T* lattice_splat_blur(const T* in, int64_t P, int C, int d, int64_t M,
-                            const int32_t* neighbors,
+                            const int32_t* offsets, const float* weights, const int32_t* neighbors,
                             const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
                             const T* pre, bool reverse, int num_threads, FilterWork<T>& work);
 

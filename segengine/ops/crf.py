@@ -74,10 +74,18 @@ def _dense_crf_op(unary: torch.Tensor, features: list[torch.Tensor], compats: li
         Q = _meanfield_torch(upm, lattices, normalizations, compats, iterations, filt)
     else:
         from segengine._cy import _lattice
-        kernels = []
-        for f, comp, norm in zip(features, compats, normalizations):
-            lat = _lattice.build(f.numpy(), num_threads, ghost)
-            kernels.append(tuple(lat[:6]) + (int(norm), comp.numpy()))
+        arrays = [f.numpy() for f in features]
+        if num_threads >= 2 and len(arrays) >= 2:
+            # the builds have a serial insertion phase: run the kernels' builds side by side
+            # (the binding releases the GIL), splitting the threads between them
+            from concurrent.futures import ThreadPoolExecutor
+            per = max(1, num_threads // len(arrays))
+            with ThreadPoolExecutor(len(arrays)) as pool:
+                lats = list(pool.map(lambda a: _lattice.build(a, per, ghost), arrays))
+        else:
+            lats = [_lattice.build(a, num_threads, ghost) for a in arrays]
+        kernels = [tuple(lat[:6]) + (int(norm), comp.numpy())
+                   for lat, comp, norm in zip(lats, compats, normalizations)]
         Q = torch.empty_like(upm)
         _lattice.meanfield(upm.numpy(), Q.numpy(), kernels, int(iterations), num_threads)
     return Q.reshape(B, N, C).transpose(1, 2).contiguous()
