@@ -417,3 +417,7 @@ def test_bad_input_raises():
         smf.grid_maxflow(np.ones(3), 0)
     with pytest.raises(MemoryError):
         smf.Graph[float]().add_nodes(2**61)
+    from segengine._cy import _maxflow as _cy
+    a = np.zeros(1)
+    with pytest.raises(MemoryError):  # a grid too large to allocate: no overflow, no crash
+        _cy.grid_solve(a, 0, a, 0, a, 0, 0, a, 0, 0, (2**40, 2**40), 4, np.zeros(1, np.uint8), 1)

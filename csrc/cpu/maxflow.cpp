@@ -321,6 +321,10 @@ struct GridGeom {
         else { sz[0] = shape[0]; sz[1] = shape[1]; sz[2] = shape[2]; }
         for (int d = 0; d < 3; ++d)
             if (sz[d] < 0) throw std::invalid_argument("grid sizes must be non-negative");
+        // N * 26 slots * 8 bytes must not overflow: such a grid cannot be allocated anyway
+        const int64_t lim = std::numeric_limits<int64_t>::max() / 256;
+        if ((sz[1] != 0 && sz[0] > lim / sz[1]) || (sz[0] * sz[1] != 0 && sz[2] > lim / (sz[0] * sz[1])))
+            throw std::bad_alloc();
         N = sz[0] * sz[1] * sz[2];
         for (int k = 0; k < K; ++k) {
             if (nd == 2) { off[k][0] = 0; off[k][1] = raw[k * 3]; off[k][2] = raw[k * 3 + 1]; }
