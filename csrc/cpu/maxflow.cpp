@@ -3,6 +3,7 @@
 #include "maxflow.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -18,7 +19,6 @@
 #include <chrono>
 #include <cstdio>
 #endif
-#include "parallel.h"
 
 namespace seg {
 namespace mf {
@@ -515,27 +515,29 @@ void grid_maxflow_batch(int64_t B, int ndim, const int64_t* shape, int connectiv
                         const T* bw, int64_t bw_bs, int64_t bw_sk, int64_t bw_sp, uint8_t* seg_out,
                         double* flows, int num_threads) {
     GridGeom g(ndim, shape, connectivity);
-    const int nt = resolve_threads(num_threads);
+    // std::thread rather than OpenMP: an OpenMP team left spinning after the region would
+    // steal cores from the serial solves that follow (e.g. the backward pass).
+    const int nt = num_threads > 0 ? num_threads : int(std::max(1u, std::thread::hardware_concurrency()));
     const int outer = int(std::min<int64_t>(nt, std::max<int64_t>(B, 1)));
     const int inner = std::max(1, nt / std::max(outer, 1));
-    std::exception_ptr err = nullptr;
-#ifdef SEGENGINE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(outer)
-#endif
-    for (int64_t b = 0; b < B; ++b) {
+    std::atomic<int64_t> next{0};
+    std::vector<std::exception_ptr> errs(static_cast<size_t>(outer));
+    auto work = [&](int t) {
         try {
-            flows[b] = solve_one_grid<T>(g, src + b * src_bs, src_stride, snk + b * snk_bs, snk_stride,
-                                         fw + b * fw_bs, fw_sk, fw_sp, bw + b * bw_bs, bw_sk, bw_sp,
-                                         seg_out + b * g.N, nullptr, inner);
+            for (int64_t b = next++; b < B; b = next++)
+                flows[b] = solve_one_grid<T>(g, src + b * src_bs, src_stride, snk + b * snk_bs, snk_stride,
+                                             fw + b * fw_bs, fw_sk, fw_sp, bw + b * bw_bs, bw_sk, bw_sp,
+                                             seg_out + b * g.N, nullptr, inner);
         } catch (...) {
-#ifdef SEGENGINE_OPENMP
-#pragma omp critical(seg_maxflow_err)
-#endif
-            { if (!err) err = std::current_exception(); }
+            errs[size_t(t)] = std::current_exception();
+            next = B;   // the others stop at their next item
         }
-    }
-    (void)outer;
-    if (err) std::rethrow_exception(err);
+    };
+    std::vector<std::thread> th;
+    for (int t = 1; t < outer; ++t) th.emplace_back(work, t);
+    work(0);
+    for (auto& x : th) x.join();
+    for (auto& e : errs) if (e) std::rethrow_exception(e);
 }
 
 // ------------------------------------------------------------------ multi-label moves
