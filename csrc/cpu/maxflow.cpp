@@ -11,7 +11,6 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
-#include <variant>
 
 #include "maxflow_solver.h"
 #ifdef SEG_MF_PROFILE
