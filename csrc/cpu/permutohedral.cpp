@@ -221,6 +221,7 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
 constexpr int64_t kRows = 256;  // rows per scheduling chunk
 constexpr int kScatterParts = 4;
 constexpr int64_t kScatterMin = 2;
+constexpr double kScatterBytes = 8.0 * (1 << 20);  // a vertex buffer that stays in cache
 constexpr int64_t kParallelMin = 1 << 18;  // floats touched below which a region runs serially
 
 #define SEG_SPLAT_RANGE(T)                                                                          \
@@ -275,11 +276,11 @@ const T* lattice_splat_blur(const T* in, int64_t P, int C, int d, int64_t M,
     if (work.b.size() < need) work.b.resize(need);
     const int64_t chunks = (M + kRows - 1) / kRows;
     // Splat strategy, chosen from the sizes only (so results never depend on the thread count):
-    // few vertices (M <= P/kScatterParts, e.g. bilateral kernels): kScatterParts fixed point
+    // few vertices (M <= P/2 and M*C values in cache, e.g. one image): kScatterParts fixed point
     // ranges scatter in point order into their own vertex buffers (sequential reads of the
     // values, cache-resident writes), summed in a fixed order; otherwise a gather over the CSR.
     const bool scatter = (int64_t)kScatterMin * M <= P &&
-                         (double)kScatterParts * (double)need * sizeof(T) <= 512.0 * (1 << 20);
+                         (double)need * sizeof(T) <= kScatterBytes;
     if (scatter && work.partial.size() < kScatterParts * need) work.partial.resize(kScatterParts * need);
     // small lattices: one thread (d+2 barriers cost more than the work, worse on a busy machine)
 #pragma omp parallel num_threads(threads) if ((int64_t)need * (d + 2) >= kParallelMin)

@@ -188,11 +188,22 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
 
     Notes
     -----
-    Compatibility follows pydensecrf exactly: a scalar ``w`` is the Potts model (``-w``
-    times the filtered marginals is subtracted from the other labels' energies ... in effect a
-    reward ``w`` for agreeing labels), but a 1-D vector ``v`` is used as ``+diag(v)``:
-    **positive** entries then *penalise* a label for its own neighbours and push labels apart.
-    To get Potts behaviour with per-class weights pass ``-w_c`` (or a matrix).
+    Compatibility follows pydensecrf exactly. A scalar ``w`` is the Potts model: ``-w * KQ``
+    is the pairwise term, so neighbours with the same label *lower* a label's energy (an
+    attraction of strength ``w``). A 1-D vector ``v`` is used as ``+diag(v) KQ``: **positive**
+    entries then *raise* a label's energy where its neighbours share it, pushing labels
+    apart -- the opposite of a scalar of the same sign. For per-class Potts weights pass
+    ``-w_c``. A matrix ``M`` is used as ``+0.5 (M + M^T) KQ``.
+
+    When the number of pixels per image is not a multiple of 4, pydensecrf's (SSE) lattice
+    also holds the vertices of an all-zero feature vector (from its padding points); they
+    carry no value but relay the blur. dense_crf reproduces this so that the results agree
+    with pydensecrf to float rounding (``PermutohedralLattice(pydensecrf_padding=True)``).
+
+    The CPU path builds the lattices once per call (C++), then runs every iteration in C++
+    (splat + blur per kernel, then one fused pass: slice, normalise, compatibility, softmax),
+    parallel with OpenMP and deterministic. The CUDA path builds the lattices on the GPU
+    (sort-based keys) and runs the iterations with the lattice kernels and torch pointwise ops.
 
     References
     ----------

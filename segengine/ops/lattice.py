@@ -277,6 +277,16 @@ class PermutohedralLattice:
     :meth:`adjoint` applies ``K^T`` (the same lattice, blur axes in reverse order), which is
     what autograd uses for the gradient with respect to the values.
 
+    Accuracy (tested against the brute-force O(N^2) Gaussian in tests/test_lattice.py): for
+    values in [0, 1], normalised ("after") filtering differs from the exact normalised
+    Gaussian by at most 0.08 (mean 0.01) on 2-D spatial features, and by a mean of 0.03
+    (max 0.35, for isolated colours) on 5-D bilateral features of natural images; the
+    unnormalised filter matches the Gaussian's scale to within a factor of 2.
+
+    Building is deterministic and independent of the thread count (vertices numbered by
+    first occurrence); CPU filtering is deterministic for any thread count. The CPU build is
+    O(N (d+1)) with one serial hash-insertion pass; the CUDA build sorts the N (d+1) keys.
+
     References
     ----------
     .. [1] A. Adams, J. Baek, M. A. Davis, "Fast High-Dimensional Filtering Using the
