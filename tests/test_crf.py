@@ -109,7 +109,8 @@ def test_batch_equals_single_images(rng):
     batched = segengine.dense_crf(logits, img, num_threads=2)
     for b in range(3):
         single = segengine.dense_crf(logits[b:b + 1], img[b:b + 1], num_threads=1)
-        torch.testing.assert_close(batched[b:b + 1], single, atol=1e-6, rtol=0)
+        # equal up to float summation order (the splat strategy depends on the lattice size)
+        torch.testing.assert_close(batched[b:b + 1], single, atol=2e-5, rtol=0)
 
 
 def test_other_channel_counts_and_volumes(rng):
