@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
 import segengine
+import segengine.ops.watershed  # noqa: F401  (registers segengine::watershed)
 from segengine._reference.watershed import local_minima_reference, watershed_reference
 
 skimage = pytest.importorskip("skimage")
@@ -479,3 +480,23 @@ def test_demo_writes_pngs(tmp_path):
     assert len(rows) == 2 and all(t >= 0 for _, t in rows)
     for name in ("watershed_before.png", "watershed_after.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_custom_op_opcheck_and_fake(rng):
+    img = torch.from_numpy(rng.random((9, 11)).astype(np.float32))
+    markers = torch.from_numpy(random_markers(rng, (9, 11), 4))
+    fp = torch.from_numpy(ndi.generate_binary_structure(2, 1))
+    mask = torch.from_numpy(rng.random((9, 11)) > 0.1)
+    op = torch.ops.segengine.watershed.default
+    for args in [(img, markers, None, fp, [1, 1], 0.0, 0.0, False),
+                 (img, markers, mask, fp, [1, 1], 0.0, 0.5, False),
+                 (img, None, None, fp, [1, 1], 1.0, 0.0, True)]:
+        torch.library.opcheck(op, args)
+    np.testing.assert_array_equal(op(img, markers, None, fp, [1, 1], 0.0, 0.0, False).numpy(),
+                                  sk_watershed(img.numpy(), markers.numpy()))
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    m16 = markers.to(torch.int16)
+    with FakeTensorMode() as mode:
+        out = op(mode.from_tensor(img), mode.from_tensor(m16), None,
+                 mode.from_tensor(fp), [1, 1], 0.0, 0.0, False)
+    assert out.shape == img.shape and out.dtype == torch.int16

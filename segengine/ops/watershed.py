@@ -22,6 +22,7 @@ Departures from scikit-image 0.26 (all documented in :func:`watershed`):
 from __future__ import annotations
 
 import numbers
+from typing import Optional
 
 import numpy as np
 import torch
@@ -281,34 +282,71 @@ def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compa
     img = _image_array(image)
     shape = img.shape
     fp, off = _footprint(img.ndim, connectivity, offset)
-    vecs = _neighbor_vectors(fp, off)
     mask_u8 = _mask_array(mask, shape)
     comp = _check_compactness(compactness)
-    ext = _ext()
-    sshape = np.asarray(shape, dtype=np.int64)
-
+    minima_conn = 0.0
     if markers is None:
         if not np.isscalar(connectivity) and connectivity is not None:
             raise ValueError("`markers=None` needs an integer `connectivity` (the local minima "
                              "are found with it), got a footprint array")
+        minima_conn = float(connectivity if connectivity is not None else 1)
+        labels = None
+    elif _is_marker_count(markers):
+        if img.size == 0:
+            labels = np.zeros(shape, dtype=np.int64)
+        else:
+            n_inside = img.size if mask_u8 is None else int(np.count_nonzero(mask_u8))
+            labels = _seed_markers(shape, markers, n_inside, img.size)
+    else:
+        labels, _ = _marker_labels(markers, shape)
+    if isinstance(image, torch.Tensor):
+        as_t = (lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a)))
+        return torch.ops.segengine.watershed(
+            image, as_t(labels), as_t(None if mask_u8 is None else mask_u8.view(bool)),
+            torch.from_numpy(fp), [int(o) for o in off], minima_conn, comp, bool(watershed_line))
+    return _watershed_numpy(img, labels, fp, off, minima_conn, mask_u8, comp, bool(watershed_line))
+
+
+def _watershed_numpy(img, markers, fp, off, minima_conn, mask_u8, comp, wsl):
+    """Core on validated numpy inputs; ``markers`` None means local minima."""
+    ext = _ext()
+    shape = img.shape
+    sshape = np.asarray(shape, dtype=np.int64)
+    vecs = _neighbor_vectors(fp, off)
+    if markers is None:
         out_dtype = np.dtype(np.int32)
         labels = np.zeros(shape, dtype=np.int32)
         if img.size:
-            mfp = ndi.generate_binary_structure(img.ndim, connectivity if connectivity is not None else 1)
+            mfp = ndi.generate_binary_structure(img.ndim, minima_conn)
             mvecs = _neighbor_vectors(mfp, np.ones(img.ndim, dtype=np.int64))
             ext.local_minima_markers(img, mask_u8, labels, sshape, mvecs)
-    elif _is_marker_count(markers):
-        n_inside = img.size if mask_u8 is None else int(np.count_nonzero(mask_u8))
-        if img.size == 0:
-            return _finish(np.zeros(shape, dtype=np.int64), np.dtype(np.int64), image)
-        labels = _seed_markers(shape, markers, n_inside, img.size)
-        out_dtype = labels.dtype
     else:
-        m, out_dtype = _marker_labels(markers, shape)
-        labels = _work_labels(m)
+        out_dtype = markers.dtype
+        labels = _work_labels(markers)
     if img.size:
-        ext.watershed(img, mask_u8, labels, sshape, vecs, comp, bool(watershed_line))
-    return _finish(labels, out_dtype, image)
+        ext.watershed(img, mask_u8, labels, sshape, vecs, comp, wsl)
+    return labels if labels.dtype == out_dtype else labels.astype(out_dtype)
+
+
+@torch.library.custom_op("segengine::watershed", mutates_args=())
+def _watershed_op(image: torch.Tensor, markers: Optional[torch.Tensor], mask: Optional[torch.Tensor],
+                  footprint: torch.Tensor, offset: list[int], minima_connectivity: float,
+                  compactness: float, watershed_line: bool) -> torch.Tensor:
+    """Tensor entry point (registered so torch.compile and fake tensors see the output):
+    computed on the CPU, returned on ``image.device``."""
+    img = _image_array(image)
+    out = _watershed_numpy(img, None if markers is None else markers.cpu().numpy(),
+                           footprint.cpu().numpy().astype(bool), np.asarray(offset, dtype=np.int64),
+                           minima_connectivity,
+                           None if mask is None else np.ascontiguousarray(mask.cpu().numpy()).view(np.uint8),
+                           compactness, watershed_line)
+    return torch.from_numpy(out).to(image.device)
+
+
+@_watershed_op.register_fake
+def _(image, markers, mask, footprint, offset, minima_connectivity, compactness, watershed_line):
+    dtype = torch.int32 if markers is None else markers.dtype
+    return image.new_empty(image.shape, dtype=dtype)
 
 
 def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None,
