@@ -123,12 +123,17 @@ void crf_meanfield(const float* unary, float* Q, int64_t P, int C, const CrfKern
                              lattice::slice_alpha(kn.d), kn.d, kn.compat_kind, kn.compat};
     }
     for (int it = 0; it < iterations; ++it) {
+        // With no more threads than kernels, each thread splats and blurs one whole kernel
+        // (no barriers inside: robust when cores are shared); otherwise all threads work on
+        // one kernel after the other. The arithmetic is the same either way.
+        const bool per_kernel = K >= 2 && threads <= K;
+#pragma omp parallel for num_threads(per_kernel ? threads : 1) schedule(static, 1)
         for (int k = 0; k < K; ++k) {
             const CrfKernel& kn = kernels[k];
-            specs[k].V = lattice_splat_blur<float>(Qp.data(), P, Cp, kn.d, kn.M, kn.offsets, kn.weights, kn.neighbors, kn.splat_ptr,
-                                                   kn.splat_pt, kn.splat_w,
+            specs[k].V = lattice_splat_blur<float>(Qp.data(), P, Cp, kn.d, kn.M, kn.offsets, kn.weights,
+                                                   kn.neighbors, kn.splat_ptr, kn.splat_pt, kn.splat_w,
                                                    pre[k].empty() ? nullptr : pre[k].data(), false,
-                                                   num_threads, work[k]);
+                                                   per_kernel ? 1 : num_threads, work[k]);
         }
 #pragma omp parallel num_threads(threads) if (P * Cp >= (1 << 16))
         {
