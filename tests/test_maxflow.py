@@ -363,6 +363,31 @@ def test_edges_and_nodes_added_after_maxflow():
     assert g.maxflow() == f  # solving again adds nothing
 
 
+def test_get_nx_graph_matches_pymaxflow():
+    pytest.importorskip("networkx")
+    rng = np.random.default_rng(17)
+    w = rng.integers(0, 4, (4, 5))
+    src, snk = rng.integers(0, 9, (4, 5)), rng.integers(0, 9, (4, 5))
+    out = []
+    for mod in (smf, pmf):
+        g = mod.Graph[int]()
+        ids = g.add_grid_nodes((4, 5))
+        g.add_grid_edges(ids, w)
+        g.add_grid_tedges(ids, src, snk)
+        before = g.get_nx_graph()
+        g.maxflow()
+        out.append((before, g.get_nx_graph()))
+    for k in range(2):
+        a, b = out[0][k], out[1][k]
+        assert set(a.nodes) == set(b.nodes)
+        if k == 0:  # before the solve the residual network is the input: identical
+            assert {(u, v): d["weight"] for u, v, d in a.edges(data=True)} == \
+                   {(u, v): d["weight"] for u, v, d in b.edges(data=True)}
+    # after the solve: the residual network leaves no source-sink path
+    import networkx as nx
+    assert not nx.has_path(out[0][1], "s", "t")
+
+
 def test_copy_and_reset():
     g = smf.Graph[int]()
     g.add_nodes(2)

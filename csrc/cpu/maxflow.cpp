@@ -277,6 +277,43 @@ void GeneralGraph<T>::segments(const int64_t* ids, int64_t m, uint8_t* out) cons
 }
 
 template <class T>
+int64_t GeneralGraph<T>::export_arc_count() const {
+    const Impl& g = *impl_;
+    int64_t m = 0;
+    for (size_t e = 0; e < g.ei.size(); ++e) m += g.ei[e] != g.ej[e] ? 2 : 0;
+    if (g.b32) m += int64_t(g.b32->arcs.size());
+    if (g.b64) m += int64_t(g.b64->arcs.size());
+    return m;
+}
+
+template <class T, class B>
+static int64_t export_built(const B& b, int64_t* from, int64_t* to, T* cap, T* tr) {
+    const int64_t n = int64_t(b.solver->nodes.size());
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        tr[i] = b.solver->nodes[size_t(i)].tr;
+        for (int64_t a = b.first[size_t(i)]; a < int64_t(b.first[size_t(i + 1)]); ++a, ++k) {
+            from[k] = i; to[k] = b.arcs[size_t(a)].head; cap[k] = b.arcs[size_t(a)].rc;
+        }
+    }
+    return k;
+}
+
+template <class T>
+void GeneralGraph<T>::export_arcs(int64_t* from, int64_t* to, T* cap, T* tr) const {
+    const Impl& g = *impl_;
+    int64_t k = 0;
+    if (g.b32) k = export_built<T>(*g.b32, from, to, cap, tr);
+    else if (g.b64) k = export_built<T>(*g.b64, from, to, cap, tr);
+    else for (int64_t i = 0; i < n_; ++i) tr[i] = g.tr[size_t(i)];
+    for (size_t e = 0; e < g.ei.size(); ++e) {
+        if (g.ei[e] == g.ej[e]) continue;
+        from[k] = g.ei[e]; to[k] = g.ej[e]; cap[k] = g.ecap[e]; ++k;
+        from[k] = g.ej[e]; to[k] = g.ei[e]; cap[k] = g.erev[e]; ++k;
+    }
+}
+
+template <class T>
 GeneralGraph<T>* GeneralGraph<T>::copy() const {
     // Copy through the staging form: residual capacities, terminal state and flow are kept.
     std::unique_ptr<GeneralGraph<T>> c(new GeneralGraph<T>());

@@ -41,6 +41,10 @@ public:
     int64_t arc_count() const { return arcs_; }
     void reset();
     GeneralGraph<T>* copy() const;
+    // Residual arcs (both directions of every edge, self-loops excluded) and terminal
+    // residuals tr[n] (> 0: from the source, < 0: to the sink), e.g. for get_nx_graph.
+    int64_t export_arc_count() const;
+    void export_arcs(int64_t* from, int64_t* to, T* cap, T* tr) const;
     // Testing hook: build with 64-bit node/arc indices even when 32 bits would do.
     void set_wide_index(bool on) { wide_ = on; }
 

@@ -35,6 +35,8 @@ cdef extern from "maxflow.h" namespace "seg::mf" nogil:
         void reset() except +
         GeneralGraph[T]* copy() except +
         void set_wide_index(cbool on)
+        int64_t export_arc_count()
+        void export_arcs(int64_t* frm, int64_t* to, T* cap, T* tr) except +
 
     double c_grid_maxflow "seg::mf::grid_maxflow"[T](
         int ndim, const int64_t* shape, int connectivity,
@@ -142,6 +144,46 @@ cdef class CGraph:
             self.gf.reset()
         else:
             self.gd.reset()
+
+    def export(self):
+        """(from int64 [m], to int64 [m], residual cap [m], terminal residual tr [n])."""
+        cdef int64_t m
+        cdef int64_t n = self.node_count()
+        if self.kind == 0:
+            m = self.g32.export_arc_count()
+        elif self.kind == 1:
+            m = self.g64.export_arc_count()
+        elif self.kind == 2:
+            m = self.gf.export_arc_count()
+        else:
+            m = self.gd.export_arc_count()
+        frm = np.zeros(max(m, 1), dtype=np.int64)
+        to = np.zeros(max(m, 1), dtype=np.int64)
+        cap = np.zeros(max(m, 1), dtype=self.dtype)
+        tr = np.zeros(max(n, 1), dtype=self.dtype)
+        cdef int64_t[::1] fv = frm
+        cdef int64_t[::1] tv = to
+        cdef int32_t[::1] c32
+        cdef int32_t[::1] t32
+        cdef int64_t[::1] c64
+        cdef int64_t[::1] t64
+        cdef float[::1] cf
+        cdef float[::1] tf
+        cdef double[::1] cd
+        cdef double[::1] td
+        if self.kind == 0:
+            c32 = cap; t32 = tr
+            self.g32.export_arcs(&fv[0], &tv[0], &c32[0], &t32[0])
+        elif self.kind == 1:
+            c64 = cap; t64 = tr
+            self.g64.export_arcs(&fv[0], &tv[0], &c64[0], &t64[0])
+        elif self.kind == 2:
+            cf = cap; tf = tr
+            self.gf.export_arcs(&fv[0], &tv[0], &cf[0], &tf[0])
+        else:
+            cd = cap; td = tr
+            self.gd.export_arcs(&fv[0], &tv[0], &cd[0], &td[0])
+        return frm[:m], to[:m], cap[:m], tr[:n]
 
     def set_wide_index(self, bint on):
         """Testing hook: solve with 64-bit indices even when 32 bits would do."""

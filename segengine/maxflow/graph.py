@@ -280,6 +280,33 @@ class _GraphBase:
         ids = np.asarray(nodeids)
         return self._g.segments(self._ids(ids, "nodeids").reshape(-1)).astype(bool).reshape(ids.shape)
 
+    def get_nx_graph(self):
+        """NetworkX ``DiGraph`` of the current residual network (needs networkx).
+
+        Nodes 0..n-1 (attribute ``segment``) and the terminals ``'s'``, ``'t'``; every edge
+        with a non-zero residual capacity, attribute ``weight`` (parallel arcs summed), as
+        PyMaxflow's ``get_nx_graph``.  For debugging: slow on large graphs.
+        """
+        import networkx as nx
+        frm, to, cap, tr = self._g.export()
+        g = nx.DiGraph()
+        g.add_nodes_from(range(self._n))
+        keep = cap != 0
+        for a, b, w in zip(frm[keep].tolist(), to[keep].tolist(), cap[keep].tolist()):
+            if g.has_edge(a, b):
+                g[a][b]["weight"] += w
+            else:
+                g.add_edge(a, b, weight=w)
+        g.add_nodes_from(["s", "t"])
+        seg = self._g.segments(np.arange(self._n, dtype=np.int64))
+        for i, (r, sg) in enumerate(zip(tr.tolist(), seg.tolist())):
+            g.nodes[i]["segment"] = int(sg)
+            if r > 0:
+                g.add_edge("s", i, weight=r)
+            elif r < 0:
+                g.add_edge(i, "t", weight=-r)
+        return g
+
     def reset(self) -> None:
         """Remove all nodes and edges."""
         self._g.reset()
