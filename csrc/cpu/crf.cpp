@@ -78,27 +78,36 @@ void crf_meanfield(const float* unary, float* Q, int64_t P, int C, const CrfKern
     const int Cp = (C + SEG_LATTICE_CHUNK - 1) / SEG_LATTICE_CHUNK * SEG_LATTICE_CHUNK;
     const int64_t chunks = (P + kRows - 1) / kRows;
 
-    // normalisers: n = K·1
+    for (int k = 0; k < K; ++k) {
+        const CrfKernel& kn = kernels[k];
+        if (kn.d < 1 || kn.d > SEG_LATTICE_MAX_D)
+            throw std::invalid_argument("crf_meanfield: bad kernel dimension " + std::to_string(kn.d));
+        if (kn.normalization < 0 || kn.normalization > 3)
+            throw std::invalid_argument("crf_meanfield: unknown normalization " +
+                                        std::to_string(kn.normalization));
+    }
+    // With no more threads than kernels, each thread handles one whole kernel in the
+    // lattice phases (no barriers inside: robust when cores are shared); otherwise all
+    // threads work on one kernel after the other. The arithmetic is the same either way.
+    const bool per_kernel = K >= 2 && threads <= K;
+    const int outer = per_kernel ? threads : 1;
+    const int inner = per_kernel ? 1 : num_threads;
+
+    // normalisers from n = K·1
     std::vector<std::vector<float>> pre(K), post(K);
     std::vector<FilterWork<float>> work(K);
     {
-        std::vector<float> ones((size_t)P, 1.0f), n((size_t)P);
+        const std::vector<float> ones((size_t)P, 1.0f);
+#pragma omp parallel for num_threads(outer) schedule(static, 1)
         for (int k = 0; k < K; ++k) {
             const CrfKernel& kn = kernels[k];
-            if (kn.d < 1 || kn.d > SEG_LATTICE_MAX_D)
-                throw std::invalid_argument("crf_meanfield: bad kernel dimension " + std::to_string(kn.d));
             if (kn.normalization == 0) continue;
-            if (kn.normalization < 0 || kn.normalization > 3)
-                throw std::invalid_argument("crf_meanfield: unknown normalization " +
-                                            std::to_string(kn.normalization));
-            lattice_filter_work<float>(ones.data(), n.data(), P, 1, kn.d, kn.M, kn.offsets, kn.weights,
-                                       kn.neighbors, kn.splat_ptr, kn.splat_pt, kn.splat_w, nullptr, nullptr,
-                                       false, num_threads, work[k]);
             std::vector<float> v((size_t)P);
+            lattice_filter_work<float>(ones.data(), v.data(), P, 1, kn.d, kn.M, kn.offsets, kn.weights,
+                                       kn.neighbors, kn.splat_ptr, kn.splat_pt, kn.splat_w, nullptr, nullptr,
+                                       false, inner, work[k]);
             const bool sym = kn.normalization == 3;
-#pragma omp parallel for num_threads(threads) schedule(static)
-            for (int64_t p = 0; p < P; ++p)
-                v[p] = sym ? crf::norm_symmetric(n[p]) : crf::norm_inverse(n[p]);
+            for (int64_t p = 0; p < P; ++p) v[p] = sym ? crf::norm_symmetric(v[p]) : crf::norm_inverse(v[p]);
             if (kn.normalization == 3) { pre[k] = v; post[k] = v; }
             else if (kn.normalization == 2) post[k] = v;
             else pre[k] = v;
@@ -123,17 +132,13 @@ void crf_meanfield(const float* unary, float* Q, int64_t P, int C, const CrfKern
                              lattice::slice_alpha(kn.d), kn.d, kn.compat_kind, kn.compat};
     }
     for (int it = 0; it < iterations; ++it) {
-        // With no more threads than kernels, each thread splats and blurs one whole kernel
-        // (no barriers inside: robust when cores are shared); otherwise all threads work on
-        // one kernel after the other. The arithmetic is the same either way.
-        const bool per_kernel = K >= 2 && threads <= K;
-#pragma omp parallel for num_threads(per_kernel ? threads : 1) schedule(static, 1)
+#pragma omp parallel for num_threads(outer) schedule(static, 1)
         for (int k = 0; k < K; ++k) {
             const CrfKernel& kn = kernels[k];
             specs[k].V = lattice_splat_blur<float>(Qp.data(), P, Cp, kn.d, kn.M, kn.offsets, kn.weights,
                                                    kn.neighbors, kn.splat_ptr, kn.splat_pt, kn.splat_w,
                                                    pre[k].empty() ? nullptr : pre[k].data(), false,
-                                                   per_kernel ? 1 : num_threads, work[k]);
+                                                   inner, work[k]);
         }
 #pragma omp parallel num_threads(threads) if (P * Cp >= (1 << 16))
         {
