@@ -239,3 +239,10 @@ def test_bad_inputs():
         segengine.dense_crf(logits, torch.zeros(1, 15, 8, 9))
     with pytest.raises(ValueError, match="finite"):
         segengine.dense_crf(logits, torch.full((1, 3, 8, 9), float("nan")))
+
+
+def test_degenerate_sizes():
+    assert segengine.dense_crf(torch.randn(0, 3, 4, 5), torch.zeros(0, 3, 4, 5)).shape == (0, 3, 4, 5)
+    assert segengine.dense_crf(torch.randn(1, 3, 0, 5), torch.zeros(1, 3, 0, 5)).shape == (1, 3, 0, 5)
+    q = segengine.dense_crf(torch.randn(1, 2, 1, 1), torch.zeros(1, 3, 1, 1))
+    torch.testing.assert_close(q.sum(1), torch.ones(1, 1, 1))

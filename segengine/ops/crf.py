@@ -17,6 +17,7 @@ it is not differentiable (the trainable layer is ``segengine.nn.DenseCRF``).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -272,8 +273,9 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
     for _ in features:
         norms.append(_NORM_CODE[normalization])
 
-    unary = unary_from_input(lt, probabilities).reshape(B, C, -1).contiguous()
-    feats = [f.reshape(B, f.shape[1], -1).contiguous() for f in features]
+    N = math.prod(spatial)
+    unary = unary_from_input(lt, probabilities).reshape(B, C, N).contiguous()
+    feats = [f.reshape(B, f.shape[1], N).contiguous() for f in features]
     ctens = [torch.from_numpy(c).to(lt.device) for c in compats]
     Q = _dense_crf_op(unary, feats, ctens, norms, int(iterations), nthreads)
     Q = Q.reshape(B, C, *spatial)

@@ -242,7 +242,7 @@ def _check_features(features):
     f = features.to(torch.float32)
     if not bool(torch.isfinite(f).all()):
         raise ValueError("features must be finite (found NaN or Inf)")
-    return f.reshape(features.shape[0], d, -1).contiguous()
+    return f.reshape(features.shape[0], d, math.prod(features.shape[2:])).contiguous()
 
 
 class PermutohedralLattice:
