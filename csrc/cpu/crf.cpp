@@ -42,7 +42,7 @@ struct SliceSpec {
 SEG_MULTIVERSION void update_range(int64_t lo, int64_t hi, const float* unary, int C, int Cp,
                                    const SliceSpec* ks, int K, float* s, float* e, float* Q) {
     for (int64_t p = lo; p < hi; ++p) {
-        const float* u = unary + p * C;
+        const float* u = unary + p * Cp;
         for (int c = 0; c < C; ++c) e[c] = -u[c];
         for (int k = 0; k < K; ++k) {
             const SliceSpec& kn = ks[k];
@@ -58,7 +58,7 @@ SEG_MULTIVERSION void update_range(int64_t lo, int64_t hi, const float* unary, i
 SEG_MULTIVERSION void init_range(int64_t lo, int64_t hi, const float* unary, int C, int Cp, float* e,
                                  float* Q) {
     for (int64_t p = lo; p < hi; ++p) {
-        const float* u = unary + p * C;
+        const float* u = unary + p * Cp;
         for (int c = 0; c < C; ++c) e[c] = -u[c];
         crf::softmax(e, C);
         float* q = Q + p * Cp;
@@ -69,9 +69,11 @@ SEG_MULTIVERSION void init_range(int64_t lo, int64_t hi, const float* unary, int
 
 }  // namespace
 
-void crf_meanfield(const float* unary, float* Q, int64_t P, int C, const CrfKernel* kernels,
-                   int num_kernels, int iterations, int num_threads) {
+void crf_meanfield(const float* unary, float* Q, int64_t B, int64_t N, int C, bool channel_major,
+                   const CrfKernel* kernels, int num_kernels, int iterations, int num_threads) {
+    const int64_t P = B * N;
     if (C < 1) throw std::invalid_argument("crf_meanfield: need at least one label");
+    if (P == 0) return;
     if (iterations < 0) throw std::invalid_argument("crf_meanfield: negative iteration count");
     const int threads = resolve_threads(num_threads);
     const int K = num_kernels;
@@ -114,15 +116,26 @@ void crf_meanfield(const float* unary, float* Q, int64_t P, int C, const CrfKern
         }
     }
 
-    // marginals in a channel-padded layout [P, Cp] (padding stays 0): whole SIMD chunks
-    std::vector<float> Qp((size_t)P * Cp);
+    // unary and marginals in a point-major, channel-padded layout [P, Cp] (padding stays 0):
+    // whole SIMD chunks, one row per point
+    std::vector<float> Up((size_t)P * Cp, 0.0f), Qp((size_t)P * Cp);
 #pragma omp parallel num_threads(threads)
     {
         FlushDenormals ftz;
         std::vector<float> ebuf((size_t)Cp);
 #pragma omp for schedule(static)
-        for (int64_t ch = 0; ch < chunks; ++ch)
-            init_range(ch * kRows, std::min(P, (ch + 1) * kRows), unary, C, Cp, ebuf.data(), Qp.data());
+        for (int64_t ch = 0; ch < chunks; ++ch) {
+            const int64_t lo = ch * kRows, hi = std::min(P, (ch + 1) * kRows);
+            for (int64_t p = lo; p < hi; ++p) {
+                const int64_t b = p / N, n = p - b * N;
+                float* u = Up.data() + (size_t)p * Cp;
+                if (channel_major)
+                    for (int c = 0; c < C; ++c) u[c] = unary[(b * C + c) * N + n];
+                else
+                    for (int c = 0; c < C; ++c) u[c] = unary[p * C + c];
+            }
+            init_range(lo, hi, Up.data(), C, Cp, ebuf.data(), Qp.data());
+        }
     }
 
     std::vector<SliceSpec> specs(K);
@@ -146,13 +159,16 @@ void crf_meanfield(const float* unary, float* Q, int64_t P, int C, const CrfKern
             std::vector<float> sbuf((size_t)Cp), ebuf((size_t)Cp);
 #pragma omp for schedule(static)
             for (int64_t ch = 0; ch < chunks; ++ch)
-                update_range(ch * kRows, std::min(P, (ch + 1) * kRows), unary, C, Cp, specs.data(), K,
+                update_range(ch * kRows, std::min(P, (ch + 1) * kRows), Up.data(), C, Cp, specs.data(), K,
                              sbuf.data(), ebuf.data(), Qp.data());
         }
     }
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t p = 0; p < P; ++p)
-        for (int c = 0; c < C; ++c) Q[p * C + c] = Qp[(size_t)p * Cp + c];
+    for (int64_t p = 0; p < P; ++p) {
+        const int64_t b = p / N, n = p - b * N;
+        for (int c = 0; c < C; ++c)
+            Q[channel_major ? (b * C + c) * N + n : p * C + c] = Qp[(size_t)p * Cp + c];
+    }
 }
 
 }  // namespace seg

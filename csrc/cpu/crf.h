@@ -1,7 +1,7 @@
 // CPU dense-CRF mean-field inference on permutohedral lattices (Kraehenbuehl & Koltun 2011),
 // with pydensecrf's numerics (see csrc/common/crf.h).
 //
-// Assumptions (checked in segengine/ops/crf.py): unary float32 [P, C] point-major, finite;
+// Assumptions (checked in segengine/ops/crf.py): unary float32 [B, C, N] or [P, C], finite;
 // C >= 2; each kernel's lattice built over the same P = B*N points; compat arrays hold C
 // (kind DIAG) or C*C (kind FULL, row-major, already symmetrised) floats.
 #pragma once
@@ -24,9 +24,10 @@ struct CrfKernel {
     const float* compat = nullptr;
 };
 
-// Q = mean-field marginals after `iterations` parallel updates, starting from softmax(-unary).
+// Q = mean-field marginals after `iterations` parallel updates, starting from softmax(-unary),
+// for P = B*N points. unary and Q are [B, C, N] when channel_major, else [P, C].
 // Throws std::invalid_argument on bad sizes, std::bad_alloc when out of memory.
-void crf_meanfield(const float* unary, float* Q, int64_t P, int C, const CrfKernel* kernels,
-                   int num_kernels, int iterations, int num_threads);
+void crf_meanfield(const float* unary, float* Q, int64_t B, int64_t N, int C, bool channel_major,
+                   const CrfKernel* kernels, int num_kernels, int iterations, int num_threads);
 
 }  // namespace seg

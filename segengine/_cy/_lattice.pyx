@@ -55,7 +55,8 @@ cdef extern from "../../csrc/cpu/crf.h" namespace "seg" nogil:
         int compat_kind
         const float* compat
 
-    void c_crf_meanfield "seg::crf_meanfield"(const float* unary, float* Q, int64_t P, int C,
+    void c_crf_meanfield "seg::crf_meanfield"(const float* unary, float* Q, int64_t B, int64_t N,
+                                              int C, cbool channel_major,
                                               const CrfKernel* kernels, int num_kernels,
                                               int iterations, int num_threads) except +
 
@@ -135,15 +136,22 @@ def filter_f64(const double[:, ::1] values not None, double[:, ::1] out not None
                                &splat_ptr[0], &splat_pt[0], &splat_w[0], NULL, NULL, reverse, num_threads)
 
 
-def meanfield(const float[:, ::1] unary not None, float[:, ::1] Q not None, list kernels,
-              int iterations, int num_threads=0):
-    """Mean field on ``unary`` float32 ``[P, C]`` into ``Q``.
+def meanfield(unary not None, Q not None, list kernels, int iterations, int num_threads=0):
+    """Mean field on ``unary`` float32 into ``Q`` (same shape): ``[P, C]`` point-major, or
+    ``[B, C, N]`` channel-major (P = B*N points).
 
     ``kernels``: list of ``(offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, normalization,
     compat)`` with ``compat`` float32 ``[C]`` (diagonal) or ``[C, C]`` (full, symmetrised).
     """
-    cdef int64_t P = unary.shape[0]
+    cdef bint cm = unary.ndim == 3
+    cdef const float[::1] uflat = unary.reshape(-1)
+    cdef float[::1] qflat = Q.reshape(-1)
+    cdef int64_t B = unary.shape[0] if cm else 1
+    cdef int64_t N = unary.shape[2] if cm else unary.shape[0]
     cdef int C = <int>unary.shape[1]
+    cdef int64_t P = B * N
+    if not (unary.flags.c_contiguous and Q.flags.c_contiguous and Q.shape == unary.shape):
+        raise ValueError("meanfield: unary and Q must be C-contiguous arrays of the same shape")
     cdef vector[CrfKernel] ks
     cdef CrfKernel k
     cdef const int32_t[:, ::1] off
@@ -174,5 +182,5 @@ def meanfield(const float[:, ::1] unary not None, float[:, ::1] Q not None, list
         k.compat = &cflat[0]
         ks.push_back(k)
     with nogil:
-        c_crf_meanfield(&unary[0, 0], &Q[0, 0], P, C, ks.data(), <int>ks.size(), iterations,
+        c_crf_meanfield(&uflat[0], &qflat[0], B, N, C, cm, ks.data(), <int>ks.size(), iterations,
                         num_threads)

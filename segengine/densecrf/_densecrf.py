@@ -116,11 +116,14 @@ class DenseCRF:
         if isinstance(niter, bool) or not isinstance(niter, numbers.Integral) or niter < 0:
             raise ValueError(f"niter must be a non-negative integer, got {niter!r}")
         from segengine._cy import _lattice
-        U = self._unary_points()
+        if self._unary is None:
+            U = np.zeros((1, self._nlabel, self._nvar), np.float32)
+        else:
+            U = self._unary[None]
         Q = np.empty_like(U)
         _lattice.meanfield(U, Q, [lat + (norm, c) for lat, norm, c in self._kernels], int(niter),
                            self._num_threads)
-        return np.ascontiguousarray(Q.T)
+        return Q[0]
 
     def _pairwise(self, Q_pc):
         """Sum of the pairwise terms for marginals ``Q_pc`` ``[nvar, nlabels]``."""

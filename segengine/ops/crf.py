@@ -65,14 +65,15 @@ def _dense_crf_op(unary: torch.Tensor, features: list[torch.Tensor], compats: li
     (already in the form that is added: -w*1 for Potts, symmetrised matrices)."""
     B, C, N = unary.shape
     ghost = bool(pydensecrf_padding) and N % 4 != 0
-    upm = unary.transpose(1, 2).reshape(B * N, C).contiguous()
     if unary.is_cuda:
+        upm = unary.transpose(1, 2).reshape(B * N, C).contiguous()
         lattices = [_build_cuda(f, ghost) for f in features]
 
         def filt(values, lat, pre, post):
             return _filter_cuda(values, *lat[:6], False, pre=pre, post=post)
 
         Q = _meanfield_torch(upm, lattices, normalizations, compats, iterations, filt)
+        return Q.reshape(B, N, C).transpose(1, 2).contiguous()
     else:
         from segengine._cy import _lattice
         arrays = [f.numpy() for f in features]
@@ -87,9 +88,9 @@ def _dense_crf_op(unary: torch.Tensor, features: list[torch.Tensor], compats: li
             lats = [_lattice.build(a, num_threads, ghost) for a in arrays]
         kernels = [tuple(lat[:6]) + (int(norm), comp.numpy())
                    for lat, comp, norm in zip(lats, compats, normalizations)]
-        Q = torch.empty_like(upm)
-        _lattice.meanfield(upm.numpy(), Q.numpy(), kernels, int(iterations), num_threads)
-    return Q.reshape(B, N, C).transpose(1, 2).contiguous()
+        Q = torch.empty_like(unary)  # [B, C, N]: the kernel reads and writes channel-major
+        _lattice.meanfield(unary.contiguous().numpy(), Q.numpy(), kernels, int(iterations), num_threads)
+        return Q
 
 
 @_dense_crf_op.register_fake
@@ -139,8 +140,10 @@ def unary_from_input(t: torch.Tensor, probabilities: bool) -> torch.Tensor:
     """float32 unary energies from logits (``-log_softmax``) or probabilities (``-log(clip)``)."""
     if probabilities:
         p = t.to(torch.float32)
-        if bool((p < 0).any()) or bool((p > 1 + 1e-3).any()):
-            raise ValueError("probabilities must lie in [0, 1]")
+        if p.numel():
+            lo, hi = torch.aminmax(p)
+            if bool(lo < 0) or bool(hi > 1 + 1e-3):
+                raise ValueError("probabilities must lie in [0, 1]")
         return -torch.log(torch.clamp(p, PROB_CLIP, 1.0))
     return -torch.log_softmax(t.to(torch.float32), dim=1)
 
@@ -232,8 +235,6 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
     K = it.shape[1]
     if K < 1 or nd + K > MAX_DIM:
         raise ValueError(f"image must have 1..{MAX_DIM - nd} channels, got {K}")
-    if not bool(torch.isfinite(lt).all()):
-        raise ValueError("logits must be finite (found NaN or Inf)")
     if it.dtype.is_floating_point and not bool(torch.isfinite(it).all()):
         raise ValueError("image must be finite (found NaN or Inf)")
     if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
@@ -275,6 +276,8 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
 
     N = math.prod(spatial)
     unary = unary_from_input(lt, probabilities).reshape(B, C, N).contiguous()
+    if unary.numel() and not bool(torch.isfinite(unary).all()):  # NaN/Inf logits end up here
+        raise ValueError("logits must be finite (found NaN or Inf)")
     feats = [f.reshape(B, f.shape[1], N).contiguous() for f in features]
     ctens = [torch.from_numpy(c).to(lt.device) for c in compats]
     Q = _dense_crf_op(unary, feats, ctens, norms, int(iterations), nthreads)
