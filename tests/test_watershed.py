@@ -259,6 +259,19 @@ def test_marker_dtypes(rng, dtype):
     both(img, markers, watershed_line=True)
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_most_negative_label_with_mask(rng, dtype):
+    # the kernel marks masked-out pixels with the dtype's minimum unless a marker uses it
+    img = rng.integers(0, 4, size=(20, 23)).astype(np.uint8)
+    mask = rng.random(img.shape) > 0.25
+    markers = random_markers(rng, img.shape, 10).astype(dtype)
+    both(img, markers, mask=mask)
+    markers[markers == 2] = np.iinfo(dtype).min
+    out = both(img, markers, mask=mask)
+    assert (out == np.iinfo(dtype).min).any()
+    both(img.astype(np.float32), markers, mask=mask)
+
+
 def test_int64_beyond_2_53_compared_as_float64():
     big = 2 ** 60
     img = np.array([[big, big + 1, big + 3, big + 2, big]], dtype=np.int64)

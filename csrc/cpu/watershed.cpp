@@ -273,7 +273,7 @@ inline int64_t level_of(S v) {
 // being popped (values are clamped), so this pops in (value, age) order.
 template <class S, class L>
 void run_buckets(const S* img, const uint8_t* flags, L* lab, const Grid& g,
-                 std::vector<std::vector<int64_t>>& buckets, int64_t first) {
+                 std::vector<std::vector<int64_t>>& buckets, int64_t first, bool check_flags) {
     const int64_t nlev = static_cast<int64_t>(buckets.size());
     for (int64_t lv = first; lv < nlev; ++lv) {
         std::vector<int64_t>& b = buckets[static_cast<size_t>(lv)];
@@ -281,7 +281,7 @@ void run_buckets(const S* img, const uint8_t* flags, L* lab, const Grid& g,
             const int64_t p = b[i];
             const L lb = lab[p];
             g.for_neighbors(p, flags, [&](int64_t q) {
-                if (!(flags[q] & kInside) || lab[q]) return;
+                if (lab[q] || (check_flags && !(flags[q] & kInside))) return;
                 lab[q] = lb;
                 int64_t ql = level_of(img[q]);
                 if (ql < lv) ql = lv;
@@ -570,7 +570,8 @@ class RadixHeap {
 };
 
 template <class S, class L, class E>
-void run_radix(const S* img, const uint8_t* flags, L* lab, const Grid& g, const std::vector<RItem>& start) {
+void run_radix(const S* img, const uint8_t* flags, L* lab, const Grid& g, const std::vector<RItem>& start,
+               bool check_flags) {
     if (start.empty()) return;
     RadixHeap heap(start.front().code);
     for (const RItem& it : start) heap.put(it);
@@ -580,7 +581,7 @@ void run_radix(const S* img, const uint8_t* flags, L* lab, const Grid& g, const 
         const uint64_t last = heap.last();
         const L elab = lab[p];
         g.for_neighbors(p, flags, [&](int64_t q) {
-            if (!(flags[q] & kInside) || lab[q]) return;
+            if (lab[q] || (check_flags && !(flags[q] & kInside))) return;
             lab[q] = elab;
             uint64_t c = E::rcode_v(img[q]);
             if (c < last) c = last;
@@ -632,8 +633,44 @@ template <class S, class L, class E>
 void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
     using Item = typename E::Traits::Item;
     const int64_t n = g.n;
-    for (int64_t p = 0; p < n; ++p)
-        if (!(flags[p] & kInside)) lab[p] = 0;
+    bool outside = false;
+    for (int64_t p = 0; p < n; ++p) {
+        if (!(flags[p] & kInside)) {
+            lab[p] = 0;
+            outside = true;
+        }
+    }
+    // Flooding reads one array per neighbour instead of two: pixels outside the mask get a
+    // sentinel label (one no marker uses) once the markers have been collected, and 0 again
+    // at the end. Without a mask there is nothing to check.
+    const L sentinel = std::numeric_limits<L>::min();
+    bool use_sentinel = false;
+    if (outside) {
+        use_sentinel = true;
+        for (int64_t p = 0; p < n && use_sentinel; ++p) use_sentinel = (lab[p] != sentinel);
+    }
+    const bool check_flags = outside && !use_sentinel;
+    struct Arm {
+        L* lab;
+        const uint8_t* flags;
+        int64_t n;
+        L sentinel;
+        bool on = false;
+        void arm() {
+            if (on) return;
+            on = true;
+            for (int64_t p = 0; p < n; ++p)
+                if (!(flags[p] & kInside)) lab[p] = sentinel;
+        }
+        ~Arm() {
+            if (!on) return;
+            for (int64_t p = 0; p < n; ++p)
+                if (lab[p] == sentinel) lab[p] = 0;
+        }
+    } armed{lab, flags, n, sentinel};
+    auto arm = [&] {
+        if (use_sentinel) armed.arm();
+    };
 
     int64_t vc = -1;  // highest grey level holding markers of two different labels
     if constexpr (kBucketable<S>) {
@@ -656,7 +693,8 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
                 buckets[static_cast<size_t>(lv)].push_back(p);
                 if (lv < lo) lo = lv;
             }
-            run_buckets(img, flags, lab, g, buckets, lo);
+            arm();
+            run_buckets(img, flags, lab, g, buckets, lo, check_flags);
             return;
         }
     }
@@ -671,7 +709,8 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
                 if (lab[p]) start.push_back(RItem{E::rcode_v(img[p]), p});
             std::stable_sort(start.begin(), start.end(),
                              [](const RItem& x, const RItem& y) { return x.code < y.code; });
-            run_radix<S, L, E>(img, flags, lab, g, start);
+            arm();
+            run_radix<S, L, E>(img, flags, lab, g, start, check_flags);
             return;
         }
     }
@@ -682,6 +721,7 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
     heap.reserve(static_cast<size_t>(nmarkers) + 1024);
     for (int64_t p = 0; p < n; ++p)
         if (lab[p]) heap.push(E::make(E::code(img[p]), 0, p));
+    arm();
     uint64_t age = 1;
     while (!heap.empty()) {
         if constexpr (kBucketable<S>) {
@@ -693,7 +733,7 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
         const typename E::Code evalue = E::value(e);
         const L elab = lab[e.index];
         g.for_neighbors(e.index, flags, [&](int64_t q) {
-            if (!(flags[q] & kInside) || lab[q]) return;
+            if (lab[q] || (check_flags && !(flags[q] & kInside))) return;
             ++age;
             lab[q] = elab;
             typename E::Code v = E::code(img[q]);
@@ -709,7 +749,7 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
             for (size_t k = 0; k < heap.n; ++k) buckets[static_cast<size_t>(E::level(heap.d[k]))].push_back(heap.d[k].index);
             const int64_t lo = E::level(heap.d[0]);
             heap.n = 0;
-            run_buckets(img, flags, lab, g, buckets, lo);
+            run_buckets(img, flags, lab, g, buckets, lo, check_flags);
         }
     } else {
         if (!heap.empty()) {
@@ -718,7 +758,7 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
             std::vector<RItem> start(heap.n);
             for (size_t k = 0; k < heap.n; ++k) start[k] = RItem{E::rcode(heap.d[k]), heap.d[k].index};
             heap.n = 0;
-            run_radix<S, L, E>(img, flags, lab, g, start);
+            run_radix<S, L, E>(img, flags, lab, g, start, check_flags);
         }
     }
 }
