@@ -38,7 +38,9 @@ class _Kernel:
 
     def __init__(self, features: torch.Tensor, normalization: str, dtype: torch.dtype,
                  num_threads: Optional[int]):
-        self.lattice = PermutohedralLattice(features, num_threads=num_threads)
+        # pydensecrf_padding: the extra vertices pydensecrf's build adds when the pixel count is
+        # not a multiple of 4, so that the untrained layer equals dense_crf (and pydensecrf)
+        self.lattice = PermutohedralLattice(features, num_threads=num_threads, pydensecrf_padding=True)
         self.normalization = normalization
         if normalization == "none":
             self.norm = None
