@@ -188,7 +188,6 @@ def _stereo(quick):
 def _multilabel_case(rows, quick, repeat):
     import maxflow as pmf
     import segengine
-    from segengine._reference.maxflow import grid_energy
 
     cost = _stereo(quick)
     D, H, W = cost.shape

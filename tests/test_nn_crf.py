@@ -1,7 +1,6 @@
 """segengine.nn.DenseCRF: gradients against the pure-PyTorch reference, gradcheck, torch
 integration (compile, checkpointing, DDP) and bad input."""
 
-import os
 import socket
 
 import pytest

@@ -5,7 +5,6 @@ import ctypes
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 import segengine
 from segengine._reference.upsample import (bilinear_numpy, upsample_argmax_composite,

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
-_NP_FLOAT = (np.float16, np.float32, np.float64)
-
-
 def as_tensor(x, name: str) -> tuple[torch.Tensor, bool]:
-    """Return ``(tensor, was_numpy)``; numpy arrays are wrapped without a copy when possible."""
+    """Return ``(tensor, was_numpy)``. numpy arrays must be numeric; they are wrapped
+    without a copy when already C-contiguous, native-endian and writeable."""
     if isinstance(x, torch.Tensor):
         return x, False
     if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must have a numeric dtype, got {x.dtype}")
         if x.dtype.byteorder == ">":
             x = x.astype(x.dtype.newbyteorder("="))
-        return torch.from_numpy(np.ascontiguousarray(x) if x.strides and min(x.strides) < 0 else x), True
+        x = np.ascontiguousarray(x)
+        if not x.flags.writeable:
+            x = x.copy()
+        return torch.from_numpy(x), True
     raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
 
 
@@ -28,7 +33,7 @@ def resolve_threads(num_threads) -> int:
     """``None`` means ``torch.get_num_threads()``; otherwise a positive int."""
     if num_threads is None:
         return torch.get_num_threads()
-    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) or num_threads < 1:
         raise ValueError(f"num_threads must be None or a positive int, got {num_threads!r}")
     return int(num_threads)
 

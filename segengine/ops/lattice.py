@@ -30,10 +30,11 @@ filter on the same lattice).
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
+
+from segengine.ops._common import as_tensor, resolve_threads
 
 __all__ = ["PermutohedralLattice", "permutohedral_filter", "bilateral_filter"]
 
@@ -43,29 +44,6 @@ _NORM_CODE = {"none": 0, "before": 1, "after": 2, "symmetric": 3}
 
 
 # --------------------------------------------------------------------------- helpers
-
-def resolve_threads(num_threads) -> int:
-    """``num_threads`` as the kernels take it (None: ``torch.get_num_threads()``)."""
-    if num_threads is None:
-        return int(torch.get_num_threads())
-    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) or num_threads < 1:
-        raise ValueError(f"num_threads must be None or a positive integer, got {num_threads!r}")
-    return int(num_threads)
-
-
-def as_tensor(x, name: str):
-    """(tensor, was_numpy) for a tensor or numpy array argument."""
-    if isinstance(x, torch.Tensor):
-        return x, False
-    if isinstance(x, np.ndarray):
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must have a numeric dtype, got {x.dtype}")
-        x = np.ascontiguousarray(x)
-        if not x.flags.writeable:
-            x = x.copy()
-        return torch.from_numpy(x), True
-    raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
-
 
 def check_positive_finite(value, name: str) -> float:
     """A bandwidth: a finite number > 0."""
