@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-import segengine
 from segengine.ops import crf as crf_ops
 from segengine.ops import lattice as lattice_ops
 from tests import emulate
