@@ -202,6 +202,21 @@ def test_plateaus_after_last_contested_level(rng, dtype):
         both(np.arange(img.size, dtype=np.float64).reshape(img.shape) % 7 + img, unique)
 
 
+def test_wide_heap_items(rng):
+    # Images past 2**32 pixels use 24-byte heap items: force that path on small images.
+    from segengine._cy import _watershed as ext
+    ext._set_packed_limit(0)
+    try:
+        for dtype in (np.float32, np.int32, np.float64, np.int64):
+            img = rng.integers(0, 4, size=(22, 25)).astype(dtype)
+            markers = random_markers(rng, img.shape, 30, labels=range(1, 6))
+            both(img, markers)
+            both(img, markers, mask=rng.random(img.shape) > 0.2)
+            both(img, ndi.label(img == 0)[0].astype(np.int32))
+    finally:
+        ext._set_packed_limit(-1)
+
+
 def test_clamped_cost_fair_split():
     # skimage 0.26 raises a pushed value to the popped one: equal seeds share the valley
     img = np.array([[5, 0, 0, 0, 0, 0, 5]], dtype=np.float64)

@@ -44,6 +44,10 @@ namespace ws {
 namespace {
 
 constexpr int kMaxDim = 64;
+
+// Images of 32-bit and 64-bit types with fewer pixels than this get 16-byte heap items (age
+// and index in 32 bits); larger ones 24-byte items. Lowered by the tests to cover both.
+int64_t g_packed_limit = (int64_t(1) << 32) - 4;
 constexpr uint8_t kInside = 1;  // in the mask and not (yet) a watershed-line pixel
 constexpr uint8_t kBorder = 2;  // some neighbour offset leaves the image
 
@@ -474,6 +478,7 @@ struct Encoding {  // images of at most 32 bits: packed keys
         }
     }
     static Packed make(Code c, uint64_t age, int64_t index) { return Packed{c | age, index}; }
+    static int64_t index(const Packed& it) { return it.index; }
     static Code value(const Packed& it) { return it.key & kValueMask; }
     static int64_t level(const Packed& it) { return static_cast<int64_t>(it.key >> kAgeBits); }
     // order-preserving code of the (clamped) value without the age, for the radix heap
@@ -487,6 +492,7 @@ struct WideEncoding {  // 64-bit images and float64: compared as double
     using Code = double;
     static Code code(S v) { return static_cast<double>(v); }
     static Wide make(Code c, uint64_t age, int64_t index) { return Wide{c, age, index}; }
+    static int64_t index(const Wide& it) { return it.index; }
     static Code value(const Wide& it) { return it.value; }
     static int64_t level(const Wide&) { return 0; }
     static uint64_t ordered(double v) {
@@ -499,6 +505,35 @@ struct WideEncoding {  // 64-bit images and float64: compared as double
     static uint64_t rcode_v(S v) { return ordered(static_cast<double>(v)); }
 };
 
+
+// 64-bit images with fewer than 2^32 - 4 pixels: 16-byte items, the order-preserving code of
+// the double value, then age (high 32 bits) and index (low 32 bits); only the age breaks ties.
+struct Pair {
+    uint64_t code;
+    uint64_t age_index;
+};
+
+struct PairTraits {
+    using Item = Pair;
+    static bool less(const Pair& x, const Pair& y) {
+        return (x.code < y.code) | ((x.code == y.code) & ((x.age_index >> 32) < (y.age_index >> 32)));
+    }
+};
+
+template <class S>
+struct PairEncoding {
+    using Traits = PairTraits;
+    using Code = uint64_t;
+    static Code code(S v) { return WideEncoding<S>::ordered(static_cast<double>(v)); }
+    static Pair make(Code c, uint64_t age, int64_t index) {
+        return Pair{c, (age << 32) | static_cast<uint64_t>(index)};
+    }
+    static Code value(const Pair& it) { return it.code; }
+    static int64_t level(const Pair&) { return 0; }
+    static uint64_t rcode(const Pair& it) { return it.code; }
+    static uint64_t rcode_v(S v) { return code(v); }
+    static int64_t index(const Pair& it) { return static_cast<int64_t>(it.age_index & 0xffffffffu); }
+};
 
 // Monotone radix heap on 64-bit value codes (base 256), for the standard mode once every key
 // left is unique. Keys only grow (values are clamped to the popped one). With `last` the
@@ -731,8 +766,9 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
         }
         const Item e = heap.pop();
         const typename E::Code evalue = E::value(e);
-        const L elab = lab[e.index];
-        g.for_neighbors(e.index, flags, [&](int64_t q) {
+        const int64_t eidx = E::index(e);
+        const L elab = lab[eidx];
+        g.for_neighbors(eidx, flags, [&](int64_t q) {
             if (lab[q] || (check_flags && !(flags[q] & kInside))) return;
             ++age;
             lab[q] = elab;
@@ -746,7 +782,7 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
             // Every key left is unique: move the items to the buckets in (value, age) order.
             std::sort(heap.d, heap.d + heap.n, [](const Item& x, const Item& y) { return E::Traits::less(x, y); });
             std::vector<std::vector<int64_t>> buckets(size_t(1) << (8 * sizeof(S)));
-            for (size_t k = 0; k < heap.n; ++k) buckets[static_cast<size_t>(E::level(heap.d[k]))].push_back(heap.d[k].index);
+            for (size_t k = 0; k < heap.n; ++k) buckets[static_cast<size_t>(E::level(heap.d[k]))].push_back(E::index(heap.d[k]));
             const int64_t lo = E::level(heap.d[0]);
             heap.n = 0;
             run_buckets(img, flags, lab, g, buckets, lo, check_flags);
@@ -756,7 +792,7 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
             // Every key left is unique: hand the items to the radix heap in (value, age) order.
             std::sort(heap.d, heap.d + heap.n, [](const Item& x, const Item& y) { return E::Traits::less(x, y); });
             std::vector<RItem> start(heap.n);
-            for (size_t k = 0; k < heap.n; ++k) start[k] = RItem{E::rcode(heap.d[k]), heap.d[k].index};
+            for (size_t k = 0; k < heap.n; ++k) start[k] = RItem{E::rcode(heap.d[k]), E::index(heap.d[k])};
             heap.n = 0;
             run_radix<S, L, E>(img, flags, lab, g, start, check_flags);
         }
@@ -776,12 +812,13 @@ void watershed_typed(const S* img, const uint8_t* mask, L* lab, const Grid& g, d
     if (!wsl) {
         if constexpr (sizeof(S) <= 4) {
             // at most n + 1 pushes: the age must fit the packed key
-            if (sizeof(S) <= 2 || g.n < (int64_t(1) << 32) - 4) {
+            if (sizeof(S) <= 2 || g.n < g_packed_limit) {
                 flood_standard<S, L, Encoding<S>>(img, flags.data(), lab, g);
                 return;
             }
         }
-        flood_standard<S, L, WideEncoding<S>>(img, flags.data(), lab, g);
+        if (g.n < g_packed_limit) flood_standard<S, L, PairEncoding<S>>(img, flags.data(), lab, g);
+        else flood_standard<S, L, WideEncoding<S>>(img, flags.data(), lab, g);
         return;
     }
     flood<S, typename KeyOf<S>::type, L, false>(img, flags.data(), lab, g, compactness, wsl);
@@ -892,6 +929,8 @@ int64_t minima_one(const void* image, int dtype, const uint8_t* mask, int32_t* l
 }
 
 }  // namespace
+
+void set_packed_limit(int64_t n) { g_packed_limit = n < 0 ? (int64_t(1) << 32) - 4 : n; }
 
 void watershed(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
                const Geometry& geom, double compactness, bool watershed_line) {

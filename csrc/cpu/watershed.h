@@ -53,5 +53,9 @@ void watershed_batch(const void* images, int dtype, const uint8_t* masks, void* 
                      const Geometry* minima_geom, double compactness, bool watershed_line,
                      int num_threads);
 
+// Testing hook: pixel count from which 32/64-bit images use wide heap items (< 0: default).
+// Not thread-safe; call only while no kernel runs.
+void set_packed_limit(int64_t n);
+
 }  // namespace ws
 }  // namespace seg

@@ -23,6 +23,7 @@ cdef extern from "watershed.h" namespace "seg::ws":
     int64_t c_local_minima_markers "seg::ws::local_minima_markers"(
         const void* image, int dtype, const uint8_t* mask, int32_t* labels,
         const Geometry& geom) except + nogil
+    void c_set_packed_limit "seg::ws::set_packed_limit"(int64_t n) nogil
     void c_watershed_batch "seg::ws::watershed_batch"(
         const void* images, int dtype, const uint8_t* masks, void* labels, int label_bytes,
         int64_t batch, const Geometry& geom, const Geometry* minima_geom, double compactness,
@@ -101,3 +102,9 @@ def watershed_batch(images, masks, labels, spatial_shape, neighbors, minima_neig
     with nogil:
         c_watershed_batch(img, dtype, m, lab, lbytes, batch, g, gmp, compactness,
                           watershed_line, num_threads)
+
+
+def _set_packed_limit(int64_t n):
+    """Testing hook: images of 32/64-bit dtypes with at least ``n`` pixels use the wide
+    (24-byte) heap items; ``n < 0`` restores the default (2**32 - 4)."""
+    c_set_packed_limit(n)
