@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
+from segengine.ops._common import resolve_threads
+
 __all__ = ["watershed", "watershed_batch"]
 
 
@@ -401,11 +403,7 @@ def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None
     else:
         mask_u8 = None
     comp = _check_compactness(compactness)
-    if num_threads is None:
-        num_threads = torch.get_num_threads()
-    num_threads = int(num_threads)
-    if num_threads < 1:
-        raise ValueError(f"`num_threads` must be >= 1 or None, got {num_threads}")
+    num_threads = resolve_threads(num_threads)
     sshape = np.asarray(spatial, dtype=np.int64)
     mvecs = None
     if markers is None:
