@@ -284,6 +284,11 @@ void run_buckets(const S* img, const uint8_t* flags, L* lab, const Grid& g,
         for (size_t i = 0; i < b.size(); ++i) {
             const int64_t p = b[i];
             const L lb = lab[p];
+            if (i + 4 < b.size()) {  // the FIFO shows what comes next: fetch it early
+                const int64_t nx = b[i + 4];
+                if (!(flags[nx] & kBorder))
+                    for (int k = 0; k < g.nn; ++k) __builtin_prefetch(&lab[nx + g.off[k]]);
+            }
             g.for_neighbors(p, flags, [&](int64_t q) {
                 if (lab[q] || (check_flags && !(flags[q] & kInside))) return;
                 lab[q] = lb;
@@ -615,6 +620,12 @@ void run_radix(const S* img, const uint8_t* flags, L* lab, const Grid& g, const 
         const int64_t p = e.index;
         const uint64_t last = heap.last();
         const L elab = lab[p];
+        if (!(flags[p] & kBorder)) {  // let the neighbours' cache misses overlap
+            for (int k = 0; k < g.nn; ++k) {
+                __builtin_prefetch(&lab[p + g.off[k]]);
+                __builtin_prefetch(&img[p + g.off[k]]);
+            }
+        }
         g.for_neighbors(p, flags, [&](int64_t q) {
             if (lab[q] || (check_flags && !(flags[q] & kInside))) return;
             lab[q] = elab;
@@ -768,6 +779,12 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
         const typename E::Code evalue = E::value(e);
         const int64_t eidx = E::index(e);
         const L elab = lab[eidx];
+        if (!(flags[eidx] & kBorder)) {  // let the neighbours' cache misses overlap
+            for (int k = 0; k < g.nn; ++k) {
+                __builtin_prefetch(&lab[eidx + g.off[k]]);
+                __builtin_prefetch(&img[eidx + g.off[k]]);
+            }
+        }
         g.for_neighbors(eidx, flags, [&](int64_t q) {
             if (lab[q] || (check_flags && !(flags[q] & kInside))) return;
             ++age;
