@@ -17,7 +17,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 
 ROOT = Path(__file__).parent.resolve()
-BASE_FLAGS = ["-std=c++17", "-O3", "-ffp-contract=off", "-fno-math-errno", "-Wno-unused-function"]
+BASE_FLAGS = ["-std=c++17", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
+              "-Wno-unused-function"]
 
 
 def _compiler_accepts(flags):

@@ -68,9 +68,7 @@ SEG_HD bool argmax_takes(T v, T best) {
 // wsum = sum of all class weights, coef_nll = (1 - eps) / norm, coef_smooth = (eps / C) / norm'.
 template <typename T>
 SEG_HD T ce_grad(T p_c, bool is_target, T w_c, T w_t, T wsum, T coef_nll, T coef_smooth) {
-    T g = coef_nll * w_t * (p_c - (is_target ? (T)1 : (T)0));
-    if (coef_smooth != (T)0) g += coef_smooth * (p_c * wsum - w_c);
-    return g;
+    return coef_nll * w_t * (p_c - (is_target ? (T)1 : (T)0)) + coef_smooth * (p_c * wsum - w_c);
 }
 
 }  // namespace seg_up

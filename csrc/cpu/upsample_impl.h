@@ -8,10 +8,16 @@
 
 #include "parallel.h"
 #include "upsample.h"
+#include "common/fast_exp.h"
 #include "common/upsample.h"
 
 namespace seg {
 namespace {
+
+// exp of a max-subtracted softmax argument: the vectorisable approximation in float
+// (relative error ~2e-7), libm in double.
+inline float softmax_exp(float x) { return exp_nonpositive(x); }
+inline double softmax_exp(double x) { return std::exp(x); }
 
 // Cache of horizontally interpolated source rows: each slot holds C rows of W outputs.
 template <typename T, bool FMA>
@@ -162,7 +168,7 @@ void argmax_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w, int64
                     for (int64_t X = 0; X < W; ++X) s[X] = 0;
                     for (int64_t c = 0; c < C; ++c) {
                         const T* vc = vals.data() + c * W;
-                        for (int64_t X = 0; X < W; ++X) s[X] += std::exp(vc[X] - bv[X]);
+                        for (int64_t X = 0; X < W; ++X) s[X] += softmax_exp(vc[X] - bv[X]);
                     }
                     float* cf = conf + (ch.b * H + Y) * W;
                     for (int64_t X = 0; X < W; ++X) cf[X] = (float)((T)1 / s[X]);
@@ -199,6 +205,7 @@ void cross_entropy_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w
         std::vector<T> v(C * W), m(W), sum(W), wv(W), vt(W);
         std::vector<double> red(want_grad ? C * w : 0);
         std::vector<T> wtx(W), gpv(W), grow(W);
+        std::vector<int32_t> t32(W);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t k = 0; k < n; ++k) {
             const RowChunk ch = chunks[k];
@@ -233,7 +240,7 @@ void cross_entropy_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w
                 for (int64_t c = 0; c < C; ++c) {
                     T* vc = v.data() + c * W;
                     for (int64_t X = 0; X < W; ++X) {
-                        vc[X] = std::exp(vc[X] - m[X]);
+                        vc[X] = softmax_exp(vc[X] - m[X]);
                         sum[X] += vc[X];
                     }
                 }
@@ -262,6 +269,7 @@ void cross_entropy_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w
                 for (int64_t X = 0; X < W; ++X) {
                     const int64_t t = tgt[X];
                     const bool valid = t != a.ignore_index;
+                    t32[X] = valid ? (int32_t)t : -1;
                     wtx[X] = valid ? (weight ? weight[t] : (T)1) : (T)0;
                     gpv[X] = valid ? (gpix ? gpix[(ch.b * H + Y) * W + X] : (T)1) : (T)0;
                 }
@@ -270,8 +278,8 @@ void cross_entropy_kernel(const T* x, int64_t B, int64_t C, int64_t h, int64_t w
                     const T wc = weight ? weight[c] : (T)1;
                     for (int64_t X = 0; X < W; ++X) {
                         const T p = ec[X] * sum[X];
-                        grow[X] = gpv[X] * seg_up::ce_grad<T>(p, tgt[X] == c, wc, wtx[X], wsum,
-                                                              coef_nll, coef_smooth);
+                        grow[X] = gpv[X] * seg_up::ce_grad<T>(p, t32[X] == (int32_t)c, wc, wtx[X],
+                                                              wsum, coef_nll, coef_smooth);
                     }
                     double* rc = red.data() + c * w;
                     for (int64_t xx = 0; xx < w; ++xx) {
