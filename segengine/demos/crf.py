@@ -15,24 +15,14 @@ import torch.nn.functional as F
 
 import segengine
 from segengine.demo import label_colors, save_png
+from segengine.demos.upsample import coarse_logits
 
 
 def _coarse_logits(image: np.ndarray, classes: int = 6, stride: int = 8) -> torch.Tensor:
-    """Logits ``[1, classes, H, W]``: k-means colour clusters of ``stride``-pixel blocks,
-    upsampled bilinearly (blocky, edges in the wrong place)."""
+    """Logits ``[1, classes, H, W]``: the upsampling demo's k-means colour clusters of
+    ``stride``-pixel blocks, upsampled bilinearly (blocky, edges in the wrong place)."""
     H, W, _ = image.shape
-    h, w = H // stride, W // stride
-    small = image[: h * stride, : w * stride].reshape(h, stride, w, stride, 3).mean((1, 3)) / 255.0
-    pix = small.reshape(-1, 3)
-    rng = np.random.default_rng(0)
-    centres = pix[rng.choice(len(pix), classes, replace=False)]
-    for _ in range(10):
-        assign = ((pix[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
-        for k in range(classes):
-            if np.any(assign == k):
-                centres[k] = pix[assign == k].mean(0)
-    d = ((pix[:, None, :] - centres[None]) ** 2).sum(-1)
-    logits = torch.from_numpy((-20.0 * d.T.reshape(1, classes, h, w)).astype(np.float32))
+    logits = coarse_logits(image, classes, stride)
     return F.interpolate(logits, size=(H, W), mode="bilinear", align_corners=False)
 
 
