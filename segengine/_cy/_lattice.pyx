@@ -100,40 +100,34 @@ def build(const float[:, :, ::1] features not None, int num_threads=0, bint ghos
     return offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, batch_vertices
 
 
-def filter_f32(const float[:, ::1] values not None, float[:, ::1] out not None,
-           const int32_t[:, ::1] offsets not None, const float[:, ::1] weights not None,
-           const int32_t[:, :, ::1] neighbors not None, const int64_t[::1] splat_ptr not None,
-           const int32_t[::1] splat_pt not None, const float[::1] splat_w not None,
-           bint reverse=False, int num_threads=0):
-    """Lattice filter float ``values`` ``[P, C]`` into ``out`` ``[P, C]`` (adjoint when ``reverse``)."""
+ctypedef fused real:
+    float
+    double
+
+
+def filter_values(const real[:, ::1] values not None, real[:, ::1] out not None,
+                  const int32_t[:, ::1] offsets not None, const float[:, ::1] weights not None,
+                  const int32_t[:, :, ::1] neighbors not None, const int64_t[::1] splat_ptr not None,
+                  const int32_t[::1] splat_pt not None, const float[::1] splat_w not None,
+                  bint reverse=False, int num_threads=0):
+    """Lattice filter float32 or float64 ``values`` ``[P, C]`` into ``out`` ``[P, C]`` (same
+    dtype; the adjoint when ``reverse``)."""
     cdef int64_t P = values.shape[0]
     cdef int C = <int>values.shape[1]
     cdef int d = <int>offsets.shape[1] - 1
     cdef int64_t M = neighbors.shape[1]
     if P == 0 or C == 0:
         return
+    cdef const int32_t* nb = &neighbors[0, 0, 0] if M else NULL
     with nogil:
-        c_lattice_filter[float](&values[0, 0], &out[0, 0], P, C, d, M, &offsets[0, 0],
-                               &weights[0, 0], &neighbors[0, 0, 0] if M else NULL,
-                               &splat_ptr[0], &splat_pt[0], &splat_w[0], NULL, NULL, reverse, num_threads)
-
-
-def filter_f64(const double[:, ::1] values not None, double[:, ::1] out not None,
-           const int32_t[:, ::1] offsets not None, const float[:, ::1] weights not None,
-           const int32_t[:, :, ::1] neighbors not None, const int64_t[::1] splat_ptr not None,
-           const int32_t[::1] splat_pt not None, const float[::1] splat_w not None,
-           bint reverse=False, int num_threads=0):
-    """Lattice filter double ``values`` ``[P, C]`` into ``out`` ``[P, C]`` (adjoint when ``reverse``)."""
-    cdef int64_t P = values.shape[0]
-    cdef int C = <int>values.shape[1]
-    cdef int d = <int>offsets.shape[1] - 1
-    cdef int64_t M = neighbors.shape[1]
-    if P == 0 or C == 0:
-        return
-    with nogil:
-        c_lattice_filter[double](&values[0, 0], &out[0, 0], P, C, d, M, &offsets[0, 0],
-                               &weights[0, 0], &neighbors[0, 0, 0] if M else NULL,
-                               &splat_ptr[0], &splat_pt[0], &splat_w[0], NULL, NULL, reverse, num_threads)
+        if real is float:
+            c_lattice_filter[float](&values[0, 0], &out[0, 0], P, C, d, M, &offsets[0, 0],
+                                    &weights[0, 0], nb, &splat_ptr[0], &splat_pt[0], &splat_w[0],
+                                    NULL, NULL, reverse, num_threads)
+        else:
+            c_lattice_filter[double](&values[0, 0], &out[0, 0], P, C, d, M, &offsets[0, 0],
+                                     &weights[0, 0], nb, &splat_ptr[0], &splat_pt[0], &splat_w[0],
+                                     NULL, NULL, reverse, num_threads)
 
 
 def meanfield(unary not None, Q not None, list kernels, int iterations, int num_threads=0):

@@ -132,7 +132,7 @@ class DenseCRF:
         for lat, norm, c in self._kernels:
             ones = np.ones((self._nvar, 1), np.float32)
             n = np.empty_like(ones)
-            _lattice.filter_f32(ones, n, *lat, False, self._num_threads)
+            _lattice.filter_values(ones, n, *lat, False, self._num_threads)
             n = n[:, 0].astype(np.float64)
             pre = post = None
             if norm == 3:
@@ -143,7 +143,7 @@ class DenseCRF:
                 pre = (1.0 / (n + 1e-20)).astype(np.float32)
             v = np.ascontiguousarray(Q_pc if pre is None else Q_pc * pre[:, None])
             s = np.empty_like(v)
-            _lattice.filter_f32(v, s, *lat, False, self._num_threads)
+            _lattice.filter_values(v, s, *lat, False, self._num_threads)
             if post is not None:
                 s = s * post[:, None]
             total += s * c[None, :] if c.ndim == 1 else s @ c.T

@@ -179,7 +179,7 @@ def _lattice_filter_op(values: torch.Tensor, offsets: torch.Tensor, weights: tor
         return _filter_cuda(values, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, reverse)
     from segengine._cy import _lattice
     out = torch.empty_like(values)
-    fn = _lattice.filter_f32 if values.dtype == torch.float32 else _lattice.filter_f64
+    fn = _lattice.filter_values
     fn(values.numpy(), out.numpy(), offsets.numpy(), weights.numpy(), neighbors.numpy(),
        splat_ptr.numpy(), splat_pt.numpy(), splat_w.numpy(), reverse, num_threads)
     return out
