@@ -46,22 +46,9 @@ def _volume_problem(n, seed=0):
     return (vol - 1) ** 2, vol ** 2, 0.6
 
 
-def _pm_build(pmf, src, snk, w):
-    g = pmf.Graph[float]()
-    ids = g.add_grid_nodes(src.shape)
-    if np.ndim(w) == 0:
-        g.add_grid_edges(ids, float(w), symmetric=True)
-    else:
-        right = np.zeros((3, 3)); right[1, 2] = 1
-        down = np.zeros((3, 3)); down[2, 1] = 1
-        g.add_grid_edges(ids, w[0], structure=right, symmetric=True)
-        g.add_grid_edges(ids, w[1], structure=down, symmetric=True)
-    g.add_grid_tedges(ids, src, snk)
-    return g, ids
-
-
-def _se_build(smf, src, snk, w):
-    g = smf.Graph[float]()
+def _grid_build(module, src, snk, w):
+    """The same grid graph through a PyMaxflow-style API (``maxflow`` or ``segengine.maxflow``)."""
+    g = module.Graph[float]()
     ids = g.add_grid_nodes(src.shape)
     if np.ndim(w) == 0:
         g.add_grid_edges(ids, float(w), symmetric=True)
@@ -102,7 +89,7 @@ def _binary_cases(rows, name, src, snk, w, repeat):
 
     nvox = src.size
     # reference result
-    g, ids = _pm_build(pmf, src, snk, w)
+    g, ids = _grid_build(pmf, src, snk, w)
     pm_flow = g.maxflow()
     pm_seg = g.get_grid_segments(ids)
     del g, ids
@@ -117,24 +104,24 @@ def _binary_cases(rows, name, src, snk, w, repeat):
 
     # construction only
     rows.append(measure(OP, f"{name}: build (Graph API)", "segengine",
-                        lambda: _se_build(smf, src, snk, w), repeat=repeat))
+                        lambda: _grid_build(smf, src, snk, w), repeat=repeat))
     rows.append(measure(OP, f"{name}: build (Graph API)", "PyMaxflow",
-                        lambda: _pm_build(pmf, src, snk, w), repeat=repeat))
+                        lambda: _grid_build(pmf, src, snk, w), repeat=repeat))
     # solve only
-    t, m, f = _solve_only(lambda: _se_build(smf, src, snk, w), repeat)
+    t, m, f = _solve_only(lambda: _grid_build(smf, src, snk, w), repeat)
     rows.append(_row(f"{name}: solve (Graph API)", "segengine", t, m,
                      "same flow" if abs(f - pm_flow) <= 1e-9 * abs(pm_flow) else "flow differs"))
-    t, m, _ = _solve_only(lambda: _pm_build(pmf, src, snk, w), repeat)
+    t, m, _ = _solve_only(lambda: _grid_build(pmf, src, snk, w), repeat)
     rows.append(_row(f"{name}: solve (Graph API)", "PyMaxflow", t, m))
 
     # build + solve + segments through the Graph API
     def se_graph():
-        g, ids = _se_build(smf, src, snk, w)
+        g, ids = _grid_build(smf, src, snk, w)
         g.maxflow()
         return g.get_grid_segments(ids)
 
     def pm_graph():
-        g, ids = _pm_build(pmf, src, snk, w)
+        g, ids = _grid_build(pmf, src, snk, w)
         g.maxflow()
         return g.get_grid_segments(ids)
 
