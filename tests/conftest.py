@@ -26,3 +26,10 @@ def device(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True)
+def _seed_global_generators():
+    """Tests that draw from the global generators see the same numbers whatever runs before."""
+    torch.manual_seed(0)
+    np.random.seed(0)
