@@ -16,9 +16,10 @@ it is not differentiable (the trainable layer is ``segengine.nn.DenseCRF``).
 
 Speed. On a 375x500 image with 21 classes, one thread spends ~75 ms building the two lattices
 (the hash insertion is one serial pass so that vertices are numbered in pydensecrf's order)
-and ~40 ms per iteration, of which the bilateral splat/slice (6 random vertex rows of 24
-floats per pixel) dominate: the work is bound by those gathers, as pydensecrf's is, so the
-gain over pydensecrf (1.2-2.1x on 2 cores, benchmarks/results/) comes mostly from threads.
+and ~40 ms per iteration. A profile of the whole call (perf, one thread) gives the per-point
+update (slice of both kernels, compatibility, softmax) ~40 %, the lattice builds ~30 % and the
+splat ~17 %: the same work pydensecrf does, at about its speed on one thread, so the gain over
+pydensecrf (1.2-2.1x on 2 cores, benchmarks/results/) comes mostly from the second core.
 """
 
 from __future__ import annotations
