@@ -93,7 +93,7 @@ def chart(rows, path: Path) -> None:
     ax.set_xlabel("speed-up of segengine (peer time / segengine time)")
     ax.invert_yaxis()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
