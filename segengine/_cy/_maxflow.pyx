@@ -94,6 +94,20 @@ cdef int _kind(dtype) except -1:
     raise TypeError(f"capacity dtype must be int32, int64, float32 or float64, got {dtype}")
 
 
+cdef void _add_edges(GeneralGraph[cap_t]* g, const int64_t[::1] i, const int64_t[::1] j,
+                     const cap_t[::1] cap, const cap_t[::1] rev) except *:
+    cdef int64_t m = i.shape[0]
+    with nogil:
+        g.add_edges(&i[0], &j[0], &cap[0], &rev[0], m)
+
+
+cdef void _add_tweights(GeneralGraph[cap_t]* g, const int64_t[::1] i, const cap_t[::1] src,
+                        const cap_t[::1] snk) except *:
+    cdef int64_t m = i.shape[0]
+    with nogil:
+        g.add_tweights(&i[0], &src[0], &snk[0], m)
+
+
 cdef class CGraph:
     """An incremental general graph with capacities of one dtype (see segengine.maxflow.Graph)."""
     cdef GeneralGraph[int32_t]* g32
@@ -225,63 +239,29 @@ cdef class CGraph:
 
     def add_edges(self, const int64_t[::1] i, const int64_t[::1] j, cap, rev):
         """i, j: int64 [m]; cap, rev: [m] of the graph's dtype."""
-        cdef int64_t m = i.shape[0]
-        cdef const int32_t[::1] c32
-        cdef const int32_t[::1] r32
-        cdef const int64_t[::1] c64
-        cdef const int64_t[::1] r64
-        cdef const float[::1] cf
-        cdef const float[::1] rf
-        cdef const double[::1] cd
-        cdef const double[::1] rd
-        if m == 0:
+        if i.shape[0] == 0:
             return
         if self.kind == 0:
-            c32 = cap; r32 = rev
-            with nogil:
-                self.g32.add_edges(&i[0], &j[0], &c32[0], &r32[0], m)
+            _add_edges[int32_t](self.g32, i, j, cap, rev)
         elif self.kind == 1:
-            c64 = cap; r64 = rev
-            with nogil:
-                self.g64.add_edges(&i[0], &j[0], &c64[0], &r64[0], m)
+            _add_edges[int64_t](self.g64, i, j, cap, rev)
         elif self.kind == 2:
-            cf = cap; rf = rev
-            with nogil:
-                self.gf.add_edges(&i[0], &j[0], &cf[0], &rf[0], m)
+            _add_edges[float](self.gf, i, j, cap, rev)
         else:
-            cd = cap; rd = rev
-            with nogil:
-                self.gd.add_edges(&i[0], &j[0], &cd[0], &rd[0], m)
+            _add_edges[double](self.gd, i, j, cap, rev)
 
     def add_tweights(self, const int64_t[::1] i, src, snk):
         """i: int64 [m]; src, snk: [m] of the graph's dtype (applied in order)."""
-        cdef int64_t m = i.shape[0]
-        cdef const int32_t[::1] c32
-        cdef const int32_t[::1] r32
-        cdef const int64_t[::1] c64
-        cdef const int64_t[::1] r64
-        cdef const float[::1] cf
-        cdef const float[::1] rf
-        cdef const double[::1] cd
-        cdef const double[::1] rd
-        if m == 0:
+        if i.shape[0] == 0:
             return
         if self.kind == 0:
-            c32 = src; r32 = snk
-            with nogil:
-                self.g32.add_tweights(&i[0], &c32[0], &r32[0], m)
+            _add_tweights[int32_t](self.g32, i, src, snk)
         elif self.kind == 1:
-            c64 = src; r64 = snk
-            with nogil:
-                self.g64.add_tweights(&i[0], &c64[0], &r64[0], m)
+            _add_tweights[int64_t](self.g64, i, src, snk)
         elif self.kind == 2:
-            cf = src; rf = snk
-            with nogil:
-                self.gf.add_tweights(&i[0], &cf[0], &rf[0], m)
+            _add_tweights[float](self.gf, i, src, snk)
         else:
-            cd = src; rd = snk
-            with nogil:
-                self.gd.add_tweights(&i[0], &cd[0], &rd[0], m)
+            _add_tweights[double](self.gd, i, src, snk)
 
     def mark_nodes(self, const int64_t[::1] i):
         cdef int64_t m = i.shape[0]
