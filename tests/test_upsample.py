@@ -421,7 +421,6 @@ def test_cuda_cross_entropy_kernels_emulated(emu_lib, reduction):
 def emulated_cuda(emu_lib, monkeypatch):
     """Route segengine._cuda's kernel lookup and launch to the CPU emulation, so that the
     Python GPU driver (ops/_upsample_cuda.py) runs end to end with its real arguments."""
-    import numpy as np
     from segengine import _cuda
 
     def to_ctypes(a):
