@@ -12,6 +12,8 @@
 #include <thread>
 #include <utility>
 
+#include "maxflow_grid.h"
+#include "maxflow_gridgraph.h"
 #include "maxflow_solver.h"
 #ifdef SEG_MF_PROFILE
 #include <cstdlib>
@@ -72,8 +74,17 @@ struct GeneralGraph<T>::Impl {
     std::unique_ptr<Built<int32_t>> b32;
     std::unique_ptr<Built<int64_t>> b64;
     bool dirty = false;                // nodes or edges added after the build
+    // while the graph is exactly one grid: stored and solved as an implicit grid
+    std::unique_ptr<detail::GridPart<T>> grid;
 
     bool built() const { return b32 || b64; }
+
+    // Continue as a general graph: the grid's residual network becomes staging edges.
+    void leave_grid() {
+        if (!grid) return;
+        grid->to_staging(ei, ej, ecap, erev, tr, flow0);
+        grid.reset();
+    }
 };
 
 template <class T, class B>
@@ -95,6 +106,7 @@ int64_t GeneralGraph<T>::add_nodes(int64_t k) {
     if (k < 0) throw std::invalid_argument("number of nodes must be non-negative");
     int64_t first = n_;
     Impl& g = *impl_;
+    g.leave_grid();
     if (g.built()) {
         // back to staging form (residuals kept); the next maxflow rebuilds the arrays
         if (g.b32) unbuild<T>(*g.b32, g.ei, g.ej, g.ecap, g.erev, g.tr, g.flow0, n_);
@@ -115,6 +127,7 @@ template <class T>
 void GeneralGraph<T>::add_edges(const int64_t* i, const int64_t* j, const T* cap, const T* rev,
                                 int64_t m) {
     Impl& g = *impl_;
+    g.leave_grid();
     size_t old = g.ei.size();
     try {
         g.ei.resize(old + size_t(m)); g.ej.resize(old + size_t(m));
@@ -141,7 +154,10 @@ static inline void tweights_apply(T& tr, flow_t<T>& flow, T s, T t) {
 template <class T>
 void GeneralGraph<T>::add_tweights(const int64_t* i, const T* src, const T* snk, int64_t m) {
     Impl& g = *impl_;
-    if (g.b32) {
+    if (g.grid) {
+        auto& s = *g.grid->solver;
+        for (int64_t k = 0; k < m; ++k) s.add_tweights(i[k], src[k], snk[k]);
+    } else if (g.b32) {
         auto& s = *g.b32->solver;
         for (int64_t k = 0; k < m; ++k)
             if (i[k] < int64_t(s.nodes.size())) s.add_tweights(i[k], src[k], snk[k]);
@@ -159,7 +175,8 @@ void GeneralGraph<T>::add_tweights(const int64_t* i, const T* src, const T* snk,
 template <class T>
 void GeneralGraph<T>::mark_nodes(const int64_t* i, int64_t m) {
     Impl& g = *impl_;
-    if (g.b32) for (int64_t k = 0; k < m; ++k) { if (i[k] < int64_t(g.b32->solver->nodes.size())) g.b32->solver->mark(i[k]); }
+    if (g.grid) { for (int64_t k = 0; k < m; ++k) if (g.grid->solver->solved_once) g.grid->solver->mark(i[k]); }
+    else if (g.b32) for (int64_t k = 0; k < m; ++k) { if (i[k] < int64_t(g.b32->solver->nodes.size())) g.b32->solver->mark(i[k]); }
     else if (g.b64) for (int64_t k = 0; k < m; ++k) { if (i[k] < int64_t(g.b64->solver->nodes.size())) g.b64->solver->mark(i[k]); }
 }
 
@@ -229,8 +246,30 @@ static void build_csr(typename GeneralGraph<T>::Impl& g, int64_t n,
 }
 
 template <class T>
-void GeneralGraph<T>::maxflow(bool reuse_trees) {
+void GeneralGraph<T>::begin_grid(int ndim, const int64_t* shape) {
+    if (n_ != 0 || !impl_->ei.empty() || impl_->built())
+        throw std::invalid_argument("begin_grid needs an empty graph");
+    std::unique_ptr<detail::GridPart<T>> part(new detail::GridPart<T>(ndim, shape));
+    n_ = part->N;
+    impl_->grid = std::move(part);
+}
+
+template <class T>
+bool GeneralGraph<T>::is_grid() const { return bool(impl_->grid); }
+
+template <class T>
+void GeneralGraph<T>::add_grid_arcs(const int* off, const T* w, int64_t w_stride, T st, bool symmetric) {
+    if (!impl_->grid) throw std::invalid_argument("add_grid_arcs needs a graph in grid form");
+    arcs_ += 2 * impl_->grid->add_arcs(off, w, w_stride, st, symmetric);
+}
+
+template <class T>
+void GeneralGraph<T>::maxflow(bool reuse_trees, int num_threads) {
     Impl& g = *impl_;
+    if (g.grid) {
+        g.grid->maxflow(reuse_trees, num_threads);
+        return;
+    }
     if (g.built() && (g.dirty || !g.ei.empty())) {
         if (g.b32) unbuild<T>(*g.b32, g.ei, g.ej, g.ecap, g.erev, g.tr, g.flow0, n_);
         else unbuild<T>(*g.b64, g.ei, g.ej, g.ecap, g.erev, g.tr, g.flow0, n_);
@@ -251,6 +290,7 @@ void GeneralGraph<T>::maxflow(bool reuse_trees) {
 template <class T>
 double GeneralGraph<T>::flow_double() const {
     const Impl& g = *impl_;
+    if (g.grid) return double(g.grid->solver->flow);
     if (g.b32) return double(g.b32->solver->flow);
     if (g.b64) return double(g.b64->solver->flow);
     return double(g.flow0);
@@ -259,6 +299,7 @@ double GeneralGraph<T>::flow_double() const {
 template <class T>
 int64_t GeneralGraph<T>::flow_int() const {
     const Impl& g = *impl_;
+    if (g.grid) return int64_t(g.grid->solver->flow);
     if (g.b32) return int64_t(g.b32->solver->flow);
     if (g.b64) return int64_t(g.b64->solver->flow);
     return int64_t(g.flow0);
@@ -270,7 +311,8 @@ void GeneralGraph<T>::segments(const int64_t* ids, int64_t m, uint8_t* out) cons
     for (int64_t k = 0; k < m; ++k) {
         const int64_t i = ids[k];
         uint8_t s = 0;
-        if (g.b32 && i < int64_t(g.b32->solver->nodes.size())) s = uint8_t(g.b32->solver->segment(i));
+        if (g.grid) s = uint8_t(g.grid->solver->segment(i));
+        else if (g.b32 && i < int64_t(g.b32->solver->nodes.size())) s = uint8_t(g.b32->solver->segment(i));
         else if (g.b64 && i < int64_t(g.b64->solver->nodes.size())) s = uint8_t(g.b64->solver->segment(i));
         out[k] = s;
     }
@@ -279,6 +321,7 @@ void GeneralGraph<T>::segments(const int64_t* ids, int64_t m, uint8_t* out) cons
 template <class T>
 int64_t GeneralGraph<T>::export_arc_count() const {
     const Impl& g = *impl_;
+    if (g.grid) return g.grid->arc_count();
     int64_t m = 0;
     for (size_t e = 0; e < g.ei.size(); ++e) m += g.ei[e] != g.ej[e] ? 2 : 0;
     if (g.b32) m += int64_t(g.b32->arcs.size());
@@ -302,6 +345,12 @@ static int64_t export_built(const B& b, int64_t* from, int64_t* to, T* cap, T* t
 template <class T>
 void GeneralGraph<T>::export_arcs(int64_t* from, int64_t* to, T* cap, T* tr) const {
     const Impl& g = *impl_;
+    if (g.grid) {
+        int64_t k = 0;
+        g.grid->for_each_arc([&](int64_t p, int64_t q, T c) { from[k] = p; to[k] = q; cap[k] = c; ++k; });
+        for (int64_t i = 0; i < n_; ++i) tr[i] = g.grid->solver->nodes[size_t(i)].tr;
+        return;
+    }
     int64_t k = 0;
     if (g.b32) k = export_built<T>(*g.b32, from, to, cap, tr);
     else if (g.b64) k = export_built<T>(*g.b64, from, to, cap, tr);
@@ -322,7 +371,9 @@ GeneralGraph<T>* GeneralGraph<T>::copy() const {
     c->n_ = n_;
     c->arcs_ = arcs_;
     d.ei = g.ei; d.ej = g.ej; d.ecap = g.ecap; d.erev = g.erev;
-    if (g.built()) {
+    if (g.grid) {
+        g.grid->to_staging(d.ei, d.ej, d.ecap, d.erev, d.tr, d.flow0);
+    } else if (g.built()) {
         std::vector<int64_t> ei, ej; std::vector<T> ec, er; std::vector<T> tr; flow_t<T> f0 = 0;
         if (g.b32) unbuild<T>(*g.b32, ei, ej, ec, er, tr, f0, n_);
         else unbuild<T>(*g.b64, ei, ej, ec, er, tr, f0, n_);
@@ -338,163 +389,12 @@ GeneralGraph<T>* GeneralGraph<T>::copy() const {
 
 // ------------------------------------------------------------------ grids
 
+using detail::GridGeom;
+using detail::fill_grid;
+using detail::setup_grid_solver;
+using detail::solve_slabs;
+
 namespace {
-
-struct GridGeom {
-    int ndim = 0, K = 0, A = 0;
-    int64_t sz[3] = {1, 1, 1};        // z, y, x (2D: z = 1)
-    int64_t N = 0;
-    int off[13][3];                   // forward offsets as (dz, dy, dx)
-    int64_t delta[26];
-    int opp[26];
-
-    GridGeom(int nd, const int64_t* shape, int conn) {
-        ndim = nd;
-        int raw[13 * 3];
-        K = forward_offsets(nd, conn, raw);
-        A = 2 * K;
-        if (nd == 2) { sz[0] = 1; sz[1] = shape[0]; sz[2] = shape[1]; }
-        else { sz[0] = shape[0]; sz[1] = shape[1]; sz[2] = shape[2]; }
-        for (int d = 0; d < 3; ++d)
-            if (sz[d] < 0) throw std::invalid_argument("grid sizes must be non-negative");
-        // N * 26 slots * 8 bytes must not overflow: such a grid cannot be allocated anyway
-        const int64_t lim = std::numeric_limits<int64_t>::max() / 256;
-        if ((sz[1] != 0 && sz[0] > lim / sz[1]) || (sz[0] * sz[1] != 0 && sz[2] > lim / (sz[0] * sz[1])))
-            throw std::bad_alloc();
-        N = sz[0] * sz[1] * sz[2];
-        for (int k = 0; k < K; ++k) {
-            if (nd == 2) { off[k][0] = 0; off[k][1] = raw[k * 3]; off[k][2] = raw[k * 3 + 1]; }
-            else { off[k][0] = raw[k * 3]; off[k][1] = raw[k * 3 + 1]; off[k][2] = raw[k * 3 + 2]; }
-            int64_t d = (off[k][0] * sz[1] + off[k][1]) * sz[2] + off[k][2];
-            delta[k] = d; delta[K + k] = -d;
-            opp[k] = K + k; opp[K + k] = k;
-        }
-    }
-    inline bool inside(int64_t z, int64_t y, int64_t x) const {
-        return z >= 0 && z < sz[0] && y >= 0 && y < sz[1] && x >= 0 && x < sz[2];
-    }
-};
-
-// rc[p*A + k]: forward slot k (p -> p+o_k) = fw(k, p); backward slot K+k (p -> p-o_k)
-// = bw(k, p - o_k); -1 outside the grid.  Also applies source/sink capacities.
-template <class T, class CapF, class CapB>
-void fill_grid(const GridGeom& g, T* rc, CapF fw, CapB bw, int nthreads) {
-    const int64_t Z = g.sz[0], Y = g.sz[1], X = g.sz[2];
-    const int A = g.A, K = g.K;
-    // Serial on purpose: the fill is memory-bound, and an OpenMP team left spinning after
-    // it steals the core that the (serial) solver needs next.
-    for (int64_t z = 0; z < Z; ++z)
-        for (int64_t y = 0; y < Y; ++y) {
-            // validity of each slot away from the x borders depends on (z, y) only
-            bool vf[13], vb[13];
-            for (int k = 0; k < K; ++k) {
-                vf[k] = g.inside(z + g.off[k][0], y + g.off[k][1], 1 + g.off[k][2]) || X < 3;
-                vb[k] = g.inside(z - g.off[k][0], y - g.off[k][1], 1 - g.off[k][2]) || X < 3;
-            }
-            const int64_t row = (z * Y + y) * X;
-            for (int64_t x = 0; x < X; ++x) {
-                const int64_t p = row + x;
-                T* r = rc + p * A;
-                if (x > 0 && x < X - 1) {
-                    for (int k = 0; k < K; ++k) {
-                        r[k] = vf[k] ? fw(k, p) : T(-1);
-                        r[K + k] = vb[k] ? bw(k, p - g.delta[k]) : T(-1);
-                    }
-                } else {
-                    for (int k = 0; k < K; ++k) {
-                        const int dz = g.off[k][0], dy = g.off[k][1], dx = g.off[k][2];
-                        r[k] = g.inside(z + dz, y + dy, x + dx) ? fw(k, p) : T(-1);
-                        r[K + k] = g.inside(z - dz, y - dy, x - dx) ? bw(k, p - g.delta[k]) : T(-1);
-                    }
-                }
-            }
-        }
-    (void)nthreads;
-}
-
-template <class T>
-void setup_grid_solver(Solver<T, GridTopology<T>>& s, const GridGeom& g, T* rc) {
-    s.topo.A = g.A;
-    for (int k = 0; k < g.A; ++k) { s.topo.delta[k] = g.delta[k]; s.topo.opp[k] = g.opp[k]; s.topo.perm[k] = k; }
-#ifdef SEG_MF_PROFILE
-    if (const char* e = std::getenv("SEG_MF_PERM")) {
-        for (int k = 0; k < g.A && e[k]; ++k) s.topo.perm[k] = e[k] - 'a';
-    }
-#endif
-    s.topo.rc = rc;
-}
-
-// Parallel solve of one grid (nthreads >= 2, big enough): the grid is cut into slabs along
-// its outermost axis; each slab is solved by its own thread on its own range of the node
-// array, with the arcs that cross slab borders hidden (capacity -1).  The slabs' flows are
-// valid flows of the whole graph and their search trees valid trees of it, so after the
-// crossing arcs are restored one serial pass that starts from the border nodes finishes
-// the job (Boykov-Kolmogorov with reused trees).  The flow value does not depend on the
-// number of threads; where the minimum cut is not unique the cut may.
-template <class T>
-void solve_slabs(const GridGeom& g, Solver<T, GridTopology<T>>& s, T* rc, int nthreads) {
-    using S = Solver<T, GridTopology<T>>;
-    const bool three = g.ndim == 3;
-    const int64_t outer = three ? g.sz[0] : g.sz[1];
-    const int64_t plane = three ? g.sz[1] * g.sz[2] : g.sz[2];
-    const int A = g.A;
-    int T_ = int(std::min<int64_t>(nthreads, outer / 16));
-    // slab t covers outer indices [b[t], b[t+1])
-    std::vector<int64_t> b(static_cast<size_t>(T_ + 1));
-    for (int t = 0; t <= T_; ++t) b[size_t(t)] = outer * t / T_;
-    // outer-axis component of each slot's offset
-    int od[26];
-    for (int k = 0; k < g.K; ++k) {
-        od[k] = three ? g.off[k][0] : g.off[k][1];
-        od[g.K + k] = -od[k];
-    }
-    // hide the crossing arcs: slots of the first/last plane of a slab leaving the slab
-    std::vector<std::pair<int64_t, T>> saved;
-    std::vector<int64_t> border;
-    for (int t = 0; t < T_; ++t) {
-        for (int side = 0; side < 2; ++side) {
-            const int64_t o = side == 0 ? b[size_t(t)] : b[size_t(t + 1)] - 1;
-            if ((side == 0 && t == 0) || (side == 1 && t == T_ - 1)) continue;
-            const int dir = side == 0 ? -1 : 1;
-            for (int64_t p = o * plane; p < (o + 1) * plane; ++p) {
-                border.push_back(p);
-                for (int k = 0; k < A; ++k)
-                    if (od[k] == dir && rc[p * A + k] >= T(0)) {
-                        saved.emplace_back(p * A + k, rc[p * A + k]);
-                        rc[p * A + k] = T(-1);
-                    }
-            }
-        }
-    }
-    std::vector<std::unique_ptr<S>> sub(static_cast<size_t>(T_));
-    std::vector<std::exception_ptr> errs(static_cast<size_t>(T_));
-    for (int t = 0; t < T_; ++t) {
-        const int64_t n0 = b[size_t(t)] * plane, n1 = b[size_t(t + 1)] * plane;
-        sub[size_t(t)].reset(new S(s.nodes.data() + n0, n1 - n0));
-        S& q = *sub[size_t(t)];
-        q.topo = s.topo;
-        q.topo.rc = rc + n0 * A;
-    }
-    auto work = [&](int t) {
-        try { sub[size_t(t)]->maxflow(false); } catch (...) { errs[size_t(t)] = std::current_exception(); }
-    };
-    std::vector<std::thread> th;
-    for (int t = 1; t < T_; ++t) th.emplace_back(work, t);
-    work(0);
-    for (auto& x : th) x.join();
-    for (auto& e : errs) if (e) std::rethrow_exception(e);
-    uint32_t stamp = 0;
-    for (auto& q : sub) { s.flow += q->flow; stamp = std::max(stamp, q->time_stamp()); }
-    for (auto& sv : saved) rc[sv.first] = sv.second;
-#ifdef SEG_MF_PROFILE
-    auto tr0 = std::chrono::steady_clock::now();
-#endif
-    s.resume_from(border, stamp + 1);
-#ifdef SEG_MF_PROFILE
-    std::fprintf(stderr, "slabs %d, merge pass %.1f ms\n", T_,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - tr0).count() * 1e3);
-#endif
-}
 
 template <class T>
 double solve_one_grid(const GridGeom& g, const T* src, int64_t src_stride, const T* snk,

@@ -33,7 +33,17 @@ public:
     void add_edges(const int64_t* i, const int64_t* j, const T* cap, const T* rev, int64_t m);
     void add_tweights(const int64_t* i, const T* src, const T* snk, int64_t m);
     void mark_nodes(const int64_t* i, int64_t m);
-    void maxflow(bool reuse_trees);
+    // Grid form: begin_grid makes an empty graph hold the prod(shape) nodes of one C-order
+    // grid (ndim 2 or 3); add_grid_arcs adds w[p * w_stride] * st to the arc
+    // p -> p + off (off = (dz, dy, dx) in {-1, 0, 1}^3, dz = 0 in 2D; and to the reverse
+    // arc when symmetric) for every p whose neighbour is in the grid.  Such a graph is
+    // solved as an implicit grid; any other call turns it into a general graph.
+    void begin_grid(int ndim, const int64_t* shape);
+    bool is_grid() const;
+    void add_grid_arcs(const int* off, const T* w, int64_t w_stride, T st, bool symmetric);
+    // num_threads >= 2: a grid-form graph of at least 65536 nodes is solved in parallel
+    // slabs (fresh solves only), as grid_maxflow.
+    void maxflow(bool reuse_trees, int num_threads = 1);
     double flow_double() const;
     int64_t flow_int() const;
     void segments(const int64_t* ids, int64_t m, uint8_t* out) const;

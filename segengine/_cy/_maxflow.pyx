@@ -26,7 +26,10 @@ cdef extern from "maxflow.h" namespace "seg::mf" nogil:
         void add_edges(const int64_t* i, const int64_t* j, const T* cap, const T* rev, int64_t m) except +
         void add_tweights(const int64_t* i, const T* src, const T* snk, int64_t m) except +
         void mark_nodes(const int64_t* i, int64_t m) except +
-        void maxflow(cbool reuse_trees) except +
+        void begin_grid(int ndim, const int64_t* shape) except +
+        cbool is_grid()
+        void add_grid_arcs(const int* off, const T* w, int64_t w_stride, T st, cbool symmetric) except +
+        void maxflow(cbool reuse_trees, int num_threads) except +
         double flow_double()
         int64_t flow_int()
         void segments(const int64_t* ids, int64_t m, uint8_t* out)
@@ -106,6 +109,25 @@ cdef void _add_tweights(GeneralGraph[cap_t]* g, const int64_t[::1] i, const cap_
     cdef int64_t m = i.shape[0]
     with nogil:
         g.add_tweights(&i[0], &src[0], &snk[0], m)
+
+
+cdef void _add_grid_arcs(GeneralGraph[cap_t]* g, const int* off, const cap_t[::1] w, int64_t w_stride,
+                         cap_t st, cbool symmetric) except *:
+    with nogil:
+        g.add_grid_arcs(off, &w[0], w_stride, st, symmetric)
+
+
+def is_arange(const int64_t[::1] ids):
+    """True when ``ids`` is 0, 1, ..., len(ids) - 1."""
+    cdef int64_t k
+    cdef int64_t n = ids.shape[0]
+    cdef bint ok = True
+    with nogil:
+        for k in range(n):
+            if ids[k] != k:
+                ok = False
+                break
+    return ok
 
 
 cdef class CGraph:
@@ -219,6 +241,47 @@ cdef class CGraph:
             return self.gf.add_nodes(k)
         return self.gd.add_nodes(k)
 
+    def begin_grid(self, shape):
+        """Hold the nodes of one C-order grid (2 or 3 axes) in grid form; the graph must be empty."""
+        cdef int64_t shp[3]
+        cdef int ndim = len(shape)
+        for d in range(ndim):
+            shp[d] = shape[d]
+        if self.kind == 0:
+            self.g32.begin_grid(ndim, shp)
+        elif self.kind == 1:
+            self.g64.begin_grid(ndim, shp)
+        elif self.kind == 2:
+            self.gf.begin_grid(ndim, shp)
+        else:
+            self.gd.begin_grid(ndim, shp)
+
+    def is_grid(self):
+        """True while the graph is held (and solved) as an implicit grid."""
+        if self.kind == 0:
+            return self.g32.is_grid()
+        if self.kind == 1:
+            return self.g64.is_grid()
+        if self.kind == 2:
+            return self.gf.is_grid()
+        return self.gd.is_grid()
+
+    def add_grid_arcs(self, offset, w, st, bint symmetric):
+        """Grid form: capacity ``w[p] * st`` on p -> p + offset ((dz, dy, dx) in {-1, 0, 1}^3);
+        ``w`` holds one value per node, or one value for all."""
+        cdef int off[3]
+        for d in range(3):
+            off[d] = offset[d]
+        cdef int64_t stride = 0 if w.shape[0] == 1 else 1
+        if self.kind == 0:
+            _add_grid_arcs[int32_t](self.g32, off, w, stride, st, symmetric)
+        elif self.kind == 1:
+            _add_grid_arcs[int64_t](self.g64, off, w, stride, st, symmetric)
+        elif self.kind == 2:
+            _add_grid_arcs[float](self.gf, off, w, stride, st, symmetric)
+        else:
+            _add_grid_arcs[double](self.gd, off, w, stride, st, symmetric)
+
     def node_count(self):
         if self.kind == 0:
             return self.g32.node_count()
@@ -276,17 +339,19 @@ cdef class CGraph:
         else:
             self.gd.mark_nodes(&i[0], m)
 
-    def maxflow(self, bint reuse_trees=False):
-        """Solve; returns the flow (int for integer dtypes, float otherwise)."""
+    def maxflow(self, bint reuse_trees=False, int num_threads=1):
+        """Solve; returns the flow (int for integer dtypes, float otherwise).
+
+        num_threads >= 2 solves a large graph in grid form in parallel slabs."""
         with nogil:
             if self.kind == 0:
-                self.g32.maxflow(reuse_trees)
+                self.g32.maxflow(reuse_trees, num_threads)
             elif self.kind == 1:
-                self.g64.maxflow(reuse_trees)
+                self.g64.maxflow(reuse_trees, num_threads)
             elif self.kind == 2:
-                self.gf.maxflow(reuse_trees)
+                self.gf.maxflow(reuse_trees, num_threads)
             else:
-                self.gd.maxflow(reuse_trees)
+                self.gd.maxflow(reuse_trees, num_threads)
         return self.flow()
 
     def flow(self):

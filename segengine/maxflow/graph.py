@@ -76,6 +76,7 @@ class _GraphBase:
         # the size estimates are accepted for compatibility; storage grows as needed
         self._g = _cy.CGraph(self._dtype)
         self._n = 0
+        self._grid_shape = None   # shape of the grid while the graph is held in grid form
 
     # ------------------------------------------------------------ helpers
     @property
@@ -124,6 +125,7 @@ class _GraphBase:
         num_nodes = int(num_nodes)
         if num_nodes < 0:
             raise GraphError(f"num_nodes must be non-negative, got {num_nodes}")
+        self._grid_shape = None
         first = self._g.add_nodes(num_nodes)
         self._n += num_nodes
         return np.arange(first, first + num_nodes, dtype=np.int64)
@@ -133,7 +135,14 @@ class _GraphBase:
         shape = tuple(int(s) for s in np.atleast_1d(shape))
         if any(s < 0 for s in shape):
             raise GraphError(f"shape must be non-negative, got {shape}")
-        return self.add_nodes(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+        n = int(np.prod(shape, dtype=np.int64))
+        if self._n == 0 and n > 0 and 1 <= len(shape) <= 3:
+            # grid form: solved as an implicit grid as long as only grid calls follow
+            self._g.begin_grid(shape if len(shape) > 1 else (1,) + shape)
+            self._n = n
+            self._grid_shape = shape
+            return np.arange(n, dtype=np.int64).reshape(shape)
+        return self.add_nodes(n).reshape(shape)
 
     def get_node_count(self) -> int:
         """Number of non-terminal nodes."""
@@ -167,6 +176,8 @@ class _GraphBase:
             raise GraphError(f"i and j must have the same length, got {ii.size} and {jj.size}")
         c = self._caps(capacities, "capacities", ii.shape, allow_negative=False)
         r = self._caps(rcapacities, "rcapacities", ii.shape, allow_negative=False)
+        if ii.size:
+            self._grid_shape = None
         self._g.add_edges(ii, jj, c, r)
 
     def add_tedge(self, i, cap_source, cap_sink) -> None:
@@ -223,6 +234,8 @@ class _GraphBase:
         st = self._caps(structure, "structure", structure.shape, allow_negative=False).reshape(structure.shape)
         per = np.broadcast_to(np.asarray(periodic, dtype=bool), (ndim,))
         ids_c = self._ids(ids, "nodeids").reshape(ids.shape)
+        if self._grid_edges(ids_c, weights, st, symmetric, per):
+            return
         w = self._caps(weights, "weights", ids.shape, allow_negative=False).reshape(ids.shape)
         center = np.array(structure.shape) // 2
         for idx in zip(*np.nonzero(st)):
@@ -253,15 +266,59 @@ class _GraphBase:
             rev = cap if symmetric else np.zeros_like(cap)
             self._g.add_edges(p, q, cap, rev)
 
+    def _grid_edges(self, ids, weights, st, symmetric, per) -> bool:
+        """Add the edges of :meth:`add_grid_edges` to a graph in grid form, if it is one.
+
+        Applies when ``ids`` are all the graph's nodes in their grid layout, no axis is
+        periodic and every non-zero ``st`` entry is a neighbour offset in {-1, 0, 1}^ndim
+        (and, for integer graphs, ``weights * st`` cannot overflow).  Returns False (nothing
+        added) otherwise: the caller then adds the edges to the general graph.
+        """
+        if (self._grid_shape is None or not self._g.is_grid() or ids.shape != self._grid_shape
+                or per.any() or not _cy.is_arange(ids.reshape(-1))):
+            return False
+        center = np.array(st.shape) // 2
+        offs = [np.array(idx) - center for idx in zip(*np.nonzero(st))]
+        offs = [o for o in offs if o.any()]
+        if any(np.abs(o).max() > 1 for o in offs):
+            return False
+        if np.ndim(weights) == 0:
+            w = self._caps(weights, "weights", (1,), allow_negative=False)
+        else:
+            w = self._caps(weights, "weights", ids.shape, allow_negative=False)
+        if self._is_int and w.size and st.size:
+            big = int(w.max()) * int(st.max())
+            if big > np.iinfo(self._dtype).max // max(2 * len(offs), 1):
+                return False
+        pad = 3 - ids.ndim
+        for o in offs:
+            off = (0,) * pad + tuple(int(v) for v in o)
+            self._g.add_grid_arcs(off, w, st[tuple(o + center)], bool(symmetric))
+        return True
+
     # ------------------------------------------------------------ solve and query
-    def maxflow(self, reuse_trees: bool = False):
+    def maxflow(self, reuse_trees: bool = False, num_threads=None):
         """Compute the maximum flow (= capacity of the minimum cut).
 
         With ``reuse_trees`` the search trees of the previous call are reused; nodes whose
         terminal capacities changed since must be marked with :meth:`mark_node` first.
         Returns ``float`` for float graphs and ``int`` for integer graphs.
+
+        A graph built only by :meth:`add_grid_nodes` (on an empty graph), then
+        :meth:`add_grid_edges` over all of its nodes (no periodic axes, neighbour offsets in
+        {-1, 0, 1}^ndim) and terminal capacities is held and solved as an implicit grid:
+        the same flow network, 2-4x less memory and a faster solve.  ``num_threads``
+        (segengine extension; None: ``torch.get_num_threads()``) then lets a fresh solve of
+        at least 65536 nodes run in parallel slabs as :func:`grid_maxflow` does; other
+        graphs are solved serially.
         """
-        return self._g.maxflow(bool(reuse_trees))
+        if num_threads is None:
+            import torch
+            num_threads = torch.get_num_threads()
+        num_threads = int(num_threads)
+        if num_threads < 1:
+            raise GraphError(f"num_threads must be a positive integer or None, got {num_threads}")
+        return self._g.maxflow(bool(reuse_trees), num_threads)
 
     def mark_node(self, i) -> None:
         """Mark node ``i`` as changed for ``maxflow(reuse_trees=True)``."""
@@ -311,12 +368,14 @@ class _GraphBase:
         """Remove all nodes and edges."""
         self._g.reset()
         self._n = 0
+        self._grid_shape = None
 
     def copy(self):
         """A copy with the current (residual) capacities, terminal state and flow."""
         c = type(self).__new__(type(self))
         c._g = self._g.copy()
         c._n = self._n
+        c._grid_shape = None   # the copy is a general graph
         return c
 
 

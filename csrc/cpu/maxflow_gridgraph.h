@@ -1,0 +1,183 @@
+// A Graph-API graph that is exactly a grid, stored and solved as an implicit grid
+// (internal header of csrc/cpu/maxflow.cpp).
+//
+// GeneralGraph<T> keeps a GridPart while everything added to it came through grid calls
+// on one grid of nodes: begin (all nodes of one C-order grid), arcs along neighbour
+// offsets in {-1, 0, 1}^3, terminal capacities.  Parallel arcs between the same pair add
+// up in one slot (the same flow network).  Anything else converts it back to staging
+// edges (to_staging) and the graph continues as a general one.
+//
+// Assumes (checked by segengine/maxflow/graph.py): capacities finite and non-negative,
+// offsets in {-1, 0, 1}^3 and not all zero, weights laid out as the grid (C order).
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "maxflow_grid.h"
+#include "maxflow_solver.h"
+
+namespace seg {
+namespace mf {
+namespace detail {
+
+// Smallest connectivity of a grid with `ndim` (2 or 3) axes whose neighbourhood holds an
+// offset of L1 norm `l1` (1..3).
+inline int connectivity_for(int ndim, int l1) {
+    if (ndim == 2) return l1 <= 1 ? 4 : 8;
+    return l1 <= 1 ? 6 : (l1 == 2 ? 18 : 26);
+}
+
+// Slot of the arc p -> p + off (off as (dz, dy, dx)) in the layout of g, -1 if none.
+inline int slot_of(const GridGeom& g, const int* off) {
+    for (int k = 0; k < g.K; ++k) {
+        if (g.off[k][0] == off[0] && g.off[k][1] == off[1] && g.off[k][2] == off[2]) return k;
+        if (g.off[k][0] == -off[0] && g.off[k][1] == -off[1] && g.off[k][2] == -off[2]) return g.K + k;
+    }
+    return -1;
+}
+
+// Offset (dz, dy, dx) of slot k of g.
+inline void slot_offset(const GridGeom& g, int k, int* off) {
+    const int sign = k < g.K ? 1 : -1, f = k < g.K ? k : k - g.K;
+    for (int d = 0; d < 3; ++d) off[d] = sign * g.off[f][d];
+}
+
+template <class T>
+struct GridPart {
+    using S = Solver<T, GridTopology<T>>;
+    int ndim = 2;                 // 2 or 3 (a 1D grid is a 2D grid of one row)
+    int64_t shape[3] = {1, 1, 1};
+    int64_t N = 0;
+    int conn = 0;                 // 0 until the first arcs
+    std::unique_ptr<GridGeom> geom;
+    std::unique_ptr<T[]> rc;      // [N * A] slot capacities, -1 outside the grid
+    std::unique_ptr<S> solver;    // node state (terminal capacities, trees) from the start
+    bool stale = true;            // slots changed structurally since the last solve
+
+    GridPart(int nd, const int64_t* shp) {
+        ndim = nd;
+        for (int d = 0; d < nd; ++d) shape[d] = shp[d];
+        // the geometry checks sizes and overflow; its connectivity is replaced later
+        GridGeom probe(nd, shp, nd == 2 ? 4 : 6);
+        N = probe.N;
+        solver.reset(new S(N));
+        for (int64_t i = 0; i < N; ++i) {
+            auto& v = solver->nodes[size_t(i)];
+            v.tr = T(0); v.ts = 0; v.dist = 0; v.parent = P_NONE<typename S::P>; v.tf = FREE;
+        }
+    }
+
+    // Lay the slots out for connectivity c (at least the current one), keeping every
+    // capacity already stored.
+    void widen(int c) {
+        std::unique_ptr<GridGeom> g(new GridGeom(ndim, shape, c));
+        std::unique_ptr<T[]> r(new T[size_t(N) * size_t(g->A)]);
+        fill_grid<T>(*g, r.get(), [](int, int64_t) { return T(0); }, [](int, int64_t) { return T(0); }, 1);
+        if (geom) {
+            // slot k of the old layout -> slot of the same offset in the new one
+            int map[26];
+            for (int k = 0; k < geom->A; ++k) {
+                int off[3];
+                slot_offset(*geom, k, off);
+                map[k] = slot_of(*g, off);
+            }
+            const int A0 = geom->A, A1 = g->A;
+            for (int64_t p = 0; p < N; ++p)
+                for (int k = 0; k < A0; ++k) r[size_t(p * A1 + map[k])] = rc[size_t(p * A0 + k)];
+        }
+        geom = std::move(g);
+        rc = std::move(r);
+        conn = c;
+        setup_grid_solver(*solver, *geom, rc.get());
+        stale = true;   // parent codes name slots of the old layout
+    }
+
+    void ensure_layout() { if (!geom) widen(ndim == 2 ? 4 : 6); }
+
+    // Add capacity w[p * w_stride] * st to the arc p -> p + off for every p whose
+    // neighbour is inside the grid (and the same to p + off -> p when symmetric).
+    // off: (dz, dy, dx), dz = 0 in 2D.  Returns the number of node pairs.
+    int64_t add_arcs(const int* off, const T* w, int64_t w_stride, T st, bool symmetric) {
+        const int l1 = std::abs(off[0]) + std::abs(off[1]) + std::abs(off[2]);
+        const int need = connectivity_for(ndim, l1);
+        if (!geom || need > conn) widen(std::max(need, conn));
+        const GridGeom& g = *geom;
+        const int64_t d = (off[0] * g.sz[1] + off[1]) * g.sz[2] + off[2];
+        const int slot = slot_of(g, off);
+        const int back = slot < g.K ? slot + g.K : slot - g.K;
+        const int A = g.A;
+        int64_t pairs = 0;
+        for (int64_t z = std::max<int64_t>(0, -off[0]); z < g.sz[0] - std::max(0, off[0]); ++z)
+            for (int64_t y = std::max<int64_t>(0, -off[1]); y < g.sz[1] - std::max(0, off[1]); ++y) {
+                const int64_t x0 = std::max(0, -off[2]), x1 = g.sz[2] - std::max(0, off[2]);
+                if (x1 <= x0) continue;
+                pairs += x1 - x0;
+                const int64_t row = (z * g.sz[1] + y) * g.sz[2];
+                for (int64_t x = x0; x < x1; ++x) {
+                    const int64_t p = row + x;
+                    const T c = T(w[p * w_stride] * st);
+                    rc[size_t(p * A + slot)] += c;
+                    if (symmetric) rc[size_t((p + d) * A + back)] += c;
+                }
+            }
+        stale = true;
+        return pairs;
+    }
+
+    void maxflow(bool reuse, int nthreads) {
+        ensure_layout();
+        if (stale || !solver->solved_once) reuse = false;
+        const int64_t outer = ndim == 3 ? geom->sz[0] : geom->sz[1];
+        if (!reuse && nthreads >= 2 && outer >= 32 && N >= 65536) solve_slabs<T>(*geom, *solver, rc.get(), nthreads);
+        else solver->maxflow(reuse);
+        stale = false;
+    }
+
+    // Arcs of the residual network: (from, to, cap) for every slot inside the grid.
+    template <class F>
+    void for_each_arc(F&& f) const {
+        if (!geom) return;
+        const int A = geom->A;
+        for (int64_t p = 0; p < N; ++p)
+            for (int k = 0; k < A; ++k) {
+                const T c = rc[size_t(p * A + k)];
+                if (c >= T(0)) f(p, p + geom->delta[k], c);
+            }
+    }
+
+    int64_t arc_count() const {
+        int64_t m = 0;
+        for_each_arc([&](int64_t, int64_t, T) { ++m; });
+        return m;
+    }
+
+    // The same residual network as staging edges (one per forward slot), terminal
+    // residuals tr[N] and the flow so far.
+    void to_staging(std::vector<int64_t>& ei, std::vector<int64_t>& ej, std::vector<T>& ecap,
+                    std::vector<T>& erev, std::vector<T>& tr, flow_t<T>& flow) const {
+        if (geom) {
+            const int A = geom->A, K = geom->K;
+            const size_t m = size_t(arc_count() / 2);
+            ei.reserve(ei.size() + m); ej.reserve(ej.size() + m);
+            ecap.reserve(ecap.size() + m); erev.reserve(erev.size() + m);
+            for (int64_t p = 0; p < N; ++p)
+                for (int k = 0; k < K; ++k) {
+                    const T c = rc[size_t(p * A + k)];
+                    if (c < T(0)) continue;
+                    const int64_t q = p + geom->delta[k];
+                    ei.push_back(p); ej.push_back(q); ecap.push_back(c);
+                    erev.push_back(rc[size_t(q * A + geom->opp[k])]);
+                }
+        }
+        tr.resize(size_t(N));
+        for (int64_t i = 0; i < N; ++i) tr[size_t(i)] = solver->nodes[size_t(i)].tr;
+        flow = solver->flow;
+    }
+};
+
+}  // namespace detail
+}  // namespace mf
+}  // namespace seg
