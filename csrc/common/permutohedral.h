@@ -38,7 +38,10 @@
 #define SEG_FMUL(a, b) ((a) * (b))
 #define SEG_FADD(a, b) ((a) + (b))
 #define SEG_FSUB(a, b) ((a) - (b))
-#define SEG_RINT(a) nearbyintf(a)
+// Round to nearest, ties to even, for |a| < 2^22: adding and subtracting 1.5*2^23 leaves
+// the integer part (float spacing is 1 there). Equal to nearbyintf under the default
+// rounding mode, but inline: without SSE4.1 the compiler calls libm for nearbyintf.
+#define SEG_RINT(a) (((a) + 12582912.0f) - 12582912.0f)
 #endif
 
 namespace seg {
@@ -184,6 +187,17 @@ SEG_HD void splat_vertex(int64_t v, const int64_t* ptr, const int32_t* pt, const
             const T* src = in + p * C;
             for (int c = c0; c < C; ++c) out_row[c] += wk * src[c];
         }
+    }
+}
+
+// Scatter one point's row: V[offsets[p, r], :] += (weights[p, r] * s) * row  for r = 0..d.
+template <typename T>
+SEG_HD void scatter_point(int64_t p, const int32_t* offsets, const float* weights, int d,
+                          const T* row, T s, bool scaled, int C, T* V) {
+    for (int r = 0; r <= d; ++r) {
+        const T w = scaled ? (T)weights[p * (d + 1) + r] * s : (T)weights[p * (d + 1) + r];
+        T* dst = V + (int64_t)offsets[p * (d + 1) + r] * C;
+        for (int c = 0; c < C; ++c) dst[c] += w * row[c];
     }
 }
 

@@ -1,7 +1,15 @@
-// CPU dense-CRF mean field: per iteration each kernel splats Q (scaled by its `pre`
-// normaliser) and blurs on its lattice; then one pass over the points slices every kernel,
-// applies normalisation and compatibility and takes the softmax (fused, parallel over points).
-// Deterministic: no float accumulation is shared between threads.
+// CPU dense-CRF mean field, fused: one pass over the points per iteration slices every
+// kernel, applies normalisation and compatibility, takes the softmax and at once splats
+// the new marginals into the next iteration's vertex buffers (the slice and the splat read
+// the same vertex indices and weights); then the buffers are reduced and blurred. The
+// marginals themselves are only written out after the last update.
+//
+// Determinism: the points are cut into parts that depend on the sizes only (never on the
+// thread count). Each part scatters, in point order, into a buffer of its own, except the
+// first part of each image, which writes the image's vertex range directly; the other parts
+// are then added in part order. So the sum at every vertex is the same for any number of
+// threads, and no float accumulation is shared between threads.
+//
 // FP exceptions are never trapped here: let GCC if-convert and vectorise the conditional
 // float loops (clamps, selects). Results are unchanged (this is not -ffast-math).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -24,151 +32,343 @@ namespace seg {
 
 namespace {
 
-constexpr int64_t kRows = 256;
+constexpr int64_t kRows = 256;           // vertices per scheduling chunk (reduce, blur)
+constexpr int kPartsPerBatch = 4;        // target number of point parts of a batch
+constexpr int64_t kMinPartPoints = 4096; // an image is cut into sub-parts no smaller than this
 
-struct SliceSpec {
-    const int32_t* offsets;
-    const float* weights;
-    const float* V;
-    const float* post;
-    float alpha;
-    int d;
-    int kind;
-    const float* compat;
+// A contiguous range of points of one image, with the vertex range it touches per kernel.
+struct Part {
+    int64_t lo, hi;   // points
+    int64_t image;
+    bool first;       // first part of its image: writes the image's vertex range directly
 };
 
-// One mean-field update of points [lo, hi): slice every kernel (Cp channels, padded with
-// zeros), normalise, compatibility, softmax over the C real labels; Q rows have Cp floats.
-SEG_MULTIVERSION void update_range(int64_t lo, int64_t hi, const float* unary, int C, int Cp,
-                                   const SliceSpec* ks, int K, float* s, float* e, float* Q) {
-    for (int64_t p = lo; p < hi; ++p) {
-        const float* u = unary + p * Cp;
-        for (int c = 0; c < C; ++c) e[c] = -u[c];
-        for (int k = 0; k < K; ++k) {
-            const SliceSpec& kn = ks[k];
-            lattice::slice_point<float>(p, kn.offsets, kn.weights, kn.V, kn.post, kn.alpha, kn.d, Cp, s);
-            crf::apply_compat(e, s, kn.compat, kn.kind, C);
+// Per-kernel state of the mean field.
+struct KernelState {
+    const CrfKernel* kn = nullptr;
+    int d = 0;
+    int64_t M = 0;
+    float alpha = 1.0f;
+    std::vector<float> pre, post;               // normalisers [P] (empty: none)
+    std::vector<int64_t> image_lo, image_hi;    // vertex range of each image [B]
+    std::vector<int64_t> part_lo, part_hi;      // vertex range of each part
+    std::vector<std::vector<float>> part_buf;   // private buffers of the non-first parts
+    std::vector<float> acc, X, Y;               // splat target and blur ping-pong [M+1, W]
+    const float* V = nullptr;                   // blurred values read by the slice
+};
+
+// Cut the P = B*N points into parts: whole images when the batch has kPartsPerBatch images or
+// more, otherwise each image in ceil(kPartsPerBatch / B) sub-parts (if large enough).
+std::vector<Part> make_parts(int64_t B, int64_t N) {
+    const int64_t per_image = std::max<int64_t>(
+        1, std::min<int64_t>((kPartsPerBatch + B - 1) / B, N / kMinPartPoints));
+    std::vector<Part> parts;
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t s = 0; s < per_image; ++s)
+            parts.push_back(Part{b * N + N * s / per_image, b * N + N * (s + 1) / per_image, b, s == 0});
+    return parts;
+}
+
+// Vertex ranges per image and per part (min/max of the entries' vertex indices). A lattice
+// numbered in first-occurrence order has disjoint, increasing image ranges: checked, since
+// the first part of an image writes its range without a private buffer.
+void vertex_ranges(KernelState& ks, const std::vector<Part>& parts, int64_t B, int threads) {
+    const int D1 = ks.d + 1;
+    const int32_t* off = ks.kn->offsets;
+    const int64_t np = (int64_t)parts.size();
+    ks.part_lo.assign(np, 0);
+    ks.part_hi.assign(np, 0);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t q = 0; q < np; ++q) {
+        int32_t lo = INT32_MAX, hi = -1;
+        for (int64_t e = parts[q].lo * D1; e < parts[q].hi * D1; ++e) {
+            lo = std::min(lo, off[e]);
+            hi = std::max(hi, off[e]);
         }
-        crf::softmax(e, C);
-        float* q = Q + p * Cp;
-        for (int c = 0; c < C; ++c) q[c] = e[c];
+        ks.part_lo[q] = lo;
+        ks.part_hi[q] = (int64_t)hi + 1;
+    }
+    ks.image_lo.assign(B, INT64_MAX);
+    ks.image_hi.assign(B, 0);
+    for (int64_t q = 0; q < np; ++q) {
+        const int64_t b = parts[q].image;
+        ks.image_lo[b] = std::min(ks.image_lo[b], ks.part_lo[q]);
+        ks.image_hi[b] = std::max(ks.image_hi[b], ks.part_hi[q]);
+    }
+    for (int64_t q = 0; q < np; ++q)
+        if (ks.part_lo[q] < 0 || ks.part_hi[q] > ks.M)
+            throw std::invalid_argument("crf_meanfield: lattice vertex index out of range");
+    for (int64_t b = 1; b < B; ++b)
+        if (ks.image_lo[b] < ks.image_hi[b - 1])
+            throw std::invalid_argument(
+                "crf_meanfield: lattice vertices are not grouped per image (build the lattice "
+                "with segengine's lattice_build)");
+}
+
+// Softmax of the C real labels of a padded row e[Cp] in place; padding set to 0.
+SEG_MULTIVERSION void softmax_row(float* e, int C, int Cp) {
+    for (int c = C; c < Cp; ++c) e[c] = -3.0e38f;
+    crf::softmax_padded(e, Cp);
+}
+
+// The scatter target of part q for kernel k, shifted so that vertex v is row v.
+inline float* scatter_target(KernelState& ks, int64_t q, const Part& part, int W) {
+    if (part.first) return ks.acc.data();
+    return ks.part_buf[q].data() - ks.part_lo[q] * W;
+}
+
+// Zero what part q scatters into (the image's vertex range for a first part).
+inline void zero_target(KernelState& ks, int64_t q, const Part& part, int W) {
+    if (part.first)
+        std::fill(ks.acc.begin() + ks.image_lo[part.image] * W, ks.acc.begin() + ks.image_hi[part.image] * W,
+                  0.0f);
+    else
+        std::fill(ks.part_buf[q].begin(), ks.part_buf[q].end(), 0.0f);
+}
+
+// acc[v] += the private part buffers covering v, in part order, for vertices [lo, hi).
+void reduce_range(KernelState& ks, const std::vector<Part>& parts, int64_t lo, int64_t hi, int W) {
+    for (size_t q = 0; q < parts.size(); ++q) {
+        if (parts[q].first) continue;
+        const int64_t a = std::max(lo, ks.part_lo[q]), b = std::min(hi, ks.part_hi[q]);
+        if (a >= b) continue;
+        const float* src = ks.part_buf[q].data() + (a - ks.part_lo[q]) * W;
+        float* dst = ks.acc.data() + a * W;
+        for (int64_t i = 0; i < (b - a) * W; ++i) dst[i] += src[i];
     }
 }
 
-SEG_MULTIVERSION void init_range(int64_t lo, int64_t hi, const float* unary, int C, int Cp, float* e,
-                                 float* Q) {
-    for (int64_t p = lo; p < hi; ++p) {
-        const float* u = unary + p * Cp;
-        for (int c = 0; c < C; ++c) e[c] = -u[c];
-        crf::softmax(e, C);
-        float* q = Q + p * Cp;
-        for (int c = 0; c < C; ++c) q[c] = e[c];
-        for (int c = C; c < Cp; ++c) q[c] = 0.0f;
+// Inside a parallel region: reduce the parts into acc and blur (axes 0..d) into X/Y; sets V.
+void reduce_and_blur(std::vector<KernelState>& kss, const std::vector<Part>& parts, int W) {
+    for (KernelState& ks : kss) {
+        const int64_t chunks = (ks.M + kRows - 1) / kRows;
+#pragma omp for schedule(static)
+        for (int64_t ch = 0; ch < chunks; ++ch)
+            reduce_range(ks, parts, ch * kRows, std::min(ks.M, (ch + 1) * kRows), W);
+        const float* cur = ks.acc.data();
+        for (int j = 0; j <= ks.d; ++j) {
+            float* nxt = (j % 2 == 0) ? ks.X.data() : ks.Y.data();
+            const int32_t* nb = ks.kn->neighbors + (size_t)j * ks.M * 2;
+#pragma omp for schedule(static)
+            for (int64_t ch = 0; ch < chunks; ++ch)
+                blur_range(ch * kRows, std::min(ks.M, (ch + 1) * kRows), nb, cur, W, nxt);
+            cur = nxt;
+        }
+        ks.V = cur;
     }
+}
+
+void allocate(KernelState& ks, const std::vector<Part>& parts, int W) {
+    ks.acc.assign((size_t)(ks.M + 1) * W, 0.0f);  // vertices no real point touches stay 0
+    ks.X.assign((size_t)(ks.M + 1) * W, 0.0f);
+    ks.Y.assign((size_t)(ks.M + 1) * W, 0.0f);
+    ks.part_buf.assign(parts.size(), {});
+    for (size_t q = 0; q < parts.size(); ++q)
+        if (!parts[q].first) ks.part_buf[q].assign((size_t)(ks.part_hi[q] - ks.part_lo[q]) * W, 0.0f);
+}
+
+// Normalisers of each kernel from n = K·1 (splat ones, blur, slice), pydensecrf's formulas.
+void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, int64_t P, int threads) {
+    bool any = false;
+    for (const KernelState& ks : kss) any |= ks.kn->normalization != 0;
+    if (!any) return;
+    std::vector<float> n((size_t)P);
+    const float one = 1.0f;
+    for (KernelState& ks : kss) allocate(ks, parts, 1);
+#pragma omp parallel num_threads(threads)
+    {
+        FlushDenormals ftz;
+#pragma omp for schedule(static)
+        for (int64_t q = 0; q < (int64_t)parts.size(); ++q)
+            for (KernelState& ks : kss) {
+                if (ks.kn->normalization == 0) continue;
+                zero_target(ks, q, parts[q], 1);
+                float* dst = scatter_target(ks, q, parts[q], 1);
+                for (int64_t p = parts[q].lo; p < parts[q].hi; ++p)
+                    lattice::scatter_point<float>(p, ks.kn->offsets, ks.kn->weights, ks.d, &one, 1.0f, false, 1,
+                                                  dst);
+            }
+        reduce_and_blur(kss, parts, 1);
+    }
+    for (KernelState& ks : kss) {
+        const int norm = ks.kn->normalization;
+        if (norm == 0) continue;
+        slice_range(0, P, ks.kn->offsets, ks.kn->weights, ks.V, nullptr, ks.alpha, ks.d, 1, n.data());
+        const bool sym = norm == 3;
+        for (int64_t p = 0; p < P; ++p) n[p] = sym ? crf::norm_symmetric(n[p]) : crf::norm_inverse(n[p]);
+        if (norm == 3 || norm == 1) ks.pre = n;
+        if (norm == 3 || norm == 2) ks.post = n;
+    }
+}
+
+// One pass over the points of part q. slice: add the pairwise terms from the kernels' V
+// (otherwise Q = softmax(-U)); scatter: splat the new marginals into the kernels' targets;
+// otherwise write them to Qp [P, Cp] (which may be Up: each row is read before it is written).
+SEG_MULTIVERSION void update_part(std::vector<KernelState>& kss, int64_t q, const Part& part,
+                                  const float* Up, int C, int Cp, bool slice, bool scatter, float* Qp,
+                                  float* e, float* s) {
+    const int K = (int)kss.size();
+    float* dst[8];
+    for (int k = 0; k < K; ++k) {
+        if (scatter) {
+            zero_target(kss[k], q, part, Cp);
+            dst[k] = scatter_target(kss[k], q, part, Cp);
+        }
+    }
+    for (int64_t p = part.lo; p < part.hi; ++p) {
+        const float* u = Up + p * Cp;
+        for (int c = 0; c < Cp; ++c) e[c] = -u[c];
+        if (slice) {
+            for (int k = 0; k < K; ++k) {
+                const KernelState& ks = kss[k];
+                lattice::slice_point<float>(p, ks.kn->offsets, ks.kn->weights, ks.V,
+                                            ks.post.empty() ? nullptr : ks.post.data(), ks.alpha, ks.d, Cp, s);
+                crf::apply_compat(e, s, ks.kn->compat, ks.kn->compat_kind, C);
+            }
+        }
+        softmax_row(e, C, Cp);
+        if (scatter) {
+            for (int k = 0; k < K; ++k) {
+                const KernelState& ks = kss[k];
+                const bool has_pre = !ks.pre.empty();
+                lattice::scatter_point<float>(p, ks.kn->offsets, ks.kn->weights, ks.d, e,
+                                              has_pre ? ks.pre[p] : 1.0f, has_pre, Cp, dst[k]);
+            }
+        } else {
+            float* qrow = Qp + p * Cp;
+            for (int c = 0; c < Cp; ++c) qrow[c] = e[c];
+        }
+    }
+}
+
+// Rows lo..hi-1 of image b's points into U [.., Cp] (padding 0) from input [B, C, N]
+// (channel-major, cm) or [P, C]: U itself, -logits, or -log(clip(p, 1e-5, 1)). Returns a
+// bit set: 1 = a non-finite value, 2 = a probability outside [0, 1 + 1e-3] (or NaN).
+SEG_MULTIVERSION int unary_rows(const float* input, int kind, bool cm, int64_t b, int64_t N, int C, int Cp,
+                                int64_t lo, int64_t hi, float* U) {
+    int bad = 0;
+    for (int c = 0; c < C; ++c) {
+        const float* src = cm ? input + (b * C + c) * N : input + b * N * C + c;
+        const int64_t stride = cm ? 1 : C;
+        float* dst = U + (b * N) * Cp + c;
+        for (int64_t n = lo; n < hi; ++n) {
+            const float x = src[n * stride];
+            float u;
+            if (kind == UNARY_PROBABILITIES) {
+                bad |= (x >= 0.0f && x <= 1.001f) ? 0 : 2;
+                const float pc = x < 1e-5f ? 1e-5f : (x > 1.0f ? 1.0f : x);
+                u = -log_positive(pc);
+            } else {
+                bad |= std::fabs(x) <= 3.4028234e38f ? 0 : 1;
+                u = kind == UNARY_LOGITS ? -x : x;
+            }
+            dst[n * Cp] = u;
+        }
+    }
+    for (int64_t n = lo; n < hi; ++n)
+        for (int c = C; c < Cp; ++c) U[(b * N + n) * Cp + c] = 0.0f;
+    return bad;
 }
 
 }  // namespace
 
-void crf_meanfield(const float* unary, float* Q, int64_t B, int64_t N, int C, bool channel_major,
-                   const CrfKernel* kernels, int num_kernels, int iterations, int num_threads) {
+void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
+                   bool channel_major, const CrfKernel* kernels, int num_kernels, int iterations,
+                   int num_threads) {
     const int64_t P = B * N;
     if (C < 1) throw std::invalid_argument("crf_meanfield: need at least one label");
-    if (P == 0) return;
     if (iterations < 0) throw std::invalid_argument("crf_meanfield: negative iteration count");
+    if (unary_kind < UNARY_ENERGY || unary_kind > UNARY_PROBABILITIES)
+        throw std::invalid_argument("crf_meanfield: unknown unary kind " + std::to_string(unary_kind));
+    if (num_kernels < 0 || num_kernels > 8)
+        throw std::invalid_argument("crf_meanfield: 0..8 kernels are supported, got " +
+                                    std::to_string(num_kernels));
+    if (P == 0) return;
     const int threads = resolve_threads(num_threads);
-    const int K = num_kernels;
     const int Cp = (C + SEG_LATTICE_CHUNK - 1) / SEG_LATTICE_CHUNK * SEG_LATTICE_CHUNK;
-    const int64_t chunks = (P + kRows - 1) / kRows;
+    const std::vector<Part> parts = make_parts(B, N);
+    const int64_t np = (int64_t)parts.size();
 
-    for (int k = 0; k < K; ++k) {
+    std::vector<KernelState> kss((size_t)num_kernels);
+    for (int k = 0; k < num_kernels; ++k) {
         const CrfKernel& kn = kernels[k];
         if (kn.d < 1 || kn.d > SEG_LATTICE_MAX_D)
             throw std::invalid_argument("crf_meanfield: bad kernel dimension " + std::to_string(kn.d));
         if (kn.normalization < 0 || kn.normalization > 3)
             throw std::invalid_argument("crf_meanfield: unknown normalization " +
                                         std::to_string(kn.normalization));
-    }
-    // With no more threads than kernels, each thread handles one whole kernel in the
-    // lattice phases (no barriers inside: robust when cores are shared); otherwise all
-    // threads work on one kernel after the other. The arithmetic is the same either way.
-    const bool per_kernel = K >= 2 && threads <= K;
-    const int outer = per_kernel ? threads : 1;
-    const int inner = per_kernel ? 1 : num_threads;
-
-    // normalisers from n = K·1
-    std::vector<std::vector<float>> pre(K), post(K);
-    std::vector<FilterWork<float>> work(K);
-    {
-        const std::vector<float> ones((size_t)P, 1.0f);
-#pragma omp parallel for num_threads(outer) schedule(static, 1)
-        for (int k = 0; k < K; ++k) {
-            const CrfKernel& kn = kernels[k];
-            if (kn.normalization == 0) continue;
-            std::vector<float> v((size_t)P);
-            lattice_filter_work<float>(ones.data(), v.data(), P, 1, kn.d, kn.M, kn.offsets, kn.weights,
-                                       kn.neighbors, kn.splat_ptr, kn.splat_pt, kn.splat_w, nullptr, nullptr,
-                                       false, inner, work[k]);
-            const bool sym = kn.normalization == 3;
-            for (int64_t p = 0; p < P; ++p) v[p] = sym ? crf::norm_symmetric(v[p]) : crf::norm_inverse(v[p]);
-            if (kn.normalization == 3) { pre[k] = v; post[k] = v; }
-            else if (kn.normalization == 2) post[k] = v;
-            else pre[k] = v;
-        }
+        KernelState& ks = kss[k];
+        ks.kn = &kn;
+        ks.d = kn.d;
+        ks.M = kn.M;
+        ks.alpha = lattice::slice_alpha(kn.d);
+        vertex_ranges(ks, parts, B, threads);
     }
 
-    // unary and marginals in a point-major, channel-padded layout [P, Cp] (padding stays 0):
-    // whole SIMD chunks, one row per point
-    std::vector<float> Up((size_t)P * Cp, 0.0f), Qp((size_t)P * Cp);
+    // unary in a point-major, channel-padded layout [P, Cp] (padding 0): whole SIMD chunks;
+    // converted and checked in blocks of points of one image (reads along rows of the input)
+    std::vector<float> Up((size_t)P * Cp);  // the last update overwrites it with Q
+    const int64_t blocks_per_image = (N + kRows - 1) / kRows;
+    int bad = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad)
+    for (int64_t blk = 0; blk < B * blocks_per_image; ++blk) {
+        const int64_t b = blk / blocks_per_image, lo = (blk - b * blocks_per_image) * kRows;
+        bad |= unary_rows(input, unary_kind, channel_major, b, N, C, Cp, lo, std::min(N, lo + kRows), Up.data());
+    }
+    if (bad & 2) throw std::invalid_argument("probabilities must lie in [0, 1]");
+    if (bad & 1)
+        throw std::invalid_argument(unary_kind == UNARY_LOGITS ? "logits must be finite (found NaN or Inf)"
+                                                               : "unary energies must be finite (found NaN or Inf)");
+    normalisers(kss, parts, P, threads);
+    for (KernelState& ks : kss) allocate(ks, parts, Cp);
 #pragma omp parallel num_threads(threads)
     {
         FlushDenormals ftz;
-        std::vector<float> ebuf((size_t)Cp);
+        std::vector<float> e((size_t)Cp), s((size_t)Cp);
+        // Q0 = softmax(-U), splatted; then each iteration: reduce + blur, update (+ splat)
+        for (int it = 0; it <= iterations; ++it) {
+            if (it > 0) reduce_and_blur(kss, parts, Cp);
+            const bool last = it == iterations;
 #pragma omp for schedule(static)
-        for (int64_t ch = 0; ch < chunks; ++ch) {
-            const int64_t lo = ch * kRows, hi = std::min(P, (ch + 1) * kRows);
-            for (int64_t p = lo; p < hi; ++p) {
-                const int64_t b = p / N, n = p - b * N;
-                float* u = Up.data() + (size_t)p * Cp;
-                if (channel_major)
-                    for (int c = 0; c < C; ++c) u[c] = unary[(b * C + c) * N + n];
-                else
-                    for (int c = 0; c < C; ++c) u[c] = unary[p * C + c];
-            }
-            init_range(lo, hi, Up.data(), C, Cp, ebuf.data(), Qp.data());
+            for (int64_t q = 0; q < np; ++q)
+                update_part(kss, q, parts[q], Up.data(), C, Cp, it > 0, !last, Up.data(), e.data(), s.data());
         }
     }
-
-    std::vector<SliceSpec> specs(K);
-    for (int k = 0; k < K; ++k) {
-        const CrfKernel& kn = kernels[k];
-        specs[k] = SliceSpec{kn.offsets, kn.weights, nullptr, post[k].empty() ? nullptr : post[k].data(),
-                             lattice::slice_alpha(kn.d), kn.d, kn.compat_kind, kn.compat};
-    }
-    for (int it = 0; it < iterations; ++it) {
-#pragma omp parallel for num_threads(outer) schedule(static, 1)
-        for (int k = 0; k < K; ++k) {
-            const CrfKernel& kn = kernels[k];
-            specs[k].V = lattice_splat_blur<float>(Qp.data(), P, Cp, kn.d, kn.M, kn.offsets, kn.weights,
-                                                   kn.neighbors, kn.splat_ptr, kn.splat_pt, kn.splat_w,
-                                                   pre[k].empty() ? nullptr : pre[k].data(), false,
-                                                   inner, work[k]);
-        }
-#pragma omp parallel num_threads(threads) if (P * Cp >= (1 << 16))
-        {
-            FlushDenormals ftz;
-            std::vector<float> sbuf((size_t)Cp), ebuf((size_t)Cp);
-#pragma omp for schedule(static)
-            for (int64_t ch = 0; ch < chunks; ++ch)
-                update_range(ch * kRows, std::min(P, (ch + 1) * kRows), Up.data(), C, Cp, specs.data(), K,
-                             sbuf.data(), ebuf.data(), Qp.data());
-        }
-    }
+    // marginals out in blocks of points of one image
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t p = 0; p < P; ++p) {
-        const int64_t b = p / N, n = p - b * N;
-        for (int c = 0; c < C; ++c)
-            Q[channel_major ? (b * C + c) * N + n : p * C + c] = Qp[(size_t)p * Cp + c];
+    for (int64_t blk = 0; blk < B * blocks_per_image; ++blk) {
+        const int64_t b = blk / blocks_per_image, lo = (blk - b * blocks_per_image) * kRows;
+        const int64_t hi = std::min(N, lo + kRows);
+        const float* src = Up.data() + b * N * Cp;
+        for (int c = 0; c < C; ++c) {
+            float* dst = channel_major ? Q + (b * C + c) * N : Q + b * N * C + c;
+            const int64_t stride = channel_major ? 1 : C;
+            for (int64_t n = lo; n < hi; ++n) dst[n * stride] = src[n * Cp + c];
+        }
     }
+}
+
+void crf_dense(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
+               const float* const* features, const int* dims, const int* normalizations,
+               const int* compat_kinds, const float* const* compats, int num_kernels,
+               bool ghost_origin, int iterations, int num_threads) {
+    if (num_kernels < 0 || num_kernels > 8)
+        throw std::invalid_argument("crf_dense: 0..8 kernels are supported");
+    std::vector<LatticeData> lat((size_t)num_kernels);
+    std::vector<CrfKernel> ks((size_t)num_kernels);
+    for (int k = 0; k < num_kernels; ++k) {
+        lattice_build(features[k], B, dims[k], N, ghost_origin, num_threads, lat[k], false);
+        CrfKernel& kn = ks[k];
+        kn.d = dims[k];
+        kn.M = lat[k].num_vertices;
+        kn.offsets = lat[k].offsets.data();
+        kn.weights = lat[k].weights.data();
+        kn.neighbors = lat[k].neighbors.data();
+        kn.normalization = normalizations[k];
+        kn.compat_kind = compat_kinds[k];
+        kn.compat = compats[k];
+    }
+    crf_meanfield(input, unary_kind, Q, B, N, C, true, ks.data(), num_kernels, iterations, num_threads);
 }
 
 }  // namespace seg

@@ -4,11 +4,12 @@
 // Build, deterministic for any thread count:
 //   1. per point (parallel): simplex, barycentric weights and the 64-bit hash of each of
 //      the d+1 vertex keys (key = image index + d int32 coordinates);
-//   2. one pass in entry order inserts the keys into an open-addressing hash table (cached
-//      hashes): vertex ids are the order of first occurrence, pydensecrf's order, which also
-//      keeps neighbouring points on neighbouring vertices. Serial, but it reads the
-//      per-point data once, in order, and the table of a typical image stays in cache;
-//   3. the splat CSR (entries of each vertex, in point order) by a counting sort;
+//   2. vertex ids in order of first occurrence (pydensecrf's order, which also keeps
+//      neighbouring points on neighbouring vertices): chunks of points number their keys in
+//      local open-addressing tables (cached hashes) in parallel, one serial pass merges the
+//      chunks' distinct keys in chunk order (few: a vertex is shared by many points), and
+//      the entries are renumbered in parallel;
+//   3. the splat CSR (entries of each vertex, in point order) by a counting sort, when asked;
 //   4. blur neighbours (parallel over vertices) are read-only look-ups.
 // Filter: splat as a gather over the CSR (parallel over vertices, summed in point order,
 // so no racing float atomics), blur (parallel over vertices, ping-pong buffers), slice
@@ -94,10 +95,12 @@ struct HashTable {
     }
 };
 
+constexpr int64_t kMinBuildChunk = 16384;  // points per chunk of the parallel numbering
+
 }  // namespace
 
 void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghost_origin,
-                   int num_threads, LatticeData& out) {
+                   int num_threads, LatticeData& out, bool with_csr) {
     if (d < 1 || d > SEG_LATTICE_MAX_D)
         throw std::invalid_argument("lattice_build: feature dimension d must be in 1.." +
                                     std::to_string(SEG_LATTICE_MAX_D) + ", got " + std::to_string(d));
@@ -154,27 +157,74 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
             "lattice_build: features too large for the lattice (an elevated coordinate reached "
             "2^22; divide the features by a larger bandwidth) or not finite");
 
-    // 2. insertion in entry order into one hash table: vertex ids are the order of first
-    //    occurrence (pydensecrf's insertion order), independent of the thread count
-    HashTable table;
-    table.init(std::max<int64_t>(16, Eg / 8), d + 1);
-    {
+    // 2. vertex ids in order of first occurrence (pydensecrf's insertion order), built in
+    //    parallel: each chunk of points numbers its own keys in a local table (first
+    //    occurrence within the chunk), then one serial pass merges the chunks' distinct keys
+    //    in chunk order, and the entries are renumbered. The ids equal a serial insertion in
+    //    entry order for any chunking, so they never depend on the thread count.
+    const int kw = d + 1;
+    const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(threads, Pg / kMinBuildChunk));
+    std::vector<int64_t> point_of_chunk((size_t)nchunks + 1);
+    for (int64_t c = 0; c <= nchunks; ++c) point_of_chunk[c] = Pg * c / nchunks;
+    std::vector<HashTable> local((size_t)nchunks);
+    std::vector<int32_t> local_id((size_t)Eg);
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int64_t c = 0; c < nchunks; ++c) {
+        const int64_t lo = point_of_chunk[c], hi = point_of_chunk[c + 1];
+        HashTable& t = local[c];
+        t.init(std::max<int64_t>(16, (hi - lo) * D1 / 8), kw);
         int32_t key[SEG_LATTICE_MAX_D + 1];
         int r0[SEG_LATTICE_MAX_D], rk[SEG_LATTICE_MAX_D];
-        int64_t e = 0;
-        for (int64_t p = 0; p < Pg; ++p) {
-            key[0] = (int32_t)(p < P ? p / N : p - P);
+        // image of each point (real points in image order, then one ghost per image),
+        // updated at image boundaries only (no division per point)
+        auto image_of = [&](int64_t p) { return p < P ? p / N : p - P; };
+        auto image_end = [&](int64_t p, int64_t b) { return p < P ? std::min((b + 1) * N, P) : p + 1; };
+        int64_t b = image_of(lo), end = image_end(lo, b);
+        for (int64_t p = lo; p < hi; ++p) {
+            if (p == end) {
+                b = image_of(p);
+                end = image_end(p, b);
+            }
+            key[0] = (int32_t)b;
             for (int i = 0; i < d; ++i) {
                 r0[i] = rem0[(size_t)p * d + i];
                 rk[i] = rank[(size_t)p * d + i];
             }
-            for (int r = 0; r <= d; ++r, ++e) {
+            for (int r = 0; r <= d; ++r) {
+                const int64_t e = p * D1 + r;
                 lattice::vertex_key(r0, rk, r, d, key + 1);
-                const int64_t v = table.insert(hash[e], key, e);
-                if (e < E) out.offsets[e] = (int32_t)v;
+                local_id[e] = (int32_t)t.insert(hash[e], key, e);
             }
         }
     }
+    HashTable table;
+    std::vector<std::vector<int32_t>> global_of_local((size_t)nchunks);
+    if (nchunks == 1) {
+        table = std::move(local[0]);
+    } else {
+        int64_t total = 0;
+        for (const HashTable& t : local) total += t.nv;
+        table.init(std::max<int64_t>(16, total / 2), kw);
+        for (int64_t c = 0; c < nchunks; ++c) {
+            HashTable& t = local[c];
+            std::vector<int32_t>& g = global_of_local[c];
+            g.resize((size_t)t.nv);
+            for (int64_t v = 0; v < t.nv; ++v)
+                g[v] = (int32_t)table.insert(t.hashes[v], &t.keys[(size_t)v * kw], t.first[v]);
+            t = HashTable();  // release it
+        }
+    }
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int64_t c = 0; c < nchunks; ++c) {
+        const int64_t lo = point_of_chunk[c] * D1, hi = std::min(point_of_chunk[c + 1] * D1, E);
+        if (nchunks == 1) {
+            for (int64_t e = lo; e < hi; ++e) out.offsets[e] = local_id[e];
+        } else {
+            const int32_t* g = global_of_local[c].data();
+            for (int64_t e = lo; e < hi; ++e) out.offsets[e] = g[local_id[e]];
+        }
+    }
+    std::vector<int32_t>().swap(local_id);
     std::vector<uint64_t>().swap(hash);
     std::vector<int32_t>().swap(rem0);
     std::vector<uint8_t>().swap(rank);
@@ -183,6 +233,7 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
     out.num_vertices = M;
 
     // 3. splat CSR: entries of each vertex in point order (counting sort by vertex)
+    if (with_csr) {
     out.splat_ptr.assign((size_t)M + 1, 0);
     for (int64_t e = 0; e < E; ++e) out.splat_ptr[(size_t)out.offsets[e] + 1]++;
     for (int64_t v = 0; v < M; ++v) out.splat_ptr[v + 1] += out.splat_ptr[v];
@@ -197,6 +248,7 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
                 out.splat_pt[o] = (int32_t)p;
                 out.splat_w[o] = out.weights[e];
             }
+    }
     }
 
     // 4. blur neighbours (read-only look-ups, parallel) and vertices per image
@@ -237,15 +289,9 @@ constexpr int64_t kParallelMin = 1 << 18;  // floats touched below which a regio
     SEG_MULTIVERSION void scatter_range(int64_t lo, int64_t hi, const int32_t* offsets,             \
                                         const float* weights, int d, const T* in, const T* pre,     \
                                         int C, T* V) {                                              \
-        for (int64_t p = lo; p < hi; ++p) {                                                         \
-            const T* src = in + p * C;                                                              \
-            const T s = pre ? pre[p] : T(1);                                                        \
-            for (int r = 0; r <= d; ++r) {                                                          \
-                const T w = pre ? (T)weights[p * (d + 1) + r] * s : (T)weights[p * (d + 1) + r];    \
-                T* dst = V + (int64_t)offsets[p * (d + 1) + r] * C;                                 \
-                for (int c = 0; c < C; ++c) dst[c] += w * src[c];                                   \
-            }                                                                                       \
-        }                                                                                           \
+        for (int64_t p = lo; p < hi; ++p)                                                           \
+            lattice::scatter_point<T>(p, offsets, weights, d, in + p * C, pre ? pre[p] : T(1),      \
+                                      pre != nullptr, C, V);                                        \
     }                                                                                               \
     SEG_MULTIVERSION void sum_range(int64_t lo, int64_t hi, const T* parts, int64_t stride,         \
                                     int nparts, T* out) {                                           \

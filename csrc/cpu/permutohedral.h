@@ -70,10 +70,12 @@ struct LatticeData {
 
 // Build the lattice of features [B, d, N]. ghost_origin adds, per image, the vertices of a
 // point with all-zero features that splats nothing (pydensecrf's SSE build does this when N is
-// not a multiple of 4: its padding points; the vertices relay the blur). Throws std::invalid_argument on bad sizes or
-// features too large for the integer keys, std::bad_alloc when out of memory.
+// not a multiple of 4: its padding points; the vertices relay the blur). with_csr = false
+// leaves the splat CSR empty (the dense-CRF mean field scatters and never reads it). Throws
+// std::invalid_argument on bad sizes or features too large for the integer keys,
+// std::bad_alloc when out of memory.
 void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghost_origin,
-                   int num_threads, LatticeData& out);
+                   int num_threads, LatticeData& out, bool with_csr = true);
 
 // Filter in -> out ([P, C], P = B*N) with the lattice arrays; reverse = adjoint (blur axes
 // d..0). pre/post (may be null) scale values per point before splat / after slice.

@@ -32,7 +32,7 @@ cdef extern from "../../csrc/cpu/permutohedral.h" namespace "seg" nogil:
 
     void c_lattice_build "seg::lattice_build"(const float* features, int64_t B, int d, int64_t N,
                                               cbool ghost_origin, int num_threads,
-                                              LatticeData& out) except +
+                                              LatticeData& out, cbool with_csr) except +
     void c_lattice_filter "seg::lattice_filter"[T](const T* inp, T* out, int64_t P, int C, int d,
                                                    int64_t M, const int32_t* offsets,
                                                    const float* weights, const int32_t* neighbors,
@@ -55,10 +55,15 @@ cdef extern from "../../csrc/cpu/crf.h" namespace "seg" nogil:
         int compat_kind
         const float* compat
 
-    void c_crf_meanfield "seg::crf_meanfield"(const float* unary, float* Q, int64_t B, int64_t N,
-                                              int C, cbool channel_major,
+    void c_crf_meanfield "seg::crf_meanfield"(const float* input, int unary_kind, float* Q, int64_t B,
+                                              int64_t N, int C, cbool channel_major,
                                               const CrfKernel* kernels, int num_kernels,
                                               int iterations, int num_threads) except +
+    void c_crf_dense "seg::crf_dense"(const float* input, int unary_kind, float* Q, int64_t B, int64_t N,
+                                      int C, const float* const* features, const int* dims,
+                                      const int* normalizations, const int* compat_kinds,
+                                      const float* const* compats, int num_kernels, cbool ghost_origin,
+                                      int iterations, int num_threads) except +
 
 
 cdef _copy(const void* src, Py_ssize_t nbytes, cnp.ndarray dst):
@@ -81,7 +86,7 @@ def build(const float[:, :, ::1] features not None, int num_threads=0, bint ghos
     cdef int64_t N = features.shape[2]
     cdef const float* fp = &features[0, 0, 0] if features.size else NULL
     with nogil:
-        c_lattice_build(fp, B, d, N, ghost_origin, num_threads, data)
+        c_lattice_build(fp, B, d, N, ghost_origin, num_threads, data, True)
     cdef int64_t P = data.num_points, M = data.num_vertices
     offsets = _copy(data.offsets.data(), data.offsets.size() * 4,
                     np.empty((P, d + 1), np.int32))
@@ -130,9 +135,14 @@ def filter_values(const real[:, ::1] values not None, real[:, ::1] out not None,
                                      NULL, NULL, reverse, num_threads)
 
 
-def meanfield(unary not None, Q not None, list kernels, int iterations, int num_threads=0):
+UNARY_ENERGY, UNARY_LOGITS, UNARY_PROBABILITIES = 0, 1, 2
+
+
+def meanfield(unary not None, Q not None, list kernels, int iterations, int num_threads=0,
+              int unary_kind=UNARY_ENERGY):
     """Mean field on ``unary`` float32 into ``Q`` (same shape): ``[P, C]`` point-major, or
-    ``[B, C, N]`` channel-major (P = B*N points).
+    ``[B, C, N]`` channel-major (P = B*N points). ``unary`` holds energies, logits or
+    probabilities (``unary_kind``, see csrc/cpu/crf.h); a non-finite value raises ValueError.
 
     ``kernels``: list of ``(offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, normalization,
     compat)`` with ``compat`` float32 ``[C]`` (diagonal) or ``[C, C]`` (full, symmetrised).
@@ -176,5 +186,44 @@ def meanfield(unary not None, Q not None, list kernels, int iterations, int num_
         k.compat = &cflat[0]
         ks.push_back(k)
     with nogil:
-        c_crf_meanfield(&uflat[0], &qflat[0], B, N, C, cm, ks.data(), <int>ks.size(), iterations,
-                        num_threads)
+        c_crf_meanfield(&uflat[0], unary_kind, &qflat[0], B, N, C, cm, ks.data(), <int>ks.size(),
+                        iterations, num_threads)
+
+
+def dense_crf(const float[:, :, ::1] inp not None, int unary_kind, float[:, :, ::1] Q not None,
+              list features, list normalizations, list compats, bint ghost_origin, int iterations,
+              int num_threads=0):
+    """Dense CRF in one call: build the lattices of ``features`` (float32 ``[B, d_k, N]`` each,
+    C-contiguous) and run the mean field on ``inp`` ``[B, C, N]`` (``unary_kind``) into ``Q``
+    (same shape). ``compats[k]``: float32 ``[C]`` (diagonal) or ``[C, C]`` (symmetrised)."""
+    cdef int64_t B = inp.shape[0], N = inp.shape[2]
+    cdef int C = <int>inp.shape[1]
+    cdef int K = len(features)
+    if len(normalizations) != K or len(compats) != K:
+        raise ValueError("dense_crf: one normalization and one compat per kernel")
+    if Q.shape[0] != B or Q.shape[1] != C or Q.shape[2] != N:
+        raise ValueError("dense_crf: Q must have the shape of the input")
+    if B * N == 0:
+        return
+    cdef vector[const float*] fptr, cptr
+    cdef vector[int] dims, norms, kinds
+    cdef int kind
+    cdef const float[:, :, ::1] f
+    cdef const float[::1] cflat
+    keep = []
+    for k in range(K):
+        f = features[k]
+        if f.shape[0] != B or f.shape[2] != N:
+            raise ValueError("dense_crf: features must be [B, d, N] like the input")
+        c = np.ascontiguousarray(compats[k], dtype=np.float32)
+        keep.append(c)
+        cflat = c.reshape(-1)
+        fptr.push_back(&f[0, 0, 0])
+        cptr.push_back(&cflat[0])
+        dims.push_back(<int>f.shape[1])
+        norms.push_back(<int>normalizations[k])
+        kind = 0 if c.ndim == 1 else 1
+        kinds.push_back(kind)
+    with nogil:
+        c_crf_dense(&inp[0, 0, 0], unary_kind, &Q[0, 0, 0], B, N, C, fptr.data(), dims.data(),
+                    norms.data(), kinds.data(), cptr.data(), K, ghost_origin, iterations, num_threads)

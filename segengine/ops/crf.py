@@ -64,15 +64,23 @@ def _meanfield_torch(unary, lattices, normalizations, compats, iterations, filt)
     return Q
 
 
+UNARY_ENERGY, UNARY_LOGITS, UNARY_PROBABILITIES = 0, 1, 2  # csrc/cpu/crf.h UnaryKind
+
+
 @torch.library.custom_op("segengine::dense_crf", mutates_args=())
 def _dense_crf_op(unary: torch.Tensor, features: list[torch.Tensor], compats: list[torch.Tensor],
                   normalizations: list[int], iterations: int, num_threads: int,
-                  pydensecrf_padding: bool = True) -> torch.Tensor:
-    """unary float32 [B, C, N]; features float32 [B, d_k, N]; compats float32 [C] or [C, C]
-    (already in the form that is added: -w*1 for Potts, symmetrised matrices)."""
+                  pydensecrf_padding: bool = True, unary_kind: int = UNARY_ENERGY) -> torch.Tensor:
+    """unary float32 [B, C, N]: energies U, logits or probabilities (``unary_kind``); features
+    float32 [B, d_k, N]; compats float32 [C] or [C, C] (already in the form that is added:
+    -w*1 for Potts, symmetrised matrices). Non-finite input raises ValueError."""
     B, C, N = unary.shape
     ghost = bool(pydensecrf_padding) and N % 4 != 0
     if unary.is_cuda:
+        if unary_kind != UNARY_ENERGY:
+            unary = unary_from_input(unary, unary_kind == UNARY_PROBABILITIES)
+            if unary.numel() and not bool(torch.isfinite(unary).all()):
+                raise ValueError("logits must be finite (found NaN or Inf)")
         upm = unary.transpose(1, 2).reshape(B * N, C).contiguous()
         lattices = [_build_cuda(f, ghost) for f in features]
 
@@ -81,27 +89,17 @@ def _dense_crf_op(unary: torch.Tensor, features: list[torch.Tensor], compats: li
 
         Q = _meanfield_torch(upm, lattices, normalizations, compats, iterations, filt)
         return Q.reshape(B, N, C).transpose(1, 2).contiguous()
-    else:
-        from segengine._cy import _lattice
-        arrays = [f.numpy() for f in features]
-        if num_threads >= 2 and len(arrays) >= 2:
-            # the builds have a serial insertion phase: run the kernels' builds side by side
-            # (the binding releases the GIL), splitting the threads between them
-            from concurrent.futures import ThreadPoolExecutor
-            per = max(1, num_threads // len(arrays))
-            with ThreadPoolExecutor(len(arrays)) as pool:
-                lats = list(pool.map(lambda a: _lattice.build(a, per, ghost), arrays))
-        else:
-            lats = [_lattice.build(a, num_threads, ghost) for a in arrays]
-        kernels = [tuple(lat[:6]) + (int(norm), comp.numpy())
-                   for lat, comp, norm in zip(lats, compats, normalizations)]
-        Q = torch.empty_like(unary)  # [B, C, N]: the kernel reads and writes channel-major
-        _lattice.meanfield(unary.contiguous().numpy(), Q.numpy(), kernels, int(iterations), num_threads)
-        return Q
+    from segengine._cy import _lattice
+    Q = torch.empty_like(unary)  # [B, C, N]: the kernel reads and writes channel-major
+    _lattice.dense_crf(unary.contiguous().numpy(), int(unary_kind), Q.numpy(),
+                       [f.contiguous().numpy() for f in features], [int(n) for n in normalizations],
+                       [c.numpy() for c in compats], ghost, int(iterations), num_threads)
+    return Q
 
 
 @_dense_crf_op.register_fake
-def _(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding=True):
+def _(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding=True,
+      unary_kind=UNARY_ENERGY):
     return torch.empty_like(unary)
 
 
@@ -282,11 +280,11 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
         norms.append(_NORM_CODE[normalization])
 
     N = math.prod(spatial)
-    unary = unary_from_input(lt, probabilities).reshape(B, C, N).contiguous()
-    if unary.numel() and not bool(torch.isfinite(unary).all()):  # NaN/Inf logits end up here
-        raise ValueError("logits must be finite (found NaN or Inf)")
+    # the unary (-log_softmax or -log(clip(p))) and its checks are computed by the op
+    inp = lt.to(torch.float32).reshape(B, C, N).contiguous()
     feats = [f.reshape(B, f.shape[1], N).contiguous() for f in features]
     ctens = [torch.from_numpy(c).to(lt.device) for c in compats]
-    Q = _dense_crf_op(unary, feats, ctens, norms, int(iterations), nthreads)
+    kind = UNARY_PROBABILITIES if probabilities else UNARY_LOGITS
+    Q = _dense_crf_op(inp, feats, ctens, norms, int(iterations), nthreads, True, kind)
     Q = Q.reshape(B, C, *spatial)
     return Q.numpy() if was_numpy else Q
