@@ -131,18 +131,61 @@ SEG_HD void neighbor_key(const int* key, int j, int d, int dir, int* out) {
     if (j < d) out[j] = key[j] - dir * d;
 }
 
-// 64-bit hash of (batch, key[0..d-1]); identical on host and device.
-SEG_HD uint64_t key_hash(int64_t batch, const int* key, int d) {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)batch;
-    for (int i = 0; i < d; ++i) {
-        h ^= (uint64_t)(uint32_t)key[i];
-        h *= 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 31;
-    }
-    h ^= h >> 29;
+// 64-bit hash of (batch, key[0..d-1]): a linear form with pseudo-random odd multipliers
+// (mod 2^64), then the splitmix64 finaliser. Linear, so that the d+1 vertices of a simplex
+// can be hashed incrementally (simplex_hashes); identical on host and device. `mult` holds
+// the d multipliers from hash_multipliers().
+SEG_HD uint64_t hash_finish(uint64_t h) {
+    h ^= h >> 30;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 27;
     h *= 0x94D049BB133111EBull;
-    h ^= h >> 32;
+    h ^= h >> 31;
     return h;
+}
+SEG_HD void hash_multipliers(int d, uint64_t* mult) {
+    for (int i = 0; i < d; ++i) mult[i] = hash_finish(0x9E3779B97F4A7C15ull * (uint64_t)(i + 1)) | 1ull;
+}
+SEG_HD uint64_t key_hash(int64_t batch, const int* key, int d, const uint64_t* mult) {
+    uint64_t h = (uint64_t)batch * 0xD6E8FEB86659FD93ull;
+    for (int i = 0; i < d; ++i) h += (uint64_t)(int64_t)key[i] * mult[i];
+    return hash_finish(h);
+}
+
+// key_hash of the d+1 vertex keys of the simplex rem0/rank (vertex_key), in O(d) for all:
+// key_i(r) = rem0_i + r - (d+1)*[rank_i > d-r], and the set {i: rank_i > d-r} gains the
+// coordinate of rank d-r+1 at each step. rank[0..d] must be a permutation of 0..d (it is,
+// for point()'s output); otherwise the keys are hashed one by one.
+SEG_HD void simplex_hashes(int64_t batch, const int* rem0, const int* rank, int d, const uint64_t* mult,
+                           uint64_t* h) {
+    int coord_of_rank[SEG_LATTICE_MAX_D + 1];
+    for (int k = 0; k <= d; ++k) coord_of_rank[k] = -1;
+    bool perm = true;
+    for (int i = 0; i <= d; ++i) {
+        if (rank[i] < 0 || rank[i] > d || coord_of_rank[rank[i]] >= 0) perm = false;
+        else coord_of_rank[rank[i]] = i;
+    }
+    if (!perm) {
+        int key[SEG_LATTICE_MAX_D];
+        for (int r = 0; r <= d; ++r) {
+            vertex_key(rem0, rank, r, d, key);
+            h[r] = key_hash(batch, key, d, mult);
+        }
+        return;
+    }
+    uint64_t base = (uint64_t)batch * 0xD6E8FEB86659FD93ull, sum_m = 0;
+    for (int i = 0; i < d; ++i) {
+        base += (uint64_t)(int64_t)rem0[i] * mult[i];
+        sum_m += mult[i];
+    }
+    uint64_t t = 0;
+    for (int r = 0; r <= d; ++r) {
+        if (r > 0) {
+            const int j = coord_of_rank[d - r + 1];
+            if (j < d) t += mult[j];
+        }
+        h[r] = hash_finish(base + (uint64_t)r * sum_m - (uint64_t)(d + 1) * t);
+    }
 }
 
 // Lexicographic comparison of two keys of length n: -1, 0, 1.

@@ -38,56 +38,65 @@ struct HashTable {
     std::vector<int32_t> keys;       // [nv, kw]
     std::vector<uint64_t> hashes;    // [nv]
     std::vector<int64_t> first;      // [nv] first (smallest) entry that created the vertex
-    std::vector<int32_t> slots;      // open addressing, -1 empty
+    // open addressing; a slot holds (high 32 bits of the hash) << 32 | vertex id, so most
+    // mismatches are rejected without touching the vertex's key; kEmpty when free
+    std::vector<uint64_t> slots;
     uint64_t mask = 0;
     int64_t nv = 0;
+    static constexpr uint64_t kEmpty = ~0ull;
 
     void init(int64_t expected, int key_width) {
         kw = key_width;
         uint64_t cap = 16;
         while (cap < (uint64_t)expected * 2) cap <<= 1;
-        slots.assign(cap, -1);
+        slots.assign(cap, kEmpty);
         mask = cap - 1;
         keys.reserve((size_t)expected * kw / 2 + kw);
         hashes.reserve((size_t)expected / 2 + 1);
     }
-    void grow() {
-        uint64_t cap = (mask + 1) * 2;
-        slots.assign(cap, -1);
+    // Rehash into the smallest power-of-two slot array at most 1/4 full (cache-friendly finds).
+    void compact() {
+        uint64_t cap = 16;
+        while (cap < (uint64_t)nv * 4) cap <<= 1;
+        if (cap < mask + 1) rehash(cap);
+    }
+    void grow() { rehash((mask + 1) * 2); }
+    void rehash(uint64_t cap) {
+        std::vector<uint64_t>(cap, kEmpty).swap(slots);
         mask = cap - 1;
         for (int64_t v = 0; v < nv; ++v) {
             uint64_t s = hashes[v] & mask;
-            while (slots[s] >= 0) s = (s + 1) & mask;
-            slots[s] = (int32_t)v;
+            while (slots[s] != kEmpty) s = (s + 1) & mask;
+            slots[s] = slot_value(hashes[v], v);
         }
     }
+    static uint64_t slot_value(uint64_t h, int64_t v) { return (h & 0xFFFFFFFF00000000ull) | (uint32_t)v; }
     bool same(int64_t v, const int32_t* key) const {
         const int32_t* k = &keys[(size_t)v * kw];
         for (int i = 0; i < kw; ++i)
             if (k[i] != key[i]) return false;
         return true;
     }
-    int64_t find(uint64_t h, const int32_t* key) const {
+    // Slot of key (hash h): the slot holding it, or the empty slot where it would go.
+    uint64_t probe(uint64_t h, const int32_t* key) const {
+        const uint64_t tag = h & 0xFFFFFFFF00000000ull;
         uint64_t s = h & mask;
         while (true) {
-            const int32_t v = slots[s];
-            if (v < 0) return -1;
-            if (hashes[v] == h && same(v, key))
-                return v;
+            const uint64_t x = slots[s];
+            if (x == kEmpty) return s;
+            if ((x & 0xFFFFFFFF00000000ull) == tag && same((int64_t)(uint32_t)x, key)) return s;
             s = (s + 1) & mask;
         }
     }
+    int64_t find(uint64_t h, const int32_t* key) const {
+        const uint64_t x = slots[probe(h, key)];
+        return x == kEmpty ? -1 : (int64_t)(uint32_t)x;
+    }
     int64_t insert(uint64_t h, const int32_t* key, int64_t entry) {
         if ((uint64_t)(nv + 1) * 2 > mask + 1) grow();
-        uint64_t s = h & mask;
-        while (true) {
-            const int32_t v = slots[s];
-            if (v < 0) break;
-            if (hashes[v] == h && same(v, key))
-                return v;
-            s = (s + 1) & mask;
-        }
-        slots[s] = (int32_t)nv;
+        const uint64_t s = probe(h, key);
+        if (slots[s] != kEmpty) return (int64_t)(uint32_t)slots[s];
+        slots[s] = slot_value(h, nv);
         keys.insert(keys.end(), key, key + kw);
         hashes.push_back(h);
         first.push_back(entry);
@@ -123,58 +132,30 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
     float scale[SEG_LATTICE_MAX_D];
     for (int i = 0; i < d; ++i) scale[i] = lattice::scale_factor(i, d);
     const float zeros[SEG_LATTICE_MAX_D] = {0};
+    uint64_t mult[SEG_LATTICE_MAX_D];
+    lattice::hash_multipliers(d, mult);
 
-    std::vector<int32_t> rem0((size_t)Pg * d);
-    std::vector<uint8_t> rank((size_t)Pg * d);
-    std::vector<uint64_t> hash((size_t)Eg);
-    int bad = 0;
-
-    // 1. simplex, weights and vertex hashes per point (ghost points last)
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad)
-    for (int64_t p = 0; p < Pg; ++p) {
-        const bool ghost = p >= P;
-        const int64_t b = ghost ? p - P : p / N, n = ghost ? 0 : p - b * N;
-        int r0[SEG_LATTICE_MAX_D + 1], rk[SEG_LATTICE_MAX_D + 1], key[SEG_LATTICE_MAX_D];
-        float w[SEG_LATTICE_MAX_D + 1];
-        const bool ok = ghost ? lattice::point(zeros, 1, scale, d, r0, rk, w)
-                              : lattice::point(features + b * d * N + n, N, scale, d, r0, rk, w);
-        if (!ok) {
-            bad |= 1;
-            continue;
-        }
-        for (int i = 0; i < d; ++i) {
-            rem0[(size_t)p * d + i] = r0[i];
-            rank[(size_t)p * d + i] = (uint8_t)rk[i];
-        }
-        for (int r = 0; r <= d; ++r) {
-            if (!ghost) out.weights[(size_t)p * D1 + r] = w[r];
-            lattice::vertex_key(r0, rk, r, d, key);
-            hash[(size_t)p * D1 + r] = lattice::key_hash(b, key, d);
-        }
-    }
-    if (bad)
-        throw std::invalid_argument(
-            "lattice_build: features too large for the lattice (an elevated coordinate reached "
-            "2^22; divide the features by a larger bandwidth) or not finite");
-
-    // 2. vertex ids in order of first occurrence (pydensecrf's insertion order), built in
-    //    parallel: each chunk of points numbers its own keys in a local table (first
-    //    occurrence within the chunk), then one serial pass merges the chunks' distinct keys
-    //    in chunk order, and the entries are renumbered. The ids equal a serial insertion in
-    //    entry order for any chunking, so they never depend on the thread count.
+    // 1. per chunk of points (parallel): simplex and barycentric weights of each point, and
+    //    the d+1 vertex keys (image index + d coordinates) numbered in a local table in
+    //    order of first occurrence within the chunk (local ids go to out.offsets for now).
+    //    Then one serial pass merges the chunks' distinct keys in chunk order, and the
+    //    entries are renumbered: the ids are those of a serial insertion in entry order
+    //    (pydensecrf's order) for any chunking, so they never depend on the thread count.
     const int kw = d + 1;
     const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(threads, Pg / kMinBuildChunk));
     std::vector<int64_t> point_of_chunk((size_t)nchunks + 1);
     for (int64_t c = 0; c <= nchunks; ++c) point_of_chunk[c] = Pg * c / nchunks;
     std::vector<HashTable> local((size_t)nchunks);
-    std::vector<int32_t> local_id((size_t)Eg);
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    std::vector<int32_t> ghost_id((size_t)(Eg - E));  // local ids of the ghost points' entries
+    int bad = 0;
+#pragma omp parallel for num_threads(threads) schedule(static, 1) reduction(| : bad)
     for (int64_t c = 0; c < nchunks; ++c) {
         const int64_t lo = point_of_chunk[c], hi = point_of_chunk[c + 1];
         HashTable& t = local[c];
-        t.init(std::max<int64_t>(16, (hi - lo) * D1 / 8), kw);
+        t.init(std::max<int64_t>(256, (hi - lo) * D1 / 64), kw);
+        int r0[SEG_LATTICE_MAX_D + 1], rk[SEG_LATTICE_MAX_D + 1];
+        float w[SEG_LATTICE_MAX_D + 1];
         int32_t key[SEG_LATTICE_MAX_D + 1];
-        int r0[SEG_LATTICE_MAX_D], rk[SEG_LATTICE_MAX_D];
         // image of each point (real points in image order, then one ghost per image),
         // updated at image boundaries only (no division per point)
         auto image_of = [&](int64_t p) { return p < P ? p / N : p - P; };
@@ -185,18 +166,29 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
                 b = image_of(p);
                 end = image_end(p, b);
             }
+            const bool ghost = p >= P;
+            const bool ok = ghost ? lattice::point(zeros, 1, scale, d, r0, rk, w)
+                                  : lattice::point(features + b * d * N + (p - b * N), N, scale, d, r0, rk, w);
+            if (!ok) {
+                bad |= 1;
+                continue;
+            }
+            uint64_t h[SEG_LATTICE_MAX_D + 1];
+            lattice::simplex_hashes(b, r0, rk, d, mult, h);
+            int32_t* ids = ghost ? ghost_id.data() + (p - P) * D1 : out.offsets.data() + p * D1;
             key[0] = (int32_t)b;
-            for (int i = 0; i < d; ++i) {
-                r0[i] = rem0[(size_t)p * d + i];
-                rk[i] = rank[(size_t)p * d + i];
-            }
             for (int r = 0; r <= d; ++r) {
-                const int64_t e = p * D1 + r;
                 lattice::vertex_key(r0, rk, r, d, key + 1);
-                local_id[e] = (int32_t)t.insert(hash[e], key, e);
+                ids[r] = (int32_t)t.insert(h[r], key, p * D1 + r);
             }
+            if (!ghost)
+                for (int r = 0; r <= d; ++r) out.weights[(size_t)p * D1 + r] = w[r];
         }
     }
+    if (bad)
+        throw std::invalid_argument(
+            "lattice_build: features too large for the lattice (an elevated coordinate reached "
+            "2^22; divide the features by a larger bandwidth) or not finite");
     HashTable table;
     std::vector<std::vector<int32_t>> global_of_local((size_t)nchunks);
     if (nchunks == 1) {
@@ -214,20 +206,18 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
             t = HashTable();  // release it
         }
     }
+    // renumber (chunk c's entries: local -> global); the ghost entries need no ids
+    if (nchunks > 1) {
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
-    for (int64_t c = 0; c < nchunks; ++c) {
-        const int64_t lo = point_of_chunk[c] * D1, hi = std::min(point_of_chunk[c + 1] * D1, E);
-        if (nchunks == 1) {
-            for (int64_t e = lo; e < hi; ++e) out.offsets[e] = local_id[e];
-        } else {
+        for (int64_t c = 0; c < nchunks; ++c) {
+            const int64_t lo = point_of_chunk[c] * D1, hi = std::min(point_of_chunk[c + 1] * D1, E);
             const int32_t* g = global_of_local[c].data();
-            for (int64_t e = lo; e < hi; ++e) out.offsets[e] = g[local_id[e]];
+            for (int64_t e = lo; e < hi; ++e) out.offsets[e] = g[out.offsets[e]];
         }
     }
-    std::vector<int32_t>().swap(local_id);
-    std::vector<uint64_t>().swap(hash);
-    std::vector<int32_t>().swap(rem0);
-    std::vector<uint8_t>().swap(rank);
+    std::vector<int32_t>().swap(ghost_id);
+    std::vector<std::vector<int32_t>>().swap(global_of_local);
+    table.compact();  // a dense slot array for the neighbour look-ups below
     const int64_t M = table.nv;
     if (M >= (int64_t)INT32_MAX) throw std::invalid_argument("lattice_build: too many lattice vertices");
     out.num_vertices = M;
@@ -261,7 +251,7 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
         for (int j = 0; j <= d; ++j) {
             for (int s = 0; s < 2; ++s) {
                 lattice::neighbor_key(key + 1, j, d, s == 0 ? -1 : 1, nk + 1);
-                const int64_t nv = table.find(lattice::key_hash(key[0], nk + 1, d), nk);
+                const int64_t nv = table.find(lattice::key_hash(key[0], nk + 1, d, mult), nk);
                 out.neighbors[((size_t)j * M + v) * 2 + s] = (int32_t)nv;
             }
         }
