@@ -1,4 +1,5 @@
-// Max-flow entry points: general CSR graphs, implicit grids, multi-label moves.
+// Max-flow entry points: general CSR graphs (and their grid form), implicit grids.
+// Multi-label moves live in maxflow_multilabel.cpp.
 // See maxflow.h for the contracts and maxflow_solver.h for the algorithm.
 #include "maxflow.h"
 
@@ -474,122 +475,6 @@ void grid_maxflow_batch(int64_t B, int ndim, const int64_t* shape, int connectiv
     work(0);
     for (auto& x : th) x.join();
     for (auto& e : errs) if (e) std::rethrow_exception(e);
-}
-
-// ------------------------------------------------------------------ multi-label moves
-
-double grid_energy(int ndim, const int64_t* shape, int connectivity, int64_t C, const double* unary,
-                   const double* V, const double* ew, const int64_t* labels) {
-    GridGeom g(ndim, shape, connectivity);
-    const int64_t N = g.N;
-    double e = 0.0;
-    for (int64_t p = 0; p < N; ++p) e += unary[labels[p] * N + p];
-    for (int64_t z = 0; z < g.sz[0]; ++z)
-        for (int64_t y = 0; y < g.sz[1]; ++y)
-            for (int64_t x = 0; x < g.sz[2]; ++x) {
-                const int64_t p = (z * g.sz[1] + y) * g.sz[2] + x;
-                for (int k = 0; k < g.K; ++k) {
-                    if (!g.inside(z + g.off[k][0], y + g.off[k][1], x + g.off[k][2])) continue;
-                    const int64_t q = p + g.delta[k];
-                    const double w = ew ? ew[k * N + p] : 1.0;
-                    e += w * V[labels[p] * C + labels[q]];
-                }
-            }
-    return e;
-}
-
-namespace {
-
-// One alpha-expansion (beta < 0) or alpha-beta swap move.  Binary variable x_p = 1 (sink
-// side) means: take alpha (expansion) / take beta (swap).  Writes the proposed labels.
-void move_labels(const GridGeom& g, int64_t C, const double* unary, const double* V,
-                 const double* ew, const int64_t* lab, int64_t alpha, int64_t beta,
-                 int64_t* proposal, double* rc, std::vector<double>& c0, std::vector<double>& c1) {
-    const int64_t N = g.N;
-    const int K = g.K, A = g.A;
-    const bool swap = beta >= 0;
-    auto in_set = [&](int64_t p) { return !swap || lab[p] == alpha || lab[p] == beta; };
-    // label of p for x = 0 / x = 1
-    auto l0 = [&](int64_t p) { return swap ? alpha : lab[p]; };
-    auto l1 = [&](int64_t p) { return swap ? beta : alpha; };
-    for (int64_t p = 0; p < N; ++p) {
-        if (in_set(p)) { c0[p] = unary[l0(p) * N + p]; c1[p] = unary[l1(p) * N + p]; }
-        else { c0[p] = 0.0; c1[p] = 0.0; }
-    }
-    for (int64_t z = 0; z < g.sz[0]; ++z)
-        for (int64_t y = 0; y < g.sz[1]; ++y)
-            for (int64_t x = 0; x < g.sz[2]; ++x) {
-                const int64_t p = (z * g.sz[1] + y) * g.sz[2] + x;
-                double* r = rc + p * A;
-                for (int k = 0; k < K; ++k) {
-                    const int dz = g.off[k][0], dy = g.off[k][1], dx = g.off[k][2];
-                    if (!g.inside(z - dz, y - dy, x - dx)) r[K + k] = -1.0;
-                    if (!g.inside(z + dz, y + dy, x + dx)) { r[k] = -1.0; continue; }
-                    const int64_t q = p + g.delta[k];
-                    const double w = ew ? ew[k * N + p] : 1.0;
-                    const bool ip = in_set(p), iq = in_set(q);
-                    if (ip && iq) {
-                        const double Aa = V[l0(p) * C + l0(q)], Bb = V[l0(p) * C + l1(q)];
-                        const double Cc = V[l1(p) * C + l0(q)], Dd = V[l1(p) * C + l1(q)];
-                        // E = A + (C-A) x_p + (D-C) x_q + (B+C-A-D)(1-x_p) x_q
-                        c1[p] += w * (Cc - Aa);
-                        c1[q] += w * (Dd - Cc);
-                        const double e = w * (Bb + Cc - Aa - Dd);
-                        r[k] = e > 0 ? e : 0.0;   // arc p -> q; q -> p stays 0
-                    } else if (ip) {
-                        c0[p] += w * V[l0(p) * C + lab[q]];
-                        c1[p] += w * V[l1(p) * C + lab[q]];
-                    } else if (iq) {
-                        c0[q] += w * V[lab[p] * C + l0(q)];
-                        c1[q] += w * V[lab[p] * C + l1(q)];
-                    }
-                }
-            }
-    Solver<double, GridTopology<double>> s(N);
-    setup_grid_solver(s, g, rc);
-    for (int64_t p = 0; p < N; ++p) s.nodes[size_t(p)].tr = c1[p] - c0[p];   // source cap = cost of x=1
-    s.maxflow(false);
-    for (int64_t p = 0; p < N; ++p) {
-        if (!in_set(p)) { proposal[p] = lab[p]; continue; }
-        proposal[p] = s.segment(p) ? l1(p) : l0(p);
-    }
-}
-
-}  // namespace
-
-double multilabel_grid(int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
-                       const double* unary, const double* V, const double* ew, const int64_t* order,
-                       int64_t n_order, int64_t max_cycles, int64_t* labels, int64_t* cycles_out) {
-    GridGeom g(ndim, shape, connectivity);
-    const int64_t N = g.N;
-    std::unique_ptr<double[]> rc(new double[size_t(N) * size_t(g.A)]);
-    std::vector<double> c0(static_cast<size_t>(N)), c1(static_cast<size_t>(N));
-    std::vector<int64_t> prop(static_cast<size_t>(N));
-    double best = grid_energy(ndim, shape, connectivity, C, unary, V, ew, labels);
-    int64_t cycles = 0;
-    for (; max_cycles < 0 || cycles < max_cycles;) {
-        ++cycles;
-        bool improved = false;
-        if (method == 0) {
-            for (int64_t a = 0; a < n_order; ++a) {
-                for (int64_t i = 0; i < N * g.A; ++i) rc[i] = 0.0;
-                move_labels(g, C, unary, V, ew, labels, order[a], -1, prop.data(), rc.get(), c0, c1);
-                double e = grid_energy(ndim, shape, connectivity, C, unary, V, ew, prop.data());
-                if (e < best) { best = e; std::copy(prop.begin(), prop.end(), labels); improved = true; }
-            }
-        } else {
-            for (int64_t a = 0; a < n_order; ++a)
-                for (int64_t b = a + 1; b < n_order; ++b) {
-                    for (int64_t i = 0; i < N * g.A; ++i) rc[i] = 0.0;
-                    move_labels(g, C, unary, V, ew, labels, order[a], order[b], prop.data(), rc.get(), c0, c1);
-                    double e = grid_energy(ndim, shape, connectivity, C, unary, V, ew, prop.data());
-                    if (e < best) { best = e; std::copy(prop.begin(), prop.end(), labels); improved = true; }
-                }
-        }
-        if (!improved) break;
-    }
-    *cycles_out = cycles;
-    return best;
 }
 
 // ------------------------------------------------------------------ instantiations

@@ -95,10 +95,12 @@ void grid_maxflow_batch(int64_t B, int ndim, const int64_t* shape, int connectiv
 // with w_k(p) = ew[k * N + p] (ew == nullptr: 1).  method 0: alpha-expansion, 1: swap.
 // labels[N] (int64, in/out).  order: the labels to visit (n_order of them).
 // max_cycles < 0: until no move improves.  Returns the final energy; *cycles_out: cycles run.
+// allow_dynamic: expansion moves may keep per-label residual graphs (up to 512 MiB) and
+// resume from them (false: every move is built and solved afresh; a testing hook).
 double multilabel_grid(int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
                        const double* unary, const double* V, const double* ew,
                        const int64_t* order, int64_t n_order, int64_t max_cycles,
-                       int64_t* labels, int64_t* cycles_out);
+                       int64_t* labels, int64_t* cycles_out, bool allow_dynamic = true);
 
 double grid_energy(int ndim, const int64_t* shape, int connectivity, int64_t C,
                    const double* unary, const double* V, const double* ew, const int64_t* labels);

@@ -1,0 +1,275 @@
+// Multi-label grid energies: alpha-expansion and alpha-beta swap moves (contracts in
+// maxflow.h).  Each move is a binary problem on the implicit grid solved exactly by the
+// max-flow solver; a move is kept when it lowers the energy.
+//
+// Speed (all exact, the same minimum cut in exact arithmetic):
+//   * a move whose labels have not changed since it was last solved is the same problem
+//     with the same (rejected) answer: skipped;
+//   * expansion moves keep their solved residual graph and search trees per label (when
+//     they fit in kDynamicBudget bytes); the next time alpha is expanded only the
+//     capacities around pixels whose label changed since are updated and the solve
+//     resumes from the previous flow and trees (dynamic graph cuts, Kohli & Torr 2005);
+//   * the energy change of a proposal is summed over the pixels it changes only.
+//
+// Assumes (checked in Python): finite unary, V and edge weights, V >= 0, labels in [0, C).
+#include "maxflow.h"
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "maxflow_grid.h"
+#include "maxflow_solver.h"
+
+namespace seg {
+namespace mf {
+
+using detail::GridGeom;
+
+namespace {
+
+using GridSolver = Solver<double, GridTopology<double>>;
+
+// Per-label residual graphs of expansion moves are kept while they need at most this.
+constexpr double kDynamicBudget = 512.0 * 1024 * 1024;
+
+// E(l) = sum_p U[l_p * N + p] + sum_k sum_p w_k(p) V[l_p * C + l_{p + o_k}].
+struct Energy {
+    const GridGeom& g;
+    int64_t C;
+    const double* U;
+    const double* V;
+    const double* ew;   // [K, N] or nullptr (all 1)
+    double w(int k, int64_t p) const { return ew ? ew[k * g.N + p] : 1.0; }
+    double v(int64_t a, int64_t b) const { return V[a * C + b]; }
+};
+
+// One binary move; x_p = 0 keeps l0(l_p), x_p = 1 takes l1(l_p).  Expansion (beta < 0):
+// every pixel may take alpha.  Swap: pixels labelled alpha or beta choose between alpha
+// (x = 0) and beta (x = 1); all others are fixed.
+struct Move {
+    int64_t alpha, beta;
+    bool is_free(int64_t l) const { return beta < 0 || l == alpha || l == beta; }
+    int64_t l0(int64_t l) const { return beta < 0 ? l : alpha; }
+    int64_t l1(int64_t) const { return beta < 0 ? alpha : beta; }
+};
+
+// What one pixel or one neighbour pair puts into the move's graph: terminal terms
+// tr = (cost of x = 1) - (cost of x = 0) of p and q, and the capacity e of the arc p -> q
+// (q -> p is 0).  E(x_p, x_q) = A + (C-A) x_p + (D-C) x_q + (B+C-A-D)(1 - x_p) x_q.
+struct Terms {
+    double tp = 0.0, tq = 0.0, e = 0.0;
+};
+
+inline double unary_term(const Energy& E, const Move& m, int64_t p, int64_t l) {
+    if (!m.is_free(l)) return 0.0;
+    return E.U[m.l1(l) * E.g.N + p] - E.U[m.l0(l) * E.g.N + p];
+}
+
+inline Terms pair_terms(const Energy& E, const Move& m, int k, int64_t p, int64_t lp, int64_t lq) {
+    Terms t;
+    const bool fp = m.is_free(lp), fq = m.is_free(lq);
+    const double w = E.w(k, p);
+    if (fp && fq) {
+        const double A = E.v(m.l0(lp), m.l0(lq)), B = E.v(m.l0(lp), m.l1(lq));
+        const double C = E.v(m.l1(lp), m.l0(lq)), D = E.v(m.l1(lp), m.l1(lq));
+        t.tp = w * (C - A);
+        t.tq = w * (D - C);
+        const double e = w * (B + C - A - D);
+        t.e = e > 0 ? e : 0.0;   // a metric (expansion) / semi-metric (swap) makes it >= 0
+    } else if (fp) {
+        t.tp = w * (E.v(m.l1(lp), lq) - E.v(m.l0(lp), lq));
+    } else if (fq) {
+        t.tq = w * (E.v(lp, m.l1(lq)) - E.v(lp, m.l0(lq)));
+    }
+    return t;
+}
+
+// Calls f(k, a, b) once for every neighbour pair (a, b = a + o_k) with a or b in
+// `changed` (flag[p] != 0 exactly for the pixels listed there).
+template <class F>
+void for_pairs_touching(const GridGeom& g, const std::vector<int64_t>& changed,
+                        const std::vector<uint8_t>& flag, F&& f) {
+    const int K = g.K;
+    for (int64_t p : changed) {
+        const int64_t z = p / (g.sz[1] * g.sz[2]), y = (p / g.sz[2]) % g.sz[1], x = p % g.sz[2];
+        for (int k = 0; k < K; ++k) {
+            const int dz = g.off[k][0], dy = g.off[k][1], dx = g.off[k][2];
+            if (g.inside(z + dz, y + dy, x + dx)) f(k, p, p + g.delta[k]);
+            // the pair (q, p) with q = p - o_k; when q changed too it is visited from q
+            if (g.inside(z - dz, y - dy, x - dx) && !flag[size_t(p - g.delta[k])]) f(k, p - g.delta[k], p);
+        }
+    }
+}
+
+// The graph of move m for labels lab: rc [N * A] and the terminal terms of s's nodes.
+void build_move(const Energy& E, const Move& m, const int64_t* lab, double* rc, GridSolver& s) {
+    const GridGeom& g = E.g;
+    const int K = g.K, A = g.A;
+    detail::fill_grid<double>(g, rc, [](int, int64_t) { return 0.0; }, [](int, int64_t) { return 0.0; }, 1);
+    for (int64_t p = 0; p < g.N; ++p) s.nodes[size_t(p)].tr = unary_term(E, m, p, lab[p]);
+    for (int64_t z = 0; z < g.sz[0]; ++z)
+        for (int64_t y = 0; y < g.sz[1]; ++y)
+            for (int64_t x = 0; x < g.sz[2]; ++x) {
+                const int64_t p = (z * g.sz[1] + y) * g.sz[2] + x;
+                for (int k = 0; k < K; ++k) {
+                    if (!g.inside(z + g.off[k][0], y + g.off[k][1], x + g.off[k][2])) continue;
+                    const int64_t q = p + g.delta[k];
+                    const Terms t = pair_terms(E, m, k, p, lab[p], lab[q]);
+                    s.nodes[size_t(p)].tr += t.tp;
+                    s.nodes[size_t(q)].tr += t.tq;
+                    rc[size_t(p * A + k)] = t.e;
+                }
+            }
+}
+
+// Turn the solved graph of move m for labels `old` into the graph for labels `lab` (they
+// differ exactly at `changed`), keeping its flow: residuals move with the capacities; an
+// arc whose residual would go negative passes the excess to its reverse arc and to the
+// terminal arcs of its ends (a reparametrisation: every cut changes by one constant).
+// Marks the nodes whose terminal or arc capacities changed, for a solve with reused trees.
+void update_move(const Energy& E, const Move& m, const std::vector<int64_t>& changed,
+                 const std::vector<uint8_t>& flag, const int32_t* old, const int64_t* lab, double* rc,
+                 GridSolver& s) {
+    const GridGeom& g = E.g;
+    const int K = g.K, A = g.A;
+    for (int64_t p : changed) {
+        s.nodes[size_t(p)].tr += unary_term(E, m, p, lab[p]) - unary_term(E, m, p, old[p]);
+        s.mark(p);
+    }
+    for_pairs_touching(g, changed, flag, [&](int k, int64_t a, int64_t b) {
+        const Terms tn = pair_terms(E, m, k, a, lab[a], lab[b]);
+        const Terms to = pair_terms(E, m, k, a, old[a], old[b]);
+        double& ta = s.nodes[size_t(a)].tr;
+        double& tb = s.nodes[size_t(b)].tr;
+        ta += tn.tp - to.tp;
+        tb += tn.tq - to.tq;
+        if (tn.e != to.e) {
+            double& r = rc[size_t(a * A + k)];
+            r += tn.e - to.e;
+            if (r < 0) {
+                const double d = -r;
+                r = 0.0;
+                rc[size_t(b * A + K + k)] -= d;
+                ta += d;
+                tb -= d;
+            }
+        }
+        s.mark(a);
+        s.mark(b);
+    });
+}
+
+// The solver state of one move, kept between its solves.
+struct MoveState {
+    std::unique_ptr<double[]> rc;
+    std::unique_ptr<GridSolver> solver;
+    std::vector<int32_t> lab;          // labels the graph was built for (dynamic states)
+
+    void allocate(const GridGeom& g) {
+        rc.reset(new double[size_t(g.N) * size_t(g.A)]);
+        solver.reset(new GridSolver(g.N));
+        detail::setup_grid_solver(*solver, g, rc.get());
+    }
+};
+
+}  // namespace
+
+double grid_energy(int ndim, const int64_t* shape, int connectivity, int64_t C, const double* unary,
+                   const double* V, const double* ew, const int64_t* labels) {
+    GridGeom g(ndim, shape, connectivity);
+    const int64_t N = g.N;
+    double e = 0.0;
+    for (int64_t p = 0; p < N; ++p) e += unary[labels[p] * N + p];
+    for (int64_t z = 0; z < g.sz[0]; ++z)
+        for (int64_t y = 0; y < g.sz[1]; ++y)
+            for (int64_t x = 0; x < g.sz[2]; ++x) {
+                const int64_t p = (z * g.sz[1] + y) * g.sz[2] + x;
+                for (int k = 0; k < g.K; ++k) {
+                    if (!g.inside(z + g.off[k][0], y + g.off[k][1], x + g.off[k][2])) continue;
+                    const int64_t q = p + g.delta[k];
+                    const double w = ew ? ew[k * N + p] : 1.0;
+                    e += w * V[labels[p] * C + labels[q]];
+                }
+            }
+    return e;
+}
+
+double multilabel_grid(int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
+                       const double* unary, const double* V, const double* ew, const int64_t* order,
+                       int64_t n_order, int64_t max_cycles, int64_t* labels, int64_t* cycles_out,
+                       bool allow_dynamic) {
+    GridGeom g(ndim, shape, connectivity);
+    const int64_t N = g.N;
+    const Energy E{g, C, unary, V, ew};
+    std::vector<Move> moves;
+    if (method == 0) {
+        for (int64_t a = 0; a < n_order; ++a) moves.push_back(Move{order[a], -1});
+    } else {
+        for (int64_t a = 0; a < n_order; ++a)
+            for (int64_t b = a + 1; b < n_order; ++b) moves.push_back(Move{order[a], order[b]});
+    }
+    const double state_bytes = double(N) * (double(g.A) * sizeof(double) + sizeof(GridSolver::N) + sizeof(int32_t));
+    const bool dynamic = allow_dynamic && method == 0 && double(moves.size()) * state_bytes <= kDynamicBudget;
+    std::vector<MoveState> states(dynamic ? moves.size() : 1);
+    // labels change only when a move is kept: `version` counts them
+    uint64_t version = 0;
+    std::vector<uint64_t> solved_at(moves.size(), std::numeric_limits<uint64_t>::max());
+    std::vector<int64_t> prop(static_cast<size_t>(N)), changed;
+    std::vector<uint8_t> flag(static_cast<size_t>(N), 0);
+    auto set_changed = [&](const std::vector<int64_t>& list, uint8_t v) { for (int64_t p : list) flag[size_t(p)] = v; };
+
+    int64_t cycles = 0;
+    for (; max_cycles < 0 || cycles < max_cycles;) {
+        ++cycles;
+        bool improved = false;
+        for (size_t i = 0; i < moves.size(); ++i) {
+            if (solved_at[i] == version) continue;   // same labels: same rejected move
+            solved_at[i] = version;
+            const Move& m = moves[i];
+            MoveState& st = states[dynamic ? i : 0];
+            if (!st.solver || !dynamic) {
+                if (!st.solver) st.allocate(g);
+                build_move(E, m, labels, st.rc.get(), *st.solver);
+                st.solver->maxflow(false);
+                if (dynamic) st.lab.assign(labels, labels + N);
+            } else {
+                changed.clear();
+                for (int64_t p = 0; p < N; ++p)
+                    if (st.lab[size_t(p)] != labels[p]) changed.push_back(p);
+                set_changed(changed, 1);
+                update_move(E, m, changed, flag, st.lab.data(), labels, st.rc.get(), *st.solver);
+                set_changed(changed, 0);
+                for (int64_t p : changed) st.lab[size_t(p)] = int32_t(labels[p]);
+                st.solver->maxflow(true);
+            }
+            // the proposal and its energy change, summed over the pixels it changes
+            changed.clear();
+            for (int64_t p = 0; p < N; ++p) {
+                const int64_t l = labels[p];
+                prop[size_t(p)] = !m.is_free(l) ? l : (st.solver->segment(p) ? m.l1(l) : m.l0(l));
+                if (prop[size_t(p)] != l) changed.push_back(p);
+            }
+            if (changed.empty()) continue;
+            set_changed(changed, 1);
+            double dE = 0.0;
+            for (int64_t p : changed) dE += unary[prop[size_t(p)] * N + p] - unary[labels[p] * N + p];
+            for_pairs_touching(g, changed, flag, [&](int k, int64_t a, int64_t b) {
+                dE += E.w(k, a) * (E.v(prop[size_t(a)], prop[size_t(b)]) - E.v(labels[a], labels[b]));
+            });
+            set_changed(changed, 0);
+            if (dE < 0) {
+                for (int64_t p : changed) labels[p] = prop[size_t(p)];
+                ++version;
+                improved = true;
+            }
+        }
+        if (!improved) break;
+    }
+    *cycles_out = cycles;
+    return grid_energy(ndim, shape, connectivity, C, unary, V, ew, labels);
+}
+
+}  // namespace mf
+}  // namespace seg
