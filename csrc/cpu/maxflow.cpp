@@ -156,8 +156,7 @@ template <class T>
 void GeneralGraph<T>::add_tweights(const int64_t* i, const T* src, const T* snk, int64_t m) {
     Impl& g = *impl_;
     if (g.grid) {
-        auto& s = *g.grid->solver;
-        for (int64_t k = 0; k < m; ++k) s.add_tweights(i[k], src[k], snk[k]);
+        for (int64_t k = 0; k < m; ++k) g.grid->add_tweights(i[k], src[k], snk[k]);
     } else if (g.b32) {
         auto& s = *g.b32->solver;
         for (int64_t k = 0; k < m; ++k)
@@ -176,7 +175,7 @@ void GeneralGraph<T>::add_tweights(const int64_t* i, const T* src, const T* snk,
 template <class T>
 void GeneralGraph<T>::mark_nodes(const int64_t* i, int64_t m) {
     Impl& g = *impl_;
-    if (g.grid) { for (int64_t k = 0; k < m; ++k) if (g.grid->solver->solved_once) g.grid->solver->mark(i[k]); }
+    if (g.grid) { for (int64_t k = 0; k < m; ++k) g.grid->mark(i[k]); }
     else if (g.b32) for (int64_t k = 0; k < m; ++k) { if (i[k] < int64_t(g.b32->solver->nodes.size())) g.b32->solver->mark(i[k]); }
     else if (g.b64) for (int64_t k = 0; k < m; ++k) { if (i[k] < int64_t(g.b64->solver->nodes.size())) g.b64->solver->mark(i[k]); }
 }
@@ -291,7 +290,7 @@ void GeneralGraph<T>::maxflow(bool reuse_trees, int num_threads) {
 template <class T>
 double GeneralGraph<T>::flow_double() const {
     const Impl& g = *impl_;
-    if (g.grid) return double(g.grid->solver->flow);
+    if (g.grid) return double(g.grid->flow());
     if (g.b32) return double(g.b32->solver->flow);
     if (g.b64) return double(g.b64->solver->flow);
     return double(g.flow0);
@@ -300,7 +299,7 @@ double GeneralGraph<T>::flow_double() const {
 template <class T>
 int64_t GeneralGraph<T>::flow_int() const {
     const Impl& g = *impl_;
-    if (g.grid) return int64_t(g.grid->solver->flow);
+    if (g.grid) return int64_t(g.grid->flow());
     if (g.b32) return int64_t(g.b32->solver->flow);
     if (g.b64) return int64_t(g.b64->solver->flow);
     return int64_t(g.flow0);
@@ -312,7 +311,7 @@ void GeneralGraph<T>::segments(const int64_t* ids, int64_t m, uint8_t* out) cons
     for (int64_t k = 0; k < m; ++k) {
         const int64_t i = ids[k];
         uint8_t s = 0;
-        if (g.grid) s = uint8_t(g.grid->solver->segment(i));
+        if (g.grid) s = uint8_t(g.grid->segment(i));
         else if (g.b32 && i < int64_t(g.b32->solver->nodes.size())) s = uint8_t(g.b32->solver->segment(i));
         else if (g.b64 && i < int64_t(g.b64->solver->nodes.size())) s = uint8_t(g.b64->solver->segment(i));
         out[k] = s;
@@ -349,7 +348,7 @@ void GeneralGraph<T>::export_arcs(int64_t* from, int64_t* to, T* cap, T* tr) con
     if (g.grid) {
         int64_t k = 0;
         g.grid->for_each_arc([&](int64_t p, int64_t q, T c) { from[k] = p; to[k] = q; cap[k] = c; ++k; });
-        for (int64_t i = 0; i < n_; ++i) tr[i] = g.grid->solver->nodes[size_t(i)].tr;
+        for (int64_t i = 0; i < n_; ++i) tr[i] = g.grid->tr(i);
         return;
     }
     int64_t k = 0;
@@ -408,28 +407,29 @@ double solve_one_grid(const GridGeom& g, const T* src, int64_t src_stride, const
     fill_grid<T>(g, rc.get(),
                  [&](int k, int64_t p) { return fw[k * fw_sk + p * fw_sp]; },
                  [&](int k, int64_t p) { return bw[k * bw_sk + p * bw_sp]; }, nthreads);
-    Solver<T, GridTopology<T>> s(g.N);
-    setup_grid_solver(s, g, rc.get());
-    for (int64_t p = 0; p < g.N; ++p) {
-        const T a = src[p * src_stride], b = snk[p * snk_stride];
-        s.nodes[size_t(p)].tr = a - b;
-        s.flow += flow_t<T>(a < b ? a : b);
-    }
+    return detail::with_slots(g, [&](auto ac) {
+        Solver<T, GridTopology<T, decltype(ac)::value>> s(g.N);
+        setup_grid_solver(s, g, rc.get());
+        for (int64_t p = 0; p < g.N; ++p) {
+            const T a = src[p * src_stride], b = snk[p * snk_stride];
+            s.nodes[size_t(p)].tr = a - b;
+            s.flow += flow_t<T>(a < b ? a : b);
+        }
 #ifdef SEG_MF_PROFILE
-    auto t1 = std::chrono::steady_clock::now();
+        auto t1 = std::chrono::steady_clock::now();
 #endif
-    const int64_t outer = g.ndim == 3 ? g.sz[0] : g.sz[1];
-    if (nthreads >= 2 && outer >= 32 && g.N >= 65536) solve_slabs<T>(g, s, rc.get(), nthreads);
-    else s.maxflow(false);
+        if (detail::slab_solve_pays(g, nthreads)) solve_slabs(g, s, rc.get(), nthreads);
+        else s.maxflow(false);
 #ifdef SEG_MF_PROFILE
-    auto t2 = std::chrono::steady_clock::now();
-    std::fprintf(stderr, "fill+init %.1f ms, solve %.1f ms\n",
-                 std::chrono::duration<double>(t1 - t0).count() * 1e3,
-                 std::chrono::duration<double>(t2 - t1).count() * 1e3);
+        auto t2 = std::chrono::steady_clock::now();
+        std::fprintf(stderr, "fill+init %.1f ms, solve %.1f ms\n",
+                     std::chrono::duration<double>(t1 - t0).count() * 1e3,
+                     std::chrono::duration<double>(t2 - t1).count() * 1e3);
 #endif
-    for (int64_t p = 0; p < g.N; ++p) seg_out[p] = uint8_t(s.segment(p));
-    if (int_flow) *int_flow = int64_t(s.flow);
-    return double(s.flow);
+        for (int64_t p = 0; p < g.N; ++p) seg_out[p] = uint8_t(s.segment(p));
+        if (int_flow) *int_flow = int64_t(s.flow);
+        return double(s.flow);
+    });
 }
 
 }  // namespace

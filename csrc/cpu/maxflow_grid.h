@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -98,16 +99,27 @@ void fill_grid(const GridGeom& g, T* rc, CapF fw, CapB bw, int nthreads) {
     (void)nthreads;
 }
 
-template <class T>
-inline void setup_grid_solver(Solver<T, GridTopology<T>>& s, const GridGeom& g, T* rc) {
+template <class T, int AC>
+inline void setup_grid_solver(Solver<T, GridTopology<T, AC>>& s, const GridGeom& g, T* rc) {
+    if (AC > 0 && AC != g.A) throw std::invalid_argument("grid solver built for another connectivity");
     s.topo.A = g.A;
-    for (int k = 0; k < g.A; ++k) { s.topo.delta[k] = g.delta[k]; s.topo.opp[k] = g.opp[k]; s.topo.perm[k] = k; }
-#ifdef SEG_MF_PROFILE
-    if (const char* e = std::getenv("SEG_MF_PERM")) {
-        for (int k = 0; k < g.A && e[k]; ++k) s.topo.perm[k] = e[k] - 'a';
-    }
-#endif
+    for (int k = 0; k < g.A; ++k) { s.topo.delta[k] = g.delta[k]; s.topo.opp[k] = g.opp[k]; }
     s.topo.rc = rc;
+}
+
+// Calls f(std::integral_constant<int, AC>) with AC = g.A for the slot counts that have a
+// compiled grid solver of their own (4: 2D 4-connected, 6: 3D 6-connected), else AC = 0.
+template <class F>
+inline decltype(auto) with_slots(const GridGeom& g, F&& f) {
+    if (g.A == 4) return f(std::integral_constant<int, 4>());
+    if (g.A == 6) return f(std::integral_constant<int, 6>());
+    return f(std::integral_constant<int, 0>());
+}
+
+// Whether a fresh solve of grid g with nthreads threads is split into parallel slabs.
+inline bool slab_solve_pays(const GridGeom& g, int nthreads) {
+    const int64_t outer = g.ndim == 3 ? g.sz[0] : g.sz[1];
+    return nthreads >= 2 && outer >= 32 && g.N >= 65536;
 }
 
 // Parallel solve of one grid (nthreads >= 2, big enough): the grid is cut into slabs along
@@ -117,9 +129,9 @@ inline void setup_grid_solver(Solver<T, GridTopology<T>>& s, const GridGeom& g, 
 // crossing arcs are restored one serial pass that starts from the border nodes finishes
 // the job (Boykov-Kolmogorov with reused trees).  The flow value does not depend on the
 // number of threads; where the minimum cut is not unique the cut may.
-template <class T>
-void solve_slabs(const GridGeom& g, Solver<T, GridTopology<T>>& s, T* rc, int nthreads) {
-    using S = Solver<T, GridTopology<T>>;
+template <class T, int AC>
+void solve_slabs(const GridGeom& g, Solver<T, GridTopology<T, AC>>& s, T* rc, int nthreads) {
+    using S = Solver<T, GridTopology<T, AC>>;
     const bool three = g.ndim == 3;
     const int64_t outer = three ? g.sz[0] : g.sz[1];
     const int64_t plane = three ? g.sz[1] * g.sz[2] : g.sz[2];

@@ -47,14 +47,19 @@ inline void slot_offset(const GridGeom& g, int k, int* off) {
 
 template <class T>
 struct GridPart {
-    using S = Solver<T, GridTopology<T>>;
+    template <int AC> using SolverOf = Solver<T, GridTopology<T, AC>>;
+    using Node = typename SolverOf<0>::N;   // the same node type for every AC
     int ndim = 2;                 // 2 or 3 (a 1D grid is a 2D grid of one row)
     int64_t shape[3] = {1, 1, 1};
     int64_t N = 0;
     int conn = 0;                 // 0 until the first arcs
     std::unique_ptr<GridGeom> geom;
     std::unique_ptr<T[]> rc;      // [N * A] slot capacities, -1 outside the grid
-    std::unique_ptr<S> solver;    // node state (terminal capacities, trees) from the start
+    std::unique_ptr<Node[]> nodes;   // node state (terminal capacities, trees) from the start
+    // one solver over `nodes`, compiled for the layout's slot count (see with_slots)
+    std::unique_ptr<SolverOf<0>> s0;
+    std::unique_ptr<SolverOf<4>> s4;
+    std::unique_ptr<SolverOf<6>> s6;
     bool stale = true;            // slots changed structurally since the last solve
 
     GridPart(int nd, const int64_t* shp) {
@@ -63,12 +68,30 @@ struct GridPart {
         // the geometry checks sizes and overflow; its connectivity is replaced later
         GridGeom probe(nd, shp, nd == 2 ? 4 : 6);
         N = probe.N;
-        solver.reset(new S(N));
+        nodes.reset(new Node[size_t(N)]);
         for (int64_t i = 0; i < N; ++i) {
-            auto& v = solver->nodes[size_t(i)];
-            v.tr = T(0); v.ts = 0; v.dist = 0; v.parent = P_NONE<typename S::P>; v.tf = FREE;
+            Node& v = nodes[size_t(i)];
+            v.tr = T(0); v.ts = 0; v.dist = 0; v.parent = P_NONE<typename SolverOf<0>::P>; v.tf = FREE;
         }
+        s0.reset(new SolverOf<0>(nodes.get(), N));
     }
+
+    template <class F> decltype(auto) visit(F&& f) {
+        if (s4) return f(*s4);
+        if (s6) return f(*s6);
+        return f(*s0);
+    }
+    template <class F> decltype(auto) visit(F&& f) const {
+        if (s4) return f(static_cast<const SolverOf<4>&>(*s4));
+        if (s6) return f(static_cast<const SolverOf<6>&>(*s6));
+        return f(static_cast<const SolverOf<0>&>(*s0));
+    }
+
+    void add_tweights(int64_t i, T src, T snk) { visit([&](auto& s) { s.add_tweights(i, src, snk); }); }
+    void mark(int64_t i) { visit([&](auto& s) { if (s.solved_once) s.mark(i); }); }
+    int segment(int64_t i) const { return tree_of(nodes[size_t(i)]) == IN_T ? 1 : 0; }
+    flow_t<T> flow() const { return visit([](const auto& s) { return s.flow; }); }
+    T tr(int64_t i) const { return nodes[size_t(i)].tr; }
 
     // Lay the slots out for connectivity c (at least the current one), keeping every
     // capacity already stored.
@@ -91,7 +114,18 @@ struct GridPart {
         geom = std::move(g);
         rc = std::move(r);
         conn = c;
-        setup_grid_solver(*solver, *geom, rc.get());
+        // a solver of the new layout's kind over the same nodes, with the flow so far
+        const flow_t<T> f = flow();
+        s0.reset(); s4.reset(); s6.reset();
+        with_slots(*geom, [&](auto ac) {
+            constexpr int AC = decltype(ac)::value;
+            std::unique_ptr<SolverOf<AC>> s(new SolverOf<AC>(nodes.get(), N));
+            s->flow = f;
+            setup_grid_solver(*s, *geom, rc.get());
+            if constexpr (AC == 4) s4 = std::move(s);
+            else if constexpr (AC == 6) s6 = std::move(s);
+            else s0 = std::move(s);
+        });
         stale = true;   // parent codes name slots of the old layout
     }
 
@@ -129,10 +163,11 @@ struct GridPart {
 
     void maxflow(bool reuse, int nthreads) {
         ensure_layout();
-        if (stale || !solver->solved_once) reuse = false;
-        const int64_t outer = ndim == 3 ? geom->sz[0] : geom->sz[1];
-        if (!reuse && nthreads >= 2 && outer >= 32 && N >= 65536) solve_slabs<T>(*geom, *solver, rc.get(), nthreads);
-        else solver->maxflow(reuse);
+        visit([&](auto& s) {
+            if (stale || !s.solved_once) reuse = false;
+            if (!reuse && slab_solve_pays(*geom, nthreads)) solve_slabs(*geom, s, rc.get(), nthreads);
+            else s.maxflow(reuse);
+        });
         stale = false;
     }
 
@@ -173,8 +208,8 @@ struct GridPart {
                 }
         }
         tr.resize(size_t(N));
-        for (int64_t i = 0; i < N; ++i) tr[size_t(i)] = solver->nodes[size_t(i)].tr;
-        flow = solver->flow;
+        for (int64_t i = 0; i < N; ++i) tr[size_t(i)] = nodes[size_t(i)].tr;
+        flow = this->flow();
     }
 };
 

@@ -29,7 +29,8 @@ using detail::GridGeom;
 
 namespace {
 
-using GridSolver = Solver<double, GridTopology<double>>;
+template <int AC>
+using GridSolver = Solver<double, GridTopology<double, AC>>;
 
 // Per-label residual graphs of expansion moves are kept while they need at most this.
 constexpr double kDynamicBudget = 512.0 * 1024 * 1024;
@@ -104,7 +105,8 @@ void for_pairs_touching(const GridGeom& g, const std::vector<int64_t>& changed,
 }
 
 // The graph of move m for labels lab: rc [N * A] and the terminal terms of s's nodes.
-void build_move(const Energy& E, const Move& m, const int64_t* lab, double* rc, GridSolver& s) {
+template <class S>
+void build_move(const Energy& E, const Move& m, const int64_t* lab, double* rc, S& s) {
     const GridGeom& g = E.g;
     const int K = g.K, A = g.A;
     detail::fill_grid<double>(g, rc, [](int, int64_t) { return 0.0; }, [](int, int64_t) { return 0.0; }, 1);
@@ -129,9 +131,10 @@ void build_move(const Energy& E, const Move& m, const int64_t* lab, double* rc, 
 // arc whose residual would go negative passes the excess to its reverse arc and to the
 // terminal arcs of its ends (a reparametrisation: every cut changes by one constant).
 // Marks the nodes whose terminal or arc capacities changed, for a solve with reused trees.
+template <class S>
 void update_move(const Energy& E, const Move& m, const std::vector<int64_t>& changed,
                  const std::vector<uint8_t>& flag, const int32_t* old, const int64_t* lab, double* rc,
-                 GridSolver& s) {
+                 S& s) {
     const GridGeom& g = E.g;
     const int K = g.K, A = g.A;
     for (int64_t p : changed) {
@@ -162,14 +165,15 @@ void update_move(const Energy& E, const Move& m, const std::vector<int64_t>& cha
 }
 
 // The solver state of one move, kept between its solves.
+template <int AC>
 struct MoveState {
     std::unique_ptr<double[]> rc;
-    std::unique_ptr<GridSolver> solver;
+    std::unique_ptr<GridSolver<AC>> solver;
     std::vector<int32_t> lab;          // labels the graph was built for (dynamic states)
 
     void allocate(const GridGeom& g) {
         rc.reset(new double[size_t(g.N) * size_t(g.A)]);
-        solver.reset(new GridSolver(g.N));
+        solver.reset(new GridSolver<AC>(g.N));
         detail::setup_grid_solver(*solver, g, rc.get());
     }
 };
@@ -196,23 +200,20 @@ double grid_energy(int ndim, const int64_t* shape, int connectivity, int64_t C, 
     return e;
 }
 
-double multilabel_grid(int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
-                       const double* unary, const double* V, const double* ew, const int64_t* order,
-                       int64_t n_order, int64_t max_cycles, int64_t* labels, int64_t* cycles_out,
-                       bool allow_dynamic) {
-    GridGeom g(ndim, shape, connectivity);
+namespace {
+
+// Cycles of moves until none lowers the energy (or max_cycles); labels in place.
+template <int AC>
+int64_t run_moves(const Energy& E, const std::vector<Move>& moves, bool allow_dynamic,
+                  int64_t max_cycles, int64_t* labels) {
+    const GridGeom& g = E.g;
     const int64_t N = g.N;
-    const Energy E{g, C, unary, V, ew};
-    std::vector<Move> moves;
-    if (method == 0) {
-        for (int64_t a = 0; a < n_order; ++a) moves.push_back(Move{order[a], -1});
-    } else {
-        for (int64_t a = 0; a < n_order; ++a)
-            for (int64_t b = a + 1; b < n_order; ++b) moves.push_back(Move{order[a], order[b]});
-    }
-    const double state_bytes = double(N) * (double(g.A) * sizeof(double) + sizeof(GridSolver::N) + sizeof(int32_t));
-    const bool dynamic = allow_dynamic && method == 0 && double(moves.size()) * state_bytes <= kDynamicBudget;
-    std::vector<MoveState> states(dynamic ? moves.size() : 1);
+    const double* unary = E.U;
+    const double state_bytes =
+        double(N) * (double(g.A) * sizeof(double) + sizeof(typename GridSolver<AC>::N) + sizeof(int32_t));
+    const bool dynamic = allow_dynamic && !moves.empty() && moves[0].beta < 0 &&
+                         double(moves.size()) * state_bytes <= kDynamicBudget;
+    std::vector<MoveState<AC>> states(dynamic ? moves.size() : 1);
     // labels change only when a move is kept: `version` counts them
     uint64_t version = 0;
     std::vector<uint64_t> solved_at(moves.size(), std::numeric_limits<uint64_t>::max());
@@ -228,7 +229,7 @@ double multilabel_grid(int method, int ndim, const int64_t* shape, int connectiv
             if (solved_at[i] == version) continue;   // same labels: same rejected move
             solved_at[i] = version;
             const Move& m = moves[i];
-            MoveState& st = states[dynamic ? i : 0];
+            MoveState<AC>& st = states[dynamic ? i : 0];
             if (!st.solver || !dynamic) {
                 if (!st.solver) st.allocate(g);
                 build_move(E, m, labels, st.rc.get(), *st.solver);
@@ -267,7 +268,27 @@ double multilabel_grid(int method, int ndim, const int64_t* shape, int connectiv
         }
         if (!improved) break;
     }
-    *cycles_out = cycles;
+    return cycles;
+}
+
+}  // namespace
+
+double multilabel_grid(int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
+                       const double* unary, const double* V, const double* ew, const int64_t* order,
+                       int64_t n_order, int64_t max_cycles, int64_t* labels, int64_t* cycles_out,
+                       bool allow_dynamic) {
+    GridGeom g(ndim, shape, connectivity);
+    const Energy E{g, C, unary, V, ew};
+    std::vector<Move> moves;
+    if (method == 0) {
+        for (int64_t a = 0; a < n_order; ++a) moves.push_back(Move{order[a], -1});
+    } else {
+        for (int64_t a = 0; a < n_order; ++a)
+            for (int64_t b = a + 1; b < n_order; ++b) moves.push_back(Move{order[a], order[b]});
+    }
+    *cycles_out = detail::with_slots(g, [&](auto ac) {
+        return run_moves<decltype(ac)::value>(E, moves, allow_dynamic, max_cycles, labels);
+    });
     return grid_energy(ndim, shape, connectivity, C, unary, V, ew, labels);
 }
 

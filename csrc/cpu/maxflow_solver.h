@@ -97,30 +97,35 @@ struct CsrTopology {
 
 // Implicit grid: node i has A arc slots; slot k points to i + delta[k]; the reverse of
 // slot k is slot opp[k] of the head.  rc[i * A + k] < 0 marks a slot outside the grid.
-template <class T>
+// AC > 0 fixes A = AC at compile time (slots k < AC/2 forward, k + AC/2 their reverses),
+// so that the slot loops unroll and the slot arithmetic folds; AC = 0: A set at run time.
+template <class T, int AC = 0>
 struct GridTopology {
     using P = int8_t;
-    int A = 0;
+    int A = AC;
     int64_t delta[26] = {0};
     int opp[26] = {0};
     T* rc = nullptr;                  // [n * A]
 
-    int perm[26] = {0};               // order in which the slots are explored
+    inline int slots() const { return AC > 0 ? AC : A; }
+    inline int opposite(int k) const { return AC > 0 ? (k < AC / 2 ? k + AC / 2 : k - AC / 2) : opp[k]; }
 
     template <class F>
     inline void for_arcs(int64_t i, F&& f) const {
-        const int64_t base = i * A;
-        for (int kk = 0; kk < A; ++kk) {
-            const int k = perm[kk];
+        const int n = slots();
+        const int64_t base = i * n;
+        for (int k = 0; k < n; ++k) {
             if (rc[base + k] < T(0)) continue;
             if (f(base + k, i + delta[k])) return;
         }
     }
     inline T& cap(int64_t a) const { return rc[a]; }
-    inline int64_t head(int64_t i, int64_t a) const { return i + delta[a - i * A]; }
-    inline int64_t sister(int64_t i, int64_t j, int64_t a) const { return j * A + opp[a - i * A]; }
-    inline P encode(int64_t i, int64_t a) const { return P(a - i * A); }
-    inline int64_t decode(int64_t i, P p) const { return i * A + int64_t(p); }
+    inline int64_t head(int64_t i, int64_t a) const { return i + delta[a - i * slots()]; }
+    inline int64_t sister(int64_t i, int64_t j, int64_t a) const {
+        return j * slots() + opposite(int(a - i * slots()));
+    }
+    inline P encode(int64_t i, int64_t a) const { return P(a - i * slots()); }
+    inline int64_t decode(int64_t i, P p) const { return i * slots() + int64_t(p); }
 };
 
 // ------------------------------------------------------------------ the solver
