@@ -27,6 +27,7 @@
 #include "permutohedral.h"
 #include "../common/crf.h"
 #include "../common/permutohedral.h"
+#include "softmax_simd.h"
 
 namespace seg {
 
@@ -55,6 +56,7 @@ struct KernelState {
     std::vector<std::vector<float>> part_buf;   // private buffers of the non-first parts
     std::vector<float> acc, X, Y;               // splat target and blur ping-pong [M+1, W]
     const float* V = nullptr;                   // blurred values read by the slice
+    std::vector<float> compat;                  // diagonal [Cp] or M^T [C, Cp], 0-padded
 };
 
 // Cut the P = B*N points into parts: whole images when the batch has kPartsPerBatch images or
@@ -103,12 +105,6 @@ void vertex_ranges(KernelState& ks, const std::vector<Part>& parts, int64_t B, i
             throw std::invalid_argument(
                 "crf_meanfield: lattice vertices are not grouped per image (build the lattice "
                 "with segengine's lattice_build)");
-}
-
-// Softmax of the C real labels of a padded row e[Cp] in place; padding set to 0.
-SEG_MULTIVERSION void softmax_row(float* e, int C, int Cp) {
-    for (int c = C; c < Cp; ++c) e[c] = -3.0e38f;
-    crf::softmax_padded(e, Cp);
 }
 
 // The scatter target of part q for kernel k, shifted so that vertex v is row v.
@@ -201,6 +197,35 @@ void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, 
     }
 }
 
+// Slice of kernel ks at point p into s[Cp] (8 lanes at a time): the same products and
+// the same order of summation as lattice::slice_point.
+SEG_SIMD_INLINE void slice8(const KernelState& ks, int64_t p, int Cp, float* s) {
+    const int D1 = ks.d + 1;
+    const int32_t* off = ks.kn->offsets + p * D1;
+    const float* w = ks.kn->weights + p * D1;
+    const float post = ks.post.empty() ? 1.0f : ks.post[p];
+    for (int c0 = 0; c0 < Cp; c0 += 8) {
+        v8f acc = {};
+        for (int r = 0; r < D1; ++r) acc += (w[r] * ks.alpha) * load8(ks.V + (int64_t)off[r] * Cp + c0);
+        store8(s + c0, ks.post.empty() ? acc : acc * post);
+    }
+}
+
+// e -= compat applied to s, over whole rows of Cp (compat padded with zeros, see
+// KernelState::compat): the same products and order of summation as crf::apply_compat.
+SEG_SIMD_INLINE void compat8(const KernelState& ks, const float* s, int C, int Cp, float* e) {
+    const float* m = ks.compat.data();
+    if (ks.kn->compat_kind == 0) {
+        for (int c0 = 0; c0 < Cp; c0 += 8) store8(e + c0, load8(e + c0) - load8(m + c0) * load8(s + c0));
+        return;
+    }
+    for (int c0 = 0; c0 < Cp; c0 += 8) {  // row l of the padded array is column l of M
+        v8f acc = {};
+        for (int l = 0; l < C; ++l) acc += load8(m + (int64_t)l * Cp + c0) * s[l];
+        store8(e + c0, load8(e + c0) - acc);
+    }
+}
+
 // One pass over the points of part q. slice: add the pairwise terms from the kernels' V
 // (otherwise Q = softmax(-U)); scatter: splat the new marginals into the kernels' targets;
 // otherwise write them to Qp [P, Cp] (which may be Up: each row is read before it is written).
@@ -217,26 +242,30 @@ SEG_MULTIVERSION void update_part(std::vector<KernelState>& kss, int64_t q, cons
     }
     for (int64_t p = part.lo; p < part.hi; ++p) {
         const float* u = Up + p * Cp;
-        for (int c = 0; c < Cp; ++c) e[c] = -u[c];
+        for (int c0 = 0; c0 < Cp; c0 += 8) store8(e + c0, -load8(u + c0));
         if (slice) {
             for (int k = 0; k < K; ++k) {
-                const KernelState& ks = kss[k];
-                lattice::slice_point<float>(p, ks.kn->offsets, ks.kn->weights, ks.V,
-                                            ks.post.empty() ? nullptr : ks.post.data(), ks.alpha, ks.d, Cp, s);
-                crf::apply_compat(e, s, ks.kn->compat, ks.kn->compat_kind, C);
+                slice8(kss[k], p, Cp, s);
+                compat8(kss[k], s, C, Cp, e);
             }
         }
         softmax_row(e, C, Cp);
         if (scatter) {
             for (int k = 0; k < K; ++k) {
                 const KernelState& ks = kss[k];
+                const int D1 = ks.d + 1;
+                const int32_t* off = ks.kn->offsets + p * D1;
+                const float* w = ks.kn->weights + p * D1;
                 const bool has_pre = !ks.pre.empty();
-                lattice::scatter_point<float>(p, ks.kn->offsets, ks.kn->weights, ks.d, e,
-                                              has_pre ? ks.pre[p] : 1.0f, has_pre, Cp, dst[k]);
+                for (int r = 0; r < D1; ++r) {
+                    const float wr = has_pre ? w[r] * ks.pre[p] : w[r];
+                    float* row = dst[k] + (int64_t)off[r] * Cp;
+                    for (int c0 = 0; c0 < Cp; c0 += 8) store8(row + c0, load8(row + c0) + wr * load8(e + c0));
+                }
             }
         } else {
             float* qrow = Qp + p * Cp;
-            for (int c = 0; c < Cp; ++c) qrow[c] = e[c];
+            for (int c0 = 0; c0 < Cp; c0 += 8) store8(qrow + c0, load8(e + c0));
         }
     }
 }
@@ -302,6 +331,11 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
         ks.d = kn.d;
         ks.M = kn.M;
         ks.alpha = lattice::slice_alpha(kn.d);
+        const int rows = kn.compat_kind == 0 ? 1 : C;
+        ks.compat.assign((size_t)rows * Cp, 0.0f);
+        for (int l = 0; l < rows; ++l)
+            for (int c = 0; c < C; ++c)  // matrix: row l holds column l of M
+                ks.compat[(size_t)l * Cp + c] = rows == 1 ? kn.compat[c] : kn.compat[(size_t)c * C + l];
         vertex_ranges(ks, parts, B, threads);
     }
 
