@@ -203,7 +203,8 @@ class _GraphBase:
         ids = np.asarray(nodeids)
         s = self._caps(sourcecaps, "sourcecaps", ids.shape, allow_negative=True)
         t = self._caps(sinkcaps, "sinkcaps", ids.shape, allow_negative=True)
-        self._g.add_tweights(self._ids(ids, "nodeids").reshape(-1), s, t)
+        flat = ids.reshape(-1) if self._is_grid_ids(ids) else self._ids(ids, "nodeids").reshape(-1)
+        self._g.add_tweights(flat, s, t)
 
     def add_grid_edges(self, nodeids, weights=1, structure=None, symmetric=False, periodic=False) -> None:
         """Add edges between grid nodes following a neighbourhood ``structure``.
@@ -233,9 +234,9 @@ class _GraphBase:
             raise GraphError(f"structure must have odd sizes, got shape {structure.shape}")
         st = self._caps(structure, "structure", structure.shape, allow_negative=False).reshape(structure.shape)
         per = np.broadcast_to(np.asarray(periodic, dtype=bool), (ndim,))
-        ids_c = self._ids(ids, "nodeids").reshape(ids.shape)
-        if self._grid_edges(ids_c, weights, st, symmetric, per):
+        if self._is_grid_ids(ids) and self._grid_edges(ids, weights, st, symmetric, per):
             return
+        ids_c = self._ids(ids, "nodeids").reshape(ids.shape)
         w = self._caps(weights, "weights", ids.shape, allow_negative=False).reshape(ids.shape)
         center = np.array(structure.shape) // 2
         for idx in zip(*np.nonzero(st)):
@@ -266,16 +267,23 @@ class _GraphBase:
             rev = cap if symmetric else np.zeros_like(cap)
             self._g.add_edges(p, q, cap, rev)
 
-    def _grid_edges(self, ids, weights, st, symmetric, per) -> bool:
-        """Add the edges of :meth:`add_grid_edges` to a graph in grid form, if it is one.
+    def _is_grid_ids(self, ids: np.ndarray) -> bool:
+        """True when the graph is in grid form and ``ids`` are all of its nodes in their grid
+        layout (int64, C-contiguous, the ids :meth:`add_grid_nodes` returned): then they need
+        no range check."""
+        return (self._grid_shape is not None and ids.shape == self._grid_shape
+                and ids.dtype == np.int64 and ids.flags.c_contiguous and self._g.is_grid()
+                and _cy.is_arange(ids.reshape(-1)))
 
-        Applies when ``ids`` are all the graph's nodes in their grid layout, no axis is
-        periodic and every non-zero ``st`` entry is a neighbour offset in {-1, 0, 1}^ndim
-        (and, for integer graphs, ``weights * st`` cannot overflow).  Returns False (nothing
-        added) otherwise: the caller then adds the edges to the general graph.
+    def _grid_edges(self, ids, weights, st, symmetric, per) -> bool:
+        """Add the edges of :meth:`add_grid_edges` to a graph in grid form.
+
+        ``ids`` passed :meth:`_is_grid_ids`.  Applies when no axis is periodic and every
+        non-zero ``st`` entry is a neighbour offset in {-1, 0, 1}^ndim (and, for integer
+        graphs, ``weights * st`` cannot overflow).  Returns False (nothing added) otherwise:
+        the caller then adds the edges to the general graph.
         """
-        if (self._grid_shape is None or not self._g.is_grid() or ids.shape != self._grid_shape
-                or per.any() or not _cy.is_arange(ids.reshape(-1))):
+        if per.any():
             return False
         center = np.array(st.shape) // 2
         offs = [np.array(idx) - center for idx in zip(*np.nonzero(st))]
