@@ -134,23 +134,40 @@ void reduce_range(KernelState& ks, const std::vector<Part>& parts, int64_t lo, i
     }
 }
 
-// Inside a parallel region: reduce the parts into acc and blur (axes 0..d) into X/Y; sets V.
-void reduce_and_blur(std::vector<KernelState>& kss, const std::vector<Part>& parts, int W) {
-    for (KernelState& ks : kss) {
-        const int64_t chunks = (ks.M + kRows - 1) / kRows;
+// Step `step` of turning the splat targets into the blurred V, for vertices [lo, hi):
+// step 0 adds the private part buffers into acc, step j+1 blurs along axis j (acc -> X,
+// then X <-> Y). After steps 0..d+1, V is the buffer written last (blurred_values).
+void reduce_blur_step(KernelState& ks, const std::vector<Part>& parts, int W, int step, int64_t lo, int64_t hi) {
+    if (step == 0) {
+        reduce_range(ks, parts, lo, hi, W);
+        return;
+    }
+    const int j = step - 1;
+    const float* cur = j == 0 ? ks.acc.data() : (j % 2 == 1 ? ks.X.data() : ks.Y.data());
+    float* nxt = j % 2 == 0 ? ks.X.data() : ks.Y.data();
+    blur_range(lo, hi, ks.kn->neighbors + (size_t)j * ks.M * 2, cur, W, nxt);
+}
+const float* blurred_values(const KernelState& ks) { return ks.d % 2 == 0 ? ks.X.data() : ks.Y.data(); }
+
+// Inside a parallel region: the reduce and blur steps of every kernel, then V. With no more
+// threads than kernels, each thread takes whole kernels (one barrier, robust when cores are
+// shared); otherwise all threads work on each step of each kernel (a barrier per step).
+// The arithmetic is the same either way. The result is in blurred_values(ks) = ks.V.
+void reduce_and_blur(std::vector<KernelState>& kss, const std::vector<Part>& parts, int W, int threads) {
+    const int K = (int)kss.size();
+    if (K >= 2 && threads <= K) {
+#pragma omp for schedule(static, 1)
+        for (int k = 0; k < K; ++k)
+            for (int step = 0; step <= kss[k].d + 1; ++step) reduce_blur_step(kss[k], parts, W, step, 0, kss[k].M);
+    } else {
+        for (KernelState& ks : kss) {
+            const int64_t chunks = (ks.M + kRows - 1) / kRows;
+            for (int step = 0; step <= ks.d + 1; ++step) {
 #pragma omp for schedule(static)
-        for (int64_t ch = 0; ch < chunks; ++ch)
-            reduce_range(ks, parts, ch * kRows, std::min(ks.M, (ch + 1) * kRows), W);
-        const float* cur = ks.acc.data();
-        for (int j = 0; j <= ks.d; ++j) {
-            float* nxt = (j % 2 == 0) ? ks.X.data() : ks.Y.data();
-            const int32_t* nb = ks.kn->neighbors + (size_t)j * ks.M * 2;
-#pragma omp for schedule(static)
-            for (int64_t ch = 0; ch < chunks; ++ch)
-                blur_range(ch * kRows, std::min(ks.M, (ch + 1) * kRows), nb, cur, W, nxt);
-            cur = nxt;
+                for (int64_t ch = 0; ch < chunks; ++ch)
+                    reduce_blur_step(ks, parts, W, step, ch * kRows, std::min(ks.M, (ch + 1) * kRows));
+            }
         }
-        ks.V = cur;
     }
 }
 
@@ -158,6 +175,7 @@ void allocate(KernelState& ks, const std::vector<Part>& parts, int W) {
     ks.acc.assign((size_t)(ks.M + 1) * W, 0.0f);  // vertices no real point touches stay 0
     ks.X.assign((size_t)(ks.M + 1) * W, 0.0f);
     ks.Y.assign((size_t)(ks.M + 1) * W, 0.0f);
+    ks.V = blurred_values(ks);
     ks.part_buf.assign(parts.size(), {});
     for (size_t q = 0; q < parts.size(); ++q)
         if (!parts[q].first) ks.part_buf[q].assign((size_t)(ks.part_hi[q] - ks.part_lo[q]) * W, 0.0f);
@@ -184,14 +202,19 @@ void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, 
                     lattice::scatter_point<float>(p, ks.kn->offsets, ks.kn->weights, ks.d, &one, 1.0f, false, 1,
                                                   dst);
             }
-        reduce_and_blur(kss, parts, 1);
+        reduce_and_blur(kss, parts, 1, threads);
     }
     for (KernelState& ks : kss) {
         const int norm = ks.kn->normalization;
         if (norm == 0) continue;
-        slice_range(0, P, ks.kn->offsets, ks.kn->weights, ks.V, nullptr, ks.alpha, ks.d, 1, n.data());
         const bool sym = norm == 3;
-        for (int64_t p = 0; p < P; ++p) n[p] = sym ? crf::norm_symmetric(n[p]) : crf::norm_inverse(n[p]);
+        const int64_t chunks = (P + kRows - 1) / kRows;
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t ch = 0; ch < chunks; ++ch) {
+            const int64_t lo = ch * kRows, hi = std::min(P, lo + kRows);
+            slice_range(lo, hi, ks.kn->offsets, ks.kn->weights, ks.V, nullptr, ks.alpha, ks.d, 1, n.data());
+            for (int64_t p = lo; p < hi; ++p) n[p] = sym ? crf::norm_symmetric(n[p]) : crf::norm_inverse(n[p]);
+        }
         if (norm == 3 || norm == 1) ks.pre = n;
         if (norm == 3 || norm == 2) ks.post = n;
     }
@@ -270,32 +293,36 @@ SEG_MULTIVERSION void update_part(std::vector<KernelState>& kss, int64_t q, cons
     }
 }
 
-// Rows lo..hi-1 of image b's points into U [.., Cp] (padding 0) from input [B, C, N]
-// (channel-major, cm) or [P, C]: U itself, -logits, or -log(clip(p, 1e-5, 1)). Returns a
-// bit set: 1 = a non-finite value, 2 = a probability outside [0, 1 + 1e-3] (or NaN).
+// Points lo..hi-1 (hi - lo <= kRows) of image b into U [.., Cp] (padding 0) from input
+// [B, C, N] (channel-major, cm) or [P, C]: U itself, -logits, or -log(clip(p, 1e-5, 1)).
+// Returns a bit set: 1 = a non-finite value, 2 = a probability outside [0, 1 + 1e-3] or NaN.
 SEG_MULTIVERSION int unary_rows(const float* input, int kind, bool cm, int64_t b, int64_t N, int C, int Cp,
                                 int64_t lo, int64_t hi, float* U) {
     int bad = 0;
+    float u[kRows];
+    const int64_t n = hi - lo;
     for (int c = 0; c < C; ++c) {
-        const float* src = cm ? input + (b * C + c) * N : input + b * N * C + c;
+        const float* src = cm ? input + (b * C + c) * N + lo : input + (b * N + lo) * C + c;
         const int64_t stride = cm ? 1 : C;
-        float* dst = U + (b * N) * Cp + c;
-        for (int64_t n = lo; n < hi; ++n) {
-            const float x = src[n * stride];
-            float u;
-            if (kind == UNARY_PROBABILITIES) {
+        if (kind == UNARY_PROBABILITIES) {
+            for (int64_t i = 0; i < n; ++i) {
+                const float x = src[i * stride];
                 bad |= (x >= 0.0f && x <= 1.001f) ? 0 : 2;
-                const float pc = x < 1e-5f ? 1e-5f : (x > 1.0f ? 1.0f : x);
-                u = -log_positive(pc);
-            } else {
-                bad |= std::fabs(x) <= 3.4028234e38f ? 0 : 1;
-                u = kind == UNARY_LOGITS ? -x : x;
+                u[i] = -log_positive(x < 1e-5f ? 1e-5f : (x > 1.0f ? 1.0f : x));
             }
-            dst[n * Cp] = u;
+        } else {
+            const float sign = kind == UNARY_LOGITS ? -1.0f : 1.0f;
+            for (int64_t i = 0; i < n; ++i) {
+                const float x = src[i * stride];
+                bad |= std::fabs(x) <= 3.4028234e38f ? 0 : 1;
+                u[i] = sign * x;
+            }
         }
+        float* dst = U + (b * N + lo) * Cp + c;
+        for (int64_t i = 0; i < n; ++i) dst[i * Cp] = u[i];
     }
-    for (int64_t n = lo; n < hi; ++n)
-        for (int c = C; c < Cp; ++c) U[(b * N + n) * Cp + c] = 0.0f;
+    for (int64_t i = 0; i < n; ++i)
+        for (int c = C; c < Cp; ++c) U[(b * N + lo + i) * Cp + c] = 0.0f;
     return bad;
 }
 
@@ -361,7 +388,7 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
         std::vector<float> e((size_t)Cp), s((size_t)Cp);
         // Q0 = softmax(-U), splatted; then each iteration: reduce + blur, update (+ splat)
         for (int it = 0; it <= iterations; ++it) {
-            if (it > 0) reduce_and_blur(kss, parts, Cp);
+            if (it > 0) reduce_and_blur(kss, parts, Cp, threads);
             const bool last = it == iterations;
 #pragma omp for schedule(static)
             for (int64_t q = 0; q < np; ++q)
