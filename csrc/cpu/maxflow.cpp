@@ -403,7 +403,7 @@ double solve_one_grid(const GridGeom& g, const T* src, int64_t src_stride, const
 #ifdef SEG_MF_PROFILE
     auto t0 = std::chrono::steady_clock::now();
 #endif
-    std::unique_ptr<T[]> rc(new T[size_t(g.N) * size_t(g.A)]);
+    big_ptr<T> rc = big_array<T>(size_t(g.N) * size_t(g.A));
     fill_grid<T>(g, rc.get(),
                  [&](int k, int64_t p) { return fw[k * fw_sk + p * fw_sp]; },
                  [&](int k, int64_t p) { return bw[k * bw_sk + p * bw_sp]; }, nthreads);

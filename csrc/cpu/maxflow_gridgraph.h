@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "big_alloc.h"
 #include "maxflow_grid.h"
 #include "maxflow_solver.h"
 
@@ -54,8 +55,8 @@ struct GridPart {
     int64_t N = 0;
     int conn = 0;                 // 0 until the first arcs
     std::unique_ptr<GridGeom> geom;
-    std::unique_ptr<T[]> rc;      // [N * A] slot capacities, -1 outside the grid
-    std::unique_ptr<Node[]> nodes;   // node state (terminal capacities, trees) from the start
+    big_ptr<T> rc;                // [N * A] slot capacities, -1 outside the grid
+    big_ptr<Node> nodes;          // node state (terminal capacities, trees) from the start
     // one solver over `nodes`, compiled for the layout's slot count (see with_slots)
     std::unique_ptr<SolverOf<0>> s0;
     std::unique_ptr<SolverOf<4>> s4;
@@ -68,7 +69,7 @@ struct GridPart {
         // the geometry checks sizes and overflow; its connectivity is replaced later
         GridGeom probe(nd, shp, nd == 2 ? 4 : 6);
         N = probe.N;
-        nodes.reset(new Node[size_t(N)]);
+        nodes = big_array<Node>(size_t(N));
         for (int64_t i = 0; i < N; ++i) {
             Node& v = nodes[size_t(i)];
             v.tr = T(0); v.ts = 0; v.dist = 0; v.parent = P_NONE<typename SolverOf<0>::P>; v.tf = FREE;
@@ -97,7 +98,7 @@ struct GridPart {
     // capacity already stored.
     void widen(int c) {
         std::unique_ptr<GridGeom> g(new GridGeom(ndim, shape, c));
-        std::unique_ptr<T[]> r(new T[size_t(N) * size_t(g->A)]);
+        big_ptr<T> r = big_array<T>(size_t(N) * size_t(g->A));
         fill_grid<T>(*g, r.get(), [](int, int64_t) { return T(0); }, [](int, int64_t) { return T(0); }, 1);
         if (geom) {
             // slot k of the old layout -> slot of the same offset in the new one

@@ -167,12 +167,12 @@ void update_move(const Energy& E, const Move& m, const std::vector<int64_t>& cha
 // The solver state of one move, kept between its solves.
 template <int AC>
 struct MoveState {
-    std::unique_ptr<double[]> rc;
+    big_ptr<double> rc;
     std::unique_ptr<GridSolver<AC>> solver;
     std::vector<int32_t> lab;          // labels the graph was built for (dynamic states)
 
     void allocate(const GridGeom& g) {
-        rc.reset(new double[size_t(g.N) * size_t(g.A)]);
+        rc = big_array<double>(size_t(g.N) * size_t(g.A));
         solver.reset(new GridSolver<AC>(g.N));
         detail::setup_grid_solver(*solver, g, rc.get());
     }

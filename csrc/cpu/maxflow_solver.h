@@ -27,6 +27,8 @@
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
+
+#include "big_alloc.h"
 #ifdef SEG_MF_PROFILE
 #include <cstdio>
 #endif
@@ -141,10 +143,10 @@ public:
     // and init_fresh() sets all other fields (one pass over fresh pages instead of two).
     // A view (ext != nullptr) lets sub-solvers work on disjoint ranges of one array.
     struct NodeArray {
-        std::unique_ptr<N[]> own;
+        big_ptr<N> own;
         N* p = nullptr;
         size_t n = 0;
-        explicit NodeArray(size_t count) : own(new N[count]), p(own.get()), n(count) {}
+        explicit NodeArray(size_t count) : own(big_array<N>(count)), p(own.get()), n(count) {}
         NodeArray(N* ext, size_t count) : p(ext), n(count) {}
         N& operator[](size_t i) { return p[i]; }
         const N& operator[](size_t i) const { return p[i]; }
