@@ -8,11 +8,23 @@ over labellings l of a 2D/3D grid, with the forward neighbour offsets o_k of
 :func:`segengine.maxflow.grid.forward_offsets`, by repeated exact binary moves solved
 with segengine's max-flow (a move is kept only when it lowers the energy).
 
+Speed notes: every move is solved on the implicit grid.  A move whose labels did not change
+since its last solve is skipped (same problem, same rejected answer).  Alpha-expansion keeps
+each label's solved residual graph and search trees (while all of them fit in 512 MiB: 52
+bytes per pixel and label on a 2D 4-connected grid); the next expansion of that label only
+updates the capacities around the pixels whose label changed since and resumes the solve
+from the previous flow and trees (dynamic graph cuts).  The cut returned is the same as a
+fresh solve's in exact arithmetic (the sink side is the set of nodes that reach the sink in
+the residual graph, the same for every maximum flow); with float costs rounding can pick a
+different one of several equal-energy cuts.  The first cycle (fresh solves) then takes most
+of the time.
+
 References
 ----------
 Y. Boykov, O. Veksler, R. Zabih, "Fast approximate energy minimization via graph cuts",
 TPAMI 2001.  V. Kolmogorov, R. Zabih, "What energy functions can be minimized via graph
-cuts?", TPAMI 2004.
+cuts?", TPAMI 2004.  P. Kohli, P. H. S. Torr, "Efficiently solving dynamic Markov random
+fields using graph cuts", ICCV 2005.
 """
 
 from __future__ import annotations
