@@ -100,20 +100,66 @@ def test_logits_and_probabilities_agree(rng):
     torch.testing.assert_close(a.sum(1), torch.ones(2, H, W), atol=1e-5, rtol=0)
     q0 = segengine.dense_crf(logits, img, iterations=0)
     torch.testing.assert_close(q0, torch.softmax(logits, 1), atol=1e-6, rtol=0)
+    # probabilities: Q0 = softmax(log(clip(p, 1e-5, 1))) (the C++ log and clip)
+    p = torch.softmax(logits * 3, 1)
+    clipped = p.clamp(1e-5, 1.0)
+    q0 = segengine.dense_crf(p, img, probabilities=True, iterations=0)
+    torch.testing.assert_close(q0, clipped / clipped.sum(1, keepdim=True), atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_batch_equals_single_images(seed):
-    H, W, C = 18, 21, 5
+    # exactly: an image's points are cut into parts by its own size, whatever the batch
+    H, W, C = (18, 21, 5) if seed < 2 else (97, 101, 4)  # the larger: several parts per image
     g = torch.Generator().manual_seed(seed)
     logits = torch.randn(3, C, H, W, generator=g)
     img = torch.rand(3, 3, H, W, generator=g) * 255  # float image in 0..255
     batched = segengine.dense_crf(logits, img, num_threads=2)
     for b in range(3):
         single = segengine.dense_crf(logits[b:b + 1], img[b:b + 1], num_threads=1)
-        # equal up to float summation order (the splat strategy depends on the lattice size),
-        # which five mean-field iterations can amplify to ~1e-4 on a few pixels
-        torch.testing.assert_close(batched[b:b + 1], single, atol=5e-4, rtol=0)
+        assert torch.equal(batched[b:b + 1], single)
+
+
+def _unfused_meanfield(unary, features, compats, norm, iterations):
+    """Mean field with torch ops over the lattice filter op (gather/scatter splat, separate
+    blur and slice): an implementation independent of the fused C++ update pass."""
+    from segengine.ops import crf as crf_ops
+    from segengine.ops import lattice as lattice_ops
+    B, C, N = unary.shape
+    lats = [lattice_ops._lattice_build_op(f, 1, N % 4 != 0) for f in features]
+
+    def filt(values, lat, pre, post):
+        v = values if pre is None else values * pre[:, None]
+        out = lattice_ops._lattice_filter_op(v.contiguous(), *lat[:6], False, 1)
+        return out if post is None else out * post[:, None]
+
+    upm = unary.transpose(1, 2).reshape(B * N, C).contiguous()
+    q = crf_ops._meanfield_torch(upm, lats, [norm] * len(lats), compats, iterations, filt)
+    return q.reshape(B, N, C).transpose(1, 2)
+
+
+@pytest.mark.parametrize("C, norm", [(3, 3), (21, 3), (37, 2), (9, 0)])
+def test_fused_meanfield_matches_unfused(rng, C, norm):
+    """Images large enough to be cut into several parts (private splat buffers, reduced in
+    part order), batch 2, every padding of C to whole 8-lane vectors, both compat kinds."""
+    from segengine.ops import crf as crf_ops
+    from segengine.ops import lattice as lattice_ops
+    B, H, W = 2, 131, 127
+    logits = torch.from_numpy(rng.standard_normal((B, C, H, W)).astype(np.float32) * 2)
+    img = torch.from_numpy(np.stack([_image("astronaut", H, W), _image("random", H, W)]).transpose(0, 3, 1, 2))
+    g = lattice_ops.features_xy(B, (H, W), (3.0, 3.0)).reshape(B, 2, -1).contiguous()
+    xy = lattice_ops.features_xy(B, (H, W), (40.0, 40.0))
+    b = torch.cat([xy, img.float() / 13.0], 1).reshape(B, 5, -1).contiguous()
+    w = 0.02 if norm == 0 else 1.0  # unnormalised kernels sum to hundreds
+    compats = [torch.full((C,), -3.0 * w),
+               torch.from_numpy(crf_ops.compat_array(rng.uniform(-4, 1, (C, C)) * w, C, "m"))]
+    unary = -torch.log_softmax(logits.reshape(B, C, -1), 1)
+    got = crf_ops._dense_crf_op(unary.contiguous(), [g, b], compats, [norm, norm], 4, 2)
+    ref = _unfused_meanfield(unary, [g, b], compats, norm, 4)
+    torch.testing.assert_close(got, ref, atol=2e-5, rtol=0)
+    for threads in (1, 3):  # bitwise the same for any thread count
+        assert torch.equal(crf_ops._dense_crf_op(unary.contiguous(), [g, b], compats, [norm, norm], 4, threads),
+                           got)
 
 
 def test_other_channel_counts_and_volumes(rng):

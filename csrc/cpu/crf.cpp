@@ -4,8 +4,8 @@
 // the same vertex indices and weights); then the buffers are reduced and blurred. The
 // marginals themselves are only written out after the last update.
 //
-// Determinism: the points are cut into parts that depend on the sizes only (never on the
-// thread count). Each part scatters, in point order, into a buffer of its own, except the
+// Determinism: each image's points are cut into parts that depend on its size only (never
+// on the thread count or the batch). Each part scatters, in point order, into a buffer of its own, except the
 // first part of each image, which writes the image's vertex range directly; the other parts
 // are then added in part order. So the sum at every vertex is the same for any number of
 // threads, and no float accumulation is shared between threads.
@@ -34,8 +34,8 @@ namespace seg {
 namespace {
 
 constexpr int64_t kRows = 256;           // vertices per scheduling chunk (reduce, blur)
-constexpr int kPartsPerBatch = 4;        // target number of point parts of a batch
-constexpr int64_t kMinPartPoints = 4096; // an image is cut into sub-parts no smaller than this
+constexpr int kPartsPerImage = 4;        // an image's points are cut into at most this many parts
+constexpr int64_t kMinPartPoints = 4096; // of at least this many points
 
 // A contiguous range of points of one image, with the vertex range it touches per kernel.
 struct Part {
@@ -59,11 +59,10 @@ struct KernelState {
     std::vector<float> compat;                  // diagonal [Cp] or M^T [C, Cp], 0-padded
 };
 
-// Cut the P = B*N points into parts: whole images when the batch has kPartsPerBatch images or
-// more, otherwise each image in ceil(kPartsPerBatch / B) sub-parts (if large enough).
+// Cut each image's N points into min(kPartsPerImage, N / kMinPartPoints) parts (at least 1).
+// The cut depends on N only: an image gets the same result alone or in any batch.
 std::vector<Part> make_parts(int64_t B, int64_t N) {
-    const int64_t per_image = std::max<int64_t>(
-        1, std::min<int64_t>((kPartsPerBatch + B - 1) / B, N / kMinPartPoints));
+    const int64_t per_image = std::max<int64_t>(1, std::min<int64_t>(kPartsPerImage, N / kMinPartPoints));
     std::vector<Part> parts;
     for (int64_t b = 0; b < B; ++b)
         for (int64_t s = 0; s < per_image; ++s)
