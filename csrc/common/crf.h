@@ -3,8 +3,10 @@
 //     SYMMETRIC (3): pre = post = float(1/sqrt(double(n) + 1e-20))
 //     AFTER (2): post = float(1/(double(n) + 1e-20));  BEFORE (1): pre = that;  NONE (0): none
 //   compatibility: DIAG: pairwise[c] = w[c]*s[c] (Potts weight w is passed as w[c] = -w);
-//                  FULL: pairwise[c] = sum_l M[c,l]*s[l] with M already symmetrised
-//   update: e = -U - sum_k pairwise_k;  Q = exp(e - max e) / sum(exp(e - max e))
+//                  FULL: pairwise[c] = sum_l M[c,l]*s[l] (l in order) with M already symmetrised
+//                  (applied in csrc/cpu/crf.cpp, 8 lanes at a time)
+//   update: e = -U - sum_k pairwise_k;  Q = exp(e - max e) / sum(exp(e - max e))  (softmax_padded;
+//           csrc/cpu/softmax_simd.h computes the same in vector registers)
 #pragma once
 
 #include "seg_common.h"
@@ -19,30 +21,6 @@ namespace crf {
 
 SEG_HD float norm_symmetric(float n) { return (float)(1.0 / sqrt((double)n + 1e-20)); }
 SEG_HD float norm_inverse(float n) { return (float)(1.0 / ((double)n + 1e-20)); }
-
-// e[c] -= compat applied to s.
-SEG_HD void apply_compat(float* e, const float* s, const float* compat, int kind, int C) {
-    if (kind == 0) {
-        for (int c = 0; c < C; ++c) e[c] -= compat[c] * s[c];
-    } else {
-        for (int c = 0; c < C; ++c) {
-            float acc = 0.0f;
-            for (int l = 0; l < C; ++l) acc += compat[c * C + l] * s[l];
-            e[c] -= acc;
-        }
-    }
-}
-
-// In place: e -> softmax(e) as pydensecrf's expAndNormalize (max-subtracted, divided by sum).
-SEG_HD void softmax(float* e, int C) {
-    float m = e[0];
-    for (int c = 1; c < C; ++c) m = e[c] > m ? e[c] : m;
-    for (int c = 0; c < C; ++c) e[c] = exp_nonpositive(e[c] - m);
-    float s = 0.0f;
-    for (int c = 0; c < C; ++c) s += e[c];
-    const float inv = 1.0f / s;
-    for (int c = 0; c < C; ++c) e[c] = e[c] * inv;
-}
 
 // In place: softmax of a row of Cp values (Cp a multiple of SEG_SOFTMAX_LANES) whose unused
 // entries hold a large negative number (they become 0). Max and sum are taken in

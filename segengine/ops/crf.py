@@ -14,12 +14,16 @@ CUDA (lattice kernels + torch pointwise ops), with pydensecrf's numerics:
 The op is registered as ``segengine::dense_crf`` (torch.library custom op with a fake kernel);
 it is not differentiable (the trainable layer is ``segengine.nn.DenseCRF``).
 
-Speed. On a 375x500 image with 21 classes, one thread spends ~75 ms building the two lattices
-(the hash insertion is one serial pass so that vertices are numbered in pydensecrf's order)
-and ~40 ms per iteration. A profile of the whole call (perf, one thread) gives the per-point
-update (slice of both kernels, compatibility, softmax) ~40 %, the lattice builds ~30 % and the
-splat ~17 %: the same work pydensecrf does, at about its speed on one thread, so the gain over
-pydensecrf (1.2-2.1x on 2 cores, benchmarks/results/) comes mostly from the second core.
+Speed (CPU). One C++ call per ``dense_crf``: the lattices are built in parallel (chunks of
+points number their vertices in local hash tables, then one short serial merge keeps
+pydensecrf's first-occurrence order, so the numbering never depends on the thread count), and
+each mean-field iteration is one fused pass over the points (slice both kernels, normalise,
+compatibility, softmax, and at once splat the new marginals for the next iteration), then a
+reduce + blur per kernel; the marginals themselves are only written after the last update.
+Splat sums are deterministic: an image's points are cut into up to four parts by its size
+alone, each part scatters into a buffer of its own, and the parts are added in order, so an
+image gets bitwise the same result for any thread count and in any batch. Measured figures
+and the profile: benchmarks/results/ and the README.
 """
 
 from __future__ import annotations
