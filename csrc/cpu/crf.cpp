@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -219,76 +220,104 @@ void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, 
     }
 }
 
-// Slice of kernel ks at point p into s[Cp] (8 lanes at a time): the same products and
-// the same order of summation as lattice::slice_point.
-SEG_SIMD_INLINE void slice8(const KernelState& ks, int64_t p, int Cp, float* s) {
-    const int D1 = ks.d + 1;
-    const int32_t* off = ks.kn->offsets + p * D1;
-    const float* w = ks.kn->weights + p * D1;
-    const float post = ks.post.empty() ? 1.0f : ks.post[p];
-    for (int c0 = 0; c0 < Cp; c0 += 8) {
-        v8f acc = {};
-        for (int r = 0; r < D1; ++r) acc += (w[r] * ks.alpha) * load8(ks.V + (int64_t)off[r] * Cp + c0);
-        store8(s + c0, ks.post.empty() ? acc : acc * post);
-    }
-}
-
-// e -= compat applied to s, over whole rows of Cp (compat padded with zeros, see
-// KernelState::compat): the same products and order of summation as crf::apply_compat.
-SEG_SIMD_INLINE void compat8(const KernelState& ks, const float* s, int C, int Cp, float* e) {
-    const float* m = ks.compat.data();
-    if (ks.kn->compat_kind == 0) {
-        for (int c0 = 0; c0 < Cp; c0 += 8) store8(e + c0, load8(e + c0) - load8(m + c0) * load8(s + c0));
-        return;
-    }
-    for (int c0 = 0; c0 < Cp; c0 += 8) {  // row l of the padded array is column l of M
-        v8f acc = {};
-        for (int l = 0; l < C; ++l) acc += load8(m + (int64_t)l * Cp + c0) * s[l];
-        store8(e + c0, load8(e + c0) - acc);
-    }
-}
-
-// One pass over the points of part q. slice: add the pairwise terms from the kernels' V
-// (otherwise Q = softmax(-U)); scatter: splat the new marginals into the kernels' targets;
-// otherwise write them to Qp [P, Cp] (which may be Up: each row is read before it is written).
-SEG_MULTIVERSION void update_part(std::vector<KernelState>& kss, int64_t q, const Part& part,
-                                  const float* Up, int C, int Cp, bool slice, bool scatter, float* Qp,
-                                  float* e, float* s) {
+// The update of one point works on rows of Cp = 8*nv floats held as nv 8-lane vectors: in
+// registers when nv is a compile-time constant NV (1..4, C <= 32), otherwise nv = Cp/8 from
+// memory (NV = 0). The arithmetic is that of csrc/common/permutohedral.h (slice_point:
+// products w*alpha*V summed over the vertices in order, then * post) and csrc/common/crf.h
+// (compatibility, softmax_padded), operation for operation.
+template <int NV>
+SEG_SIMD_INLINE void update_points(std::vector<KernelState>& kss, const Part& part, float* const* dst,
+                                   const float* Up, int C, int Cp, bool slice, bool scatter, float* Qp,
+                                   v8f* e, v8f* s) {
+    const int nv = NV > 0 ? NV : Cp / 8;
     const int K = (int)kss.size();
-    float* dst[8];
-    for (int k = 0; k < K; ++k) {
-        if (scatter) {
-            zero_target(kss[k], q, part, Cp);
-            dst[k] = scatter_target(kss[k], q, part, Cp);
-        }
-    }
     for (int64_t p = part.lo; p < part.hi; ++p) {
         const float* u = Up + p * Cp;
-        for (int c0 = 0; c0 < Cp; c0 += 8) store8(e + c0, -load8(u + c0));
+        for (int k = 0; k < nv; ++k) e[k] = -load8(u + 8 * k);
         if (slice) {
-            for (int k = 0; k < K; ++k) {
-                slice8(kss[k], p, Cp, s);
-                compat8(kss[k], s, C, Cp, e);
+            for (int kk = 0; kk < K; ++kk) {
+                const KernelState& ks = kss[kk];
+                const int D1 = ks.d + 1;
+                const int32_t* off = ks.kn->offsets + p * D1;
+                const float* w = ks.kn->weights + p * D1;
+                for (int k = 0; k < nv; ++k) s[k] = (v8f){};
+                for (int r = 0; r < D1; ++r) {
+                    const float wr = w[r] * ks.alpha;
+                    const float* src = ks.V + (int64_t)off[r] * Cp;
+                    for (int k = 0; k < nv; ++k) s[k] += wr * load8(src + 8 * k);
+                }
+                if (!ks.post.empty())
+                    for (int k = 0; k < nv; ++k) s[k] *= ks.post[p];
+                const float* m = ks.compat.data();
+                if (ks.kn->compat_kind == 0) {
+                    for (int k = 0; k < nv; ++k) e[k] -= load8(m + 8 * k) * s[k];
+                } else {  // row l of the padded array is column l of M
+                    for (int k = 0; k < nv; ++k) {
+                        v8f acc = {};
+                        for (int l = 0; l < C; ++l) acc += load8(m + (int64_t)l * Cp + 8 * k) * s[l >> 3][l & 7];
+                        e[k] -= acc;
+                    }
+                }
             }
         }
-        softmax_row(e, C, Cp);
+        softmax_rows(e, nv, C);
         if (scatter) {
-            for (int k = 0; k < K; ++k) {
-                const KernelState& ks = kss[k];
+            for (int kk = 0; kk < K; ++kk) {
+                const KernelState& ks = kss[kk];
                 const int D1 = ks.d + 1;
                 const int32_t* off = ks.kn->offsets + p * D1;
                 const float* w = ks.kn->weights + p * D1;
                 const bool has_pre = !ks.pre.empty();
                 for (int r = 0; r < D1; ++r) {
                     const float wr = has_pre ? w[r] * ks.pre[p] : w[r];
-                    float* row = dst[k] + (int64_t)off[r] * Cp;
-                    for (int c0 = 0; c0 < Cp; c0 += 8) store8(row + c0, load8(row + c0) + wr * load8(e + c0));
+                    float* row = dst[kk] + (int64_t)off[r] * Cp;
+                    for (int k = 0; k < nv; ++k) store8(row + 8 * k, load8(row + 8 * k) + wr * e[k]);
                 }
             }
         } else {
             float* qrow = Qp + p * Cp;
-            for (int c0 = 0; c0 < Cp; c0 += 8) store8(qrow + c0, load8(e + c0));
+            for (int k = 0; k < nv; ++k) store8(qrow + 8 * k, e[k]);
         }
+    }
+}
+
+#define SEG_UPDATE_POINTS(NV)                                                                            \
+    SEG_MULTIVERSION void update_points_##NV(std::vector<KernelState>& kss, const Part& part,             \
+                                             float* const* dst, const float* Up, int C, int Cp, bool slice, \
+                                             bool scatter, float* Qp, v8f* e, v8f* s) {                   \
+        update_points<NV>(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s);                          \
+    }
+SEG_UPDATE_POINTS(0)
+SEG_UPDATE_POINTS(1)
+SEG_UPDATE_POINTS(2)
+SEG_UPDATE_POINTS(3)
+SEG_UPDATE_POINTS(4)
+#undef SEG_UPDATE_POINTS
+
+// One pass over the points of part q. slice: add the pairwise terms from the kernels' V
+// (otherwise Q = softmax(-U)); scatter: splat the new marginals into the kernels' targets;
+// otherwise write them to Qp [P, Cp] (which may be Up: each row is read before it is written).
+// work: room for two rows (2*Cp floats), 32-byte aligned here.
+void update_part(std::vector<KernelState>& kss, int64_t q, const Part& part, const float* Up, int C, int Cp,
+                 bool slice, bool scatter, float* Qp, std::vector<float>& work) {
+    const int K = (int)kss.size();
+    float* dst[8] = {};
+    for (int k = 0; k < K; ++k) {
+        if (scatter) {
+            zero_target(kss[k], q, part, Cp);
+            dst[k] = scatter_target(kss[k], q, part, Cp);
+        }
+    }
+    const int nv = Cp / 8;
+    if (work.size() < (size_t)(2 * Cp + 8)) work.resize((size_t)(2 * Cp + 8));
+    v8f* e = reinterpret_cast<v8f*>((reinterpret_cast<uintptr_t>(work.data()) + 31) & ~(uintptr_t)31);
+    v8f* s = e + nv;
+    switch (nv) {
+        case 1: update_points_1(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;
+        case 2: update_points_2(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;
+        case 3: update_points_3(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;
+        case 4: update_points_4(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;
+        default: update_points_0(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;
     }
 }
 
@@ -384,14 +413,14 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
 #pragma omp parallel num_threads(threads)
     {
         FlushDenormals ftz;
-        std::vector<float> e((size_t)Cp), s((size_t)Cp);
+        std::vector<float> work;
         // Q0 = softmax(-U), splatted; then each iteration: reduce + blur, update (+ splat)
         for (int it = 0; it <= iterations; ++it) {
             if (it > 0) reduce_and_blur(kss, parts, Cp, threads);
             const bool last = it == iterations;
 #pragma omp for schedule(static)
             for (int64_t q = 0; q < np; ++q)
-                update_part(kss, q, parts[q], Up.data(), C, Cp, it > 0, !last, Up.data(), e.data(), s.data());
+                update_part(kss, q, parts[q], Up.data(), C, Cp, it > 0, !last, Up.data(), work);
         }
     }
     // marginals out in blocks of points of one image

@@ -50,38 +50,26 @@ SEG_SIMD_INLINE v8f exp_nonpositive8(v8f x) {
     const v8i bits = (n + 127) << 23;
     return y * (v8f)bits * keep;
 }
-#endif
 
-// e[0..Cp) -> softmax of its first C entries; entries C..Cp-1 become 0. Cp % 8 == 0.
-SEG_SIMD_INLINE void softmax_row(float* e, int C, int Cp) {
-#if defined(__GNUC__)
-    // lanes >= C count as -3e38 (exp gives 0); masked in registers, since narrow stores
-    // followed by a wide load of the same bytes stall store forwarding
+// e[0..nv) (8 lanes each) -> softmax of its first C lanes; lanes C..8*nv-1 count as -3e38
+// (they become 0; masked in registers).
+SEG_SIMD_INLINE void softmax_rows(v8f* e, int nv, int C) {
     const v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
-    auto chunk = [&](int c0) {
-        const v8f v = load8(e + c0);
-        return c0 + 8 <= C ? v : (lane + c0 < C ? v : (v8f){} - 3.0e38f);
-    };
-    v8f m = chunk(0);
-    for (int c0 = 8; c0 < Cp; c0 += 8) {
-        const v8f v = chunk(c0);
-        m = v > m ? v : m;
-    }
+    for (int k = 8 * (C / 8) < 8 * nv ? C / 8 : nv; k < nv; ++k)
+        e[k] = lane + 8 * k < C ? e[k] : (v8f){} - 3.0e38f;
+    v8f m = e[0];
+    for (int k = 1; k < nv; ++k) m = e[k] > m ? e[k] : m;
     float mx = m[0];
     for (int l = 1; l < 8; ++l) mx = m[l] > mx ? m[l] : mx;
     v8f s = {};
-    for (int c0 = 0; c0 < Cp; c0 += 8) {
-        const v8f x = exp_nonpositive8(chunk(c0) - mx);
-        store8(e + c0, x);
-        s += x;
+    for (int k = 0; k < nv; ++k) {
+        e[k] = exp_nonpositive8(e[k] - mx);
+        s += e[k];
     }
     const float total = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
     const float inv = 1.0f / total;
-    for (int c0 = 0; c0 < Cp; c0 += 8) store8(e + c0, load8(e + c0) * inv);
-#else
-    for (int c = C; c < Cp; ++c) e[c] = -3.0e38f;
-    crf::softmax_padded(e, Cp);
-#endif
+    for (int k = 0; k < nv; ++k) e[k] *= inv;
 }
+#endif
 
 }  // namespace seg
