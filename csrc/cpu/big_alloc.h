@@ -4,6 +4,7 @@
 // solver walks it at random.  Allocation failure throws std::bad_alloc.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -49,5 +50,28 @@ big_ptr<T> big_array(size_t n) {
 #endif
     return big_ptr<T>(static_cast<T*>(::operator new[](bytes > 0 ? bytes : 1)), BigDeleter{});
 }
+
+// A fixed-size array on big_array: assign(n, value) fills, resize_uninitialized(n) does not.
+template <class T>
+class BigVector {
+public:
+    void resize_uninitialized(size_t n) {
+        p_ = big_array<T>(n);
+        n_ = n;
+    }
+    void assign(size_t n, T value) {
+        resize_uninitialized(n);
+        std::fill(p_.get(), p_.get() + n, value);
+    }
+    T* data() { return p_.get(); }
+    const T* data() const { return p_.get(); }
+    size_t size() const { return n_; }
+    T& operator[](size_t i) { return p_[i]; }
+    const T& operator[](size_t i) const { return p_[i]; }
+
+private:
+    big_ptr<T> p_;
+    size_t n_ = 0;
+};
 
 }  // namespace seg

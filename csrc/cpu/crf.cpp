@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "big_alloc.h"
 #include "parallel.h"
 #include "permutohedral.h"
 #include "../common/crf.h"
@@ -45,6 +46,14 @@ struct Part {
     bool first;       // first part of its image: writes the image's vertex range directly
 };
 
+// Zero-filled float array on big_array (huge pages for large ones: page faults cost
+// microseconds each on some machines, and these arrays are rewritten every iteration).
+big_ptr<float> zeroed_floats(size_t n) {
+    big_ptr<float> a = big_array<float>(n);
+    if (!a.get_deleter().len) std::fill(a.get(), a.get() + n, 0.0f);  // fresh mappings are zero
+    return a;
+}
+
 // Per-kernel state of the mean field.
 struct KernelState {
     const CrfKernel* kn = nullptr;
@@ -54,8 +63,8 @@ struct KernelState {
     std::vector<float> pre, post;               // normalisers [P] (empty: none)
     std::vector<int64_t> image_lo, image_hi;    // vertex range of each image [B]
     std::vector<int64_t> part_lo, part_hi;      // vertex range of each part
-    std::vector<std::vector<float>> part_buf;   // private buffers of the non-first parts
-    std::vector<float> acc, X, Y;               // splat target and blur ping-pong [M+1, W]
+    std::vector<big_ptr<float>> part_buf;       // private buffers of the non-first parts
+    big_ptr<float> acc, X, Y;                   // splat target and blur ping-pong [M+1, W]
     const float* V = nullptr;                   // blurred values read by the slice
     std::vector<float> compat;                  // diagonal [Cp] or M^T [C, Cp], 0-padded
 };
@@ -109,17 +118,16 @@ void vertex_ranges(KernelState& ks, const std::vector<Part>& parts, int64_t B, i
 
 // The scatter target of part q for kernel k, shifted so that vertex v is row v.
 inline float* scatter_target(KernelState& ks, int64_t q, const Part& part, int W) {
-    if (part.first) return ks.acc.data();
-    return ks.part_buf[q].data() - ks.part_lo[q] * W;
+    if (part.first) return ks.acc.get();
+    return ks.part_buf[q].get() - ks.part_lo[q] * W;
 }
 
 // Zero what part q scatters into (the image's vertex range for a first part).
 inline void zero_target(KernelState& ks, int64_t q, const Part& part, int W) {
     if (part.first)
-        std::fill(ks.acc.begin() + ks.image_lo[part.image] * W, ks.acc.begin() + ks.image_hi[part.image] * W,
-                  0.0f);
+        std::fill(ks.acc.get() + ks.image_lo[part.image] * W, ks.acc.get() + ks.image_hi[part.image] * W, 0.0f);
     else
-        std::fill(ks.part_buf[q].begin(), ks.part_buf[q].end(), 0.0f);
+        std::fill(ks.part_buf[q].get(), ks.part_buf[q].get() + (ks.part_hi[q] - ks.part_lo[q]) * W, 0.0f);
 }
 
 // acc[v] += the private part buffers covering v, in part order, for vertices [lo, hi).
@@ -128,8 +136,8 @@ void reduce_range(KernelState& ks, const std::vector<Part>& parts, int64_t lo, i
         if (parts[q].first) continue;
         const int64_t a = std::max(lo, ks.part_lo[q]), b = std::min(hi, ks.part_hi[q]);
         if (a >= b) continue;
-        const float* src = ks.part_buf[q].data() + (a - ks.part_lo[q]) * W;
-        float* dst = ks.acc.data() + a * W;
+        const float* src = ks.part_buf[q].get() + (a - ks.part_lo[q]) * W;
+        float* dst = ks.acc.get() + a * W;
         for (int64_t i = 0; i < (b - a) * W; ++i) dst[i] += src[i];
     }
 }
@@ -143,11 +151,11 @@ void reduce_blur_step(KernelState& ks, const std::vector<Part>& parts, int W, in
         return;
     }
     const int j = step - 1;
-    const float* cur = j == 0 ? ks.acc.data() : (j % 2 == 1 ? ks.X.data() : ks.Y.data());
-    float* nxt = j % 2 == 0 ? ks.X.data() : ks.Y.data();
+    const float* cur = j == 0 ? ks.acc.get() : (j % 2 == 1 ? ks.X.get() : ks.Y.get());
+    float* nxt = j % 2 == 0 ? ks.X.get() : ks.Y.get();
     blur_range(lo, hi, ks.kn->neighbors + (size_t)j * ks.M * 2, cur, W, nxt);
 }
-const float* blurred_values(const KernelState& ks) { return ks.d % 2 == 0 ? ks.X.data() : ks.Y.data(); }
+const float* blurred_values(const KernelState& ks) { return ks.d % 2 == 0 ? ks.X.get() : ks.Y.get(); }
 
 // Inside a parallel region: the reduce and blur steps of every kernel, then V. With no more
 // threads than kernels, each thread takes whole kernels (one barrier, robust when cores are
@@ -172,16 +180,16 @@ void reduce_and_blur(std::vector<KernelState>& kss, const std::vector<Part>& par
 }
 
 void allocate(KernelState& ks, const std::vector<Part>& parts, int W) {
-    ks.acc.assign((size_t)(ks.M + 1) * W, 0.0f);  // vertices no real point touches stay 0
-    ks.X.assign((size_t)(ks.M + 1) * W, 0.0f);
-    ks.Y.assign((size_t)(ks.M + 1) * W, 0.0f);
+    ks.acc = zeroed_floats((size_t)(ks.M + 1) * W);  // vertices no real point touches stay 0
+    ks.X = big_array<float>((size_t)(ks.M + 1) * W);     // fully written by each blur step
+    ks.Y = big_array<float>((size_t)(ks.M + 1) * W);
     ks.V = blurred_values(ks);
-    ks.part_buf.assign(parts.size(), {});
-    for (size_t q = 0; q < parts.size(); ++q)
-        if (!parts[q].first) ks.part_buf[q].assign((size_t)(ks.part_hi[q] - ks.part_lo[q]) * W, 0.0f);
+    ks.part_buf.clear();
+    ks.part_buf.resize(parts.size());
+    for (size_t q = 0; q < parts.size(); ++q)  // zeroed before each pass
+        if (!parts[q].first) ks.part_buf[q] = big_array<float>((size_t)(ks.part_hi[q] - ks.part_lo[q]) * W);
 }
 
-// Normalisers of each kernel from n = K·1 (splat ones, blur, slice), pydensecrf's formulas.
 void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, int64_t P, int threads) {
     bool any = false;
     for (const KernelState& ks : kss) any |= ks.kn->normalization != 0;
@@ -396,13 +404,13 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
 
     // unary in a point-major, channel-padded layout [P, Cp] (padding 0): whole SIMD chunks;
     // converted and checked in blocks of points of one image (reads along rows of the input)
-    std::vector<float> Up((size_t)P * Cp);  // the last update overwrites it with Q
+    big_ptr<float> Up = big_array<float>((size_t)P * Cp);  // fully written; the last update writes Q there
     const int64_t blocks_per_image = (N + kRows - 1) / kRows;
     int bad = 0;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad)
     for (int64_t blk = 0; blk < B * blocks_per_image; ++blk) {
         const int64_t b = blk / blocks_per_image, lo = (blk - b * blocks_per_image) * kRows;
-        bad |= unary_rows(input, unary_kind, channel_major, b, N, C, Cp, lo, std::min(N, lo + kRows), Up.data());
+        bad |= unary_rows(input, unary_kind, channel_major, b, N, C, Cp, lo, std::min(N, lo + kRows), Up.get());
     }
     if (bad & 2) throw std::invalid_argument("probabilities must lie in [0, 1]");
     if (bad & 1)
@@ -420,7 +428,7 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
             const bool last = it == iterations;
 #pragma omp for schedule(static)
             for (int64_t q = 0; q < np; ++q)
-                update_part(kss, q, parts[q], Up.data(), C, Cp, it > 0, !last, Up.data(), work);
+                update_part(kss, q, parts[q], Up.get(), C, Cp, it > 0, !last, Up.get(), work);
         }
     }
     // marginals out in blocks of points of one image
@@ -428,7 +436,7 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
     for (int64_t blk = 0; blk < B * blocks_per_image; ++blk) {
         const int64_t b = blk / blocks_per_image, lo = (blk - b * blocks_per_image) * kRows;
         const int64_t hi = std::min(N, lo + kRows);
-        const float* src = Up.data() + b * N * Cp;
+        const float* src = Up.get() + b * N * Cp;
         for (int c = 0; c < C; ++c) {
             float* dst = channel_major ? Q + (b * C + c) * N : Q + b * N * C + c;
             const int64_t stride = channel_major ? 1 : C;

@@ -126,8 +126,8 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
                                     " lattice entries; at most 2^31-1 are supported");
     out.d = d;
     out.num_points = P;
-    out.offsets.assign((size_t)E, 0);
-    out.weights.assign((size_t)E, 0.0f);
+    out.offsets.resize_uninitialized((size_t)E);  // every entry is written below (or we throw)
+    out.weights.resize_uninitialized((size_t)E);
 
     float scale[SEG_LATTICE_MAX_D];
     for (int i = 0; i < d; ++i) scale[i] = lattice::scale_factor(i, d);
@@ -227,8 +227,8 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
     out.splat_ptr.assign((size_t)M + 1, 0);
     for (int64_t e = 0; e < E; ++e) out.splat_ptr[(size_t)out.offsets[e] + 1]++;
     for (int64_t v = 0; v < M; ++v) out.splat_ptr[v + 1] += out.splat_ptr[v];
-    out.splat_pt.assign((size_t)E, 0);
-    out.splat_w.assign((size_t)E, 0.0f);
+    out.splat_pt.resize_uninitialized((size_t)E);  // a permutation of the entries: all written
+    out.splat_w.resize_uninitialized((size_t)E);
     {
         std::vector<int64_t> pos(out.splat_ptr.begin(), out.splat_ptr.end() - 1);
         int64_t e = 0;
@@ -242,7 +242,7 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
     }
 
     // 4. blur neighbours (read-only look-ups, parallel) and vertices per image
-    out.neighbors.assign((size_t)D1 * M * 2, -1);
+    out.neighbors.resize_uninitialized((size_t)D1 * M * 2);  // all written below
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t v = 0; v < M; ++v) {
         const int32_t* key = &table.keys[(size_t)v * (d + 1)];

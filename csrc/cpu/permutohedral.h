@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "big_alloc.h"
+
 #if defined(__SSE__) || defined(__x86_64__) || defined(_M_X64)
 #include <xmmintrin.h>
 #define SEG_HAVE_MXCSR 1
@@ -55,16 +57,17 @@ struct FlushDenormals {
 #endif
 };
 
+// The large arrays are BigVectors (huge pages: fewer page faults when they are first written).
 struct LatticeData {
     int d = 0;
     int64_t num_points = 0;                 // B*N
     int64_t num_vertices = 0;               // M
-    std::vector<int32_t> offsets;           // [B*N, d+1] vertex of each (point, remainder)
-    std::vector<float> weights;             // [B*N, d+1] barycentric weights
-    std::vector<int32_t> neighbors;         // [d+1, M, 2] blur neighbours n1, n2 (-1: none)
+    BigVector<int32_t> offsets;             // [B*N, d+1] vertex of each (point, remainder)
+    BigVector<float> weights;               // [B*N, d+1] barycentric weights
+    BigVector<int32_t> neighbors;           // [d+1, M, 2] blur neighbours n1, n2 (-1: none)
     std::vector<int64_t> splat_ptr;         // [M+1] CSR by vertex over the entries below
-    std::vector<int32_t> splat_pt;          // [B*N*(d+1)] point of each entry (point order per vertex)
-    std::vector<float> splat_w;             // [B*N*(d+1)] its barycentric weight
+    BigVector<int32_t> splat_pt;            // [B*N*(d+1)] point of each entry (point order per vertex)
+    BigVector<float> splat_w;               // [B*N*(d+1)] its barycentric weight
     std::vector<int64_t> batch_vertices;    // [B] vertices per image
 };
 

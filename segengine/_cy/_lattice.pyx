@@ -17,17 +17,23 @@ cimport numpy as cnp
 cnp.import_array()
 
 
+cdef extern from "../../csrc/cpu/big_alloc.h" namespace "seg" nogil:
+    cdef cppclass BigVector[T]:
+        T* data()
+        size_t size()
+
+
 cdef extern from "../../csrc/cpu/permutohedral.h" namespace "seg" nogil:
     cdef cppclass LatticeData:
         int d
         int64_t num_points
         int64_t num_vertices
-        vector[int32_t] offsets
-        vector[float] weights
-        vector[int32_t] neighbors
+        BigVector[int32_t] offsets
+        BigVector[float] weights
+        BigVector[int32_t] neighbors
         vector[int64_t] splat_ptr
-        vector[int32_t] splat_pt
-        vector[float] splat_w
+        BigVector[int32_t] splat_pt
+        BigVector[float] splat_w
         vector[int64_t] batch_vertices
 
     void c_lattice_build "seg::lattice_build"(const float* features, int64_t B, int d, int64_t N,
