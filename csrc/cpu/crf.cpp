@@ -62,6 +62,7 @@ struct KernelState {
     float alpha = 1.0f;
     std::vector<float> pre, post;               // normalisers [P] (empty: none)
     std::vector<int64_t> image_lo, image_hi;    // vertex range of each image [B]
+    int64_t tail_lo = 0;                        // vertices [tail_lo, M) belong to no real point
     std::vector<int64_t> part_lo, part_hi;      // vertex range of each part
     std::vector<big_ptr<float>> part_buf;       // private buffers of the non-first parts
     big_ptr<float> acc, X, Y;                   // splat target and blur ping-pong [M+1, W]
@@ -109,6 +110,7 @@ void vertex_ranges(KernelState& ks, const std::vector<Part>& parts, int64_t B, i
     for (int64_t q = 0; q < np; ++q)
         if (ks.part_lo[q] < 0 || ks.part_hi[q] > ks.M)
             throw std::invalid_argument("crf_meanfield: lattice vertex index out of range");
+    ks.tail_lo = B > 0 ? ks.image_hi[B - 1] : 0;
     for (int64_t b = 1; b < B; ++b)
         if (ks.image_lo[b] < ks.image_hi[b - 1])
             throw std::invalid_argument(
@@ -157,23 +159,52 @@ void reduce_blur_step(KernelState& ks, const std::vector<Part>& parts, int W, in
 }
 const float* blurred_values(const KernelState& ks) { return ks.d % 2 == 0 ? ks.X.get() : ks.Y.get(); }
 
-// Inside a parallel region: the reduce and blur steps of every kernel, then V. With no more
-// threads than kernels, each thread takes whole kernels (one barrier, robust when cores are
-// shared); otherwise all threads work on each step of each kernel (a barrier per step).
-// The arithmetic is the same either way. The result is in blurred_values(ks) = ks.V.
-void reduce_and_blur(std::vector<KernelState>& kss, const std::vector<Part>& parts, int W, int threads) {
+// The vertices a group of images [b0, b1) reads and writes: their vertex ranges (adjacent,
+// numbered in image order) and the tail [tail_lo, M) of vertices no real point touches
+// (pydensecrf's padding vertices, which relay the blur). b0 < 0: all vertices.
+struct VertexSpan {
+    int64_t lo, hi, tail_lo, tail_hi;
+    int64_t chunks() const { return (hi - lo + kRows - 1) / kRows + (tail_hi - tail_lo + kRows - 1) / kRows; }
+    void chunk(int64_t ch, int64_t& a, int64_t& b) const {
+        const int64_t first = (hi - lo + kRows - 1) / kRows;
+        const int64_t base = ch < first ? lo : tail_lo, end = ch < first ? hi : tail_hi;
+        a = base + (ch < first ? ch : ch - first) * kRows;
+        b = std::min(end, a + kRows);
+    }
+};
+VertexSpan vertex_span(const KernelState& ks, int64_t b0, int64_t b1) {
+    if (b0 < 0) return VertexSpan{0, ks.M, ks.M, ks.M};
+    return VertexSpan{ks.image_lo[b0], ks.image_hi[b1 - 1], ks.tail_lo, ks.M};
+}
+
+// Inside a parallel region: the reduce and blur steps of every kernel over the vertices of
+// images [b0, b1) (b0 < 0: all). With no more threads than kernels, each thread takes whole
+// kernels (one barrier, robust when cores are shared); otherwise all threads work on each
+// step of each kernel (a barrier per step). The arithmetic is the same either way. The
+// result is in blurred_values(ks) = ks.V.
+void reduce_and_blur(std::vector<KernelState>& kss, const std::vector<Part>& parts, int W, int threads,
+                     int64_t b0, int64_t b1) {
     const int K = (int)kss.size();
     if (K >= 2 && threads <= K) {
 #pragma omp for schedule(static, 1)
-        for (int k = 0; k < K; ++k)
-            for (int step = 0; step <= kss[k].d + 1; ++step) reduce_blur_step(kss[k], parts, W, step, 0, kss[k].M);
+        for (int k = 0; k < K; ++k) {
+            const VertexSpan span = vertex_span(kss[k], b0, b1);
+            for (int step = 0; step <= kss[k].d + 1; ++step) {
+                reduce_blur_step(kss[k], parts, W, step, span.lo, span.hi);
+                reduce_blur_step(kss[k], parts, W, step, span.tail_lo, span.tail_hi);
+            }
+        }
     } else {
         for (KernelState& ks : kss) {
-            const int64_t chunks = (ks.M + kRows - 1) / kRows;
+            const VertexSpan span = vertex_span(ks, b0, b1);
+            const int64_t chunks = span.chunks();
             for (int step = 0; step <= ks.d + 1; ++step) {
 #pragma omp for schedule(static)
-                for (int64_t ch = 0; ch < chunks; ++ch)
-                    reduce_blur_step(ks, parts, W, step, ch * kRows, std::min(ks.M, (ch + 1) * kRows));
+                for (int64_t ch = 0; ch < chunks; ++ch) {
+                    int64_t a, b;
+                    span.chunk(ch, a, b);
+                    reduce_blur_step(ks, parts, W, step, a, b);
+                }
             }
         }
     }
@@ -210,7 +241,7 @@ void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, 
                     lattice::scatter_point<float>(p, ks.kn->offsets, ks.kn->weights, ks.d, &one, 1.0f, false, 1,
                                                   dst);
             }
-        reduce_and_blur(kss, parts, 1, threads);
+        reduce_and_blur(kss, parts, 1, threads, -1, -1);
     }
     for (KernelState& ks : kss) {
         const int norm = ks.kn->normalization;
@@ -418,17 +449,24 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
                                                                : "unary energies must be finite (found NaN or Inf)");
     normalisers(kss, parts, P, threads);
     for (KernelState& ks : kss) allocate(ks, parts, Cp);
+    const int64_t per_image = np / B;  // make_parts: the same count for every image, in order
+    const int64_t group = std::max<int64_t>(1, (std::max(kPartsPerImage, threads) + per_image - 1) / per_image);
 #pragma omp parallel num_threads(threads)
     {
         FlushDenormals ftz;
         std::vector<float> work;
-        // Q0 = softmax(-U), splatted; then each iteration: reduce + blur, update (+ splat)
-        for (int it = 0; it <= iterations; ++it) {
-            if (it > 0) reduce_and_blur(kss, parts, Cp, threads);
-            const bool last = it == iterations;
+        // Images are independent: the whole mean field runs on a group of images at a time, so
+        // that its data stays in cache; groups have enough parts to occupy every thread.
+        // Q0 = softmax(-U), splatted; then each iteration: reduce + blur, update (+ splat).
+        for (int64_t b0 = 0; b0 < B; b0 += group) {
+            const int64_t b1 = std::min(B, b0 + group);
+            for (int it = 0; it <= iterations; ++it) {
+                if (it > 0) reduce_and_blur(kss, parts, Cp, threads, b0, b1);
+                const bool last = it == iterations;
 #pragma omp for schedule(static)
-            for (int64_t q = 0; q < np; ++q)
-                update_part(kss, q, parts[q], Up.get(), C, Cp, it > 0, !last, Up.get(), work);
+                for (int64_t q = b0 * per_image; q < b1 * per_image; ++q)
+                    update_part(kss, q, parts[q], Up.get(), C, Cp, it > 0, !last, Up.get(), work);
+            }
         }
     }
     // marginals out in blocks of points of one image
