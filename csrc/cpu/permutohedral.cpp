@@ -142,7 +142,8 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
     //    entries are renumbered: the ids are those of a serial insertion in entry order
     //    (pydensecrf's order) for any chunking, so they never depend on the thread count.
     const int kw = d + 1;
-    const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(threads, Pg / kMinBuildChunk));
+    // at least a chunk per image in a batch: local tables of one image's size stay in cache
+    const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(std::max<int64_t>(threads, B), Pg / kMinBuildChunk));
     std::vector<int64_t> point_of_chunk((size_t)nchunks + 1);
     for (int64_t c = 0; c <= nchunks; ++c) point_of_chunk[c] = Pg * c / nchunks;
     std::vector<HashTable> local((size_t)nchunks);
