@@ -106,6 +106,54 @@ struct HashTable {
 
 constexpr int64_t kMinBuildChunk = 16384;  // points per chunk of the parallel numbering
 
+// Step 1 of lattice_build for points [lo, hi) of the P real points (then one ghost point
+// per image, all-zero features): simplex and weights of each point, its d+1 vertex keys
+// numbered in the local table t; local ids to offsets (ghost_id for ghost points), weights
+// to weights. Everything by value or through restrict pointers, so that the compiler keeps
+// the loop state in registers (OpenMP's shared variables could alias the stores). Returns
+// false when a point's features are too large or not finite.
+bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d, int64_t lo, int64_t hi,
+                  const float* scale_in, const uint64_t* mult_in, HashTable& t, int32_t* __restrict offsets,
+                  int32_t* __restrict ghost_id, float* __restrict weights) {
+    const int D1 = d + 1;
+    float scale[SEG_LATTICE_MAX_D];
+    uint64_t mult[SEG_LATTICE_MAX_D];
+    for (int i = 0; i < d; ++i) scale[i] = scale_in[i], mult[i] = mult_in[i];
+    const float zeros[SEG_LATTICE_MAX_D] = {0};
+    int r0[SEG_LATTICE_MAX_D + 1], rk[SEG_LATTICE_MAX_D + 1];
+    float w[SEG_LATTICE_MAX_D + 1];
+    int32_t key[SEG_LATTICE_MAX_D + 1];
+    uint64_t h[SEG_LATTICE_MAX_D + 1];
+    bool ok = true;
+    // image of each point (real points in image order, then one ghost per image), updated
+    // at image boundaries only (no division per point)
+    auto image_of = [=](int64_t p) { return p < P ? p / N : p - P; };
+    auto image_end = [=](int64_t p, int64_t b) { return p < P ? std::min((b + 1) * N, P) : p + 1; };
+    int64_t b = image_of(lo), end = image_end(lo, b);
+    for (int64_t p = lo; p < hi; ++p) {
+        if (p == end) {
+            b = image_of(p);
+            end = image_end(p, b);
+        }
+        const bool ghost = p >= P;
+        if (!(ghost ? lattice::point(zeros, 1, scale, d, r0, rk, w)
+                    : lattice::point(features + b * d * N + (p - b * N), N, scale, d, r0, rk, w))) {
+            ok = false;
+            continue;
+        }
+        lattice::simplex_hashes(b, r0, rk, d, mult, h);
+        int32_t* ids = ghost ? ghost_id + (p - P) * D1 : offsets + p * D1;
+        key[0] = (int32_t)b;
+        for (int r = 0; r <= d; ++r) {
+            lattice::vertex_key(r0, rk, r, d, key + 1);
+            ids[r] = (int32_t)t.insert(h[r], key, p * D1 + r);
+        }
+        if (!ghost)
+            for (int r = 0; r <= d; ++r) weights[p * D1 + r] = w[r];
+    }
+    return ok;
+}
+
 }  // namespace
 
 void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghost_origin,
@@ -131,7 +179,6 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
 
     float scale[SEG_LATTICE_MAX_D];
     for (int i = 0; i < d; ++i) scale[i] = lattice::scale_factor(i, d);
-    const float zeros[SEG_LATTICE_MAX_D] = {0};
     uint64_t mult[SEG_LATTICE_MAX_D];
     lattice::hash_multipliers(d, mult);
 
@@ -152,39 +199,9 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
 #pragma omp parallel for num_threads(threads) schedule(static, 1) reduction(| : bad)
     for (int64_t c = 0; c < nchunks; ++c) {
         const int64_t lo = point_of_chunk[c], hi = point_of_chunk[c + 1];
-        HashTable& t = local[c];
-        t.init(std::max<int64_t>(256, (hi - lo) * D1 / 64), kw);
-        int r0[SEG_LATTICE_MAX_D + 1], rk[SEG_LATTICE_MAX_D + 1];
-        float w[SEG_LATTICE_MAX_D + 1];
-        int32_t key[SEG_LATTICE_MAX_D + 1];
-        // image of each point (real points in image order, then one ghost per image),
-        // updated at image boundaries only (no division per point)
-        auto image_of = [&](int64_t p) { return p < P ? p / N : p - P; };
-        auto image_end = [&](int64_t p, int64_t b) { return p < P ? std::min((b + 1) * N, P) : p + 1; };
-        int64_t b = image_of(lo), end = image_end(lo, b);
-        for (int64_t p = lo; p < hi; ++p) {
-            if (p == end) {
-                b = image_of(p);
-                end = image_end(p, b);
-            }
-            const bool ghost = p >= P;
-            const bool ok = ghost ? lattice::point(zeros, 1, scale, d, r0, rk, w)
-                                  : lattice::point(features + b * d * N + (p - b * N), N, scale, d, r0, rk, w);
-            if (!ok) {
-                bad |= 1;
-                continue;
-            }
-            uint64_t h[SEG_LATTICE_MAX_D + 1];
-            lattice::simplex_hashes(b, r0, rk, d, mult, h);
-            int32_t* ids = ghost ? ghost_id.data() + (p - P) * D1 : out.offsets.data() + p * D1;
-            key[0] = (int32_t)b;
-            for (int r = 0; r <= d; ++r) {
-                lattice::vertex_key(r0, rk, r, d, key + 1);
-                ids[r] = (int32_t)t.insert(h[r], key, p * D1 + r);
-            }
-            if (!ghost)
-                for (int r = 0; r <= d; ++r) out.weights[(size_t)p * D1 + r] = w[r];
-        }
+        local[c].init(std::max<int64_t>(256, (hi - lo) * D1 / 64), kw);
+        bad |= number_chunk(features, N, P, d, lo, hi, scale, mult, local[c], out.offsets.data(), ghost_id.data(),
+                            out.weights.data()) ? 0 : 1;
     }
     if (bad)
         throw std::invalid_argument(
