@@ -7,6 +7,19 @@
 
 namespace seg {
 
+// exp(r) - for the reduced argument |r| <= ln(2)/2: 1 + r + r^2 * P(r). F is float or an
+// 8-lane vector of floats (csrc/cpu/softmax_simd.h); the same operations in the same order.
+template <class F>
+SEG_HD F exp_reduced(F r) {
+    F p = F() + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    return p * r * r + r + 1.0f;
+}
+
 SEG_HD float exp_nonpositive(float x) {
     const float keep = x < -87.0f ? 0.0f : 1.0f;
     x = x < -87.0f ? -87.0f : x;
@@ -15,13 +28,7 @@ SEG_HD float exp_nonpositive(float x) {
     const float fn = (float)n;
     float r = x - fn * 0.693359375f;
     r = r - fn * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const float y = p * r * r + r + 1.0f;
+    const float y = exp_reduced(r);
     union { int i; float f; } u;
     u.i = (n + 127) << 23;
     return y * u.f * keep;

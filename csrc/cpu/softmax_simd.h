@@ -40,13 +40,7 @@ SEG_SIMD_INLINE v8f exp_nonpositive8(v8f x) {
     const v8f fn = __builtin_convertvector(n, v8f);
     v8f r = x - fn * 0.693359375f;
     r = r - fn * -2.12194440e-4f;
-    v8f p = (v8f){} + 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const v8f y = p * r * r + r + 1.0f;
+    const v8f y = exp_reduced(r);
     const v8i bits = (n + 127) << 23;
     return y * (v8f)bits * keep;
 }
