@@ -295,3 +295,28 @@ def test_degenerate_sizes():
     assert segengine.dense_crf(torch.randn(1, 3, 0, 5), torch.zeros(1, 3, 0, 5)).shape == (1, 3, 0, 5)
     q = segengine.dense_crf(torch.randn(1, 2, 1, 1), torch.zeros(1, 3, 1, 1))
     torch.testing.assert_close(q.sum(1), torch.ones(1, 1, 1))
+
+
+@pytest.mark.parametrize("kind", ["logits", "probabilities"])
+def test_unary_kinds_torch_conversion_matches_cpp(rng, kind):
+    """The torch conversion used on CUDA (ops.crf.unary_energy) gives the C++ path's result."""
+    from segengine.ops import crf as crf_ops
+    from segengine.ops import lattice as lattice_ops
+    B, C, H, W = 2, 5, 23, 29
+    x = torch.from_numpy(rng.standard_normal((B, C, H * W)).astype(np.float32) * 3)
+    code = crf_ops.UNARY_LOGITS
+    if kind == "probabilities":
+        x = torch.softmax(x, 1)
+        x[0, 0, :5] = 0.0  # clipped at 1e-5
+        code = crf_ops.UNARY_PROBABILITIES
+    g = lattice_ops.features_xy(B, (H, W), (3.0, 3.0)).reshape(B, 2, -1).contiguous()
+    compats = [torch.full((C,), -3.0)]
+    direct = crf_ops._dense_crf_op(x, [g], compats, [3], 3, 1, True, code)
+    via_energy = crf_ops._dense_crf_op(crf_ops.unary_energy(x, code).contiguous(), [g], compats, [3], 3, 1)
+    torch.testing.assert_close(direct, via_energy, atol=2e-6, rtol=0)
+    bad = x.clone()
+    bad[1, 2, 7] = float("nan")
+    with pytest.raises(ValueError, match="finite" if kind == "logits" else "probabilities"):
+        crf_ops._dense_crf_op(bad, [g], compats, [3], 3, 1, True, code)
+    with pytest.raises(ValueError, match="finite"):
+        crf_ops.unary_energy(bad, code)

@@ -81,10 +81,7 @@ def _dense_crf_op(unary: torch.Tensor, features: list[torch.Tensor], compats: li
     B, C, N = unary.shape
     ghost = bool(pydensecrf_padding) and N % 4 != 0
     if unary.is_cuda:
-        if unary_kind != UNARY_ENERGY:
-            unary = unary_from_input(unary, unary_kind == UNARY_PROBABILITIES)
-            if unary.numel() and not bool(torch.isfinite(unary).all()):
-                raise ValueError("logits must be finite (found NaN or Inf)")
+        unary = unary_energy(unary, unary_kind)
         upm = unary.transpose(1, 2).reshape(B * N, C).contiguous()
         lattices = [_build_cuda(f, ghost) for f in features]
 
@@ -155,6 +152,19 @@ def unary_from_input(t: torch.Tensor, probabilities: bool) -> torch.Tensor:
                 raise ValueError("probabilities must lie in [0, 1]")
         return -torch.log(torch.clamp(p, PROB_CLIP, 1.0))
     return -torch.log_softmax(t.to(torch.float32), dim=1)
+
+
+def unary_energy(t: torch.Tensor, unary_kind: int) -> torch.Tensor:
+    """The energies U of the op's input (``unary_kind``) with torch ops, as the C++ path
+    computes them in its layout pass (used on CUDA); non-finite input raises ValueError."""
+    if unary_kind == UNARY_ENERGY:
+        u = t
+    else:
+        u = unary_from_input(t, unary_kind == UNARY_PROBABILITIES)
+    if u.numel() and not bool(torch.isfinite(u).all()):
+        raise ValueError("logits must be finite (found NaN or Inf)" if unary_kind == UNARY_LOGITS
+                         else "unary energies must be finite (found NaN or Inf)")
+    return u
 
 
 def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5,
