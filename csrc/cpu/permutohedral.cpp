@@ -71,11 +71,11 @@ struct HashTable {
         }
     }
     static uint64_t slot_value(uint64_t h, int64_t v) { return (h & 0xFFFFFFFF00000000ull) | (uint32_t)v; }
-    bool same(int64_t v, const int32_t* key) const {
+    bool same(int64_t v, const int32_t* key) const {  // branch-free: keys almost always match
         const int32_t* k = &keys[(size_t)v * kw];
-        for (int i = 0; i < kw; ++i)
-            if (k[i] != key[i]) return false;
-        return true;
+        int32_t diff = 0;
+        for (int i = 0; i < kw; ++i) diff |= k[i] ^ key[i];
+        return diff == 0;
     }
     // Slot of key (hash h): the slot holding it, or the empty slot where it would go.
     uint64_t probe(uint64_t h, const int32_t* key) const {
@@ -143,9 +143,13 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d,
         }
         lattice::simplex_hashes(b, r0, rk, d, mult, h);
         int32_t* ids = ghost ? ghost_id + (p - P) * D1 : offsets + p * D1;
+        // vertex keys incrementally (vertex_key): from vertex r-1 to r every coordinate
+        // grows by 1, except the one of rank d-r+1, which drops by d
         key[0] = (int32_t)b;
-        for (int r = 0; r <= d; ++r) {
-            lattice::vertex_key(r0, rk, r, d, key + 1);
+        lattice::vertex_key(r0, rk, 0, d, key + 1);
+        ids[0] = (int32_t)t.insert(h[0], key, p * D1);
+        for (int r = 1; r <= d; ++r) {
+            for (int i = 0; i < d; ++i) key[1 + i] += rk[i] == d - r + 1 ? -d : 1;
             ids[r] = (int32_t)t.insert(h[r], key, p * D1 + r);
         }
         if (!ghost)
