@@ -90,8 +90,9 @@ SEG_HD bool point(const float* f, int64_t fstride, const float* scale, int d,
         const float di = SEG_FSUB(elevated[i], rem0[i]);
         for (int j = i + 1; j <= d; ++j) {
             const float dj = SEG_FSUB(elevated[j], rem0[j]);
-            if (di < dj) rank[i]++;
-            else rank[j]++;
+            const int lt = di < dj ? 1 : 0;  // branch-free: the outcome is unpredictable
+            rank[i] += lt;
+            rank[j] += 1 - lt;
         }
     }
     const int isum = (int)sum;
