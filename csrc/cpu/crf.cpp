@@ -263,7 +263,7 @@ void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, 
 // registers when nv is a compile-time constant NV (1..4, C <= 32), otherwise nv = Cp/8 from
 // memory (NV = 0). The arithmetic is that of csrc/common/permutohedral.h (slice_point:
 // products w*alpha*V summed over the vertices in order, then * post) and csrc/common/crf.h
-// (compatibility, softmax_padded), operation for operation.
+// (compatibility; the softmax of softmax_simd.h), operation for operation.
 template <int NV>
 SEG_SIMD_INLINE void update_points(std::vector<KernelState>& kss, const Part& part, float* const* dst,
                                    const float* Up, int C, int Cp, bool slice, bool scatter, float* Qp,

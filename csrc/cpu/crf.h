@@ -16,9 +16,6 @@ struct CrfKernel {
     const int32_t* offsets = nullptr;     // [P, d+1]
     const float* weights = nullptr;       // [P, d+1]
     const int32_t* neighbors = nullptr;   // [d+1, M, 2]
-    const int64_t* splat_ptr = nullptr;   // [M+1]
-    const int32_t* splat_pt = nullptr;    // [P*(d+1)]
-    const float* splat_w = nullptr;       // [P*(d+1)]
     int normalization = 3;                // 0 none, 1 before, 2 after, 3 symmetric
     int compat_kind = 0;                  // 0 diagonal (C floats), 1 full (C*C floats)
     const float* compat = nullptr;

@@ -1,25 +1,23 @@
-// Softmax of a padded row, 8 lanes at a time with GCC/Clang vector extensions (SSE pairs in
-// the baseline build, AVX2 in the multi-versioned one). Computes exactly what
-// crf::softmax_padded (csrc/common/crf.h) computes: the same lane-wise partial max and sums
-// combined in the same order, and exp_nonpositive's operations one for one (no contraction
-// into FMA: -ffp-contract=off). Compilers without vector extensions use that scalar code.
+// 8-lane float vectors (GCC/Clang vector extensions: SSE pairs in the baseline build, AVX2
+// in the multi-versioned one) for the dense-CRF update: loads/stores, exp_nonpositive on
+// 8 lanes (the operations of csrc/common/fast_exp.h one for one; no FMA contraction:
+// -ffp-contract=off) and the softmax of a padded row. The softmax takes the max and the
+// sum lane-wise, then combines the 8 lanes in a fixed order.
 #pragma once
 
 #include <cstring>
 
-#include "../common/crf.h"
 #include "../common/fast_exp.h"
 
-// Always inlined, so that the code takes the instruction set of its (multi-versioned) caller.
-#if defined(__GNUC__)
-#define SEG_SIMD_INLINE inline __attribute__((always_inline))
-#else
-#define SEG_SIMD_INLINE inline
+#if !defined(__GNUC__)
+#error "csrc/cpu/softmax_simd.h needs GCC or Clang vector extensions"
 #endif
+
+// Always inlined, so that the code takes the instruction set of its (multi-versioned) caller.
+#define SEG_SIMD_INLINE inline __attribute__((always_inline))
 
 namespace seg {
 
-#if defined(__GNUC__)
 typedef float v8f __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
 
@@ -64,6 +62,5 @@ SEG_SIMD_INLINE void softmax_rows(v8f* e, int nv, int C) {
     const float inv = 1.0f / total;
     for (int k = 0; k < nv; ++k) e[k] *= inv;
 }
-#endif
 
 }  // namespace seg

@@ -54,9 +54,6 @@ cdef extern from "../../csrc/cpu/crf.h" namespace "seg" nogil:
         const int32_t* offsets
         const float* weights
         const int32_t* neighbors
-        const int64_t* splat_ptr
-        const int32_t* splat_pt
-        const float* splat_w
         int normalization
         int compat_kind
         const float* compat
@@ -150,8 +147,9 @@ def meanfield(unary not None, Q not None, list kernels, int iterations, int num_
     ``[B, C, N]`` channel-major (P = B*N points). ``unary`` holds energies, logits or
     probabilities (``unary_kind``, see csrc/cpu/crf.h); a non-finite value raises ValueError.
 
-    ``kernels``: list of ``(offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, normalization,
-    compat)`` with ``compat`` float32 ``[C]`` (diagonal) or ``[C, C]`` (full, symmetrised).
+    ``kernels``: list of ``(offsets, weights, neighbors, normalization, compat)`` (the first three
+    as returned by :func:`build`) with ``compat`` float32 ``[C]`` (diagonal) or ``[C, C]`` (full,
+    symmetrised).
     """
     cdef bint cm = unary.ndim == 3
     cdef const float[::1] uflat = unary.reshape(-1)
@@ -167,15 +165,12 @@ def meanfield(unary not None, Q not None, list kernels, int iterations, int num_
     cdef const int32_t[:, ::1] off
     cdef const float[:, ::1] w
     cdef const int32_t[:, :, ::1] nb
-    cdef const int64_t[::1] sp
-    cdef const int32_t[::1] si
-    cdef const float[::1] sw
     cdef const float[::1] cflat
     keep = []
     if P == 0:
         return
     for item in kernels:
-        off, w, nb, sp, si, sw, norm, compat = item
+        off, w, nb, norm, compat = item
         compat = np.ascontiguousarray(compat, dtype=np.float32)
         keep.append(compat)
         cflat = compat.reshape(-1)
@@ -184,9 +179,6 @@ def meanfield(unary not None, Q not None, list kernels, int iterations, int num_
         k.offsets = &off[0, 0]
         k.weights = &w[0, 0]
         k.neighbors = &nb[0, 0, 0] if k.M else NULL
-        k.splat_ptr = &sp[0]
-        k.splat_pt = &si[0]
-        k.splat_w = &sw[0]
         k.normalization = int(norm)
         k.compat_kind = 0 if compat.ndim == 1 else 1
         k.compat = &cflat[0]

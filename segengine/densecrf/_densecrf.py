@@ -121,7 +121,7 @@ class DenseCRF:
         else:
             U = self._unary[None]
         Q = np.empty_like(U)
-        _lattice.meanfield(U, Q, [lat + (norm, c) for lat, norm, c in self._kernels], int(niter),
+        _lattice.meanfield(U, Q, [lat[:3] + (norm, c) for lat, norm, c in self._kernels], int(niter),
                            self._num_threads)
         return Q[0]
 
