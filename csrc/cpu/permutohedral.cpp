@@ -2,17 +2,18 @@
 // csrc/common/permutohedral.h for the per-point numerics.
 //
 // Build, deterministic for any thread count:
-//   1. per point (parallel): simplex, barycentric weights and the 64-bit hash of each of
-//      the d+1 vertex keys (key = image index + d int32 coordinates);
+//   1. per chunk of points (parallel, at least one chunk per image): each point's simplex,
+//      barycentric weights and the 64-bit hashes of its d+1 vertex keys (key = image index
+//      + d int32 coordinates), the keys numbered in a local open-addressing table in order
+//      of first occurrence within the chunk;
 //   2. vertex ids in order of first occurrence (pydensecrf's order, which also keeps
-//      neighbouring points on neighbouring vertices): chunks of points number their keys in
-//      local open-addressing tables (cached hashes) in parallel, one serial pass merges the
-//      chunks' distinct keys in chunk order (few: a vertex is shared by many points), and
-//      the entries are renumbered in parallel;
+//      neighbouring points on neighbouring vertices): one serial pass merges the chunks'
+//      distinct keys in chunk order (few: a vertex is shared by many points), and the
+//      entries are renumbered in parallel;
 //   3. the splat CSR (entries of each vertex, in point order) by a counting sort, when asked;
 //   4. blur neighbours (parallel over vertices) are read-only look-ups.
-// Filter: splat as a gather over the CSR (parallel over vertices, summed in point order,
-// so no racing float atomics), blur (parallel over vertices, ping-pong buffers), slice
+// Filter: splat as a gather over the CSR or, for small lattices, a scatter into a fixed
+// number of partial buffers summed in order (no racing float atomics either way), blur (parallel over vertices, ping-pong buffers), slice
 // (parallel over points).
 // FP exceptions are never trapped here: let GCC if-convert and vectorise the conditional
 // float loops (clamps, selects). Results are unchanged (this is not -ffast-math).
