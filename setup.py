@@ -3,6 +3,9 @@
 Each ``segengine/_cy/_<name>.pyx`` becomes the extension ``segengine._cy._<name>``;
 the C++ files it needs are named in its own ``# distutils: sources = ...`` line.
 ``SEGENGINE_EXTS=_upsample,_watershed`` limits a development build to those modules.
+``SEGENGINE_DEBUG=1`` builds with the solvers' invariant checks (``SEG_MF_DEBUG``) and
+libstdc++ assertions; ``SEGENGINE_SANITIZE=1`` adds AddressSanitizer and UBSan (see
+``tools/sanitize_build.sh``, which builds such a copy of the package into its own folder).
 """
 
 import os
@@ -48,8 +51,21 @@ def openmp_flags():
     return [], []
 
 
+def debug_flags():
+    """Extra compile and link flags of the debug / sanitizer builds (empty for a release)."""
+    cflags, lflags = [], []
+    if os.environ.get("SEGENGINE_DEBUG") or os.environ.get("SEGENGINE_SANITIZE"):
+        cflags += ["-O1", "-g", "-DSEG_MF_DEBUG", "-D_GLIBCXX_ASSERTIONS"]
+    if os.environ.get("SEGENGINE_SANITIZE"):
+        san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+        cflags += san
+        lflags += san
+    return cflags, lflags
+
+
 def extensions():
     omp_c, omp_l = openmp_flags()
+    dbg_c, dbg_l = debug_flags()
     wanted = {n for n in os.environ.get("SEGENGINE_EXTS", "").split(",") if n}
     exts = []
     for pyx in sorted((ROOT / "segengine" / "_cy").glob("_*.pyx")):
@@ -62,8 +78,8 @@ def extensions():
                 [str(pyx.relative_to(ROOT))],
                 include_dirs=["csrc/cpu", "csrc", "csrc/common", np.get_include()],
                 language="c++",
-                extra_compile_args=BASE_FLAGS + omp_c,
-                extra_link_args=omp_l,
+                extra_compile_args=BASE_FLAGS + omp_c + dbg_c,
+                extra_link_args=omp_l + dbg_l,
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
                 + ([("SEGENGINE_OPENMP", "1")] if omp_c else []),
             )

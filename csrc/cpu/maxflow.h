@@ -97,10 +97,12 @@ void grid_maxflow_batch(int64_t B, int ndim, const int64_t* shape, int connectiv
 // max_cycles < 0: until no move improves.  Returns the final energy; *cycles_out: cycles run.
 // allow_dynamic: expansion moves may keep per-label residual graphs (up to 512 MiB) and
 // resume from them (false: every move is built and solved afresh; a testing hook).
+// num_threads >= 2: fresh solves of large grids run in parallel slabs (as grid_maxflow).
 double multilabel_grid(int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
                        const double* unary, const double* V, const double* ew,
                        const int64_t* order, int64_t n_order, int64_t max_cycles,
-                       int64_t* labels, int64_t* cycles_out, bool allow_dynamic = true);
+                       int64_t* labels, int64_t* cycles_out, bool allow_dynamic = true,
+                       int num_threads = 1);
 
 double grid_energy(int ndim, const int64_t* shape, int connectivity, int64_t C,
                    const double* unary, const double* V, const double* ew, const int64_t* labels);

@@ -63,7 +63,7 @@ struct GridGeom {
 };
 
 // rc[p*A + k]: forward slot k (p -> p+o_k) = fw(k, p); backward slot K+k (p -> p-o_k)
-// = bw(k, p - o_k); -1 outside the grid.  Also applies source/sink capacities.
+// = bw(k, p - o_k); grid_outside<T>() outside the grid.  Also applies source/sink capacities.
 template <class T, class CapF, class CapB>
 void fill_grid(const GridGeom& g, T* rc, CapF fw, CapB bw, int nthreads) {
     const int64_t Z = g.sz[0], Y = g.sz[1], X = g.sz[2];
@@ -84,14 +84,14 @@ void fill_grid(const GridGeom& g, T* rc, CapF fw, CapB bw, int nthreads) {
                 T* r = rc + p * A;
                 if (x > 0 && x < X - 1) {
                     for (int k = 0; k < K; ++k) {
-                        r[k] = vf[k] ? fw(k, p) : T(-1);
-                        r[K + k] = vb[k] ? bw(k, p - g.delta[k]) : T(-1);
+                        r[k] = vf[k] ? fw(k, p) : grid_outside<T>();
+                        r[K + k] = vb[k] ? bw(k, p - g.delta[k]) : grid_outside<T>();
                     }
                 } else {
                     for (int k = 0; k < K; ++k) {
                         const int dz = g.off[k][0], dy = g.off[k][1], dx = g.off[k][2];
-                        r[k] = g.inside(z + dz, y + dy, x + dx) ? fw(k, p) : T(-1);
-                        r[K + k] = g.inside(z - dz, y - dy, x - dx) ? bw(k, p - g.delta[k]) : T(-1);
+                        r[k] = g.inside(z + dz, y + dy, x + dx) ? fw(k, p) : grid_outside<T>();
+                        r[K + k] = g.inside(z - dz, y - dy, x - dx) ? bw(k, p - g.delta[k]) : grid_outside<T>();
                     }
                 }
             }
@@ -124,7 +124,7 @@ inline bool slab_solve_pays(const GridGeom& g, int nthreads) {
 
 // Parallel solve of one grid (nthreads >= 2, big enough): the grid is cut into slabs along
 // its outermost axis; each slab is solved by its own thread on its own range of the node
-// array, with the arcs that cross slab borders hidden (capacity -1).  The slabs' flows are
+// array, with the arcs that cross slab borders hidden (as if outside the grid).  The slabs' flows are
 // valid flows of the whole graph and their search trees valid trees of it, so after the
 // crossing arcs are restored one serial pass that starts from the border nodes finishes
 // the job (Boykov-Kolmogorov with reused trees).  The flow value does not depend on the
@@ -157,9 +157,9 @@ void solve_slabs(const GridGeom& g, Solver<T, GridTopology<T, AC>>& s, T* rc, in
             for (int64_t p = o * plane; p < (o + 1) * plane; ++p) {
                 border.push_back(p);
                 for (int k = 0; k < A; ++k)
-                    if (od[k] == dir && rc[p * A + k] >= T(0)) {
+                    if (od[k] == dir && !is_outside(rc[p * A + k])) {
                         saved.emplace_back(p * A + k, rc[p * A + k]);
-                        rc[p * A + k] = T(-1);
+                        rc[p * A + k] = grid_outside<T>();
                     }
             }
         }

@@ -55,7 +55,7 @@ struct GridPart {
     int64_t N = 0;
     int conn = 0;                 // 0 until the first arcs
     std::unique_ptr<GridGeom> geom;
-    big_ptr<T> rc;                // [N * A] slot capacities, -1 outside the grid
+    big_ptr<T> rc;                // [N * A] slot capacities, grid_outside<T>() outside the grid
     big_ptr<Node> nodes;          // node state (terminal capacities, trees) from the start
     // one solver over `nodes`, compiled for the layout's slot count (see with_slots)
     std::unique_ptr<SolverOf<0>> s0;
@@ -180,7 +180,7 @@ struct GridPart {
         for (int64_t p = 0; p < N; ++p)
             for (int k = 0; k < A; ++k) {
                 const T c = rc[size_t(p * A + k)];
-                if (c >= T(0)) f(p, p + geom->delta[k], c);
+                if (!is_outside(c)) f(p, p + geom->delta[k], c);
             }
     }
 
@@ -202,7 +202,7 @@ struct GridPart {
             for (int64_t p = 0; p < N; ++p)
                 for (int k = 0; k < K; ++k) {
                     const T c = rc[size_t(p * A + k)];
-                    if (c < T(0)) continue;
+                    if (is_outside(c)) continue;
                     const int64_t q = p + geom->delta[k];
                     ei.push_back(p); ej.push_back(q); ecap.push_back(c);
                     erev.push_back(rc[size_t(q * A + geom->opp[k])]);

@@ -128,8 +128,9 @@ void build_move(const Energy& E, const Move& m, const int64_t* lab, double* rc, 
 
 // Turn the solved graph of move m for labels `old` into the graph for labels `lab` (they
 // differ exactly at `changed`), keeping its flow: residuals move with the capacities; an
-// arc whose residual would go negative passes the excess to its reverse arc and to the
-// terminal arcs of its ends (a reparametrisation: every cut changes by one constant).
+// arc whose flow exceeds its new capacity keeps only the capacity's worth and passes the
+// excess to the terminal arcs of its ends (a reparametrisation: every cut changes by one
+// constant).
 // Marks the nodes whose terminal or arc capacities changed, for a solve with reused trees.
 template <class S>
 void update_move(const Energy& E, const Move& m, const std::vector<int64_t>& changed,
@@ -149,14 +150,19 @@ void update_move(const Energy& E, const Move& m, const std::vector<int64_t>& cha
         ta += tn.tp - to.tp;
         tb += tn.tq - to.tq;
         if (tn.e != to.e) {
+            // The reverse arc b -> a has capacity 0 in every move, so its residual is the
+            // flow on a -> b.  Both residuals are recomputed from that flow (not updated by
+            // differences), so that float rounding can never leave either below 0.
             double& r = rc[size_t(a * A + k)];
-            r += tn.e - to.e;
-            if (r < 0) {
-                const double d = -r;
+            double& flow_ab = rc[size_t(b * A + K + k)];
+            if (flow_ab > tn.e) {
+                const double d = flow_ab - tn.e;
+                flow_ab = tn.e;
                 r = 0.0;
-                rc[size_t(b * A + K + k)] -= d;
                 ta += d;
                 tb -= d;
+            } else {
+                r = tn.e - flow_ab;
             }
         }
         s.mark(a);
@@ -205,7 +211,7 @@ namespace {
 // Cycles of moves until none lowers the energy (or max_cycles); labels in place.
 template <int AC>
 int64_t run_moves(const Energy& E, const std::vector<Move>& moves, bool allow_dynamic,
-                  int64_t max_cycles, int64_t* labels) {
+                  int64_t max_cycles, int64_t* labels, int nthreads) {
     const GridGeom& g = E.g;
     const int64_t N = g.N;
     const double* unary = E.U;
@@ -233,7 +239,8 @@ int64_t run_moves(const Energy& E, const std::vector<Move>& moves, bool allow_dy
             if (!st.solver || !dynamic) {
                 if (!st.solver) st.allocate(g);
                 build_move(E, m, labels, st.rc.get(), *st.solver);
-                st.solver->maxflow(false);
+                if (detail::slab_solve_pays(g, nthreads)) detail::solve_slabs(g, *st.solver, st.rc.get(), nthreads);
+                else st.solver->maxflow(false);
                 if (dynamic) st.lab.assign(labels, labels + N);
             } else {
                 changed.clear();
@@ -276,7 +283,7 @@ int64_t run_moves(const Energy& E, const std::vector<Move>& moves, bool allow_dy
 double multilabel_grid(int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
                        const double* unary, const double* V, const double* ew, const int64_t* order,
                        int64_t n_order, int64_t max_cycles, int64_t* labels, int64_t* cycles_out,
-                       bool allow_dynamic) {
+                       bool allow_dynamic, int num_threads) {
     GridGeom g(ndim, shape, connectivity);
     const Energy E{g, C, unary, V, ew};
     std::vector<Move> moves;
@@ -287,7 +294,7 @@ double multilabel_grid(int method, int ndim, const int64_t* shape, int connectiv
             for (int64_t b = a + 1; b < n_order; ++b) moves.push_back(Move{order[a], order[b]});
     }
     *cycles_out = detail::with_slots(g, [&](auto ac) {
-        return run_moves<decltype(ac)::value>(E, moves, allow_dynamic, max_cycles, labels);
+        return run_moves<decltype(ac)::value>(E, moves, allow_dynamic, max_cycles, labels, num_threads);
     });
     return grid_energy(ndim, shape, connectivity, C, unary, V, ew, labels);
 }

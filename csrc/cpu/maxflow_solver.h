@@ -13,7 +13,7 @@
 //   * CsrTopology: general graphs, arcs stored contiguously per node (head, sister, cap);
 //   * GridTopology: implicit 2D/3D grids; a node's arcs are its neighbour slots, heads
 //     are computed from fixed index offsets, only the residual capacities are stored
-//     (a negative capacity marks a slot that leaves the grid).
+//     (a sentinel capacity marks a slot that leaves the grid).
 //
 // Assumptions (checked by the Python wrappers, not here): capacities are finite and
 // non-negative (terminal capacities are stored as a signed difference tr = source - sink),
@@ -29,8 +29,11 @@
 #include <vector>
 
 #include "big_alloc.h"
-#ifdef SEG_MF_PROFILE
+#if defined(SEG_MF_PROFILE) || defined(SEG_MF_DEBUG)
 #include <cstdio>
+#endif
+#ifdef SEG_MF_DEBUG
+#include <string>
 #endif
 
 namespace seg {
@@ -97,8 +100,15 @@ struct CsrTopology {
     inline int64_t decode(int64_t /*i*/, P p) const { return int64_t(p); }
 };
 
+// Value of a grid slot that leaves the grid: the lowest T, never a residual capacity.
+// (A sign test would not do: a residual that float rounding left at -1e-17 must stay an
+// arc, visible to the tree bookkeeping, not vanish from it.)
+template <class T> constexpr T grid_outside() { return std::numeric_limits<T>::lowest(); }
+template <class T> inline bool is_outside(T c) { return c == grid_outside<T>(); }
+
 // Implicit grid: node i has A arc slots; slot k points to i + delta[k]; the reverse of
-// slot k is slot opp[k] of the head.  rc[i * A + k] < 0 marks a slot outside the grid.
+// slot k is slot opp[k] of the head.  rc[i * A + k] == grid_outside<T>() marks a slot
+// outside the grid.
 // AC > 0 fixes A = AC at compile time (slots k < AC/2 forward, k + AC/2 their reverses),
 // so that the slot loops unroll and the slot arithmetic folds; AC = 0: A set at run time.
 template <class T, int AC = 0>
@@ -117,7 +127,7 @@ struct GridTopology {
         const int n = slots();
         const int64_t base = i * n;
         for (int k = 0; k < n; ++k) {
-            if (rc[base + k] < T(0)) continue;
+            if (is_outside(rc[base + k])) continue;
             if (f(base + k, i + delta[k])) return;
         }
     }
@@ -181,7 +191,9 @@ public:
         for (int64_t i : border)
             if (tree_of(nodes[size_t(i)]) != FREE) activate(i);
         solved_once = true;
+        debug_check(false);
         run();
+        debug_check(true);
         return flow;
     }
 
@@ -207,7 +219,9 @@ public:
     Flow maxflow(bool reuse_trees) {
         if (reuse_trees && solved_once) init_reuse(); else { push_short_paths(); init_fresh(); }
         solved_once = true;
+        debug_check(false);
         run();
+        debug_check(true);
 #ifdef SEG_MF_PROFILE
         std::fprintf(stderr, "grow %lld adopt %lld walk %lld path(S) %lld aug %lld orphans %lld\n",
                      (long long)st_grow, (long long)st_adopt, (long long)st_walk, (long long)st_path,
@@ -240,6 +254,67 @@ public:
                 return !(v.tr > 0);
             });
         }
+    }
+
+
+    // Debug builds (SEG_MF_DEBUG): the solver's invariants, checked before and after each
+    // run(); a violation throws std::logic_error naming the node.  Release builds: no-op.
+    //   * every residual capacity is >= 0;
+    //   * a tree node's parent is the terminal (and its tr has the tree's sign) or a node
+    //     of the same tree reached over an arc with residual capacity in the tree's
+    //     direction; following parents reaches a terminal within n steps (no cycles);
+    //   * no orphans are left between runs, and a free node's tr is 0 after a run;
+    //   * after a run (`final`): no augmenting path is left: every residual arc out of an
+    //     S node ends in S, every residual arc into a T node starts in T, and there are no
+    //     orphans.  Together these certify that the flow is maximum.
+    void debug_check(bool final) {
+#ifdef SEG_MF_DEBUG
+        const int64_t n = int64_t(nodes.size());
+        auto fail = [&](int64_t i, const char* what) {
+            throw std::logic_error("max-flow invariant violated at node " + std::to_string(i) + ": " + what);
+        };
+        for (int64_t i = 0; i < n; ++i) {
+            const N& v = nodes[size_t(i)];
+            if (!(v.tr == v.tr)) fail(i, "terminal capacity is NaN");
+            topo.for_arcs(i, [&](int64_t a, int64_t) {
+                if (!(topo.cap(a) >= T(0))) fail(i, "negative residual capacity");
+                return false;
+            });
+            const uint8_t t = tree_of(v);
+            if (t == FREE) {
+                if (final && v.tr != T(0)) fail(i, "free node with a terminal residual");
+                continue;
+            }
+            if (v.parent == P_TERMINAL<P>) {
+                if (final && !(t == IN_S ? v.tr > 0 : v.tr < 0)) fail(i, "terminal parent without terminal residual");
+            } else if (v.parent >= 0) {
+                const int64_t a = topo.decode(i, v.parent);
+                const int64_t j = topo.head(i, a);
+                if (tree_of(nodes[size_t(j)]) != t) fail(i, "parent in another tree");
+                const T c = t == IN_S ? topo.cap(topo.sister(i, j, a)) : topo.cap(a);
+                if (!(c > 0)) fail(i, "parent arc not residual");
+            } else {
+                fail(i, "tree node without a parent");
+            }
+            int64_t u = i, steps = 0;
+            while (nodes[size_t(u)].parent >= 0) {
+                u = topo.head(u, topo.decode(u, nodes[size_t(u)].parent));
+                if (++steps > n) fail(i, "cycle of parent arcs");
+            }
+            if (final) {
+                topo.for_arcs(i, [&](int64_t a, int64_t j) {
+                    const uint8_t tj = tree_of(nodes[size_t(j)]);
+                    if (t == IN_S && topo.cap(a) > 0 && tj != IN_S) fail(i, "residual arc from S leaves S");
+                    if (t == IN_T && topo.cap(topo.sister(i, j, a)) > 0 && tj != IN_T)
+                        fail(i, "residual arc into T from outside T");
+                    return false;
+                });
+            }
+        }
+        if (final && (!orphans_.empty() || !marked_.empty())) fail(-1, "orphans or marks left after a run");
+#else
+        (void)final;
+#endif
     }
 
 private:
