@@ -29,12 +29,25 @@ def to_output(t: torch.Tensor, was_numpy: bool):
     return t.cpu().numpy() if was_numpy else t
 
 
+def check_threads(num_threads) -> None:
+    """The one check of every op's ``num_threads``: None or an integer >= 1.
+
+    Raises TypeError for anything that is not None or an integer (``2.7``, ``"2"``, True;
+    numpy integers are accepted) and ValueError for integers below 1."""
+    if num_threads is None:
+        return
+    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral):
+        raise TypeError(f"num_threads must be None or an integer >= 1, got {num_threads!r} "
+                        f"({type(num_threads).__name__})")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be None or an integer >= 1, got {num_threads!r}")
+
+
 def resolve_threads(num_threads) -> int:
-    """``None`` means ``torch.get_num_threads()``; otherwise a positive int."""
+    """``None`` means ``torch.get_num_threads()``; otherwise an int >= 1 (see check_threads)."""
+    check_threads(num_threads)
     if num_threads is None:
         return torch.get_num_threads()
-    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) or num_threads < 1:
-        raise ValueError(f"num_threads must be None or a positive int, got {num_threads!r}")
     return int(num_threads)
 
 
