@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
+from segengine.ops._common import check_threads
 from segengine.ops.lattice import PermutohedralLattice, check_positive_finite, features_xy
 
 __all__ = ["DenseCRF"]
@@ -119,6 +120,7 @@ class DenseCRF(nn.Module):
         self.bilateral_srgb = check_positive_finite(bilateral_srgb, "bilateral_srgb")
         self.normalization = normalization
         self.checkpoint = bool(checkpoint)
+        check_threads(num_threads)
         self.num_threads = num_threads
         eye = torch.eye(num_classes)
         self.gaussian_compat = nn.Parameter(-float(gaussian_compat) * eye)

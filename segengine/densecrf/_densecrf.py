@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from segengine.ops.crf import compat_array
-from segengine.ops.lattice import MAX_DIM, check_positive_finite, resolve_threads
+from segengine.ops._common import resolve_threads
+from segengine.ops.lattice import MAX_DIM, check_positive_finite
 
 
 class NormalizationType(enum.IntEnum):

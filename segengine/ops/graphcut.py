@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from segengine.maxflow.grid import check_connectivity, forward_offsets, num_offsets
+from segengine.ops._common import op_threads, run_threads
 
 __all__ = ["graphcut", "contrast_weights", "GraphCut"]
 
@@ -38,8 +39,7 @@ def _solve(unary: torch.Tensor, weights: torch.Tensor, connectivity: int, num_th
     w = weights.detach().to("cpu", cdtype).contiguous()
     un = u.numpy().reshape(-1)
     wn = w.numpy().reshape(-1)
-    if num_threads <= 0:
-        num_threads = torch.get_num_threads()
+    num_threads = run_threads(num_threads)
     seg = np.zeros(B * N, dtype=np.uint8)
     flows = np.zeros(max(B, 1), dtype=np.float64)
     if B and N:
@@ -205,10 +205,7 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
         raise ValueError("unary contains NaN or infinity")
     if not (isinstance(blackbox_lambda, (int, float)) and blackbox_lambda > 0 and math.isfinite(blackbox_lambda)):
         raise ValueError(f"blackbox_lambda must be a positive finite number, got {blackbox_lambda!r}")
-    if num_threads is None:
-        num_threads = 0          # resolved to torch.get_num_threads() when the op runs
-    elif int(num_threads) < 1:
-        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+    num_threads = op_threads(num_threads)   # 0: torch.get_num_threads() when the op runs
     if isinstance(pairwise, torch.Tensor) and pairwise.dim() > 0:
         if pairwise.shape != (B, K) + spatial:
             raise ValueError(f"pairwise must be a scalar or have shape {(B, K) + spatial} "
