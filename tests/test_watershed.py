@@ -528,3 +528,17 @@ def test_custom_op_opcheck_and_fake(rng):
         out = op(mode.from_tensor(img), mode.from_tensor(m16), None,
                  mode.from_tensor(fp), [1, 1], 0.0, 0.0, False)
     assert out.shape == img.shape and out.dtype == torch.int16
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int32])
+def test_markers_shape_checked_before_dtype(dtype):
+    """scikit-image's test_incorrect_markers_shape: a wrong shape is a ValueError whatever
+    the markers' dtype (float markers of the right shape stay a TypeError)."""
+    image = np.ones((5, 6))
+    with pytest.raises(ValueError, match="same shape"):
+        segengine.watershed(image, np.ones((5, 7), dtype=dtype))
+    with pytest.raises(ValueError, match="same shape"):
+        segengine.watershed_batch(image[None], np.ones((1, 5, 7), dtype=dtype))
+    if dtype == np.float64:
+        with pytest.raises(TypeError, match="integer"):
+            segengine.watershed(image, np.ones((5, 6), dtype=dtype))

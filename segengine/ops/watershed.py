@@ -179,11 +179,12 @@ def _seed_markers(shape, count, n_inside, size):
 def _marker_labels(markers, shape):
     """Marker array checked for dtype and shape; returns (array, output dtype)."""
     m = _to_numpy(markers, "markers")
-    if m.dtype.kind not in "biu":
-        raise TypeError(f"`markers` must be an integer (or boolean) label array, got dtype {m.dtype}")
+    # shape first: scikit-image raises ValueError for a wrong shape whatever the dtype
     if m.shape != tuple(shape):
         raise ValueError(f"`markers` (shape {m.shape}) must have the same shape as `image` "
                          f"(shape {tuple(shape)})")
+    if m.dtype.kind not in "biu":
+        raise TypeError(f"`markers` must be an integer (or boolean) label array, got dtype {m.dtype}")
     return m, m.dtype
 
 
