@@ -10,9 +10,12 @@
 #include <limits>
 #include <new>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
+#include "maxflow_checked.h"
 #include "maxflow_grid.h"
 #include "maxflow_gridgraph.h"
 #include "maxflow_solver.h"
@@ -127,6 +130,10 @@ int64_t GeneralGraph<T>::add_nodes(int64_t k) {
 template <class T>
 void GeneralGraph<T>::add_edges(const int64_t* i, const int64_t* j, const T* cap, const T* rev,
                                 int64_t m) {
+    for (int64_t k = 0; k < m; ++k)
+        if (!detail::pair_fits<T>(cap[k], rev[k]))
+            throw std::overflow_error("capacity + reverse capacity of edge " + std::to_string(i[k]) + " -> " +
+                                      std::to_string(j[k]) + " overflows " + detail::type_name<T>());
     Impl& g = *impl_;
     g.leave_grid();
     size_t old = g.ei.size();
@@ -144,32 +151,27 @@ void GeneralGraph<T>::add_edges(const int64_t* i, const int64_t* j, const T* cap
     if (g.built()) g.dirty = true;
 }
 
-template <class T>
-static inline void tweights_apply(T& tr, flow_t<T>& flow, T s, T t) {
-    T delta = tr;
-    if (delta > 0) s += delta; else t -= delta;
-    flow += flow_t<T>(s < t ? s : t);
-    tr = s - t;
-}
-
+// Terminal capacities, checked for integers (all or nothing, see maxflow_checked.h).
 template <class T>
 void GeneralGraph<T>::add_tweights(const int64_t* i, const T* src, const T* snk, int64_t m) {
     Impl& g = *impl_;
+    using R = std::pair<T*, flow_t<T>*>;
     if (g.grid) {
-        for (int64_t k = 0; k < m; ++k) g.grid->add_tweights(i[k], src[k], snk[k]);
-    } else if (g.b32) {
-        auto& s = *g.b32->solver;
-        for (int64_t k = 0; k < m; ++k)
-            if (i[k] < int64_t(s.nodes.size())) s.add_tweights(i[k], src[k], snk[k]);
-            else tweights_apply(g.tr[size_t(i[k])], g.flow0, src[k], snk[k]);
-    } else if (g.b64) {
-        auto& s = *g.b64->solver;
-        for (int64_t k = 0; k < m; ++k)
-            if (i[k] < int64_t(s.nodes.size())) s.add_tweights(i[k], src[k], snk[k]);
-            else tweights_apply(g.tr[size_t(i[k])], g.flow0, src[k], snk[k]);
-    } else {
-        for (int64_t k = 0; k < m; ++k) tweights_apply(g.tr[size_t(i[k])], g.flow0, src[k], snk[k]);
+        detail::add_tweights_all<T>(i, src, snk, m, [&](int64_t v) { return g.grid->tr_at(v); });
+        return;
     }
+    // nodes of a built solver hold their state there; nodes added since are staged
+    auto staged = [&](int64_t v) { return R(&g.tr[size_t(v)], &g.flow0); };
+    auto in = [&](auto& b) {
+        auto& s = *b->solver;
+        const int64_t ns = int64_t(s.nodes.size());
+        detail::add_tweights_all<T>(i, src, snk, m, [&](int64_t v) {
+            return v < ns ? R(&s.nodes[size_t(v)].tr, &s.flow) : staged(v);
+        });
+    };
+    if (g.b32) in(g.b32);
+    else if (g.b64) in(g.b64);
+    else detail::add_tweights_all<T>(i, src, snk, m, staged);
 }
 
 template <class T>
@@ -260,7 +262,21 @@ bool GeneralGraph<T>::is_grid() const { return bool(impl_->grid); }
 template <class T>
 void GeneralGraph<T>::add_grid_arcs(const int* off, const T* w, int64_t w_stride, T st, bool symmetric) {
     if (!impl_->grid) throw std::invalid_argument("add_grid_arcs needs a graph in grid form");
-    arcs_ += 2 * impl_->grid->add_arcs(off, w, w_stride, st, symmetric);
+    auto& part = *impl_->grid;
+    const int64_t pairs = part.add_arcs(off, w, w_stride, st, symmetric);
+    if (pairs >= 0) {
+        arcs_ += 2 * pairs;
+        return;
+    }
+    // Integer parallel arcs would overflow their shared slot: continue as a general graph,
+    // where they are separate arcs (as in PyMaxflow).
+    std::vector<int64_t> ei, ej;
+    std::vector<T> ec;
+    part.for_pairs(off, [&](int64_t p, int64_t q) {
+        ei.push_back(p); ej.push_back(q); ec.push_back(part.arc_cap(w, w_stride, st, p));
+    });
+    std::vector<T> er = symmetric ? ec : std::vector<T>(ec.size(), T(0));
+    add_edges(ei.data(), ej.data(), ec.data(), er.data(), int64_t(ei.size()));
 }
 
 template <class T>
@@ -283,8 +299,17 @@ void GeneralGraph<T>::maxflow(bool reuse_trees, int num_threads) {
         else build_csr<T, int64_t>(g, n_, g.b64);
         reuse_trees = false;
     }
-    if (g.b32) g.b32->solver->maxflow(reuse_trees);
-    else g.b64->solver->maxflow(reuse_trees);
+    auto solve = [&](auto& b) {
+        auto& s = *b->solver;
+        if constexpr (std::is_integral<T>::value) {
+            detail::FlowBound<T> bound;
+            for (const auto& v : s.nodes) bound.add(v.tr);
+            bound.check(s.flow);
+        }
+        s.maxflow(reuse_trees);
+    };
+    if (g.b32) solve(g.b32);
+    else solve(g.b64);
 }
 
 template <class T>
@@ -396,6 +421,20 @@ using detail::solve_slabs;
 
 namespace {
 
+// Integer grids: every slot and its reverse (cap + rev) must fit T.
+template <class T>
+void check_grid_pairs(const GridGeom& g, const T* rc) {
+    for (int64_t p = 0; p < g.N; ++p)
+        for (int k = 0; k < g.K; ++k) {
+            const T c = rc[size_t(p * g.A + k)];
+            if (is_outside(c)) continue;
+            const int64_t q = p + g.delta[k];
+            if (!detail::pair_fits<T>(c, rc[size_t(q * g.A + g.opp[k])]))
+                throw std::overflow_error("weights + rweights of the arc pair " + std::to_string(p) + " <-> " +
+                                          std::to_string(q) + " overflows " + detail::type_name<T>());
+        }
+}
+
 template <class T>
 double solve_one_grid(const GridGeom& g, const T* src, int64_t src_stride, const T* snk,
                       int64_t snk_stride, const T* fw, int64_t fw_sk, int64_t fw_sp, const T* bw,
@@ -410,11 +449,15 @@ double solve_one_grid(const GridGeom& g, const T* src, int64_t src_stride, const
     return detail::with_slots(g, [&](auto ac) {
         Solver<T, GridTopology<T, decltype(ac)::value>> s(g.N);
         setup_grid_solver(s, g, rc.get());
+        if constexpr (std::is_integral<T>::value) check_grid_pairs<T>(g, rc.get());
+        detail::FlowBound<T> bound;
         for (int64_t p = 0; p < g.N; ++p) {
-            const T a = src[p * src_stride], b = snk[p * snk_stride];
-            s.nodes[size_t(p)].tr = a - b;
-            s.flow += flow_t<T>(a < b ? a : b);
+            s.nodes[size_t(p)].tr = T(0);
+            detail::tweights_checked<T>(s.nodes[size_t(p)].tr, s.flow, src[p * src_stride],
+                                        snk[p * snk_stride], p);
+            bound.add(s.nodes[size_t(p)].tr);
         }
+        bound.check(s.flow);
 #ifdef SEG_MF_PROFILE
         auto t1 = std::chrono::steady_clock::now();
 #endif

@@ -7,6 +7,10 @@
 // up in one slot (the same flow network).  Anything else converts it back to staging
 // edges (to_staging) and the graph continues as a general one.
 //
+// Integer capacities are checked (maxflow_checked.h): a capacity w * st that does not fit
+// throws std::overflow_error; parallel arcs whose sum would not fit their shared slot are
+// refused (add_arcs returns -1) and the caller keeps them as separate arcs instead.
+//
 // Assumes (checked by segengine/maxflow/graph.py): capacities finite and non-negative,
 // offsets in {-1, 0, 1}^3 and not all zero, weights laid out as the grid (C order).
 #pragma once
@@ -14,9 +18,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "big_alloc.h"
+#include "maxflow_checked.h"
 #include "maxflow_grid.h"
 #include "maxflow_solver.h"
 
@@ -88,7 +97,10 @@ struct GridPart {
         return f(static_cast<const SolverOf<0>&>(*s0));
     }
 
-    void add_tweights(int64_t i, T src, T snk) { visit([&](auto& s) { s.add_tweights(i, src, snk); }); }
+    // Terminal residual of node i and the flow, for detail::add_tweights_all.
+    std::pair<T*, flow_t<T>*> tr_at(int64_t i) {
+        return {&nodes[size_t(i)].tr, visit([](auto& s) { return &s.flow; })};
+    }
     void mark(int64_t i) { visit([&](auto& s) { if (s.solved_once) s.mark(i); }); }
     int segment(int64_t i) const { return tree_of(nodes[size_t(i)]) == IN_T ? 1 : 0; }
     flow_t<T> flow() const { return visit([](const auto& s) { return s.flow; }); }
@@ -132,38 +144,75 @@ struct GridPart {
 
     void ensure_layout() { if (!geom) widen(ndim == 2 ? 4 : 6); }
 
+    // Calls f(p, q) for every node pair (p, q = p + off) inside the grid.
+    template <class F>
+    void for_pairs(const int* off, F&& f) const {
+        const int64_t d = (off[0] * shape3(1) + off[1]) * shape3(2) + off[2];
+        for (int64_t z = std::max<int64_t>(0, -off[0]); z < shape3(0) - std::max(0, off[0]); ++z)
+            for (int64_t y = std::max<int64_t>(0, -off[1]); y < shape3(1) - std::max(0, off[1]); ++y) {
+                const int64_t x0 = std::max(0, -off[2]), x1 = shape3(2) - std::max(0, off[2]);
+                const int64_t row = (z * shape3(1) + y) * shape3(2);
+                for (int64_t x = x0; x < x1; ++x) f(row + x, row + x + d);
+            }
+    }
+
+    // Sizes as (z, y, x), z = 1 in 2D.
+    int64_t shape3(int d) const { return ndim == 2 ? (d == 0 ? 1 : shape[d - 1]) : shape[d]; }
+
+    // The capacity w[p * w_stride] * st, checked for integers.
+    static T arc_cap(const T* w, int64_t w_stride, T st, int64_t p) {
+        if constexpr (std::is_integral<T>::value) {
+            T c;
+            if (__builtin_mul_overflow(w[p * w_stride], st, &c))
+                throw std::overflow_error(std::string("edge capacity weight * structure overflows ") +
+                                          type_name<T>());
+            return c;
+        } else {
+            return T(w[p * w_stride] * st);
+        }
+    }
+
     // Add capacity w[p * w_stride] * st to the arc p -> p + off for every p whose
     // neighbour is inside the grid (and the same to p + off -> p when symmetric).
-    // off: (dz, dy, dx), dz = 0 in 2D.  Returns the number of node pairs.
+    // off: (dz, dy, dx), dz = 0 in 2D.  Returns the number of node pairs, or -1 (nothing
+    // added) when an integer slot pair would overflow: cap + rev of a slot and its
+    // reverse must fit T, parallel arcs adding up in one slot.
     int64_t add_arcs(const int* off, const T* w, int64_t w_stride, T st, bool symmetric) {
         const int l1 = std::abs(off[0]) + std::abs(off[1]) + std::abs(off[2]);
         const int need = connectivity_for(ndim, l1);
         if (!geom || need > conn) widen(std::max(need, conn));
         const GridGeom& g = *geom;
-        const int64_t d = (off[0] * g.sz[1] + off[1]) * g.sz[2] + off[2];
         const int slot = slot_of(g, off);
         const int back = slot < g.K ? slot + g.K : slot - g.K;
         const int A = g.A;
+        if constexpr (std::is_integral<T>::value) {
+            bool ok = true;
+            for_pairs(off, [&](int64_t p, int64_t q) {
+                const wide_t<T> c = arc_cap(w, w_stride, st, p);
+                const wide_t<T> sum = wide_t<T>(rc[size_t(p * A + slot)]) + rc[size_t(q * A + back)] +
+                                      (symmetric ? 2 * c : c);
+                if (!fits<T>(sum)) ok = false;
+            });
+            if (!ok) return -1;
+        }
         int64_t pairs = 0;
-        for (int64_t z = std::max<int64_t>(0, -off[0]); z < g.sz[0] - std::max(0, off[0]); ++z)
-            for (int64_t y = std::max<int64_t>(0, -off[1]); y < g.sz[1] - std::max(0, off[1]); ++y) {
-                const int64_t x0 = std::max(0, -off[2]), x1 = g.sz[2] - std::max(0, off[2]);
-                if (x1 <= x0) continue;
-                pairs += x1 - x0;
-                const int64_t row = (z * g.sz[1] + y) * g.sz[2];
-                for (int64_t x = x0; x < x1; ++x) {
-                    const int64_t p = row + x;
-                    const T c = T(w[p * w_stride] * st);
-                    rc[size_t(p * A + slot)] += c;
-                    if (symmetric) rc[size_t((p + d) * A + back)] += c;
-                }
-            }
+        for_pairs(off, [&](int64_t p, int64_t q) {
+            const T c = arc_cap(w, w_stride, st, p);
+            rc[size_t(p * A + slot)] += c;
+            if (symmetric) rc[size_t(q * A + back)] += c;
+            ++pairs;
+        });
         stale = true;
         return pairs;
     }
 
     void maxflow(bool reuse, int nthreads) {
         ensure_layout();
+        if constexpr (std::is_integral<T>::value) {
+            FlowBound<T> bound;
+            for (int64_t i = 0; i < N; ++i) bound.add(nodes[size_t(i)].tr);
+            bound.check(flow());
+        }
         visit([&](auto& s) {
             if (stale || !s.solved_once) reuse = false;
             if (!reuse && slab_solve_pays(*geom, nthreads)) solve_slabs(*geom, s, rc.get(), nthreads);

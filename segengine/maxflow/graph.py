@@ -18,14 +18,24 @@ Differences from PyMaxflow, on purpose: invalid input (node ids out of range, ne
 non-finite edge capacities, malformed structures) raises :class:`GraphError` (a subclass of
 both ``ValueError`` and ``RuntimeError``, so code catching PyMaxflow's ``RuntimeError``
 keeps working) instead of being accepted or crashing; memory exhaustion raises
-``MemoryError`` instead of exiting the process.
+``MemoryError`` instead of exiting the process, and a graph whose estimated size exceeds the
+available memory is refused before it is allocated (see ``segengine.ops._memory``).
+Integer graphs never wrap around: a capacity that does not fit the graph's type, terminal
+capacities that accumulate past it on a node, an edge whose capacity plus reverse
+capacity does not fit (the solver moves capacity between the two, so either residual can
+reach their sum), and a maximum flow that could pass int64 raise ``OverflowError`` naming
+the call.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from segengine._cy import _maxflow as _cy
+from segengine.ops._common import resolve_threads
+from segengine.ops._memory import check_working_set
 
 __all__ = ["Graph", "GraphFloat", "GraphInt", "GraphFloat32", "GraphInt32", "GraphError",
            "vonNeumann_structure", "moore_structure"]
@@ -33,6 +43,20 @@ __all__ = ["Graph", "GraphFloat", "GraphInt", "GraphFloat32", "GraphInt32", "Gra
 
 class GraphError(ValueError, RuntimeError):
     """Invalid graph input (bad node id, negative or non-finite capacity, bad shape)."""
+
+
+@contextlib.contextmanager
+def _named(call: str):
+    """Prefix the kernel's OverflowError messages with the public call that raised them."""
+    try:
+        yield
+    except OverflowError as e:
+        raise OverflowError(f"{call}: {e}") from None
+
+
+# Bytes per node of the grid form (node state) and per slot of its capacities.
+def _node_bytes(itemsize: int) -> int:
+    return 16 if itemsize == 8 else 12
 
 
 def _half(structure: np.ndarray) -> np.ndarray:
@@ -120,11 +144,18 @@ class _GraphBase:
                 raise GraphError(f"{name} contains NaN or infinity")
         if not allow_negative and a.size and a.min() < 0:
             raise GraphError(f"{name} must be non-negative, got minimum {a.min()}")
-        if self._is_int and a.dtype.kind == "f":
+        if self._is_int and a.size:
             info = np.iinfo(self._dtype)
-            if a.size and (a.max() > info.max or a.min() < info.min):
-                raise GraphError(f"{name} does not fit in {np.dtype(self._dtype).name}")
-            a = np.trunc(a)
+            hi, lo = a.max(), a.min()
+            if a.dtype.kind == "f":
+                bad = hi >= 2.0 ** (info.bits - 1) or lo < info.min
+            else:
+                bad = int(hi) > info.max or int(lo) < info.min
+            if bad:
+                v = hi if (float(hi) > info.max) else lo
+                raise OverflowError(f"{name} value {v} does not fit in {np.dtype(self._dtype).name}")
+            if a.dtype.kind == "f":
+                a = np.trunc(a)
         return np.ascontiguousarray(a.astype(self._dtype, copy=False).reshape(-1))
 
     # ------------------------------------------------------------ nodes
@@ -133,6 +164,7 @@ class _GraphBase:
         num_nodes = int(num_nodes)
         if num_nodes < 0:
             raise GraphError(f"num_nodes must be non-negative, got {num_nodes}")
+        self._check_memory(num_nodes, f"add_nodes({num_nodes})", grid=False)
         self._grid_shape = None
         first = self._g.add_nodes(num_nodes)
         self._n += num_nodes
@@ -143,8 +175,12 @@ class _GraphBase:
         shape = tuple(int(s) for s in np.atleast_1d(shape))
         if any(s < 0 for s in shape):
             raise GraphError(f"shape must be non-negative, got {shape}")
-        n = int(np.prod(shape, dtype=np.int64))
-        if self._n == 0 and n > 0 and 1 <= len(shape) <= 3:
+        n = 1
+        for s in shape:
+            n *= s   # a Python int: no wrap-around for huge declared shapes
+        grid = self._n == 0 and n > 0 and 1 <= len(shape) <= 3
+        self._check_memory(n, f"add_grid_nodes({shape})", grid=grid)
+        if grid:
             # grid form: solved as an implicit grid as long as only grid calls follow
             self._g.begin_grid(shape if len(shape) > 1 else (1,) + shape)
             self._n = n
@@ -152,6 +188,19 @@ class _GraphBase:
             return np.arange(n, dtype=np.int64).reshape(shape)
         return self.add_nodes(n).reshape(shape)
 
+    def _check_memory(self, n: int, what: str, grid: bool) -> None:
+        """Refuse ``n`` new nodes whose working set cannot fit (before allocating anything).
+
+        Grid form: node state plus the smallest slot layout (4 slots in 2D, 6 in 3D; more
+        connectivity needs more later) plus the returned ids.  General graph: terminal
+        capacity while staging, then solver node state and CSR offsets, plus the ids.
+        """
+        size = np.dtype(self._dtype).itemsize
+        if grid:
+            per_node = _node_bytes(size) + 6 * size + 8
+        else:
+            per_node = size + _node_bytes(size) + 8 + 8
+        check_working_set(float(n) * per_node, what)
     def get_node_count(self) -> int:
         """Number of non-terminal nodes."""
         return self._n
@@ -166,7 +215,7 @@ class _GraphBase:
     # ------------------------------------------------------------ edges
     def add_edge(self, i, j, capacity, rcapacity) -> None:
         """Add the edge i->j with ``capacity`` and j->i with ``rcapacity`` (both >= 0)."""
-        self.add_edges([i], [j], [capacity], [rcapacity])
+        self._edges([i], [j], [capacity], [rcapacity], "add_edge")
 
     def add_edges(self, i, j, capacities, rcapacities) -> None:
         """Add many edges at once.
@@ -178,19 +227,23 @@ class _GraphBase:
         capacities, rcapacities : array_like, broadcastable to ``[m]``
             Capacities of i->j and j->i, non-negative and finite.
         """
+        self._edges(i, j, capacities, rcapacities, "add_edges")
+
+    def _edges(self, i, j, capacities, rcapacities, call: str) -> None:
         ii = self._ids(i, "i").reshape(-1)
         jj = self._ids(j, "j").reshape(-1)
         if ii.shape != jj.shape:
             raise GraphError(f"i and j must have the same length, got {ii.size} and {jj.size}")
-        c = self._caps(capacities, "capacities", ii.shape, allow_negative=False)
-        r = self._caps(rcapacities, "rcapacities", ii.shape, allow_negative=False)
+        c = self._caps(capacities, f"{call}: capacities", ii.shape, allow_negative=False)
+        r = self._caps(rcapacities, f"{call}: rcapacities", ii.shape, allow_negative=False)
+        with _named(call):
+            self._g.add_edges(ii, jj, c, r)
         if ii.size:
             self._grid_shape = None
-        self._g.add_edges(ii, jj, c, r)
 
     def add_tedge(self, i, cap_source, cap_sink) -> None:
         """Add terminal capacities to node ``i`` (negative values allowed, as in PyMaxflow)."""
-        self.add_tedges([i], [cap_source], [cap_sink])
+        self._tedges([i], [cap_source], [cap_sink], "add_tedge")
 
     def add_tedges(self, i, cap_source, cap_sink) -> None:
         """Add terminal capacities to many nodes; equivalent to ``add_tedge`` in order.
@@ -200,19 +253,24 @@ class _GraphBase:
         i : array_like of int, shape ``[m]``
         cap_source, cap_sink : array_like, broadcastable to ``[m]``
         """
+        self._tedges(i, cap_source, cap_sink, "add_tedges")
+
+    def _tedges(self, i, cap_source, cap_sink, call: str) -> None:
         ii = self._ids(i, "i").reshape(-1)
-        s = self._caps(cap_source, "cap_source", ii.shape, allow_negative=True)
-        t = self._caps(cap_sink, "cap_sink", ii.shape, allow_negative=True)
-        self._g.add_tweights(ii, s, t)
+        s = self._caps(cap_source, f"{call}: cap_source", ii.shape, allow_negative=True)
+        t = self._caps(cap_sink, f"{call}: cap_sink", ii.shape, allow_negative=True)
+        with _named(call):   # all or nothing: an overflow leaves the graph as it was
+            self._g.add_tweights(ii, s, t)
 
     def add_grid_tedges(self, nodeids, sourcecaps, sinkcaps) -> None:
         """Terminal capacities for a grid of nodes; ``sourcecaps``/``sinkcaps`` broadcast to
         ``nodeids.shape``."""
         ids = np.asarray(nodeids)
-        s = self._caps(sourcecaps, "sourcecaps", ids.shape, allow_negative=True)
-        t = self._caps(sinkcaps, "sinkcaps", ids.shape, allow_negative=True)
+        s = self._caps(sourcecaps, "add_grid_tedges: sourcecaps", ids.shape, allow_negative=True)
+        t = self._caps(sinkcaps, "add_grid_tedges: sinkcaps", ids.shape, allow_negative=True)
         flat = ids.reshape(-1) if self._is_grid_ids(ids) else self._ids(ids, "nodeids").reshape(-1)
-        self._g.add_tweights(flat, s, t)
+        with _named("add_grid_tedges"):
+            self._g.add_tweights(flat, s, t)
 
     def add_grid_edges(self, nodeids, weights=1, structure=None, symmetric=False, periodic=False) -> None:
         """Add edges between grid nodes following a neighbourhood ``structure``.
@@ -240,39 +298,49 @@ class _GraphBase:
             raise GraphError(f"structure must have {ndim} dimensions like nodeids, got {structure.ndim}")
         if any(s % 2 == 0 for s in structure.shape):
             raise GraphError(f"structure must have odd sizes, got shape {structure.shape}")
-        st = self._caps(structure, "structure", structure.shape, allow_negative=False).reshape(structure.shape)
+        st = self._caps(structure, "add_grid_edges: structure", structure.shape,
+                        allow_negative=False).reshape(structure.shape)
         per = np.broadcast_to(np.asarray(periodic, dtype=bool), (ndim,))
-        if self._is_grid_ids(ids) and self._grid_edges(ids, weights, st, symmetric, per):
-            return
-        ids_c = self._ids(ids, "nodeids").reshape(ids.shape)
-        w = self._caps(weights, "weights", ids.shape, allow_negative=False).reshape(ids.shape)
         center = np.array(structure.shape) // 2
-        for idx in zip(*np.nonzero(st)):
-            off = np.array(idx) - center
-            if not off.any():
+        offs = [idx for idx in zip(*np.nonzero(st)) if (np.array(idx) - center).any()]
+        if self._is_grid_ids(ids):
+            offs = self._grid_edges(ids, weights, st, symmetric, per, offs)
+            if not offs:
+                return
+        ids_c = self._ids(ids, "nodeids").reshape(ids.shape)
+        w = self._caps(weights, "add_grid_edges: weights", ids.shape, allow_negative=False).reshape(ids.shape)
+        size = np.dtype(self._dtype).itemsize
+        check_working_set(2.0 * ids.size * len(offs) * (16 + 2 * size),
+                          f"add_grid_edges on {ids.size} nodes with {len(offs)} neighbour offsets")
+        for idx in offs:
+            self._offset_edges(ids_c, w, st, idx, np.array(idx) - center, symmetric, per)
+
+    def _offset_edges(self, ids_c, w, st, idx, off, symmetric, per) -> None:
+        """General-graph edges p -> p + off of :meth:`add_grid_edges` for one structure entry."""
+        ndim = ids_c.ndim
+        q_arr = ids_c
+        for a in range(ndim):
+            if per[a] and off[a] and ids_c.shape[a]:
+                q_arr = np.roll(q_arr, -int(off[a]), axis=a)
+        sp, sq = [], []
+        for a in range(ndim):
+            S, o = ids_c.shape[a], int(off[a])
+            if per[a]:
+                sp.append(slice(None)); sq.append(slice(None))
                 continue
-            q_arr = ids_c
-            for a in range(ndim):
-                if per[a] and off[a] and ids.shape[a]:
-                    q_arr = np.roll(q_arr, -int(off[a]), axis=a)
-            sp, sq = [], []
-            empty = False
-            for a in range(ndim):
-                S, o = ids.shape[a], int(off[a])
-                if per[a]:
-                    sp.append(slice(None)); sq.append(slice(None))
-                    continue
-                start, stop = max(0, -o), S - max(0, o)
-                if stop <= start:
-                    empty = True
-                    break
-                sp.append(slice(start, stop)); sq.append(slice(start + o, stop + o))
-            if empty:
-                continue
-            p = np.ascontiguousarray(ids_c[tuple(sp)]).reshape(-1)
-            q = np.ascontiguousarray(q_arr[tuple(sq)]).reshape(-1)
-            cap = np.ascontiguousarray(w[tuple(sp)] * st[idx], dtype=self._dtype).reshape(-1)
-            rev = cap if symmetric else np.zeros_like(cap)
+            start, stop = max(0, -o), S - max(0, o)
+            if stop <= start:
+                return
+            sp.append(slice(start, stop)); sq.append(slice(start + o, stop + o))
+        wp = w[tuple(sp)]
+        if self._is_int and wp.size and int(wp.max()) * int(st[idx]) > np.iinfo(self._dtype).max:
+            raise OverflowError(f"add_grid_edges: edge capacity weight * structure overflows "
+                                f"{np.dtype(self._dtype).name} ({int(wp.max())} * {int(st[idx])})")
+        p = np.ascontiguousarray(ids_c[tuple(sp)]).reshape(-1)
+        q = np.ascontiguousarray(q_arr[tuple(sq)]).reshape(-1)
+        cap = np.ascontiguousarray(wp * st[idx], dtype=self._dtype).reshape(-1)
+        rev = cap if symmetric else np.zeros_like(cap)
+        with _named("add_grid_edges"):
             self._g.add_edges(p, q, cap, rev)
 
     def _is_grid_ids(self, ids: np.ndarray) -> bool:
@@ -283,34 +351,30 @@ class _GraphBase:
                 and ids.dtype == np.int64 and ids.flags.c_contiguous and self._g.is_grid()
                 and _cy.is_arange(ids.reshape(-1)))
 
-    def _grid_edges(self, ids, weights, st, symmetric, per) -> bool:
+    def _grid_edges(self, ids, weights, st, symmetric, per, offs) -> list:
         """Add the edges of :meth:`add_grid_edges` to a graph in grid form.
 
-        ``ids`` passed :meth:`_is_grid_ids`.  Applies when no axis is periodic and every
-        non-zero ``st`` entry is a neighbour offset in {-1, 0, 1}^ndim (and, for integer
-        graphs, ``weights * st`` cannot overflow).  Returns False (nothing added) otherwise:
-        the caller then adds the edges to the general graph.
+        ``ids`` passed :meth:`_is_grid_ids`; ``offs`` are the structure entries (index
+        tuples) of the non-centre neighbours.  Applies when no axis is periodic and every
+        offset is in {-1, 0, 1}^ndim; returns the entries left for the general graph: all
+        of them when it does not apply, those after the point where an integer graph had to
+        leave the grid form (parallel arcs that would overflow their shared slot), else none.
         """
-        if per.any():
-            return False
         center = np.array(st.shape) // 2
-        offs = [np.array(idx) - center for idx in zip(*np.nonzero(st))]
-        offs = [o for o in offs if o.any()]
-        if any(np.abs(o).max() > 1 for o in offs):
-            return False
+        if per.any() or any(np.abs(np.array(idx) - center).max() > 1 for idx in offs):
+            return offs
         if np.ndim(weights) == 0:
-            w = self._caps(weights, "weights", (1,), allow_negative=False)
+            w = self._caps(weights, "add_grid_edges: weights", (1,), allow_negative=False)
         else:
-            w = self._caps(weights, "weights", ids.shape, allow_negative=False)
-        if self._is_int and w.size and st.size:
-            big = int(w.max()) * int(st.max())
-            if big > np.iinfo(self._dtype).max // max(2 * len(offs), 1):
-                return False
+            w = self._caps(weights, "add_grid_edges: weights", ids.shape, allow_negative=False)
         pad = 3 - ids.ndim
-        for o in offs:
-            off = (0,) * pad + tuple(int(v) for v in o)
-            self._g.add_grid_arcs(off, w, st[tuple(o + center)], bool(symmetric))
-        return True
+        for n, idx in enumerate(offs):
+            if not self._g.is_grid():
+                return offs[n:]
+            off = (0,) * pad + tuple(int(v) for v in np.array(idx) - center)
+            with _named("add_grid_edges"):
+                self._g.add_grid_arcs(off, w, st[idx], bool(symmetric))
+        return []
 
     # ------------------------------------------------------------ solve and query
     def maxflow(self, reuse_trees: bool = False, num_threads=None):
@@ -328,13 +392,9 @@ class _GraphBase:
         at least 65536 nodes run in parallel slabs as :func:`grid_maxflow` does; other
         graphs are solved serially.
         """
-        if num_threads is None:
-            import torch
-            num_threads = torch.get_num_threads()
-        num_threads = int(num_threads)
-        if num_threads < 1:
-            raise GraphError(f"num_threads must be a positive integer or None, got {num_threads}")
-        return self._g.maxflow(bool(reuse_trees), num_threads)
+        num_threads = resolve_threads(num_threads)
+        with _named("maxflow"):
+            return self._g.maxflow(bool(reuse_trees), num_threads)
 
     def mark_node(self, i) -> None:
         """Mark node ``i`` as changed for ``maxflow(reuse_trees=True)``."""

@@ -55,10 +55,33 @@ def _arr(x, name, dtype):
     a = np.asarray(x)
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.iscomplexobj(a):
         raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
-    a = a.astype(dtype, copy=False)
     if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains NaN or infinity")
-    return a
+    if np.dtype(dtype).kind == "i" and a.size:
+        _check_range(a, name, np.dtype(dtype))
+    return a.astype(dtype, copy=False)
+
+
+def _check_range(a: np.ndarray, name: str, dtype: np.dtype) -> None:
+    """OverflowError unless every value of ``a`` fits the integer ``dtype`` (floats are
+    truncated towards zero by the conversion, as numpy's astype)."""
+    info = np.iinfo(dtype)
+    hi, lo = a.max(), a.min()
+    if a.dtype.kind == "f":
+        bad = hi >= 2.0 ** (info.bits - 1) or lo <= -(2.0 ** (info.bits - 1)) - 1
+    else:
+        bad = int(hi) > info.max or int(lo) < info.min
+    if bad:
+        v = hi if float(hi) > info.max else lo
+        raise OverflowError(f"grid_maxflow: {name} value {v} does not fit in {dtype.name}")
+
+
+def _working_set(N: int, K: int, dtype: np.dtype, n_edge_arrays: int) -> float:
+    """Bytes grid_maxflow allocates for N nodes: slot capacities (2K per node), solver node
+    state, segments, the contiguous terminal arrays and converted edge-weight arrays."""
+    size = dtype.itemsize
+    node = 16 if size == 8 else 12
+    return float(N) * (2 * K * size + node + 1 + 2 * size + n_edge_arrays * K * size)
 
 
 def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dtype=None,
@@ -88,10 +111,22 @@ def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dt
     -------
     flow : float or int
         The max-flow value (exact int for integer dtypes).
+
+    Raises
+    ------
+    OverflowError
+        Integer dtypes: an input value does not fit ``dtype``, a node's ``source - sink``
+        does not fit it, an arc pair's ``weights + rweights`` does not fit it (the solver
+        moves capacity between the two), or the flow could pass int64.
+    MemoryError
+        The grid's working set exceeds the available memory (checked before allocating).
     segments : ndarray of bool, shape ``S``
         True where the node is on the sink side (as PyMaxflow's ``get_grid_segments``).
     """
     from segengine._cy import _maxflow as _cy
+    from segengine.ops._common import resolve_threads
+    from segengine.ops._memory import check_working_set
+    num_threads = resolve_threads(num_threads)
     src0, snk0 = np.asarray(source), np.asarray(sink)
     shape = np.broadcast_shapes(src0.shape, snk0.shape)
     ndim = len(shape)
@@ -109,6 +144,12 @@ def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dt
     dtype = np.dtype(dtype)
     if dtype not in [np.dtype(d) for d in _DTYPES]:
         raise TypeError(f"dtype must be int32, int64, float32 or float64, got {dtype}")
+    n_nodes = 1
+    for s in shape:
+        n_nodes *= int(s)
+    n_arrays = sum(np.ndim(w) > 0 for w in (weights, rweights))
+    check_working_set(_working_set(n_nodes, K, dtype, n_arrays),
+                      f"grid_maxflow on a grid of shape {tuple(shape)} ({dtype.name})")
     src = np.ascontiguousarray(np.broadcast_to(_arr(src0, "source", dtype), shape)).reshape(-1)
     snk = np.ascontiguousarray(np.broadcast_to(_arr(snk0, "sink", dtype), shape)).reshape(-1)
     N = src.size
@@ -129,12 +170,9 @@ def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dt
     seg = np.zeros(N, dtype=np.uint8)
     if N == 0:
         return (0 if dtype.kind == "i" else 0.0), seg.astype(bool).reshape(shape)
-    if num_threads is None:
-        import torch
-        num_threads = torch.get_num_threads()
-    num_threads = int(num_threads)
-    if num_threads < 1:
-        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads}")
-    flow = _cy.grid_solve(src, 1, snk, 1, fw, fsk, fsp, bw, bsk, bsp, tuple(shape), conn, seg,
-                          num_threads)
+    try:
+        flow = _cy.grid_solve(src, 1, snk, 1, fw, fsk, fsp, bw, bsk, bsp, tuple(shape), conn, seg,
+                              num_threads)
+    except OverflowError as e:
+        raise OverflowError(f"grid_maxflow: {e}") from None
     return flow, seg.view(bool).reshape(shape)
