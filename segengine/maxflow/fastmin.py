@@ -5,6 +5,13 @@ Layout as in PyMaxflow: ``unary`` is ``[S1, ..., SN, L]`` (labels last), ``binar
 ``binary[labels[q], labels[p]]`` (von Neumann neighbourhood, 1 <= N <= 3).  The moves are
 solved exactly by segengine's grid max-flow; a move is kept only when it lowers the energy.
 
+Unlike PyMaxflow, a ``binary`` matrix for which a move is not a graph cut is refused
+(ValueError naming the labels): PyMaxflow 1.3.2 builds the expansion graph of Boykov et
+al. (extra nodes between differently labelled neighbours), which is exact only for metrics,
+and applies its cut unconditionally, so a non-metric ``binary`` silently yields labellings
+whose energy can rise.  Integer costs whose energy bound exceeds 2**53 raise OverflowError
+(the moves are solved in float64).
+
 References
 ----------
 Y. Boykov, O. Veksler, R. Zabih, "Fast approximate energy minimization via graph cuts",
@@ -52,11 +59,29 @@ def _prepare(unary, binary, labels, name):
 
 def _run(method, unary, binary, max_cycles, labels, name):
     from segengine._cy import _maxflow as _cy
+    from segengine.ops import multilabel as ml
+    from segengine.ops._memory import check_working_set
+    full = np.shape(unary)
+    if len(full) >= 2:   # before any pass over the data
+        N = 1
+        for s in full[:-1]:
+            N *= int(s)
+        L = int(full[-1])
+        n_moves = L if method == 0 else L * (L - 1) // 2
+        check_working_set(ml.multilabel_working_set(N, 2 * max(2, len(full) - 1), L, n_moves, method == 0, 0)
+                          + 10.0 * N, f"{name} on unary of shape {full}")
     unary, binary, labels = _prepare(unary, binary, labels, name)
     L = unary.shape[-1]
     spatial = unary.shape[:-1]
     shape = spatial if len(spatial) > 1 else (1,) + spatial
     conn = 4 if len(shape) == 2 else 6
+    unit = [tuple(int(i == d) for i in range(len(spatial))) for d in range(len(spatial))]
+    ml.check_exact_energy(unary, -1, binary, None, ml.neighbour_pairs(spatial, unit), name)
+    if labels.size and max_cycles != 0:
+        # the conditions are the same for binary and its transpose (our V), so the labels
+        # named are binary's own
+        ml.check_moves(method, np.asarray(binary, dtype=np.float64), np.arange(L), labels.reshape(-1),
+                       name, "binary")
     # ours: C-major unary [L, N] and V[l_p, l_{p+o}] = binary[l_{p+o}, l_p]
     U = np.ascontiguousarray(np.moveaxis(unary, -1, 0).reshape(L, -1), dtype=np.float64).reshape(-1)
     V = np.ascontiguousarray(binary.T, dtype=np.float64).reshape(-1)
@@ -78,7 +103,9 @@ def aexpansion_grid(unary, binary, max_cycles=None, labels=None):
     unary : ndarray ``[S1, ..., SN, L]``
         ``unary[p, l]``: cost of label l at p.
     binary : ndarray ``[L, L]``
-        Pairwise cost; a metric for the expansion to be well defined.
+        Pairwise cost.  Every expansion move must be a graph cut:
+        ``binary[b, c] + binary[a, a] <= binary[b, a] + binary[a, c]`` for all labels a, b, c
+        that can meet (a metric satisfies it); ValueError otherwise.
     max_cycles : int, optional
         Maximum number of cycles over all labels (None: until convergence).
     labels : ndarray of int ``[S1, ..., SN]``, optional
@@ -94,7 +121,8 @@ def aexpansion_grid(unary, binary, max_cycles=None, labels=None):
 def abswap_grid(unary, binary, max_cycles=None, labels=None):
     """Minimise a grid energy by alpha-beta swap (PyMaxflow layout); see :func:`aexpansion_grid`.
 
-    ``binary`` only needs to be a semi-metric.
+    ``binary`` only needs ``binary[a, b] + binary[b, a] >= binary[a, a] + binary[b, b]`` for
+    all a != b (a semi-metric satisfies it); ValueError otherwise.
     """
     return _run(1, unary, binary, max_cycles, labels, "abswap_grid")
 

@@ -33,8 +33,18 @@ import numpy as np
 import torch
 
 from segengine.maxflow.grid import check_connectivity, forward_offsets
+from segengine.ops._common import resolve_threads
+from segengine.ops._memory import check_working_set
 
 __all__ = ["alpha_expansion", "alpha_beta_swap"]
+
+# Per-label residual graphs of expansion moves are kept while they need at most this many
+# bytes (kDynamicBudget in csrc/cpu/maxflow_multilabel.cpp).
+_DYNAMIC_BUDGET = 512 * 2**20
+# Energies of integer costs are summed in float64: exact while they stay within 2**53.
+_EXACT_LIMIT = 2**53
+# Elements of the [labels, labels, labels] violation table computed at once.
+_CHUNK = 1 << 22
 
 
 def _to_numpy(x, name):
@@ -43,23 +53,147 @@ def _to_numpy(x, name):
     return np.asarray(x)
 
 
-def _run(method, name, unary, pairwise, edge_weights, connectivity, max_cycles, init, label_order):
+def _tolerance(V: np.ndarray) -> float:
+    """Slack for float rounding in the move conditions: 1e-12 of the largest cost."""
+    return 1e-12 * float(np.abs(V).max()) if V.size else 0.0
+
+
+def check_expansion_representable(V: np.ndarray, alphas, labels, name: str, what: str = "pairwise") -> None:
+    """Raise ValueError unless every expansion move of ``alphas`` is a graph cut.
+
+    An expansion move of label a is exactly representable (Kolmogorov & Zabih 2004) when, for
+    every pair of neighbouring labels (b, c) it can meet,
+    ``V[b, c] + V[a, a] <= V[b, a] + V[a, c]``; a metric satisfies it.  Otherwise the move's
+    pair term is not submodular and the solver would silently clip it.  ``labels``: the
+    labels b, c can take (those present at the start and the expanded ones).  The table
+    [a, b, c] is computed in chunks of alphas (memory bounded, vectorised).
+    """
+    alphas = np.asarray(alphas, dtype=np.int64)
+    labels = np.asarray(labels, dtype=np.int64)
+    if alphas.size == 0 or labels.size == 0:
+        return
+    tol = _tolerance(V)
+    Vbc = V[np.ix_(labels, labels)]
+    step = max(1, _CHUNK // (labels.size * labels.size))
+    for start in range(0, alphas.size, step):
+        a = alphas[start:start + step]
+        lhs = Vbc[None, :, :] + V[a, a][:, None, None]
+        rhs = V[np.ix_(labels, a)].T[:, :, None] + V[np.ix_(a, labels)][:, None, :]
+        bad = np.argwhere(lhs - rhs > tol)
+        if bad.size:
+            i, jb, jc = (int(v) for v in bad[0])
+            ka, kb, kc = int(a[i]), int(labels[jb]), int(labels[jc])
+            raise ValueError(
+                f"{name}: {what} does not allow the expansion move of label {ka}: "
+                f"{what}[{kb}, {kc}] + {what}[{ka}, {ka}] = {lhs[i, jb, jc]:g} > "
+                f"{what}[{kb}, {ka}] + {what}[{ka}, {kc}] = {rhs[i, jb, jc]:g} (labels a={ka}, b={kb}, "
+                f"c={kc}; expansion needs V[b, c] + V[a, a] <= V[b, a] + V[a, c], e.g. a metric such "
+                f"as Potts or truncated linear; alpha-beta swap needs only a semi-metric)")
+
+
+def check_swap_representable(V: np.ndarray, labels, name: str, what: str = "pairwise") -> None:
+    """Raise ValueError unless every swap move between two of ``labels`` is a graph cut:
+    ``V[a, b] + V[b, a] >= V[a, a] + V[b, b]`` for all a != b (a semi-metric satisfies it;
+    the swap's pair term ``V[a, b] + V[b, a] - V[a, a] - V[b, b]`` is the arc capacity)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size < 2:
+        return
+    O = V[np.ix_(labels, labels)]
+    d = np.diag(O)
+    slack = O + O.T - d[:, None] - d[None, :]
+    np.fill_diagonal(slack, 0.0)
+    bad = np.argwhere(slack < -_tolerance(V))
+    if bad.size:
+        ka, kb = (int(labels[v]) for v in bad[0])
+        raise ValueError(
+            f"{name}: {what} does not allow the swap move of labels {ka} and {kb}: "
+            f"{what}[{ka}, {kb}] + {what}[{kb}, {ka}] = {O[bad[0][0], bad[0][1]] + O[bad[0][1], bad[0][0]]:g} < "
+            f"{what}[{ka}, {ka}] + {what}[{kb}, {kb}] = {V[ka, ka] + V[kb, kb]:g} (a swap needs "
+            f"V[a, b] + V[b, a] >= V[a, a] + V[b, b])")
+
+
+def _abs_max_sum(a: np.ndarray, axis: int) -> float | int:
+    """sum over pixels of max over labels |a| (exact Python int for integer arrays that stay
+    far below int64, a float otherwise)."""
+    est = float(np.abs(a.astype(np.float64)).max(axis=axis).sum()) if a.size else 0.0
+    if a.dtype.kind not in "iub" or est >= 2.0**62:
+        return est
+    hi = a.max(axis=axis).astype(np.int64)
+    lo = a.min(axis=axis).astype(np.int64)
+    return int(np.maximum(hi, -lo).sum())
+
+
+def _abs_max(a) -> float | int:
+    if a is None:
+        return 1
+    a = np.asarray(a)
+    if a.size == 0:
+        return 0
+    if a.dtype.kind in "iub":
+        return max(abs(int(a.max())), abs(int(a.min())))
+    return float(np.abs(a).max())
+
+
+def check_exact_energy(unary, label_axis: int, pairwise, edge_weights, n_pairs: int, name: str) -> None:
+    """Integer costs are minimised in float64: raise OverflowError when the energy bound
+    ``sum_p max_l |unary| + n_pairs * max|V| * max(edge weight)`` exceeds 2**53 (then energies
+    and move costs could not be exact)."""
+    arrays = [np.asarray(x) for x in (unary, pairwise, edge_weights) if x is not None]
+    if not any(a.dtype.kind in "iu" for a in arrays):
+        return
+    bound = _abs_max_sum(np.asarray(unary), label_axis) + n_pairs * _abs_max(pairwise) * _abs_max(edge_weights)
+    if bound > _EXACT_LIMIT:
+        raise OverflowError(
+            f"{name}: integer costs whose energy can reach {float(bound):.4g} (sum of the largest "
+            f"|unary| per pixel + {n_pairs} neighbour pairs * max pairwise * max edge weight) "
+            f"exceed 2**53 and cannot be minimised exactly in float64; scale them down")
+
+
+def neighbour_pairs(spatial, offsets) -> int:
+    """Number of neighbour pairs (p, p + o) inside a grid of shape ``spatial``."""
+    total = 0
+    for o in offsets:
+        n = 1
+        for S, d in zip(spatial, o):
+            n *= max(0, int(S) - abs(int(d)))
+        total += n
+    return total
+
+
+def multilabel_working_set(n: int, n_slots: int, n_labels: int, n_moves: int, expansion: bool,
+                           n_edge_weights: int) -> float:
+    """Bytes of one alpha-expansion / swap run on n pixels (the C++ run_moves plus the
+    float64 copies made here): per-label kept residual graphs (expansion, while they fit
+    the 512 MiB budget) or one move graph, the proposal buffers, unary and edge weights."""
+    state = float(n) * (n_slots * 8 + 16 + 4)
+    kept = n_moves * state if expansion and n_moves * state <= _DYNAMIC_BUDGET else float(n) * (n_slots * 8 + 16)
+    return kept + float(n) * (8 + 1 + 8 + 16 + 8 * n_labels + 8 * n_edge_weights)
+
+
+def _run(method, name, unary, pairwise, edge_weights, connectivity, max_cycles, init, label_order,
+         num_threads):
     from segengine._cy import _maxflow as _cy
     is_tensor = isinstance(unary, torch.Tensor)
     device = unary.device if is_tensor else None
-    U = _to_numpy(unary, "unary")
-    if U.ndim not in (3, 4):
-        raise ValueError(f"{name}: unary must have shape [C, H, W] or [C, D, H, W], got {U.shape}")
-    if not (np.issubdtype(U.dtype, np.number)) or np.iscomplexobj(U):
-        raise TypeError(f"{name}: unary must be real numeric, got dtype {U.dtype}")
-    C = U.shape[0]
+    num_threads = resolve_threads(num_threads)
+    U0 = _to_numpy(unary, "unary")
+    if U0.ndim not in (3, 4):
+        raise ValueError(f"{name}: unary must have shape [C, H, W] or [C, D, H, W], got {U0.shape}")
+    if not (np.issubdtype(U0.dtype, np.number)) or np.iscomplexobj(U0):
+        raise TypeError(f"{name}: unary must be real numeric, got dtype {U0.dtype}")
+    C = U0.shape[0]
     if C < 1:
         raise ValueError(f"{name}: unary needs at least one label, got C = 0")
-    spatial = U.shape[1:]
+    spatial = U0.shape[1:]
     ndim = len(spatial)
     conn = check_connectivity(ndim, connectivity)
-    K = len(forward_offsets(ndim, conn))
-    U = np.ascontiguousarray(U, dtype=np.float64)
+    offs = forward_offsets(ndim, conn)
+    K = len(offs)
+    N = int(np.prod(spatial, dtype=np.int64))
+    n_order = C if label_order is None else int(np.size(_to_numpy(label_order, "label_order")))
+    check_working_set(multilabel_working_set(N, 2 * K, C, n_order, method == 0, K if edge_weights is not None else 0),
+                      f"{name} on unary of shape {tuple(U0.shape)}")
+    U = np.ascontiguousarray(U0, dtype=np.float64)
     if not np.all(np.isfinite(U)):
         raise ValueError(f"{name}: unary contains NaN or infinity")
     P = _to_numpy(pairwise, "pairwise")
@@ -73,9 +207,10 @@ def _run(method, name, unary, pairwise, edge_weights, connectivity, max_cycles, 
         raise ValueError(f"{name}: pairwise contains NaN or infinity")
     if V.min() < 0:
         raise ValueError(f"{name}: pairwise costs must be non-negative, got minimum {V.min()}")
-    ew = None
+    ew = ew0 = None
     if edge_weights is not None:
-        ew = np.ascontiguousarray(_to_numpy(edge_weights, "edge_weights"), dtype=np.float64)
+        ew0 = _to_numpy(edge_weights, "edge_weights")
+        ew = np.ascontiguousarray(ew0, dtype=np.float64)
         if ew.shape != (K,) + spatial:
             raise ValueError(f"{name}: edge_weights must have shape {(K,) + spatial} (K={K} for "
                              f"connectivity {conn}), got {ew.shape}")
@@ -84,6 +219,7 @@ def _run(method, name, unary, pairwise, edge_weights, connectivity, max_cycles, 
         if ew.size and ew.min() < 0:
             raise ValueError(f"{name}: edge_weights must be non-negative, got minimum {ew.min()}")
         ew = ew.reshape(-1)
+    check_exact_energy(U0, 0, P, ew0, neighbour_pairs(spatial, offs), name)
     if init is None:
         lab = U.argmin(axis=0).astype(np.int64)
     else:
@@ -113,20 +249,34 @@ def _run(method, name, unary, pairwise, edge_weights, connectivity, max_cycles, 
         mc = int(max_cycles)
         if mc < 0:
             raise ValueError(f"{name}: max_cycles must be >= 0 or None, got {max_cycles}")
+    if P.ndim != 0 and lab.size and mc != 0:
+        check_moves(method, V, order, lab, name)
     Uf = U.reshape(-1)
     Vf = np.ascontiguousarray(V).reshape(-1)
     if lab.size == 0 or order.size == 0 or mc == 0:
         energy = float(_cy.energy(spatial, conn, Uf, C, Vf, ew, lab)) if lab.size else 0.0
     else:
-        energy, _ = _cy.multilabel(method, spatial, conn, Uf, C, Vf, ew, order, mc, lab)
+        energy, _ = _cy.multilabel(method, spatial, conn, Uf, C, Vf, ew, order, mc, lab, True, num_threads)
     labels = lab.reshape(spatial)
     if is_tensor:
         return torch.from_numpy(labels).to(device), float(energy)
     return labels, float(energy)
 
 
+def check_moves(method: int, V: np.ndarray, order: np.ndarray, lab: np.ndarray, name: str,
+                what: str = "pairwise") -> None:
+    """The moves' representability checks: expansion (method 0) of the labels in ``order``
+    against every label that can occur (present in ``lab`` or expanded), swap (1) between
+    the labels of ``order``."""
+    if method == 0:
+        present = np.union1d(np.unique(lab), order)
+        check_expansion_representable(V, order, present, name, what)
+    else:
+        check_swap_representable(V, order, name, what)
+
+
 def alpha_expansion(unary, pairwise=1.0, edge_weights=None, connectivity=None, max_cycles=None,
-                    init=None, label_order=None):
+                    init=None, label_order=None, num_threads=None):
     """Multi-label grid segmentation by alpha-expansion.
 
     Parameters
@@ -135,7 +285,10 @@ def alpha_expansion(unary, pairwise=1.0, edge_weights=None, connectivity=None, m
         ``unary[c, p]``: cost of label c at p (finite).
     pairwise : float or ``[C, C]``
         Potts weight (cost ``pairwise`` for differing labels) or a label-cost matrix
-        ``V[a, b]`` (non-negative; a metric for expansion moves to be exact).
+        ``V[a, b]`` (non-negative).  Every expansion move must be a graph cut:
+        ``V[b, c] + V[a, a] <= V[b, a] + V[a, c]`` for each expanded label a and labels b, c
+        that can occur (a metric satisfies it); otherwise ValueError names a violating
+        (a, b, c).
     edge_weights : ``[K, *spatial]``, optional
         Non-negative weight of each forward neighbour pair (p, p + o_k); default 1.  K and the
         offsets as in :func:`segengine.graphcut` (2/4 in 2D, 3/9/13 in 3D).
@@ -147,23 +300,38 @@ def alpha_expansion(unary, pairwise=1.0, edge_weights=None, connectivity=None, m
         Initial labelling (default: per-pixel argmin of ``unary``).
     label_order : sequence of int, optional
         Labels to expand, in order (default: 0..C-1).
+    num_threads : int, optional
+        Threads (None: ``torch.get_num_threads()``): fresh moves on large grids are solved
+        in parallel slabs.
 
     Returns
     -------
     labels : int64 ``[*spatial]`` (tensor on the input's device for tensor input)
     energy : float
         Energy of the returned labelling.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes or values, or a pairwise matrix for which a move is not a graph cut.
+    OverflowError
+        Integer-dtype costs whose energy bound exceeds 2**53 (the float64 solve could not
+        be exact).
+    MemoryError
+        The estimated working set exceeds the available memory (checked before allocating).
     """
     return _run(0, "alpha_expansion", unary, pairwise, edge_weights, connectivity, max_cycles,
-                init, label_order)
+                init, label_order, num_threads)
 
 
 def alpha_beta_swap(unary, pairwise=1.0, edge_weights=None, connectivity=None, max_cycles=None,
-                    init=None, label_order=None):
+                    init=None, label_order=None, num_threads=None):
     """Multi-label grid segmentation by alpha-beta swap moves (for semi-metrics).
 
     Same parameters and returns as :func:`alpha_expansion`; each cycle visits every pair
-    (alpha, beta) of ``label_order`` with alpha before beta.
+    (alpha, beta) of ``label_order`` with alpha before beta.  ``pairwise`` needs only
+    ``V[a, b] + V[b, a] >= V[a, a] + V[b, b]`` for the labels a != b of ``label_order``
+    (ValueError otherwise).
     """
     return _run(1, "alpha_beta_swap", unary, pairwise, edge_weights, connectivity, max_cycles,
-                init, label_order)
+                init, label_order, num_threads)
