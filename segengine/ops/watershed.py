@@ -41,6 +41,7 @@ import torch
 from scipy import ndimage as ndi
 
 from segengine.ops._common import resolve_threads
+from segengine.ops._memory import check_working_set
 
 __all__ = ["watershed", "watershed_batch"]
 
@@ -66,19 +67,37 @@ def _to_numpy(x, name):
     return np.asanyarray(x)
 
 
-def _image_array(image):
-    """C-contiguous image in a dtype the kernel reads; (array, original numpy dtype)."""
+def _image_view(image):
+    """The image as a numpy array (a view where possible), dtype and rank checked."""
     img = _to_numpy(image, "image")
     if img.dtype == object or img.dtype.kind not in "biuf":
         raise TypeError(f"`image` must have a boolean, integer or float dtype, got {img.dtype}")
     if img.ndim < 1:
         raise ValueError(f"`image` must have at least one dimension, got shape {img.shape}")
+    if img.dtype.kind == "f" and img.dtype.itemsize > 8:
+        raise TypeError(f"`image` dtype {img.dtype} is not supported (use float32 or float64)")
+    return img
+
+
+def _image_array(image):
+    """C-contiguous image in a dtype the kernel reads."""
+    return _kernel_image(_image_view(image))
+
+
+def _kernel_dtype(dtype):
+    if dtype == np.bool_:
+        return np.dtype(np.uint8)
+    if dtype.kind == "f" and dtype.itemsize < 4:
+        return np.dtype(np.float32)
+    return dtype.newbyteorder("=")
+
+
+def _kernel_image(img):
+    """C-contiguous copy (or view) of a checked image in a dtype the kernel reads."""
     if img.dtype == np.bool_:
         img = np.ascontiguousarray(img).view(np.uint8)
     elif img.dtype == np.float16 or (img.dtype.kind == "f" and img.dtype.itemsize < 4):
         img = img.astype(np.float32)  # exact
-    elif img.dtype.kind == "f" and img.dtype.itemsize > 8:
-        raise TypeError(f"`image` dtype {img.dtype} is not supported (use float32 or float64)")
     img = np.ascontiguousarray(img)
     if img.dtype.byteorder not in ("=", "|"):
         img = img.astype(img.dtype.newbyteorder("="))
@@ -221,6 +240,60 @@ def _finish(labels, out_dtype, like):
     return out
 
 
+# ----------------------------------------------------------------------------- memory
+
+def _image_copy_bytes(img):
+    """Bytes per pixel of the kernel's copy of the image (0 when it reads the input as is)."""
+    kd = _kernel_dtype(img.dtype)
+    if img.dtype == kd and img.flags.c_contiguous:
+        return 0
+    return kd.itemsize
+
+
+def _label_bytes(markers):
+    """Bytes per pixel of the label arrays: the kernel's int32/int64 work copy, the cast back
+    to the markers' dtype and a contiguous copy; ``markers`` is None, an int (seed count) or a
+    checked marker array."""
+    if markers is None:
+        return 4
+    if not isinstance(markers, np.ndarray):
+        return 16  # int64 seeds, then their work copy
+    work = 4 if markers.dtype.itemsize <= 4 else 8
+    size = markers.dtype.itemsize
+    return work + (size if markers.dtype != np.dtype(f"int{8 * work}") else 0) + \
+        (size if not markers.flags.c_contiguous else 0)
+
+
+def ws_working_set(n_items, item_pixels, concurrent, image_copy, labels, mask, exact_heap,
+                   wide_image=False):
+    """Estimated peak bytes of a watershed call (csrc/cpu/watershed.cpp).
+
+    Whole batch, per pixel: the image copy, the label arrays, the mask (1). Per item being
+    flooded (``concurrent`` at a time): flags (1) and local-minimum state (1), and the
+    priority queue, which holds at most every pixel once. Standard mode: 16-byte heap items in
+    an array grown by doubling (old and new copies coexist while it grows, the new one may be
+    twice the size needed), then the items left when the exact-tie phase ends are moved to the
+    bucket or radix queue, itself grown by doubling: taken as 64 bytes per pixel, 80 for
+    64-bit images (wider radix codes). Compact and watershed-line modes (``exact_heap``) keep
+    a std::vector heap of 32-byte items: 128. Noise images come near these worst cases.
+    Measured (2026-12, ``ru_maxrss``, 2000-3000 px square, sparse seeds, dense markers or
+    markers=None): standard mode 36-67 bytes per pixel for uint8/float32 noise, 63-85 for
+    float64 noise, 27-49 for a smooth float32 image (this estimate: 70, 86, 70); compact and
+    watershed-line mode 96-134 (estimate 134).
+    """
+    queue = 128 if exact_heap else (80 if wide_image else 64)
+    per_pixel = image_copy + labels + (1 if mask else 0)
+    return n_items * item_pixels * per_pixel + min(concurrent, n_items) * item_pixels * (2 + queue)
+
+
+def _check_memory(what, img, n_items, concurrent, markers, mask, exact_heap):
+    item_pixels = img.size // n_items if n_items else 0
+    check_working_set(ws_working_set(n_items, item_pixels, concurrent, _image_copy_bytes(img),
+                                     _label_bytes(markers), mask is not None, exact_heap,
+                                     img.dtype.itemsize == 8),
+                      f"{what} on an image of shape {list(img.shape)}")
+
+
 # ----------------------------------------------------------------------------- public API
 
 def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compactness=0.0,
@@ -294,11 +367,15 @@ def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compa
     >>> segengine.watershed(img, np.array([[1, 0, 0, 0, 2]]))
     array([[1, 1, 1, 2, 2]])
     """
-    img = _image_array(image)
-    shape = img.shape
-    fp, off = _footprint(img.ndim, connectivity, offset)
+    raw = _image_view(image)
+    shape = raw.shape
+    fp, off = _footprint(raw.ndim, connectivity, offset)
     mask_u8 = _mask_array(mask, shape)
     comp = _check_compactness(compactness)
+    marr = None if markers is None or _is_marker_count(markers) else _marker_labels(markers, shape)[0]
+    _check_memory("watershed", raw, 1, 1, markers if marr is None else marr, mask,
+                  comp > 0 or bool(watershed_line))
+    img = _kernel_image(raw)
     minima_conn = 0.0
     if markers is None:
         if not np.isscalar(connectivity) and connectivity is not None:
@@ -313,7 +390,7 @@ def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compa
             n_inside = img.size if mask_u8 is None else int(np.count_nonzero(mask_u8))
             labels = _seed_markers(shape, markers, n_inside, img.size)
     else:
-        labels, _ = _marker_labels(markers, shape)
+        labels = marr
     if isinstance(image, torch.Tensor):
         as_t = (lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a)))
         return torch.ops.segengine.watershed(
@@ -387,24 +464,30 @@ def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None
     out : (B, M, N[, ...]) ndarray or torch.Tensor
         ``out[b] == watershed(images[b], markers[b], ..., mask=mask[b])`` for every b.
     """
-    img = _image_array(images)
-    if img.ndim < 2:
+    raw = _image_view(images)
+    if raw.ndim < 2:
         raise ValueError(f"`images` must have shape (B, *spatial) with at least one spatial "
-                         f"dimension, got shape {img.shape}")
-    shape = img.shape
+                         f"dimension, got shape {raw.shape}")
+    shape = raw.shape
     spatial = shape[1:]
     B = shape[0]
     fp, off = _footprint(len(spatial), connectivity, offset)
     vecs = _neighbor_vectors(fp, off)
+    mk = None
     if mask is not None:
         mk = np.asarray(_to_numpy(mask, "mask"), dtype=bool)
         if mk.shape == tuple(spatial):
             mk = np.broadcast_to(mk, shape)
-        mask_u8 = _mask_array(mk, shape)
-    else:
-        mask_u8 = None
+        if mk.shape != shape:
+            raise ValueError(f"`mask` (shape {mk.shape}) must have the shape of `images` "
+                             f"{shape} or of one image {spatial}")
     comp = _check_compactness(compactness)
     num_threads = resolve_threads(num_threads)
+    m = None if markers is None or _is_marker_count(markers) else _marker_labels(markers, shape)[0]
+    _check_memory("watershed_batch", raw, B, num_threads, markers if m is None else m, mask,
+                  comp > 0 or bool(watershed_line))
+    img = _kernel_image(raw)
+    mask_u8 = None if mk is None else _mask_array(mk, shape)
     sshape = np.asarray(spatial, dtype=np.int64)
     mvecs = None
     if markers is None:
@@ -423,7 +506,7 @@ def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None
                 labels[b] = _seed_markers(spatial, markers, n_inside, size)
         out_dtype = labels.dtype
     else:
-        m, out_dtype = _marker_labels(markers, shape)
+        out_dtype = m.dtype
         labels = _work_labels(m)
     if img.size:
         _ext().watershed_batch(img, mask_u8, labels, sshape, vecs, mvecs, comp,
