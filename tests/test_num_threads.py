@@ -50,10 +50,7 @@ CALLS = {
     "Graph.maxflow": _graph_maxflow,
     "alpha_expansion": lambda n: segengine.alpha_expansion(UNARY3, num_threads=n),
 }
-# num_threads validation of the max-flow entry points is being added in segengine/maxflow
-PENDING = {"grid_maxflow", "Graph.maxflow", "alpha_expansion"}
-OPS = [pytest.param(f, id=name, marks=[pytest.mark.xfail(strict=False, reason="pending")] if name in PENDING else [])
-       for name, f in CALLS.items()]
+OPS = [pytest.param(f, id=name) for name, f in CALLS.items()]
 
 BAD_TYPES = [2.7, 2.0, "2", True, np.float64(2.0), [2]]
 BAD_VALUES = [0, -1, np.int64(0)]
