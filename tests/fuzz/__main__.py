@@ -73,7 +73,8 @@ def _fuzz_rounds(worker, targets, chunk, deadline, rng, stats, known):
                                                         flush=True))
         print(f"[{time.strftime('%H:%M:%S')}] tried {sum(s.tried for s in stats.values())}, "
               f"failures {sum(len(s.failures) for s in stats.values())}, "
-              f"worker restarts {worker.restarts}", flush=True)
+              f"worker restarts {worker.restarts}; per target: "
+              + ", ".join(f"{t} {s.tried}" for t, s in sorted(stats.items())), flush=True)
 
 
 def report(stats, known_hits) -> int:

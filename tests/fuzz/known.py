@@ -16,7 +16,8 @@ __all__ = ["KNOWN", "KnownIssue", "match_known"]
 
 @dataclass(frozen=True)
 class KnownIssue:
-    """A failure signature: target, outcome kind, a regex on its description, and a reproducer."""
+    """A failure signature: target(s) (``"a|b"``, ``"*"``: any), outcome kind, a regex on its
+    description, where the bug is, and a reproducer (a printed :class:`~tests.fuzz.spec.Call`)."""
 
     name: str
     target: str
@@ -26,11 +27,62 @@ class KnownIssue:
     repro: str
 
     def matches(self, call, outcome) -> bool:
-        return (call.target == self.target and outcome.kind == self.kind
+        targets = self.target.split("|")
+        return ((self.target == "*" or call.target in targets) and outcome.kind == self.kind
                 and re.search(self.pattern, outcome.describe(), re.S) is not None)
 
 
-KNOWN: tuple = ()
+KNOWN: tuple = (
+    KnownIssue(
+        "torch_allocation_runtime_error", "*", "raised",
+        r"RuntimeError: .*DefaultCPUAllocator: can.t allocate memory",
+        "a torch allocation runs before the op's working-set guard (or the op has none), so an "
+        "input too large for memory raises torch's RuntimeError instead of MemoryError: "
+        "ops/lattice.py bilateral_filter (features_xy, .to(float32)), ops/upsample.py "
+        "_compute_logits (.float()), ops/graphcut.py graphcut (isfinite before the guard), "
+        "metrics.py _confusion (.to(int64)); fix: check_working_set first",
+        "Call(target='bilateral_filter', args=(Arr(shape=(13, 3, 13, 2147483659), dtype='float32', "
+        "fill='uniform', layout='broadcast', torch=True), 72.3, 32.5), kwargs={})"),
+    KnownIssue(
+        "metrics_num_classes_overflow", "metrics|confusion_program", "raised",
+        r"RuntimeError: Storage size calculation overflowed",
+        "metrics.py _check_num_classes accepts any positive int: num_classes**2 overflows torch's "
+        "size (bincount minlength, torch.zeros); fix: ValueError when num_classes**2 >= 2**62 and "
+        "a working-set check for the [n, n] matrix",
+        "Call(target='metrics', args=(Arr(shape=(3, 5), dtype='int64', fill='int'), "
+        "Arr(shape=(3, 5), dtype='int64', fill='int'), 2147483648), kwargs={'fn': 'iou'})"),
+    KnownIssue(
+        "graphcut_empty_batch_with_image", "graphcut", "raised",
+        r"RuntimeError: cannot reshape tensor of 0 elements",
+        "ops/graphcut.py contrast_weights (line ~142): (d2 * valid).reshape(B, -1) is ambiguous "
+        "for B == 0; fix: flatten(1) or return early for an empty batch",
+        "Call(target='graphcut', args=(Arr(shape=(0, 2, 3, 4), dtype='float32', torch=True),), "
+        "kwargs={'image': Arr(shape=(0, 1, 3, 4), dtype='float32', torch=True)})"),
+    KnownIssue(
+        "create_pairwise_gaussian_zero_sdims", "densecrf_utils", "violation",
+        r"create_pairwise_(gaussian|bilateral): non-finite output",
+        "densecrf/utils.py create_pairwise_gaussian/bilateral divide by sdims/schan: 0 gives inf "
+        "features silently (pydensecrf does the same, with a numpy warning); fix: ValueError "
+        "for non-positive or non-finite sdims/schan",
+        "Call(target='densecrf_utils', args=((55.8, 0.0), (5, 1)), "
+        "kwargs={'fn': 'create_pairwise_gaussian'})"),
+    KnownIssue(
+        "upsample_ce_ignore_index_out_of_int64", "upsample_cross_entropy", "raised",
+        r"RuntimeError: .*Expected a value of type 'int' for argument 'ignore_index'",
+        "ops/upsample.py upsample_cross_entropy (line ~395) passes int(ignore_index) to the "
+        "custom op unchecked; beyond int64 the schema cast raises RuntimeError; fix: "
+        "ValueError/OverflowError when ignore_index is outside int64 (or clamp: no target can equal it)",
+        "Call(target='upsample_cross_entropy', args=(Arr(shape=(2, 3, 4, 4), dtype='float32', torch=True), "
+        "Arr(shape=(2, 5, 5), dtype='int64', fill='int', scale=2.0, torch=True)), "
+        "kwargs={'ignore_index': 100000000000000000000})"),
+    KnownIssue(
+        "nn_densecrf_num_classes_overflow", "nn_densecrf", "raised",
+        r"RuntimeError: numel: integer multiplication overflow",
+        "nn.py DenseCRF.__init__ accepts any num_classes >= 2; torch.eye(num_classes) overflows "
+        "for 2**63-1; fix: an upper bound / working-set check (ValueError or MemoryError)",
+        "Call(target='nn_densecrf', args=({'num_classes': 9223372036854775807}, "
+        "Arr(shape=(1, 3, 4, 4), torch=True), Arr(shape=(1, 3, 4, 4), torch=True), False))"),
+)
 
 
 def match_known(call, outcome):

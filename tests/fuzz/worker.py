@@ -51,16 +51,17 @@ def _limit_resources() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _child_main(conn, num_threads: int) -> None:
+def _child_main(conn, num_threads: int, preload: bool) -> None:
     """Worker loop: receive a Call, run it, send the outcome tuple; ``None`` stops."""
     import faulthandler
     import warnings
     _limit_resources()
     faulthandler.enable()
     warnings.simplefilter("ignore")
-    import torch
-    torch.set_num_threads(num_threads)
-    import segengine  # noqa: F401 - import once, before the first example
+    if preload:  # import once, before the first example
+        import torch
+        torch.set_num_threads(num_threads)
+        import segengine  # noqa: F401
     from tests.fuzz.spec import is_finite_spec, materialize
     from tests.fuzz.targets import run_call
     conn.send(("ready",))
@@ -83,11 +84,15 @@ class Worker:
         Seconds one example may take before it counts as a hang.
     num_threads : int
         ``torch.set_num_threads`` in the child (the ops' default thread count).
+    preload : bool
+        Import torch and segengine when the child starts (off: a fast start, for tests of
+        the harness itself).
     """
 
-    def __init__(self, timeout: float = 30.0, num_threads: int = 2):
+    def __init__(self, timeout: float = 30.0, num_threads: int = 2, preload: bool = True):
         self.timeout = timeout
         self.num_threads = num_threads
+        self.preload = preload
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
@@ -95,7 +100,8 @@ class Worker:
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_child_main, args=(child, self.num_threads), daemon=True)
+        self._proc = self._ctx.Process(target=_child_main, args=(child, self.num_threads, self.preload),
+                                        daemon=True)
         self._proc.start()
         child.close()
         self._conn = parent
@@ -118,20 +124,20 @@ class Worker:
     def run(self, call) -> Outcome:
         """Run one call in the child; never raises for what the call does."""
         if self._proc is None or not self._proc.is_alive():
-            if self._proc is not None:
-                self.restarts += 1
             self._start()
         start = time.monotonic()
         try:
             self._conn.send(call)
             if not self._conn.poll(self.timeout):
                 self._stop()
+                self.restarts += 1
                 return Outcome(("hang", f"no answer after {self.timeout:.0f} s"))
             return Outcome(self._conn.recv())
         except (EOFError, BrokenPipeError, ConnectionResetError):
             self._proc.join(5)
             code = self._proc.exitcode
             self._stop()
+            self.restarts += 1
             sig = f" ({signal.Signals(-code).name})" if code is not None and code < 0 else ""
             return Outcome(("crash", f"exit code {code}{sig} after {time.monotonic() - start:.1f} s"))
 
