@@ -179,6 +179,67 @@ def test_flow_that_could_pass_int64_raises_and_just_below_solves():
     assert g.maxflow() == 2**63 - 1
 
 
+def test_flow_bound_counts_only_what_arcs_can_carry():
+    """Terminal capacities that no arc can pass on do not count: eight isolated nodes of
+    2**61 each solve (flow 0, as PyMaxflow); with arcs between them they are refused."""
+    q = 2**61
+    tedges = [(i, q, 0) for i in range(4)] + [(4 + i, 0, q) for i in range(4)]
+    g = our_graph(np.int64, tedges, [(0, 4, 1, 0)], 8)
+    assert g.maxflow() == their_flow(tedges, [(0, 4, 1, 0)], 8) == 1
+    g = smf.Graph[int]()
+    ids = g.add_grid_nodes((2, 4))
+    g.add_grid_tedges(ids, np.array([[q] * 4, [0] * 4]), np.array([[0] * 4, [q] * 4]))
+    assert g.maxflow() == 0                      # grid form without arcs
+    g.add_grid_edges(ids, q, symmetric=False)
+    assert g._g.is_grid()
+    with pytest.raises(OverflowError, match="maxflow: the maximum flow can exceed int64"):
+        g.maxflow()
+
+
+@pytest.mark.parametrize("dtype", INT_TYPES)
+def test_terminal_capacities_added_after_a_solve_are_checked(dtype):
+    m = top(dtype)
+    for grid in (False, True):
+        g = smf.Graph[dtype]()
+        if grid:
+            g.add_grid_nodes((1, 2))
+            g.add_grid_edges(np.arange(2).reshape(1, 2), 5, symmetric=True)
+        else:
+            g.add_nodes(2)
+            g.add_edge(0, 1, 5, 5)
+        g.add_tedges([0, 1], [m, 0], [0, 3])
+        assert g.maxflow() == 3                   # node 0 keeps a source residual of m - 3
+        with pytest.raises(OverflowError, match="add_tedge: terminal capacity of node 0"):
+            g.add_tedge(0, 4, 0)
+        g.add_tedge(0, 3, 0)                      # exactly m again
+        g.add_tedge(1, 0, 2)
+        g.mark_node(0)
+        g.mark_node(1)
+        assert g.maxflow(reuse_trees=True) == 5
+
+
+@pytest.mark.parametrize("dtype", INT_TYPES)
+def test_grid_form_leaves_mid_call_when_one_offset_overflows(dtype):
+    """The first offset of a call fits its slot, the second does not: the call finishes as a
+    general graph and the result equals PyMaxflow's."""
+    m = top(dtype)
+    w = m // 2 + 1
+    down = np.array([[0, 0, 0], [0, 0, 0], [0, 1, 0]])
+    both = np.array([[0, 0, 0], [0, 0, 1], [0, 1, 0]])
+    rng = np.random.default_rng(4)
+    src = rng.integers(0, m // 64, (3, 3))
+    snk = rng.integers(0, m // 64, (3, 3))
+    ours, theirs = smf.Graph[dtype](), pmf.Graph[int]()
+    for g in (ours, theirs):
+        ids = g.add_grid_nodes((3, 3))
+        g.add_grid_edges(ids, w, structure=down)
+        g.add_grid_edges(ids, w, structure=both)
+        g.add_grid_tedges(ids, src, snk)
+    assert not ours._g.is_grid() and ours.get_edge_count() == theirs.get_edge_count()
+    assert ours.maxflow() == theirs.maxflow()
+    assert np.array_equal(ours.get_grid_segments(ids), theirs.get_grid_segments(ids))
+
+
 @pytest.mark.parametrize("dtype", INT_TYPES)
 def test_grid_form_parallel_arcs_past_a_slot_become_separate_arcs(dtype):
     """Grid calls add parallel arcs up in one slot: when the sum would not fit, the graph

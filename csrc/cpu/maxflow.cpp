@@ -301,11 +301,16 @@ void GeneralGraph<T>::maxflow(bool reuse_trees, int num_threads) {
     }
     auto solve = [&](auto& b) {
         auto& s = *b->solver;
-        if constexpr (std::is_integral<T>::value) {
-            detail::FlowBound<T> bound;
-            for (const auto& v : s.nodes) bound.add(v.tr);
-            bound.check(s.flow);
-        }
+        const auto& arcs = b->arcs;
+        const auto& first = b->first;
+        detail::check_flow_bound<T>(
+            s.flow, int64_t(s.nodes.size()), [&](int64_t i) { return s.nodes[size_t(i)].tr; },
+            [&](int64_t i, detail::wide_t<T>& out, detail::wide_t<T>& in) {
+                for (int64_t a = int64_t(first[size_t(i)]); a < int64_t(first[size_t(i + 1)]); ++a) {
+                    out += arcs[size_t(a)].rc;
+                    in += arcs[size_t(arcs[size_t(a)].sis)].rc;
+                }
+            });
         s.maxflow(reuse_trees);
     };
     if (g.b32) solve(g.b32);
@@ -450,14 +455,21 @@ double solve_one_grid(const GridGeom& g, const T* src, int64_t src_stride, const
         Solver<T, GridTopology<T, decltype(ac)::value>> s(g.N);
         setup_grid_solver(s, g, rc.get());
         if constexpr (std::is_integral<T>::value) check_grid_pairs<T>(g, rc.get());
-        detail::FlowBound<T> bound;
         for (int64_t p = 0; p < g.N; ++p) {
             s.nodes[size_t(p)].tr = T(0);
             detail::tweights_checked<T>(s.nodes[size_t(p)].tr, s.flow, src[p * src_stride],
                                         snk[p * snk_stride], p);
-            bound.add(s.nodes[size_t(p)].tr);
         }
-        bound.check(s.flow);
+        detail::check_flow_bound<T>(
+            s.flow, g.N, [&](int64_t p) { return s.nodes[size_t(p)].tr; },
+            [&](int64_t p, detail::wide_t<T>& out, detail::wide_t<T>& in) {
+                for (int k = 0; k < g.A; ++k) {
+                    const T c = rc[size_t(p * g.A + k)];
+                    if (is_outside(c)) continue;
+                    out += c;
+                    in += rc[size_t((p + g.delta[k]) * g.A + g.opp[k])];
+                }
+            });
 #ifdef SEG_MF_PROFILE
         auto t1 = std::chrono::steady_clock::now();
 #endif

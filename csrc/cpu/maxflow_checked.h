@@ -8,7 +8,8 @@
 //   * an arc pair: the solver only moves capacity between an arc and its reverse, so their
 //     sum is invariant and bounds both residuals: cap + rev must fit T;
 //   * the flow of a solve grows by at most the sum of the positive tr (every unit pushed
-//     comes out of one of them), and by at most the sum of the negative ones.
+//     comes out of one of them), and by at most the sum of the negative ones; each node
+//     passes on at most its residual arc capacity (check_flow_bound).
 // Floating-point capacities are not checked here (they do not wrap).
 #pragma once
 
@@ -122,29 +123,38 @@ inline bool pair_fits(T cap, T rev) {
     }
 }
 
-// Accumulates the bound of one solve on the flow: flow + min(sum of positive tr, sum of
-// negative tr) must fit flow_t<T> (integers only).
-template <class T>
-struct FlowBound {
-    wide_t<T> pos = 0, neg = 0;
-    inline void add(T tr) {
-        if constexpr (std::is_integral<T>::value) {
-            if (tr > 0) pos += tr; else neg -= tr;
-        } else {
-            (void)tr;
+// The flow of one solve must stay within flow_t<T> (integers only): every unit pushed
+// comes out of a positive tr and into a negative one, and leaves (enters) its node over
+// residual arcs.  First the cheap bound flow + min(sum of positive tr, sum of negative tr);
+// only when that does not fit, the tighter flow + min(sum of min(tr_i, out_i), sum of
+// min(-tr_i, in_i)) with out_i / in_i the residual capacity out of / into node i
+// (caps(i, out, in) adds them).  Throws std::overflow_error when neither fits.
+template <class T, class TrF, class CapF>
+void check_flow_bound(flow_t<T> flow, int64_t n, TrF&& tr, CapF&& caps) {
+    if constexpr (std::is_integral<T>::value) {
+        using W = wide_t<T>;
+        W pos = 0, neg = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            const T t = tr(i);
+            if (t > 0) pos += t; else neg -= t;
         }
-    }
-    void check(flow_t<T> flow) const {
-        if constexpr (std::is_integral<T>::value) {
-            const wide_t<T> b = wide_t<T>(flow) + (pos < neg ? pos : neg);
-            if (!fits<flow_t<T>>(b))
-                throw std::overflow_error("the maximum flow can exceed int64 (current flow plus the "
-                                          "smaller of the total source and sink capacities)");
-        } else {
-            (void)flow;
+        if (fits<flow_t<T>>(W(flow) + (pos < neg ? pos : neg))) return;
+        pos = neg = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            const T t = tr(i);
+            if (t == 0) continue;
+            W out = 0, in = 0;
+            caps(i, out, in);
+            if (t > 0) pos += W(t) < out ? W(t) : out;
+            else neg += -W(t) < in ? -W(t) : in;
         }
+        if (!fits<flow_t<T>>(W(flow) + (pos < neg ? pos : neg)))
+            throw std::overflow_error("the maximum flow can exceed int64 (the flow so far plus what "
+                                      "the terminal capacities can still push through their arcs)");
+    } else {
+        (void)flow; (void)n; (void)tr; (void)caps;
     }
-};
+}
 
 }  // namespace detail
 }  // namespace mf

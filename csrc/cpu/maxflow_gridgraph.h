@@ -208,17 +208,25 @@ struct GridPart {
 
     void maxflow(bool reuse, int nthreads) {
         ensure_layout();
-        if constexpr (std::is_integral<T>::value) {
-            FlowBound<T> bound;
-            for (int64_t i = 0; i < N; ++i) bound.add(nodes[size_t(i)].tr);
-            bound.check(flow());
-        }
+        check_flow_bound<T>(flow(), N, [&](int64_t i) { return nodes[size_t(i)].tr; },
+                            [&](int64_t i, wide_t<T>& out, wide_t<T>& in) { slot_caps(i, out, in); });
         visit([&](auto& s) {
             if (stale || !s.solved_once) reuse = false;
             if (!reuse && slab_solve_pays(*geom, nthreads)) solve_slabs(*geom, s, rc.get(), nthreads);
             else s.maxflow(reuse);
         });
         stale = false;
+    }
+
+    // Residual capacity out of and into node i (added to out, in).
+    void slot_caps(int64_t i, wide_t<T>& out, wide_t<T>& in) const {
+        const int A = geom->A;
+        for (int k = 0; k < A; ++k) {
+            const T c = rc[size_t(i * A + k)];
+            if (is_outside(c)) continue;
+            out += c;
+            in += rc[size_t((i + geom->delta[k]) * A + geom->opp[k])];
+        }
     }
 
     // Arcs of the residual network: (from, to, cap) for every slot inside the grid.
