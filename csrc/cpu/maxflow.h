@@ -98,11 +98,13 @@ void grid_maxflow_batch(int64_t B, int ndim, const int64_t* shape, int connectiv
 // allow_dynamic: expansion moves may keep per-label residual graphs (up to 512 MiB) and
 // resume from them (false: every move is built and solved afresh; a testing hook).
 // num_threads >= 2: fresh solves of large grids run in parallel slabs (as grid_maxflow).
+// verify: check the max-flow invariants around every solve (a testing hook; always on in
+// SEG_MF_DEBUG builds); a violation throws std::logic_error.
 double multilabel_grid(int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
                        const double* unary, const double* V, const double* ew,
                        const int64_t* order, int64_t n_order, int64_t max_cycles,
                        int64_t* labels, int64_t* cycles_out, bool allow_dynamic = true,
-                       int num_threads = 1);
+                       int num_threads = 1, bool verify = false);
 
 double grid_energy(int ndim, const int64_t* shape, int connectivity, int64_t C,
                    const double* unary, const double* V, const double* ew, const int64_t* labels);

@@ -2,6 +2,15 @@
 // maxflow.h).  Each move is a binary problem on the implicit grid solved exactly by the
 // max-flow solver; a move is kept when it lowers the energy.
 //
+// Exact arithmetic: the move graphs hold the costs in fixed point, as int64 multiples of
+// 1/scale (scale a power of two chosen from the cost bounds so that no sum can overflow;
+// integer costs stay exact).  Float costs are thus rounded once, to ~1e-12 of their range,
+// and every later capacity update is exact: a resumed move returns exactly the cut of the
+// same move solved afresh, and ties (truncated data costs make many) are broken the same
+// way.  In floating point, differences of differences left residuals at 1e-17 where 0 was
+// meant, which picked other equal-energy cuts and so other local minima.  Energies and the
+// acceptance of moves are computed from the float64 costs.
+//
 // Speed (all exact, the same minimum cut in exact arithmetic):
 //   * a move whose labels have not changed since it was last solved is the same problem
 //     with the same (rejected) answer: skipped;
@@ -14,8 +23,11 @@
 // Assumes (checked in Python): finite unary, V and edge weights, V >= 0, labels in [0, C).
 #include "maxflow.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
 #include <memory>
 #include <vector>
 
@@ -30,7 +42,7 @@ using detail::GridGeom;
 namespace {
 
 template <int AC>
-using GridSolver = Solver<double, GridTopology<double, AC>>;
+using GridSolver = Solver<int64_t, GridTopology<int64_t, AC>>;
 
 // Per-label residual graphs of expansion moves are kept while they need at most this.
 constexpr double kDynamicBudget = 512.0 * 1024 * 1024;
@@ -42,9 +54,35 @@ struct Energy {
     const double* U;
     const double* V;
     const double* ew;   // [K, N] or nullptr (all 1)
+    double scale;       // fixed-point scale of the move graphs (a power of two)
     double w(int k, int64_t p) const { return ew ? ew[k * g.N + p] : 1.0; }
     double v(int64_t a, int64_t b) const { return V[a * C + b]; }
+    // fixed-point unary cost and pairwise term of the move graphs
+    int64_t qu(int64_t l, int64_t p) const { return int64_t(std::llrint(U[l * g.N + p] * scale)); }
+    int64_t qv(int k, int64_t p, int64_t a, int64_t b) const {
+        return int64_t(std::llrint(w(k, p) * v(a, b) * scale));
+    }
 };
+
+// The fixed-point scale: the largest power of two (at most 2^52) for which N nodes' worth of
+// terminal capacities stay below 2^61.  A node's capacity sums its unary difference (at most
+// 2 max|U|) and, per incident pair (2K of them), terms of at most 4 max(w V) in magnitude.
+double fixed_point_scale(const GridGeom& g, int64_t C, const double* U, const double* V,
+                         const double* ew) {
+    double mu = 0.0, mv = 0.0, mw = 1.0;
+    for (int64_t i = 0; i < C * g.N; ++i) mu = std::max(mu, std::fabs(U[i]));
+    for (int64_t i = 0; i < C * C; ++i) mv = std::max(mv, std::fabs(V[i]));
+    if (ew) {
+        mw = 0.0;
+        for (int64_t i = 0; i < int64_t(g.K) * g.N; ++i) mw = std::max(mw, std::fabs(ew[i]));
+    }
+    const double bound = (2.0 * mu + 8.0 * g.K * mv * mw) * double(std::max<int64_t>(g.N, 1));
+    if (!(bound > 0)) return 1.0;
+    int e = 0;
+    std::frexp(std::ldexp(1.0, 61) / bound, &e);   // 2^61 / bound in [2^(e-1), 2^e)
+    if (e - 1 < -1000) throw std::overflow_error("alpha-expansion: costs too large for a 64-bit fixed-point graph");
+    return std::ldexp(1.0, std::min(e - 1, 52));
+}
 
 // One binary move; x_p = 0 keeps l0(l_p), x_p = 1 takes l1(l_p).  Expansion (beta < 0):
 // every pixel may take alpha.  Swap: pixels labelled alpha or beta choose between alpha
@@ -60,29 +98,29 @@ struct Move {
 // tr = (cost of x = 1) - (cost of x = 0) of p and q, and the capacity e of the arc p -> q
 // (q -> p is 0).  E(x_p, x_q) = A + (C-A) x_p + (D-C) x_q + (B+C-A-D)(1 - x_p) x_q.
 struct Terms {
-    double tp = 0.0, tq = 0.0, e = 0.0;
+    int64_t tp = 0, tq = 0, e = 0;
 };
 
-inline double unary_term(const Energy& E, const Move& m, int64_t p, int64_t l) {
-    if (!m.is_free(l)) return 0.0;
-    return E.U[m.l1(l) * E.g.N + p] - E.U[m.l0(l) * E.g.N + p];
+inline int64_t unary_term(const Energy& E, const Move& m, int64_t p, int64_t l) {
+    if (!m.is_free(l)) return 0;
+    return E.qu(m.l1(l), p) - E.qu(m.l0(l), p);
 }
 
 inline Terms pair_terms(const Energy& E, const Move& m, int k, int64_t p, int64_t lp, int64_t lq) {
     Terms t;
     const bool fp = m.is_free(lp), fq = m.is_free(lq);
-    const double w = E.w(k, p);
     if (fp && fq) {
-        const double A = E.v(m.l0(lp), m.l0(lq)), B = E.v(m.l0(lp), m.l1(lq));
-        const double C = E.v(m.l1(lp), m.l0(lq)), D = E.v(m.l1(lp), m.l1(lq));
-        t.tp = w * (C - A);
-        t.tq = w * (D - C);
-        const double e = w * (B + C - A - D);
-        t.e = e > 0 ? e : 0.0;   // a metric (expansion) / semi-metric (swap) makes it >= 0
+        const int64_t A = E.qv(k, p, m.l0(lp), m.l0(lq)), B = E.qv(k, p, m.l0(lp), m.l1(lq));
+        const int64_t C = E.qv(k, p, m.l1(lp), m.l0(lq)), D = E.qv(k, p, m.l1(lp), m.l1(lq));
+        t.tp = C - A;
+        t.tq = D - C;
+        const int64_t e = B + C - A - D;
+        // >= 0 for a metric (expansion) / semi-metric (swap), up to one unit of rounding
+        t.e = e > 0 ? e : 0;
     } else if (fp) {
-        t.tp = w * (E.v(m.l1(lp), lq) - E.v(m.l0(lp), lq));
+        t.tp = E.qv(k, p, m.l1(lp), lq) - E.qv(k, p, m.l0(lp), lq);
     } else if (fq) {
-        t.tq = w * (E.v(lp, m.l1(lq)) - E.v(lp, m.l0(lq)));
+        t.tq = E.qv(k, p, lp, m.l1(lq)) - E.qv(k, p, lp, m.l0(lq));
     }
     return t;
 }
@@ -106,10 +144,10 @@ void for_pairs_touching(const GridGeom& g, const std::vector<int64_t>& changed,
 
 // The graph of move m for labels lab: rc [N * A] and the terminal terms of s's nodes.
 template <class S>
-void build_move(const Energy& E, const Move& m, const int64_t* lab, double* rc, S& s) {
+void build_move(const Energy& E, const Move& m, const int64_t* lab, int64_t* rc, S& s) {
     const GridGeom& g = E.g;
     const int K = g.K, A = g.A;
-    detail::fill_grid<double>(g, rc, [](int, int64_t) { return 0.0; }, [](int, int64_t) { return 0.0; }, 1);
+    detail::fill_grid<int64_t>(g, rc, [](int, int64_t) { return int64_t(0); }, [](int, int64_t) { return int64_t(0); }, 1);
     for (int64_t p = 0; p < g.N; ++p) s.nodes[size_t(p)].tr = unary_term(E, m, p, lab[p]);
     for (int64_t z = 0; z < g.sz[0]; ++z)
         for (int64_t y = 0; y < g.sz[1]; ++y)
@@ -134,7 +172,7 @@ void build_move(const Energy& E, const Move& m, const int64_t* lab, double* rc, 
 // Marks the nodes whose terminal or arc capacities changed, for a solve with reused trees.
 template <class S>
 void update_move(const Energy& E, const Move& m, const std::vector<int64_t>& changed,
-                 const std::vector<uint8_t>& flag, const int32_t* old, const int64_t* lab, double* rc,
+                 const std::vector<uint8_t>& flag, const int32_t* old, const int64_t* lab, int64_t* rc,
                  S& s) {
     const GridGeom& g = E.g;
     const int K = g.K, A = g.A;
@@ -145,20 +183,19 @@ void update_move(const Energy& E, const Move& m, const std::vector<int64_t>& cha
     for_pairs_touching(g, changed, flag, [&](int k, int64_t a, int64_t b) {
         const Terms tn = pair_terms(E, m, k, a, lab[a], lab[b]);
         const Terms to = pair_terms(E, m, k, a, old[a], old[b]);
-        double& ta = s.nodes[size_t(a)].tr;
-        double& tb = s.nodes[size_t(b)].tr;
+        int64_t& ta = s.nodes[size_t(a)].tr;
+        int64_t& tb = s.nodes[size_t(b)].tr;
         ta += tn.tp - to.tp;
         tb += tn.tq - to.tq;
         if (tn.e != to.e) {
             // The reverse arc b -> a has capacity 0 in every move, so its residual is the
-            // flow on a -> b.  Both residuals are recomputed from that flow (not updated by
-            // differences), so that float rounding can never leave either below 0.
-            double& r = rc[size_t(a * A + k)];
-            double& flow_ab = rc[size_t(b * A + K + k)];
+            // flow on a -> b; the forward residual is the new capacity less that flow.
+            int64_t& r = rc[size_t(a * A + k)];
+            int64_t& flow_ab = rc[size_t(b * A + K + k)];
             if (flow_ab > tn.e) {
-                const double d = flow_ab - tn.e;
+                const int64_t d = flow_ab - tn.e;
                 flow_ab = tn.e;
-                r = 0.0;
+                r = 0;
                 ta += d;
                 tb -= d;
             } else {
@@ -173,13 +210,14 @@ void update_move(const Energy& E, const Move& m, const std::vector<int64_t>& cha
 // The solver state of one move, kept between its solves.
 template <int AC>
 struct MoveState {
-    big_ptr<double> rc;
+    big_ptr<int64_t> rc;
     std::unique_ptr<GridSolver<AC>> solver;
     std::vector<int32_t> lab;          // labels the graph was built for (dynamic states)
 
-    void allocate(const GridGeom& g) {
-        rc = big_array<double>(size_t(g.N) * size_t(g.A));
+    void allocate(const GridGeom& g, bool verify) {
+        rc = big_array<int64_t>(size_t(g.N) * size_t(g.A));
         solver.reset(new GridSolver<AC>(g.N));
+        solver->verify = verify;
         detail::setup_grid_solver(*solver, g, rc.get());
     }
 };
@@ -211,12 +249,12 @@ namespace {
 // Cycles of moves until none lowers the energy (or max_cycles); labels in place.
 template <int AC>
 int64_t run_moves(const Energy& E, const std::vector<Move>& moves, bool allow_dynamic,
-                  int64_t max_cycles, int64_t* labels, int nthreads) {
+                  int64_t max_cycles, int64_t* labels, int nthreads, bool verify) {
     const GridGeom& g = E.g;
     const int64_t N = g.N;
     const double* unary = E.U;
     const double state_bytes =
-        double(N) * (double(g.A) * sizeof(double) + sizeof(typename GridSolver<AC>::N) + sizeof(int32_t));
+        double(N) * (double(g.A) * sizeof(int64_t) + sizeof(typename GridSolver<AC>::N) + sizeof(int32_t));
     const bool dynamic = allow_dynamic && !moves.empty() && moves[0].beta < 0 &&
                          double(moves.size()) * state_bytes <= kDynamicBudget;
     std::vector<MoveState<AC>> states(dynamic ? moves.size() : 1);
@@ -237,7 +275,7 @@ int64_t run_moves(const Energy& E, const std::vector<Move>& moves, bool allow_dy
             const Move& m = moves[i];
             MoveState<AC>& st = states[dynamic ? i : 0];
             if (!st.solver || !dynamic) {
-                if (!st.solver) st.allocate(g);
+                if (!st.solver) st.allocate(g, verify);
                 build_move(E, m, labels, st.rc.get(), *st.solver);
                 if (detail::slab_solve_pays(g, nthreads)) detail::solve_slabs(g, *st.solver, st.rc.get(), nthreads);
                 else st.solver->maxflow(false);
@@ -283,9 +321,9 @@ int64_t run_moves(const Energy& E, const std::vector<Move>& moves, bool allow_dy
 double multilabel_grid(int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
                        const double* unary, const double* V, const double* ew, const int64_t* order,
                        int64_t n_order, int64_t max_cycles, int64_t* labels, int64_t* cycles_out,
-                       bool allow_dynamic, int num_threads) {
+                       bool allow_dynamic, int num_threads, bool verify) {
     GridGeom g(ndim, shape, connectivity);
-    const Energy E{g, C, unary, V, ew};
+    const Energy E{g, C, unary, V, ew, fixed_point_scale(g, C, unary, V, ew)};
     std::vector<Move> moves;
     if (method == 0) {
         for (int64_t a = 0; a < n_order; ++a) moves.push_back(Move{order[a], -1});
@@ -294,7 +332,7 @@ double multilabel_grid(int method, int ndim, const int64_t* shape, int connectiv
             for (int64_t b = a + 1; b < n_order; ++b) moves.push_back(Move{order[a], order[b]});
     }
     *cycles_out = detail::with_slots(g, [&](auto ac) {
-        return run_moves<decltype(ac)::value>(E, moves, allow_dynamic, max_cycles, labels, num_threads);
+        return run_moves<decltype(ac)::value>(E, moves, allow_dynamic, max_cycles, labels, num_threads, verify);
     });
     return grid_energy(ndim, shape, connectivity, C, unary, V, ew, labels);
 }

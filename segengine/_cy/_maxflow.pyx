@@ -4,8 +4,9 @@
 
 All checks happen in Python (segengine/maxflow, segengine/ops); arrays arriving here are
 C-contiguous with the right dtype and sizes.  C++ exceptions become Python ones
-(std::bad_alloc -> MemoryError, std::invalid_argument -> ValueError); the GIL is released
-while the solver runs.
+(std::bad_alloc -> MemoryError, std::invalid_argument -> ValueError, std::overflow_error ->
+OverflowError: integer capacities that would wrap, see csrc/cpu/maxflow_checked.h; the
+Python layer prefixes the public call's name); the GIL is released while the solver runs.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t
@@ -59,7 +60,8 @@ cdef extern from "maxflow.h" namespace "seg::mf" nogil:
         int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
         const double* unary, const double* V, const double* ew,
         const int64_t* order, int64_t n_order, int64_t max_cycles,
-        int64_t* labels, int64_t* cycles_out, cbool allow_dynamic, int num_threads) except +
+        int64_t* labels, int64_t* cycles_out, cbool allow_dynamic, int num_threads,
+        cbool verify) except +
 
     double c_grid_energy "seg::mf::grid_energy"(
         int ndim, const int64_t* shape, int connectivity, int64_t C,
@@ -423,11 +425,12 @@ def grid_solve(const cap_t[::1] src, int64_t src_stride, const cap_t[::1] snk, i
 
 def multilabel(int method, shape, int connectivity, const double[::1] unary, int64_t C,
                const double[::1] V, ew, const int64_t[::1] order, int64_t max_cycles,
-               int64_t[::1] labels, bint allow_dynamic=True, int num_threads=1):
+               int64_t[::1] labels, bint allow_dynamic=True, int num_threads=1, bint verify=False):
     """Alpha-expansion (method 0) or swap (1) in place on ``labels``; returns (energy, cycles).
 
     allow_dynamic=False (testing hook) solves every expansion move afresh; num_threads >= 2
-    solves fresh moves of large grids in parallel slabs."""
+    solves fresh moves of large grids in parallel slabs; verify=True (testing hook) checks the
+    max-flow invariants around every solve and raises RuntimeError on a violation."""
     cdef int64_t shp[3]
     cdef int ndim = len(shape)
     cdef const double[::1] ewv
@@ -442,7 +445,7 @@ def multilabel(int method, shape, int connectivity, const double[::1] unary, int
     with nogil:
         e = c_multilabel_grid(method, ndim, shp, connectivity, C, &unary[0], &V[0], ewp,
                               &order[0], order.shape[0], max_cycles, &labels[0], &cycles,
-                              allow_dynamic, num_threads)
+                              allow_dynamic, num_threads, verify)
     return e, int(cycles)
 
 
