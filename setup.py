@@ -58,7 +58,9 @@ def debug_flags():
         cflags += ["-O1", "-g", "-DSEG_MF_DEBUG", "-D_GLIBCXX_ASSERTIONS"]
     if os.environ.get("SEGENGINE_SANITIZE"):
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
-        cflags += san
+        # Python's own CFLAGS carry -fwrapv, which makes signed overflow defined and so
+        # silently turns off UBSan's signed-integer-overflow check; undo it here.
+        cflags += san + ["-fno-wrapv"]
         lflags += san
     return cflags, lflags
 
