@@ -67,19 +67,19 @@ KNOWN: tuple = (
         "Call(target='densecrf_utils', args=((55.8, 0.0), (5, 1)), "
         "kwargs={'fn': 'create_pairwise_gaussian'})"),
     KnownIssue(
-        "upsample_ce_ignore_index_out_of_int64", "upsample_cross_entropy", "raised",
-        r"RuntimeError: .*Expected a value of type 'int' for argument 'ignore_index'",
-        "ops/upsample.py upsample_cross_entropy (line ~395) passes int(ignore_index) to the "
-        "custom op unchecked; beyond int64 the schema cast raises RuntimeError; fix: "
-        "ValueError/OverflowError when ignore_index is outside int64 (or clamp: no target can equal it)",
-        "Call(target='upsample_cross_entropy', args=(Arr(shape=(2, 3, 4, 4), dtype='float32', torch=True), "
-        "Arr(shape=(2, 5, 5), dtype='int64', fill='int', scale=2.0, torch=True)), "
-        "kwargs={'ignore_index': 100000000000000000000})"),
+        "upsample_int_argument_beyond_int64", "upsample_argmax|upsample_cross_entropy", "raised",
+        r"RuntimeError: .*Expected a value of type 'int' for argument '(ignore_index|out_h|out_w)'",
+        "ops/upsample.py passes ints to the custom op unchecked; beyond int64 the schema cast raises "
+        "RuntimeError: upsample_cross_entropy's ignore_index (line ~395), and output_size's H/W "
+        "from a huge scale_factor (1e30) or size; fix: ValueError/OverflowError for ignore_index "
+        "outside int64, and bound H*W (ValueError beyond int64, the working-set guard below)",
+        "Call(target='upsample_argmax', args=(Arr(shape=(1, 2, 5, 5), dtype='float32', torch=True),), "
+        "kwargs={'scale_factor': 1e+30})"),
     KnownIssue(
         "nn_densecrf_num_classes_overflow", "nn_densecrf", "raised",
-        r"RuntimeError: numel: integer multiplication overflow",
+        r"RuntimeError: (numel: integer multiplication overflow|Storage size calculation overflowed)",
         "nn.py DenseCRF.__init__ accepts any num_classes >= 2; torch.eye(num_classes) overflows "
-        "for 2**63-1; fix: an upper bound / working-set check (ValueError or MemoryError)",
+        "for 2**31 and 2**63-1; fix: an upper bound / working-set check (ValueError or MemoryError)",
         "Call(target='nn_densecrf', args=({'num_classes': 9223372036854775807}, "
         "Arr(shape=(1, 3, 4, 4), torch=True), Arr(shape=(1, 3, 4, 4), torch=True), False))"),
 )

@@ -64,6 +64,11 @@ def check_finite(value, finite: bool, what: str) -> None:
                         f"({int(np.size(a) - np.isfinite(a).sum())} of {a.size} values)")
 
 
+def _shape(x) -> tuple:
+    """Shape of an array, tensor or nested list (without copying a tensor)."""
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
 def check_shape(value, shape, what: str) -> None:
     if tuple(value.shape) != tuple(shape):
         raise Violation(f"{what}: shape {tuple(value.shape)}, expected {tuple(shape)}")
@@ -90,12 +95,12 @@ def _upsample_argmax(args, kwargs, finite):
     labels = out[0] if kwargs.get("return_confidence") else out
     logits = args[0]
     check_same_kind(labels, logits, "labels")
-    if labels.ndim != 3 or labels.shape[0] != logits.shape[0]:
-        raise Violation(f"labels shape {tuple(labels.shape)} for logits {tuple(logits.shape)}")
+    if labels.ndim != 3 or labels.shape[0] != _shape(logits)[0]:
+        raise Violation(f"labels shape {tuple(labels.shape)} for logits {_shape(logits)}")
     if str(labels.dtype) not in ("int64", "torch.int64"):
         raise Violation(f"labels dtype {labels.dtype}")
     if finite:
-        check_labels(labels, 0, logits.shape[1], "labels")
+        check_labels(labels, 0, _shape(logits)[1], "labels")
     check_finite(out, finite, "upsample_argmax")
 
 
@@ -118,7 +123,7 @@ def _dense_crf(args, kwargs, finite):
     import segengine
     q = segengine.dense_crf(*args, **kwargs)
     check_same_kind(q, args[0], "dense_crf")
-    check_shape(q, args[0].shape, "dense_crf")
+    check_shape(q, _shape(args[0]), "dense_crf")
     check_finite(q, finite, "dense_crf")
     a = _as_numpy(q)
     if finite and a.size and (a.min() < -1e-6 or a.max() > 1 + 1e-5):
@@ -128,14 +133,14 @@ def _dense_crf(args, kwargs, finite):
 def _permutohedral_filter(args, kwargs, finite):
     import segengine
     out = segengine.permutohedral_filter(*args, **kwargs)
-    check_shape(out, args[0].shape, "permutohedral_filter")
+    check_shape(out, _shape(args[0]), "permutohedral_filter")
     check_finite(out, finite, "permutohedral_filter")
 
 
 def _bilateral_filter(args, kwargs, finite):
     import segengine
     out = segengine.bilateral_filter(*args, **kwargs)
-    check_shape(out, args[0].shape, "bilateral_filter")
+    check_shape(out, _shape(args[0]), "bilateral_filter")
     check_finite(out, finite, "bilateral_filter")
 
 
@@ -147,7 +152,7 @@ def _graphcut(args, kwargs, finite):
     if backward and isinstance(unary, torch.Tensor) and unary.dtype.is_floating_point:
         unary = unary.detach().clone().requires_grad_(True)
     labels = segengine.graphcut(unary, *args[1:], **kwargs)
-    check_shape(labels, unary.shape[:1] + unary.shape[2:], "graphcut")
+    check_shape(labels, _shape(unary)[:1] + _shape(unary)[2:], "graphcut")
     if finite:
         check_labels(labels, 0, 2, "graphcut")
     if backward and labels.requires_grad:
@@ -160,8 +165,8 @@ def _multilabel(name):
         import segengine
         labels, energy = getattr(segengine, name)(*args, **kwargs)
         unary = args[0]
-        check_shape(labels, unary.shape[1:], name)
-        check_labels(labels, 0, unary.shape[0], name)
+        check_shape(labels, _shape(unary)[1:], name)
+        check_labels(labels, 0, _shape(unary)[0], name)
         check_finite(energy, finite, f"{name} energy")
     return run
 
@@ -179,13 +184,13 @@ def _watershed(args, kwargs, finite):
     import segengine
     out = segengine.watershed(*args, **kwargs)
     check_same_kind(out, args[0], "watershed")
-    check_shape(out, args[0].shape, "watershed")
+    check_shape(out, _shape(args[0]), "watershed")
 
 
 def _watershed_batch(args, kwargs, finite):
     import segengine
     out = segengine.watershed_batch(*args, **kwargs)
-    check_shape(out, args[0].shape, "watershed_batch")
+    check_shape(out, _shape(args[0]), "watershed_batch")
 
 
 def _metrics(args, kwargs, finite):
@@ -312,7 +317,7 @@ def _nn_densecrf(args, kwargs, finite):
         logits = logits.detach().clone().requires_grad_(True)
     out = layer(logits, image)
     check_finite(out, finite, "nn.DenseCRF")
-    check_shape(out, logits.shape, "nn.DenseCRF")
+    check_shape(out, _shape(logits), "nn.DenseCRF")
     if backward and out.requires_grad:
         out.sum().backward()
         check_finite(logits.grad if logits.requires_grad else None, finite, "nn.DenseCRF grad")
