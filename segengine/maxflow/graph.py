@@ -54,8 +54,8 @@ def _named(call: str):
         raise OverflowError(f"{call}: {e}") from None
 
 
-# Bytes per node of the grid form (node state) and per slot of its capacities.
 def _node_bytes(itemsize: int) -> int:
+    """Bytes of the solver's state per node for capacities of ``itemsize`` bytes."""
     return 16 if itemsize == 8 else 12
 
 
@@ -201,6 +201,7 @@ class _GraphBase:
         else:
             per_node = size + _node_bytes(size) + 8 + 8
         check_working_set(float(n) * per_node, what)
+
     def get_node_count(self) -> int:
         """Number of non-terminal nodes."""
         return self._n

@@ -111,6 +111,8 @@ def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dt
     -------
     flow : float or int
         The max-flow value (exact int for integer dtypes).
+    segments : ndarray of bool, shape ``S``
+        True where the node is on the sink side (as PyMaxflow's ``get_grid_segments``).
 
     Raises
     ------
@@ -120,8 +122,6 @@ def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dt
         moves capacity between the two), or the flow could pass int64.
     MemoryError
         The grid's working set exceeds the available memory (checked before allocating).
-    segments : ndarray of bool, shape ``S``
-        True where the node is on the sink side (as PyMaxflow's ``get_grid_segments``).
     """
     from segengine._cy import _maxflow as _cy
     from segengine.ops._common import resolve_threads
