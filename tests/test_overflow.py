@@ -370,3 +370,32 @@ def test_graphcut_has_no_integer_path():
     import torch
     with pytest.raises(TypeError, match="floating-point"):
         segengine.graphcut(torch.zeros(1, 2, 3, 3, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("dtype", INT_TYPES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_capacities_near_int32_max_equal_scipy(dtype, seed):
+    """Arc capacities up to 2**31 - 1 (scipy's maximum_flow takes int32): every sum of them
+    that the graph keeps fits, so nothing is refused and the flow, beyond int32, is exact."""
+    sparse = pytest.importorskip("scipy.sparse")
+    from scipy.sparse.csgraph import maximum_flow
+    rng = np.random.default_rng(seed)
+    m = 2**31 - 1
+    n = 10
+    edges = [(i, j, int(rng.integers(2**30, m))) for i in range(n) for j in range(n)
+             if i != j and rng.random() < 0.4]
+    src = [(i, int(rng.integers(2**29, 2**30))) for i in range(n) if rng.random() < 0.6]
+    snk = [(i, int(rng.integers(2**29, 2**30))) for i in range(n) if rng.random() < 0.6]
+    rows = [e[0] for e in edges] + [n] * len(src) + [i for i, _ in snk]
+    cols = [e[1] for e in edges] + [i for i, _ in src] + [n + 1] * len(snk)
+    data = np.array([e[2] for e in edges] + [c for _, c in src] + [c for _, c in snk], dtype=np.int32)
+    expected = maximum_flow(sparse.csr_matrix((data, (rows, cols)), shape=(n + 2, n + 2)), n, n + 1).flow_value
+    g = smf.Graph[dtype]()
+    g.add_nodes(n)
+    g.add_edges([e[0] for e in edges], [e[1] for e in edges], [e[2] for e in edges], 0)
+    for i, c in src:
+        g.add_tedge(i, c, 0)
+    for i, c in snk:
+        g.add_tedge(i, 0, c)
+    assert g.maxflow() == expected
+    assert expected > 2**31 or seed != 0
