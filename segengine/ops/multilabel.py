@@ -44,7 +44,7 @@ _DYNAMIC_BUDGET = 512 * 2**20
 # Energies of integer costs are summed in float64: exact while they stay within 2**53.
 _EXACT_LIMIT = 2**53
 # Elements of the [labels, labels, labels] violation table computed at once.
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 
 
 def _to_numpy(x, name):
@@ -77,18 +77,22 @@ def check_expansion_representable(V: np.ndarray, alphas, labels, name: str, what
     step = max(1, _CHUNK // (labels.size * labels.size))
     for start in range(0, alphas.size, step):
         a = alphas[start:start + step]
-        lhs = Vbc[None, :, :] + V[a, a][:, None, None]
-        rhs = V[np.ix_(labels, a)].T[:, :, None] + V[np.ix_(a, labels)][:, None, :]
-        bad = np.argwhere(lhs - rhs > tol)
-        if bad.size:
-            i, jb, jc = (int(v) for v in bad[0])
-            ka, kb, kc = int(a[i]), int(labels[jb]), int(labels[jc])
-            raise ValueError(
-                f"{name}: {what} does not allow the expansion move of label {ka}: "
-                f"{what}[{kb}, {kc}] + {what}[{ka}, {ka}] = {lhs[i, jb, jc]:g} > "
-                f"{what}[{kb}, {ka}] + {what}[{ka}, {kc}] = {rhs[i, jb, jc]:g} (labels a={ka}, b={kb}, "
-                f"c={kc}; expansion needs V[b, c] + V[a, a] <= V[b, a] + V[a, c], e.g. a metric such "
-                f"as Potts or truncated linear; alpha-beta swap needs only a semi-metric)")
+        Vba = V[np.ix_(labels, a)].T          # [a, b]
+        Vac = V[np.ix_(a, labels)]            # [a, c]
+        excess = np.add(Vbc[None, :, :], V[a, a][:, None, None])   # V[b, c] + V[a, a]
+        excess -= Vba[:, :, None]
+        excess -= Vac[:, None, :]
+        if not (excess > tol).any():
+            continue
+        i, jb, jc = (int(v) for v in np.argwhere(excess > tol)[0])
+        ka, kb, kc = int(a[i]), int(labels[jb]), int(labels[jc])
+        lhs, rhs = V[kb, kc] + V[ka, ka], V[kb, ka] + V[ka, kc]
+        raise ValueError(
+            f"{name}: {what} does not allow the expansion move of label {ka}: "
+            f"{what}[{kb}, {kc}] + {what}[{ka}, {ka}] = {lhs:g} > "
+            f"{what}[{kb}, {ka}] + {what}[{ka}, {kc}] = {rhs:g} (labels a={ka}, b={kb}, "
+            f"c={kc}; expansion needs V[b, c] + V[a, a] <= V[b, a] + V[a, c], e.g. a metric such "
+            f"as Potts or truncated linear; alpha-beta swap needs only a semi-metric)")
 
 
 def check_swap_representable(V: np.ndarray, labels, name: str, what: str = "pairwise") -> None:
