@@ -193,6 +193,39 @@ def test_integer_costs_just_below_2_53_are_exact(method):
     assert np.array_equal(lab, lab_small) and e == e_small * scale
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_one_huge_integer_unary_cannot_make_the_move_graphs_round(dtype):
+    """The energy bound can stay below 2**53 while the moves' int64 fixed-point scale would
+    drop below 1 (it covers N times the largest cost): refused, not rounded.  Unchecked,
+    the rounded small costs give a worse labelling."""
+    rng = np.random.default_rng(10)
+    C, H, W = 3, 64, 64
+    u = rng.integers(0, 4, (C, H, W)).astype(np.int64)
+
+    def with_corner(big):
+        v = u.copy()
+        v[:, 0, 0] = [0, big, big]
+        return v
+
+    lab_ref, e_ref = segengine.alpha_expansion(with_corner(1000), 1, num_threads=1)
+    if dtype == np.int64:
+        lab, e = segengine.alpha_expansion(with_corner(2**47), 1, num_threads=1)   # scale stays 1
+        assert np.array_equal(lab, lab_ref) and e == e_ref
+        huge = with_corner(2**52)
+        lab = huge.argmin(0).astype(np.int64).reshape(-1)
+        e_raw, _ = _cy.multilabel(0, (H, W), 4, huge.astype(np.float64).reshape(-1), C,
+                                  (1 - np.eye(C)).reshape(-1), None, np.arange(C), -1, lab, True, 1)
+        assert e_raw > e_ref                     # what the check prevents
+        with pytest.raises(OverflowError, match="alpha_expansion: integer costs too large for exact move graphs"):
+            segengine.alpha_expansion(huge, 1)
+    else:
+        # int32: 2**31 - 1 at one pixel of a 64x64 grid stays exact (2**44 < 2**61); a grid
+        # of 2**30 pixels would be needed to pass the limit
+        lab, e = segengine.alpha_expansion(with_corner(2**31 - 1).astype(np.int32), np.int32(1),
+                                           num_threads=1)
+        assert np.array_equal(lab, lab_ref) and e == e_ref
+
+
 def test_fastmin_integer_costs_beyond_2_53_raise():
     unary = np.zeros((4, 4, 3), dtype=np.int64)
     unary[..., 0] = 2**53 // 16 + 1
@@ -225,7 +258,7 @@ def test_num_threads_validated_and_passed_on(monkeypatch):
     real = _cy.multilabel
 
     def spy(*args):
-        seen.append(args[-1])
+        seen.append(args[11])      # (..., labels, allow_dynamic, num_threads, ...)
         return real(*args)
 
     monkeypatch.setattr(_cy, "multilabel", spy)

@@ -76,7 +76,7 @@ def _run(method, unary, binary, max_cycles, labels, name):
     shape = spatial if len(spatial) > 1 else (1,) + spatial
     conn = 4 if len(shape) == 2 else 6
     unit = [tuple(int(i == d) for i in range(len(spatial))) for d in range(len(spatial))]
-    ml.check_exact_energy(unary, -1, binary, None, ml.neighbour_pairs(spatial, unit), name)
+    ml.check_exact_energy(unary, -1, binary, None, len(shape), ml.neighbour_pairs(spatial, unit), name)
     if labels.size and max_cycles != 0:
         # the conditions are the same for binary and its transpose (our V), so the labels
         # named are binary's own

@@ -43,6 +43,9 @@ __all__ = ["alpha_expansion", "alpha_beta_swap"]
 _DYNAMIC_BUDGET = 512 * 2**20
 # Energies of integer costs are summed in float64: exact while they stay within 2**53.
 _EXACT_LIMIT = 2**53
+# Integer costs stay exact in the moves' int64 fixed-point graphs while this bound holds
+# (fixed_point_scale in csrc/cpu/maxflow_multilabel.cpp keeps the scale >= 1).
+_FIXED_POINT_LIMIT = 2**61
 # Elements of the [labels, labels, labels] violation table computed at once.
 _CHUNK = 1 << 20
 
@@ -138,19 +141,37 @@ def _abs_max(a) -> float | int:
     return float(np.abs(a).max())
 
 
-def check_exact_energy(unary, label_axis: int, pairwise, edge_weights, n_pairs: int, name: str) -> None:
-    """Integer costs are minimised in float64: raise OverflowError when the energy bound
-    ``sum_p max_l |unary| + n_pairs * max|V| * max(edge weight)`` exceeds 2**53 (then energies
-    and move costs could not be exact)."""
+def check_exact_energy(unary, label_axis: int, pairwise, edge_weights, n_offsets: int,
+                       n_pairs: int, name: str) -> None:
+    """Integer costs must be minimised exactly; raise OverflowError where they cannot be.
+
+    Two limits apply (integer-dtype ``unary``, ``pairwise`` or ``edge_weights`` only):
+
+    * energies and move acceptance are summed in float64: the energy bound
+      ``sum_p max_l |unary| + n_pairs * max|V| * max(edge weight)`` must stay within 2**53;
+    * the move graphs hold the costs in int64 fixed point with a power-of-two scale chosen
+      so that ``(2 max|unary| + 8 K max|V| max(edge weight)) * N`` times the scale stays
+      within 2**61 (``fixed_point_scale`` in csrc/cpu/maxflow_multilabel.cpp); integer costs
+      are exact only while that scale is at least 1, i.e. the product is at most 2**61.
+    """
     arrays = [np.asarray(x) for x in (unary, pairwise, edge_weights) if x is not None]
     if not any(a.dtype.kind in "iu" for a in arrays):
         return
-    bound = _abs_max_sum(np.asarray(unary), label_axis) + n_pairs * _abs_max(pairwise) * _abs_max(edge_weights)
+    U = np.asarray(unary)
+    max_v, max_w = _abs_max(pairwise), _abs_max(edge_weights)
+    bound = _abs_max_sum(U, label_axis) + n_pairs * max_v * max_w
     if bound > _EXACT_LIMIT:
         raise OverflowError(
             f"{name}: integer costs whose energy can reach {float(bound):.4g} (sum of the largest "
             f"|unary| per pixel + {n_pairs} neighbour pairs * max pairwise * max edge weight) "
             f"exceed 2**53 and cannot be minimised exactly in float64; scale them down")
+    n = U.size // max(U.shape[label_axis], 1) if U.ndim else 0
+    graph = (2 * _abs_max(U) + 8 * n_offsets * max_v * max_w) * n
+    if graph > _FIXED_POINT_LIMIT:
+        raise OverflowError(
+            f"{name}: integer costs too large for exact move graphs: (2 * max|unary| + 8 * {n_offsets} "
+            f"* max pairwise * max edge weight) * {n} pixels = {float(graph):.4g} exceeds 2**61, so "
+            f"the int64 fixed-point graphs would round them; scale them down")
 
 
 def neighbour_pairs(spatial, offsets) -> int:
@@ -223,7 +244,7 @@ def _run(method, name, unary, pairwise, edge_weights, connectivity, max_cycles, 
         if ew.size and ew.min() < 0:
             raise ValueError(f"{name}: edge_weights must be non-negative, got minimum {ew.min()}")
         ew = ew.reshape(-1)
-    check_exact_energy(U0, 0, P, ew0, neighbour_pairs(spatial, offs), name)
+    check_exact_energy(U0, 0, P, ew0, K, neighbour_pairs(spatial, offs), name)
     if init is None:
         lab = U.argmin(axis=0).astype(np.int64)
     else:
