@@ -238,11 +238,17 @@ def test_fastmin_integer_costs_beyond_2_53_raise():
     assert np.all(out != 0)
 
 
-def test_float_costs_are_not_limited():
+def test_float_costs_are_not_limited_to_2_53_but_must_keep_a_finite_bound():
     unary = np.full((3, 4, 4), 2.0**60)
     unary[1] = 0
     lab, e = segengine.alpha_expansion(unary, 2.0**55)
     assert np.all(lab == 1)
+    unary[0] = 1e307                     # (2 * 1e307 + ...) * 16 pixels is inf in float64
+    for f in (segengine.alpha_expansion, segengine.alpha_beta_swap):
+        with pytest.raises(OverflowError, match=f"{f.__name__}: costs too large"):
+            f(unary, 1.0)
+    with pytest.raises(OverflowError, match="aexpansion_grid: costs too large"):
+        smf.fastmin.aexpansion_grid(np.moveaxis(unary, 0, -1).copy(), 1 - np.eye(3))
 
 
 # ------------------------------------------------------------------ num_threads

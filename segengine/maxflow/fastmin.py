@@ -90,7 +90,10 @@ def _run(method, unary, binary, max_cycles, labels, name):
     mc = -1 if max_cycles is None else int(max_cycles)
     if mc == 0 or lab.size == 0:
         return labels
-    _cy.multilabel(method, shape, conn, U, L, V, None, order, mc, lab)
+    try:
+        _cy.multilabel(method, shape, conn, U, L, V, None, order, mc, lab)
+    except OverflowError as e:   # float costs beyond the fixed-point graphs' range
+        raise OverflowError(f"{name}: {e}") from None
     labels[...] = lab.reshape(spatial).astype(labels.dtype, copy=False)
     return labels
 

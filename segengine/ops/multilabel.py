@@ -145,7 +145,8 @@ def check_exact_energy(unary, label_axis: int, pairwise, edge_weights, n_offsets
                        n_pairs: int, name: str) -> None:
     """Integer costs must be minimised exactly; raise OverflowError where they cannot be.
 
-    Two limits apply (integer-dtype ``unary``, ``pairwise`` or ``edge_weights`` only):
+    Any dtype: the move graphs' bound below must be finite in float64.  Two limits apply to
+    integer-dtype ``unary``, ``pairwise`` or ``edge_weights``:
 
     * energies and move acceptance are summed in float64: the energy bound
       ``sum_p max_l |unary| + n_pairs * max|V| * max(edge weight)`` must stay within 2**53;
@@ -154,19 +155,23 @@ def check_exact_energy(unary, label_axis: int, pairwise, edge_weights, n_offsets
       within 2**61 (``fixed_point_scale`` in csrc/cpu/maxflow_multilabel.cpp); integer costs
       are exact only while that scale is at least 1, i.e. the product is at most 2**61.
     """
+    U = np.asarray(unary)
+    max_v, max_w = _abs_max(pairwise), _abs_max(edge_weights)
+    n = U.size // max(U.shape[label_axis], 1) if U.ndim else 0
+    graph = (2 * _abs_max(U) + 8 * n_offsets * max_v * max_w) * n
+    if not np.isfinite(float(graph)):
+        # any dtype: the fixed-point scale of the move graphs needs a finite bound
+        raise OverflowError(f"{name}: costs too large: (2 * max|unary| + 8 * {n_offsets} * max pairwise "
+                            f"* max edge weight) * {n} pixels overflows float64; scale them down")
     arrays = [np.asarray(x) for x in (unary, pairwise, edge_weights) if x is not None]
     if not any(a.dtype.kind in "iu" for a in arrays):
         return
-    U = np.asarray(unary)
-    max_v, max_w = _abs_max(pairwise), _abs_max(edge_weights)
     bound = _abs_max_sum(U, label_axis) + n_pairs * max_v * max_w
     if bound > _EXACT_LIMIT:
         raise OverflowError(
             f"{name}: integer costs whose energy can reach {float(bound):.4g} (sum of the largest "
             f"|unary| per pixel + {n_pairs} neighbour pairs * max pairwise * max edge weight) "
             f"exceed 2**53 and cannot be minimised exactly in float64; scale them down")
-    n = U.size // max(U.shape[label_axis], 1) if U.ndim else 0
-    graph = (2 * _abs_max(U) + 8 * n_offsets * max_v * max_w) * n
     if graph > _FIXED_POINT_LIMIT:
         raise OverflowError(
             f"{name}: integer costs too large for exact move graphs: (2 * max|unary| + 8 * {n_offsets} "
@@ -281,7 +286,10 @@ def _run(method, name, unary, pairwise, edge_weights, connectivity, max_cycles, 
     if lab.size == 0 or order.size == 0 or mc == 0:
         energy = float(_cy.energy(spatial, conn, Uf, C, Vf, ew, lab)) if lab.size else 0.0
     else:
-        energy, _ = _cy.multilabel(method, spatial, conn, Uf, C, Vf, ew, order, mc, lab, True, num_threads)
+        try:
+            energy, _ = _cy.multilabel(method, spatial, conn, Uf, C, Vf, ew, order, mc, lab, True, num_threads)
+        except OverflowError as e:   # float costs beyond the fixed-point graphs' range
+            raise OverflowError(f"{name}: {e}") from None
     labels = lab.reshape(spatial)
     if is_tensor:
         return torch.from_numpy(labels).to(device), float(energy)
