@@ -55,12 +55,19 @@ struct Energy {
     const double* V;
     const double* ew;   // [K, N] or nullptr (all 1)
     double scale;       // fixed-point scale of the move graphs (a power of two)
+    std::vector<int64_t> Vq;   // V in fixed point, [C, C] (used when ew == nullptr)
     double w(int k, int64_t p) const { return ew ? ew[k * g.N + p] : 1.0; }
     double v(int64_t a, int64_t b) const { return V[a * C + b]; }
     // fixed-point unary cost and pairwise term of the move graphs
     int64_t qu(int64_t l, int64_t p) const { return int64_t(std::llrint(U[l * g.N + p] * scale)); }
     int64_t qv(int k, int64_t p, int64_t a, int64_t b) const {
-        return int64_t(std::llrint(w(k, p) * v(a, b) * scale));
+        if (!ew) return Vq[size_t(a * C + b)];
+        return int64_t(std::llrint(ew[k * g.N + p] * v(a, b) * scale));
+    }
+    Energy(const GridGeom& geom, int64_t nc, const double* u, const double* vv, const double* w_,
+           double sc)
+        : g(geom), C(nc), U(u), V(vv), ew(w_), scale(sc), Vq(size_t(nc * nc)) {
+        for (int64_t i = 0; i < C * C; ++i) Vq[size_t(i)] = int64_t(std::llrint(V[i] * scale));
     }
 };
 
@@ -142,12 +149,13 @@ void for_pairs_touching(const GridGeom& g, const std::vector<int64_t>& changed,
     }
 }
 
-// The graph of move m for labels lab: rc [N * A] and the terminal terms of s's nodes.
+// The graph of move m for labels lab: rc [N * A] and the terminal terms of s's nodes.  Every
+// slot inside the grid is written (the forward arc's capacity, 0 on its reverse); the
+// slots outside keep the sentinel that MoveState::allocate wrote.
 template <class S>
 void build_move(const Energy& E, const Move& m, const int64_t* lab, int64_t* rc, S& s) {
     const GridGeom& g = E.g;
     const int K = g.K, A = g.A;
-    detail::fill_grid<int64_t>(g, rc, [](int, int64_t) { return int64_t(0); }, [](int, int64_t) { return int64_t(0); }, 1);
     for (int64_t p = 0; p < g.N; ++p) s.nodes[size_t(p)].tr = unary_term(E, m, p, lab[p]);
     for (int64_t z = 0; z < g.sz[0]; ++z)
         for (int64_t y = 0; y < g.sz[1]; ++y)
@@ -160,6 +168,7 @@ void build_move(const Energy& E, const Move& m, const int64_t* lab, int64_t* rc,
                     s.nodes[size_t(p)].tr += t.tp;
                     s.nodes[size_t(q)].tr += t.tq;
                     rc[size_t(p * A + k)] = t.e;
+                    rc[size_t(q * A + K + k)] = 0;
                 }
             }
 }
@@ -216,6 +225,8 @@ struct MoveState {
 
     void allocate(const GridGeom& g, bool verify) {
         rc = big_array<int64_t>(size_t(g.N) * size_t(g.A));
+        detail::fill_grid<int64_t>(g, rc.get(), [](int, int64_t) { return int64_t(0); },
+                                   [](int, int64_t) { return int64_t(0); }, 1);
         solver.reset(new GridSolver<AC>(g.N));
         solver->verify = verify;
         detail::setup_grid_solver(*solver, g, rc.get());
@@ -323,7 +334,7 @@ double multilabel_grid(int method, int ndim, const int64_t* shape, int connectiv
                        int64_t n_order, int64_t max_cycles, int64_t* labels, int64_t* cycles_out,
                        bool allow_dynamic, int num_threads, bool verify) {
     GridGeom g(ndim, shape, connectivity);
-    const Energy E{g, C, unary, V, ew, fixed_point_scale(g, C, unary, V, ew)};
+    const Energy E(g, C, unary, V, ew, fixed_point_scale(g, C, unary, V, ew));
     std::vector<Move> moves;
     if (method == 0) {
         for (int64_t a = 0; a < n_order; ++a) moves.push_back(Move{order[a], -1});
