@@ -59,11 +59,12 @@ KNOWN: tuple = (
         "Call(target='graphcut', args=(Arr(shape=(0, 2, 3, 4), dtype='float32', torch=True),), "
         "kwargs={'image': Arr(shape=(0, 1, 3, 4), dtype='float32', torch=True)})"),
     KnownIssue(
-        "create_pairwise_gaussian_zero_sdims", "densecrf_utils", "violation",
-        r"create_pairwise_(gaussian|bilateral): non-finite output",
-        "densecrf/utils.py create_pairwise_gaussian/bilateral divide by sdims/schan: 0 gives inf "
-        "features silently (pydensecrf does the same, with a numpy warning); fix: ValueError "
-        "for non-positive or non-finite sdims/schan",
+        "densecrf_utils_silent_inf", "densecrf_utils", "violation",
+        r"(create_pairwise_(gaussian|bilateral)|unary_from_softmax): non-finite output",
+        "densecrf/utils.py: create_pairwise_gaussian/bilateral divide by sdims/schan, so 0 gives "
+        "inf features; unary_from_softmax with clip <= 0 takes -log of 0 or of negative "
+        "'probabilities' (inf/NaN). pydensecrf does the same (numpy warnings only); fix: "
+        "ValueError for non-positive or non-finite sdims/schan and for clip <= 0",
         "Call(target='densecrf_utils', args=((55.8, 0.0), (5, 1)), "
         "kwargs={'fn': 'create_pairwise_gaussian'})"),
     KnownIssue(

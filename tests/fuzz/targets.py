@@ -112,11 +112,32 @@ def _upsample_cross_entropy(args, kwargs, finite):
     if backward and isinstance(logits, torch.Tensor) and logits.dtype.is_floating_point:
         logits = logits.detach().clone().requires_grad_(True)
     loss = segengine.upsample_cross_entropy(logits, *args[1:], **kwargs)
+    if finite and not _peer_cross_entropy_is_finite(logits, args[1:], kwargs):
+        finite = False  # e.g. "mean" over all-ignored targets: F.cross_entropy gives NaN too
     check_finite(loss, finite, "loss")
     if backward and isinstance(loss, torch.Tensor) and loss.requires_grad:
         loss.sum().backward()
         check_finite(logits.grad, finite, "grad")
         check_shape(logits.grad, logits.shape, "grad")
+
+
+def _peer_cross_entropy_is_finite(logits, rest, kwargs) -> bool:
+    """Whether ``F.cross_entropy(F.interpolate(...))`` is finite here (True when too big to try)."""
+    import torch
+    import torch.nn.functional as F
+    target = rest[0] if rest else kwargs.get("target")
+    x = torch.as_tensor(logits).detach().double()
+    t = torch.as_tensor(target).long()
+    if x.numel() * t.numel() > 1 << 22 or x.dim() != 4 or t.dim() != 3:
+        return True
+    weight = kwargs.get("weight", rest[1] if len(rest) > 1 else None)
+    up = F.interpolate(x, size=tuple(t.shape[-2:]), mode="bilinear",
+                       align_corners=bool(kwargs.get("align_corners", False)))
+    loss = F.cross_entropy(up, t, weight=None if weight is None else torch.as_tensor(weight).double(),
+                           ignore_index=kwargs.get("ignore_index", -100),
+                           reduction=kwargs.get("reduction", "mean"),
+                           label_smoothing=kwargs.get("label_smoothing", 0.0))
+    return bool(torch.isfinite(loss).all())
 
 
 def _dense_crf(args, kwargs, finite):
