@@ -37,9 +37,11 @@ SELECTION=(
     tests/test_upsample.py              # 29 s
     # every op's num_threads handling
     tests/test_num_threads.py           # 11 s
-    # fuzz / stress tests (being written; added here when they exist):
-    # tests/fuzz/test_fuzz.py
-    # tests/test_alpha_expansion_stress.py
+    # fuzz (every public target; examples run in spawned workers that inherit the
+    # sanitizer environment and import this tree) and multi-label stress tests
+    tests/fuzz/test_fuzz.py
+    tests/fuzz/test_regressions.py
+    tests/test_alpha_expansion_stress.py
 )
 # Slow tests whose kernel paths the rest already cover (torch.compile tracing; a float64
 # gradcheck of every parameter, 46 s here, while test_gradients_equal_pure_torch_reference
