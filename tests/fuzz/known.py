@@ -68,6 +68,14 @@ KNOWN: tuple = (
         "Call(target='densecrf_utils', args=((55.8, 0.0), (5, 1)), "
         "kwargs={'fn': 'create_pairwise_gaussian'})"),
     KnownIssue(
+        "unary_from_labels_one_label", "densecrf_utils", "raised",
+        r"ZeroDivisionError: float division by zero",
+        "densecrf/utils.py unary_from_labels (line ~34) divides (1 - gt_prob) by n_labels - 1: "
+        "n_labels = 1 raises ZeroDivisionError (as pydensecrf does); fix: ValueError for "
+        "n_labels < 2 (and gt_prob outside (0, 1))",
+        "Call(target='densecrf_utils', args=(Arr(shape=(2, 2), dtype='int16', fill='int'), 1, 0.5), "
+        "kwargs={'zero_unsure': True, 'fn': 'unary_from_labels'})"),
+    KnownIssue(
         "upsample_int_argument_beyond_int64", "upsample_argmax|upsample_cross_entropy", "raised",
         r"RuntimeError: .*Expected a value of type 'int' for argument '(ignore_index|out_h|out_w)'",
         "ops/upsample.py passes ints to the custom op unchecked; beyond int64 the schema cast raises "
