@@ -294,8 +294,9 @@ def test_grid_form_bad_input():
     assert g._g.is_grid()   # rejected calls leave the graph as it was
     gi = smf.Graph[np.int32]()
     ids = gi.add_grid_nodes((3, 3))
-    gi.add_grid_edges(ids, 2**30, structure=np.full((3, 3), 4.0))  # w * structure overflows int32
-    assert not gi._g.is_grid()
+    with pytest.raises(OverflowError, match=r"add_grid_edges: edge capacity weight \* structure overflows int32"):
+        gi.add_grid_edges(ids, 2**30, structure=np.full((3, 3), 4.0))
+    assert gi._g.is_grid() and gi.get_edge_count() == 0
 
 
 def test_empty_and_degenerate_grids():

@@ -97,3 +97,18 @@ def test_estimates_grow_with_the_problem(monkeypatch):
     segengine.alpha_beta_swap(u[:, :32, :32], 1.0)
     with pytest.raises(MemoryError):
         segengine.alpha_expansion(np.zeros((40, 128, 128)), 1.0)   # 40 kept move graphs
+
+
+def test_graphcut_working_set_guard(monkeypatch):
+    import torch
+
+    import segengine
+    monkeypatch.setenv("SEGENGINE_MEMORY_LIMIT", "1M")
+    with pytest.raises(MemoryError, match="graphcut on unary of shape"):
+        segengine.graphcut(torch.rand(2, 2, 256, 256))
+    monkeypatch.setenv("SEGENGINE_MEMORY_LIMIT", "1T")
+    huge = torch.zeros(1, 1, 1, 1).expand(4, 2, 10**6, 10**6)
+    with pytest.raises(MemoryError, match="graphcut"):
+        segengine.graphcut(huge)
+    monkeypatch.delenv("SEGENGINE_MEMORY_LIMIT")
+    assert segengine.graphcut(torch.rand(1, 2, 16, 16)).shape == (1, 16, 16)

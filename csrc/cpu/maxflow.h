@@ -9,7 +9,9 @@
 //
 // Assumes (checked in Python): finite capacities, edge capacities >= 0, node ids in range,
 // array sizes consistent.  Throws std::invalid_argument on inconsistent sizes that are
-// checked here and std::bad_alloc when memory runs out; never exits.
+// checked here, std::overflow_error when integer capacities (or the fixed-point costs of the
+// multi-label moves) would not fit their type, and std::bad_alloc when memory runs out;
+// never exits.
 #pragma once
 
 #include <cstdint>

@@ -24,6 +24,7 @@ import torch
 
 from segengine.maxflow.grid import check_connectivity, forward_offsets, num_offsets
 from segengine.ops._common import op_threads, run_threads
+from segengine.ops._memory import check_working_set
 
 __all__ = ["graphcut", "contrast_weights", "GraphCut"]
 
@@ -92,6 +93,23 @@ def _backward(ctx, grad):
 
 
 _graphcut_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _check_memory(unary, pairwise, image, spatial, K, B, num_threads):
+    """MemoryError before any allocation when the batch's working set cannot fit: one grid
+    solve (slot capacities + node state) per thread at once, and per item the weights,
+    labels and, with an image, the contrast weights."""
+    N = math.prod(spatial)
+    size = 8 if unary.dtype == torch.float64 else 4
+    solves = min(B, run_threads(num_threads))
+    per_solve = N * (2 * K * size + (16 if size == 8 else 12))
+    per_item = N * (2 * size + 1 + unary.element_size())
+    if isinstance(pairwise, torch.Tensor) and pairwise.dim() > 0:
+        per_item += K * N * size
+    if image is not None:
+        per_item += K * N * (size + 17)
+    check_working_set(float(solves) * per_solve + float(B) * per_item,
+                      f"graphcut on unary of shape {tuple(unary.shape)}")
 
 
 def _shift_pairs(spatial, off):
@@ -201,6 +219,8 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
     B = unary.shape[0]
     # value checks need the data: skipped while torch.compile traces (shapes are still checked)
     checking = not torch.compiler.is_compiling()
+    if checking:   # the working-set guard, before the first pass over the data
+        _check_memory(unary, pairwise, image, spatial, K, B, op_threads(num_threads))
     if checking and not bool(torch.isfinite(unary.detach()).all()):
         raise ValueError("unary contains NaN or infinity")
     if not (isinstance(blackbox_lambda, (int, float)) and blackbox_lambda > 0 and math.isfinite(blackbox_lambda)):
