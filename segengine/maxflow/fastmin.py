@@ -57,10 +57,12 @@ def _prepare(unary, binary, labels, name):
     return unary, binary, labels
 
 
-def _run(method, unary, binary, max_cycles, labels, name):
+def _run(method, unary, binary, max_cycles, labels, name, num_threads):
     from segengine._cy import _maxflow as _cy
     from segengine.ops import multilabel as ml
+    from segengine.ops._common import resolve_threads
     from segengine.ops._memory import check_working_set
+    num_threads = resolve_threads(num_threads)
     full = np.shape(unary)
     if len(full) >= 2:   # before any pass over the data
         N = 1
@@ -91,14 +93,14 @@ def _run(method, unary, binary, max_cycles, labels, name):
     if mc == 0 or lab.size == 0:
         return labels
     try:
-        _cy.multilabel(method, shape, conn, U, L, V, None, order, mc, lab)
+        _cy.multilabel(method, shape, conn, U, L, V, None, order, mc, lab, True, num_threads)
     except OverflowError as e:   # float costs beyond the fixed-point graphs' range
         raise OverflowError(f"{name}: {e}") from None
     labels[...] = lab.reshape(spatial).astype(labels.dtype, copy=False)
     return labels
 
 
-def aexpansion_grid(unary, binary, max_cycles=None, labels=None):
+def aexpansion_grid(unary, binary, max_cycles=None, labels=None, num_threads=None):
     """Minimise a grid energy by alpha-expansion (PyMaxflow layout).
 
     Parameters
@@ -113,21 +115,24 @@ def aexpansion_grid(unary, binary, max_cycles=None, labels=None):
         Maximum number of cycles over all labels (None: until convergence).
     labels : ndarray of int ``[S1, ..., SN]``, optional
         Initial labelling, modified in place (default: per-pixel argmin of ``unary``).
+    num_threads : int, optional
+        segengine extension: threads (None: ``torch.get_num_threads()``) for the fresh moves
+        of large grids, solved in parallel slabs.  The result does not depend on it.
 
     Returns
     -------
     labels : ndarray ``[S1, ..., SN]``
     """
-    return _run(0, unary, binary, max_cycles, labels, "aexpansion_grid")
+    return _run(0, unary, binary, max_cycles, labels, "aexpansion_grid", num_threads)
 
 
-def abswap_grid(unary, binary, max_cycles=None, labels=None):
+def abswap_grid(unary, binary, max_cycles=None, labels=None, num_threads=None):
     """Minimise a grid energy by alpha-beta swap (PyMaxflow layout); see :func:`aexpansion_grid`.
 
     ``binary`` only needs ``binary[a, b] + binary[b, a] >= binary[a, a] + binary[b, b]`` for
     all a != b (a semi-metric satisfies it); ValueError otherwise.
     """
-    return _run(1, unary, binary, max_cycles, labels, "abswap_grid")
+    return _run(1, unary, binary, max_cycles, labels, "abswap_grid", num_threads)
 
 
 def energy_of_grid_labeling(unary, binary, labels):
