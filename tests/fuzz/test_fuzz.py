@@ -18,7 +18,7 @@ from tests.fuzz.strategies import STRATEGIES
 from tests.fuzz.targets import TARGETS
 from tests.fuzz.worker import Worker
 
-EXAMPLES_PER_TARGET = 12
+EXAMPLES_PER_TARGET = 20
 
 
 @pytest.fixture(scope="module")
