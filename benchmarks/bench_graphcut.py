@@ -4,7 +4,10 @@ Cases (quick mode: smaller):
   * 2D 4-connected contrast-sensitive segmentation of ``skimage.data.coffee()`` (400x600) and
     of the image tiled to 1200x1200;
   * a 3D 6-connected 128^3 volume (noisy blob);
-  * alpha-expansion on a stereo problem (``skimage.data.stereo_motorcycle``, Potts).
+  * alpha-expansion on a stereo problem (``skimage.data.stereo_motorcycle``, Potts);
+  * issue 10's float-cost stereo case (the motorcycle pair at 1/2 and full size, 32
+    disparities, costs truncated at 0.1, Potts 0.02, 3 cycles) through the PyMaxflow
+    drop-in ``fastmin.aexpansion_grid`` against PyMaxflow's, with one thread and with all.
 For the binary cases: graph construction and solve through the PyMaxflow-style Graph API
 (timed separately and together), and segengine's implicit-grid path
 (``segengine.maxflow.grid_maxflow``: construction + solve + segments in one call).
@@ -154,22 +157,10 @@ def _binary_cases(rows, name, src, snk, w, repeat):
 
 
 def _stereo(quick):
-    from skimage import data
-    from skimage.color import rgb2gray
-    from skimage.transform import rescale
-    left, right, _ = data.stereo_motorcycle()
+    from benchmarks.problems import stereo_motorcycle_costs
     s = 0.125 if quick else 0.25
-    L = rescale(rgb2gray(left), s, anti_aliasing=True)
-    R = rescale(rgb2gray(right), s, anti_aliasing=True)
-    D = int(round(260 * s / 4))  # disparity range at this scale
-    H, W = L.shape
-    cost = np.empty((D, H, W))
-    for d in range(D):
-        shifted = np.empty_like(R)
-        shifted[:, d:] = R[:, : W - d]
-        shifted[:, :d] = R[:, :1]
-        cost[d] = np.minimum(np.abs(L - shifted), 0.08) * 100
-    return cost
+    D, _ = stereo_motorcycle_costs(s, disparities=int(round(260 * s / 4)), truncation=0.08)
+    return np.ascontiguousarray(np.moveaxis(D, -1, 0)) * 100
 
 
 def _multilabel_case(rows, quick, repeat):
@@ -193,6 +184,31 @@ def _multilabel_case(rows, quick, repeat):
                         repeat=repeat))
 
 
+def _float_stereo_case(rows, scale, repeat):
+    import maxflow as pmf
+    import torch
+
+    import segengine.maxflow as smf
+    from benchmarks.problems import stereo_motorcycle_costs
+
+    D, V = stereo_motorcycle_costs(scale)
+    H, W, L = D.shape
+    name = f"alpha-expansion float stereo {H}x{W}, {L} labels, 3 cycles (fastmin)"
+    lab_pm = pmf.fastmin.aexpansion_grid(D, V, max_cycles=3)
+    e_pm = float(pmf.fastmin.energy_of_grid_labeling(D, V, lab_pm))
+    all_threads = torch.get_num_threads()
+    for nt in sorted({1, all_threads}):
+        lab = smf.fastmin.aexpansion_grid(D, V, max_cycles=3, num_threads=nt)
+        e = float(pmf.fastmin.energy_of_grid_labeling(D, V, lab))
+        case = f"{name}, {nt} thread{'s' if nt > 1 else ''}"
+        rows.append(measure(OP, case, "segengine",
+                            lambda: smf.fastmin.aexpansion_grid(D, V, max_cycles=3, num_threads=nt),
+                            repeat=repeat, check=f"energy {e:.4f} vs PyMaxflow {e_pm:.4f} "
+                                                  f"({e / e_pm:.6f}x)"))
+        rows.append(measure(OP, case, "PyMaxflow",
+                            lambda: pmf.fastmin.aexpansion_grid(D, V, max_cycles=3), repeat=repeat))
+
+
 def run(quick: bool) -> list[dict]:
     from skimage import data
     from skimage.color import rgb2gray
@@ -212,4 +228,7 @@ def run(quick: bool) -> list[dict]:
     src, snk, w = _volume_problem(n)
     _binary_cases(rows, f"3D 6-conn volume {n}^3", src, snk, w, 2 if not quick else repeat)
     _multilabel_case(rows, quick, 2 if not quick else repeat)
+    _float_stereo_case(rows, 0.5, repeat)
+    if not quick:
+        _float_stereo_case(rows, 1.0, 3)
     return rows

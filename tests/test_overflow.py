@@ -20,14 +20,19 @@ def name(dtype):
     return np.dtype(dtype).name
 
 
-def their_flow(tedges, edges, n):
+def their_solved_graph(tedges, edges, n):
+    """PyMaxflow's int64 graph with these terminal and edge capacities and its max flow."""
     g = pmf.Graph[int]()
     g.add_nodes(n)
     for i, s, t in tedges:
         g.add_tedge(i, s, t)
     for i, j, c, r in edges:
         g.add_edge(i, j, c, r)
-    return g.maxflow()
+    return g, g.maxflow()
+
+
+def their_flow(tedges, edges, n):
+    return their_solved_graph(tedges, edges, n)[1]
 
 
 def our_graph(dtype, tedges, edges, n):
@@ -100,13 +105,7 @@ def test_terminal_capacities_just_below_the_limit_equal_pymaxflow(dtype):
 
 
 def _their_segments(tedges, edges, n):
-    g = pmf.Graph[int]()
-    g.add_nodes(n)
-    for i, s, t in tedges:
-        g.add_tedge(i, s, t)
-    for i, j, c, r in edges:
-        g.add_edge(i, j, c, r)
-    g.maxflow()
+    g, _ = their_solved_graph(tedges, edges, n)
     return [g.get_segment(i) for i in range(n)]
 
 
