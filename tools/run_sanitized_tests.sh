@@ -25,7 +25,7 @@ SELECTION=(
     tests/test_lattice.py               # 16 s
     tests/test_crf.py                   # 63 s
     tests/test_densecrf_compat.py       #  5 s
-    tests/test_nn_crf.py                # 20 s (less the two deselected below)
+    tests/test_nn_crf.py                # 65 s (less the one deselected below)
     # max-flow (general graphs, grids) and multi-label moves (alpha-expansion / swap)
     tests/test_maxflow.py               # 32 s
     tests/test_maxflow_grid_form.py     #  7 s
@@ -37,24 +37,28 @@ SELECTION=(
     tests/test_upsample.py              # 29 s
     # every op's num_threads handling
     tests/test_num_threads.py           # 11 s
-    # fuzz (every public target; examples run in spawned workers that inherit the
-    # sanitizer environment and import this tree) and multi-label stress tests
-    tests/fuzz/test_fuzz.py
+    # fuzz regressions (in-process) and multi-label stress tests (the stereo case runs in a
+    # child process that inherits the sanitizer environment and imports this tree)
     tests/fuzz/test_regressions.py
-    tests/test_alpha_expansion_stress.py
+    tests/test_alpha_expansion_stress.py # 30 s
+    # NOT YET: tests/fuzz/test_fuzz.py.  Its worker processes cap their address space
+    # (RLIMIT_AS in tests/fuzz/worker.py), and ASan reserves terabytes of virtual memory for
+    # its shadow, so no worker can start ("ERROR: Failed to mmap").  Add it here once the
+    # worker leaves RLIMIT_AS alone when libasan is loaded.
 )
-# Slow tests whose kernel paths the rest already cover (torch.compile tracing; a float64
-# gradcheck of every parameter, 46 s here, while test_gradients_equal_pure_torch_reference
-# checks the same backward kernels).
+# Slow and about torch's tracing, not the kernels (22 s on busy cores).
 DESELECT=(
     tests/test_nn_crf.py::test_torch_compile
-    tests/test_nn_crf.py::test_gradcheck_every_parameter
 )
 if [ $# -gt 0 ]; then SELECTION=("$@"); DESELECT=(); fi
 
 rm -rf "$DEST/tests"
 cp -r "$ROOT/tests" "$DEST/tests"
 find "$DEST/tests" -name '__pycache__' -prune -exec rm -rf {} +
+# test_alpha_expansion_stress.py imports benchmarks.problems from the tree's root
+rm -rf "$DEST/benchmarks"
+mkdir "$DEST/benchmarks"
+cp "$ROOT"/benchmarks/*.py "$DEST/benchmarks/"
 cp "$ROOT/pyproject.toml" "$DEST/pyproject.toml"
 cp "$ROOT/tools/sanitize_conftest.py" "$DEST/conftest.py"
 
