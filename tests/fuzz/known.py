@@ -77,10 +77,12 @@ KNOWN: tuple = (
         "kwargs={'zero_unsure': True, 'fn': 'unary_from_labels'})"),
     KnownIssue(
         "upsample_int_argument_beyond_int64", "upsample_argmax|upsample_cross_entropy", "raised",
-        r"RuntimeError: .*Expected a value of type 'int' for argument '(ignore_index|out_h|out_w)'",
+        r"RuntimeError: .*(Expected a value of type 'int' for argument '(ignore_index|out_h|out_w)'"
+        r"|Storage size calculation overflowed)",
         "ops/upsample.py passes ints to the custom op unchecked; beyond int64 the schema cast raises "
         "RuntimeError: upsample_cross_entropy's ignore_index (line ~395), and output_size's H/W "
-        "from a huge scale_factor (1e30) or size; fix: ValueError/OverflowError for ignore_index "
+        "from a huge scale_factor (1e30) or size (size=(2**63-1, 2**63-1): torch's storage-size "
+        "overflow); fix: ValueError/OverflowError for ignore_index "
         "outside int64, and bound H*W (ValueError beyond int64, the working-set guard below)",
         "Call(target='upsample_argmax', args=(Arr(shape=(1, 2, 5, 5), dtype='float32', torch=True),), "
         "kwargs={'scale_factor': 1e+30})"),
