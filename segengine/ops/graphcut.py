@@ -157,7 +157,7 @@ def contrast_weights(image: torch.Tensor, connectivity: int, beta=None) -> torch
         valid[(k,) + sp] = True
     if beta is None:
         cnt = valid.sum()
-        mean = (d2 * valid).reshape(B, -1).sum(dim=1) / cnt.clamp(min=1)
+        mean = (d2 * valid).flatten(1).sum(dim=1) / cnt.clamp(min=1)
         b = torch.where(mean > 0, 1.0 / (2.0 * mean.clamp(min=1e-300)), torch.zeros_like(mean))
     else:
         b = torch.full((B,), float(beta), dtype=torch.float64, device=image.device)

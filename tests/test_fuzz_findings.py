@@ -1,0 +1,67 @@
+"""Regression tests for the failures the fuzzer found (tests/fuzz/known.py), one per finding.
+
+Each test feeds the reproducer's input, written directly; huge inputs are broadcast views
+(``torch.zeros(()).expand(shape)``), which allocate nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from segengine.densecrf import utils as dutils
+from segengine.ops.graphcut import graphcut
+
+
+# ------------------------------------------------------------ graphcut_empty_batch_with_image
+
+def test_graphcut_empty_batch_with_image():
+    unary = torch.zeros((0, 2, 3, 4))
+    labels = graphcut(unary, image=torch.zeros((0, 1, 3, 4)))
+    assert labels.shape == (0, 3, 4)
+    assert labels.shape == graphcut(unary).shape
+
+
+# ------------------------------------------------------------------ densecrf_utils_silent_inf
+
+@pytest.mark.parametrize("sdims", [(55.8, 0.0), (1.0, -2.0), (float("inf"), 1.0), (float("nan"), 1.0)])
+def test_create_pairwise_gaussian_rejects_bad_sdims(sdims):
+    with pytest.raises(ValueError, match=r"sdims\[\d\] must be finite and > 0"):
+        dutils.create_pairwise_gaussian(sdims, (5, 1))
+
+
+@pytest.mark.parametrize("sdims, schan, bad", [((0.0, 1.0), 13.0, "sdims"), ((3.0, 3.0), 0.0, "schan"),
+                                               ((3.0, 3.0), (13.0, float("nan"), 13.0), "schan")])
+def test_create_pairwise_bilateral_rejects_bad_bandwidths(sdims, schan, bad):
+    img = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match=bad):
+        dutils.create_pairwise_bilateral(sdims, schan, img, chdim=2)
+
+
+@pytest.mark.parametrize("clip", [0.0, -1e-5, float("nan")])
+def test_unary_from_softmax_rejects_bad_clip(clip):
+    sm = np.full((2, 3, 4), 0.5, np.float32)
+    with pytest.raises(ValueError, match="clip must be finite and > 0"):
+        dutils.unary_from_softmax(sm, clip=clip)
+
+
+def test_densecrf_utils_valid_inputs_unchanged():
+    feats = dutils.create_pairwise_gaussian((2.0, 4.0), (3, 5))
+    assert np.array_equal(feats[1].reshape(3, 5), np.tile(np.arange(5, dtype=np.float32) / 4, (3, 1)))
+    u = dutils.unary_from_softmax(np.full((2, 6), 0.5), clip=1e-5)
+    assert np.all(np.isfinite(u))
+
+
+# --------------------------------------------------------------- unary_from_labels_one_label
+
+def test_unary_from_labels_one_label():
+    labels = np.zeros((2, 2), np.int16)
+    with pytest.raises(ValueError, match="n_labels must be >= 2"):
+        dutils.unary_from_labels(labels, 1, 0.5, zero_unsure=True)
+
+
+@pytest.mark.parametrize("gt_prob", [0.0, 1.0, 1.5, float("nan")])
+def test_unary_from_labels_gt_prob_range(gt_prob):
+    with pytest.raises(ValueError, match=r"gt_prob must be in \(0, 1\)"):
+        dutils.unary_from_labels(np.ones((2, 2), np.int16), 2, gt_prob)
