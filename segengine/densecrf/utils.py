@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from numbers import Number
+import math
+from numbers import Integral, Number
 
 import numpy as np
 
@@ -23,7 +24,16 @@ def unary_from_labels(labels, n_labels, gt_prob, zero_unsure=True):
     gt_prob : float
         Probability of the given label, in (0, 1); the rest is spread over the other classes.
     zero_unsure : bool
+
+    Raises
+    ------
+    ValueError
+        ``n_labels`` < 2 (pydensecrf raises ZeroDivisionError for 1) or ``gt_prob`` outside (0, 1).
     """
+    if isinstance(n_labels, bool) or not isinstance(n_labels, Integral):
+        raise TypeError(f"n_labels must be an integer, got {n_labels!r}")
+    if n_labels < 2:
+        raise ValueError(f"n_labels must be >= 2 (the other classes share 1 - gt_prob), got {n_labels!r}")
     if not 0 < gt_prob < 1:
         raise ValueError(f"gt_prob must be in (0, 1), got {gt_prob!r}")
     flat = np.asarray(labels).reshape(-1)
@@ -43,7 +53,13 @@ def unary_from_labels(labels, n_labels, gt_prob, zero_unsure=True):
 
 def unary_from_softmax(sm, scale=None, clip=1e-5):
     """Unary float32 ``[n_classes, N]`` = ``-log(clip(p))`` of class probabilities ``sm``
-    ``[n_classes, ...]``; ``scale`` in (0, 1] mixes in the uniform distribution first."""
+    ``[n_classes, ...]``; ``scale`` in (0, 1] mixes in the uniform distribution first.
+
+    ``clip`` must be None or a finite number > 0: unlike pydensecrf, which returns inf or
+    NaN unaries (with numpy warnings only) for ``clip <= 0``, this raises ValueError.
+    """
+    if clip is not None:
+        _check_bandwidth(clip, "clip")
     sm = np.asarray(sm)
     n = sm.shape[0]
     if scale is not None:
@@ -53,6 +69,24 @@ def unary_from_softmax(sm, scale=None, clip=1e-5):
     if clip is not None:
         sm = np.clip(sm, clip, 1.0)
     return (-np.log(sm)).reshape([n, -1]).astype(np.float32)
+
+
+def _check_bandwidth(value, name: str) -> None:
+    """A divisor (or clip floor): a finite number > 0, else ValueError (TypeError if no number)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+
+
+def _check_bandwidths(values, name: str) -> None:
+    if isinstance(values, Number):
+        _check_bandwidth(values, name)
+        return
+    for i, v in enumerate(values):
+        _check_bandwidth(v, f"{name}[{i}]")
 
 
 def _mesh(shape, sdims):
@@ -65,14 +99,26 @@ def _mesh(shape, sdims):
 
 def create_pairwise_gaussian(sdims, shape):
     """Features float32 ``[len(shape), N]``: the index along each axis divided by ``sdims``
-    (axis order as ``shape``, e.g. ``(y, x)``)."""
+    (axis order as ``shape``, e.g. ``(y, x)``).
+
+    Each ``sdims`` entry must be finite and > 0: unlike pydensecrf, which returns inf/NaN
+    features (with numpy warnings only) for 0, this raises ValueError.
+    """
+    _check_bandwidths(sdims, "sdims")
     mesh = _mesh(shape, sdims)
     return mesh.reshape([len(sdims), -1])
 
 
 def create_pairwise_bilateral(sdims, schan, img, chdim=-1):
     """Features float32 ``[len(sdims) + channels, N]``: coordinates / ``sdims`` then channels /
-    ``schan``; ``chdim`` is the image's channel axis (-1: no channel axis)."""
+    ``schan``; ``chdim`` is the image's channel axis (-1: no channel axis).
+
+    ``sdims`` and ``schan`` (a number or one per channel) must be finite and > 0: unlike
+    pydensecrf, which returns inf/NaN features (with numpy warnings only) for 0, this raises
+    ValueError.
+    """
+    _check_bandwidths(sdims, "sdims")
+    _check_bandwidths(schan, "schan")
     img = np.asarray(img)
     if chdim == -1:
         chans = img[np.newaxis].astype(np.float32)
