@@ -16,14 +16,32 @@ import numpy as np
 import torch
 
 from segengine.ops._common import as_tensor
+from segengine.ops._memory import check_working_set
 
 __all__ = ["confusion_matrix", "iou", "mean_iou", "pixel_accuracy", "ConfusionMatrix"]
+
+
+# the [n, n] int64 counts (bincount's minlength n**2) must have a byte size below 2**63
+MAX_CLASSES = 2**30
 
 
 def _check_num_classes(num_classes) -> int:
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if num_classes > MAX_CLASSES:
+        raise ValueError(f"num_classes must be at most 2**30 (its [num_classes, num_classes] int64 "
+                         f"matrix must stay below 2**63 bytes), got {num_classes!r}")
     return int(num_classes)
+
+
+def _check_memory(pred: torch.Tensor, num_classes: int) -> None:
+    """Working-set guard: per label the int64 copies of pred and target, the kept copies
+    and the bincount index (33 bytes at the peak), and the [n, n] int64 counts with their
+    float64 copy for IoU."""
+    if torch.compiler.is_compiling():
+        return
+    check_working_set(34.0 * pred.numel() + 16.0 * num_classes * num_classes,
+                      f"confusion matrix of {num_classes} classes on labels of shape {tuple(pred.shape)}")
 
 
 def _confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
@@ -35,6 +53,7 @@ def _confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     for name, t in (("pred", pred), ("target", target)):
         if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
             raise TypeError(f"{name} must hold integer labels, got {t.dtype}")
+    _check_memory(pred, num_classes)
     p = pred.reshape(-1).to(torch.int64)
     t = target.reshape(-1).to(torch.int64)
     if ignore_index is not None:
@@ -148,6 +167,8 @@ class ConfusionMatrix:
     def compute(self) -> torch.Tensor:
         """The accumulated ``[num_classes, num_classes]`` int64 matrix (rows: target)."""
         if self.matrix is None:
+            check_working_set(8.0 * self.num_classes * self.num_classes,
+                              f"ConfusionMatrix({self.num_classes}).compute()")
             return torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
         return self.matrix
 

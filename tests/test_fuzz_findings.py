@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from segengine import metrics
 from segengine.densecrf import utils as dutils
 from segengine.ops.graphcut import graphcut
 
@@ -65,3 +66,30 @@ def test_unary_from_labels_one_label():
 def test_unary_from_labels_gt_prob_range(gt_prob):
     with pytest.raises(ValueError, match=r"gt_prob must be in \(0, 1\)"):
         dutils.unary_from_labels(np.ones((2, 2), np.int16), 2, gt_prob)
+
+
+# ----------------------------------------------------------------- metrics_num_classes_overflow
+
+def test_metrics_num_classes_overflow():
+    labels = np.zeros((3, 5), np.int64)
+    with pytest.raises(ValueError, match=r"num_classes must be at most 2\*\*30.*got 2147483648"):
+        metrics.iou(labels, labels, 2147483648)
+    with pytest.raises(ValueError, match="num_classes must be at most"):
+        metrics.ConfusionMatrix(2**62)
+
+
+def test_metrics_confusion_matrix_working_set(monkeypatch):
+    monkeypatch.setenv("SEGENGINE_MEMORY_LIMIT", "1G")
+    labels = np.zeros((3, 5), np.int64)
+    with pytest.raises(MemoryError, match="confusion matrix of 1073741824 classes"):
+        metrics.confusion_matrix(labels, labels, 2**30)
+    with pytest.raises(MemoryError, match="ConfusionMatrix"):
+        metrics.ConfusionMatrix(2**20).compute()
+
+
+def test_metrics_huge_labels_memory_error(monkeypatch):
+    """torch_allocation_runtime_error: the int64 conversion of a huge broadcast label map."""
+    monkeypatch.setenv("SEGENGINE_MEMORY_LIMIT", "1G")
+    big = torch.zeros((), dtype=torch.int32).expand(2**16, 2**16)
+    with pytest.raises(MemoryError, match=r"labels of shape \(65536, 65536\)"):
+        metrics.mean_iou(big, big, 3)
