@@ -16,11 +16,14 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from segengine.ops._common import check_threads
+from segengine.ops._memory import check_working_set
 from segengine.ops.lattice import PermutohedralLattice, check_positive_finite, features_xy
 
 __all__ = ["DenseCRF"]
 
 _NORMALIZATIONS = ("symmetric", "after", "none")
+# the float32 C x C compatibility matrices must have a byte size below 2**63
+_MAX_CLASSES = 2**30
 
 
 def crf_features(image: torch.Tensor, gaussian_sxy: float, bilateral_sxy: float,
@@ -109,6 +112,11 @@ class DenseCRF(nn.Module):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        if num_classes > _MAX_CLASSES:
+            raise ValueError(f"num_classes must be at most 2**30 (the C x C compatibility matrices), "
+                             f"got {num_classes!r}")
+        # torch.eye, the two parameters and the clone: four float32 C x C matrices
+        check_working_set(16.0 * num_classes * num_classes, f"DenseCRF(num_classes={num_classes})")
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"iterations must be a non-negative int, got {iterations!r}")
         if normalization not in _NORMALIZATIONS:

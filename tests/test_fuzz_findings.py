@@ -12,6 +12,7 @@ import torch
 
 from segengine import metrics
 from segengine.densecrf import utils as dutils
+from segengine.nn import DenseCRF
 from segengine.ops.graphcut import graphcut
 
 
@@ -93,3 +94,18 @@ def test_metrics_huge_labels_memory_error(monkeypatch):
     big = torch.zeros((), dtype=torch.int32).expand(2**16, 2**16)
     with pytest.raises(MemoryError, match=r"labels of shape \(65536, 65536\)"):
         metrics.mean_iou(big, big, 3)
+
+
+# ------------------------------------------------------------ nn_densecrf_num_classes_overflow
+
+@pytest.mark.parametrize("num_classes", [2**31, 2**63 - 1])
+def test_nn_densecrf_num_classes_overflow(num_classes):
+    with pytest.raises(ValueError, match=f"num_classes must be at most 2\\*\\*30.*got {num_classes}"):
+        DenseCRF(num_classes)
+
+
+def test_nn_densecrf_num_classes_working_set(monkeypatch):
+    monkeypatch.setenv("SEGENGINE_MEMORY_LIMIT", "1G")
+    with pytest.raises(MemoryError, match=r"DenseCRF\(num_classes=1073741824\)"):
+        DenseCRF(2**30)
+    assert DenseCRF(21).gaussian_compat.shape == (21, 21)
