@@ -14,6 +14,7 @@ from segengine import metrics
 from segengine.densecrf import utils as dutils
 from segengine.nn import DenseCRF
 from segengine.ops.graphcut import graphcut
+from segengine.ops.upsample import upsample_argmax, upsample_cross_entropy
 
 
 # ------------------------------------------------------------ graphcut_empty_batch_with_image
@@ -109,3 +110,48 @@ def test_nn_densecrf_num_classes_working_set(monkeypatch):
     with pytest.raises(MemoryError, match=r"DenseCRF\(num_classes=1073741824\)"):
         DenseCRF(2**30)
     assert DenseCRF(21).gaussian_compat.shape == (21, 21)
+
+
+# ------------------------------------------------------- upsample_int_argument_beyond_int64
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"scale_factor": 1e30}, "H and W must stay below 2\\*\\*63"),
+    ({"size": (2**63 - 1, 2**63 - 1)}, "8\\*B\\*H\\*W bytes must stay below 2\\*\\*63"),
+    ({"size": (2**63, 2)}, "size must hold ints below 2\\*\\*63"),
+])
+def test_upsample_argmax_output_size_beyond_int64(kwargs, match):
+    logits = torch.zeros((1, 2, 5, 5))
+    with pytest.raises(ValueError, match=match):
+        upsample_argmax(logits, **kwargs)
+
+
+@pytest.mark.parametrize("ignore_index", [2**63, -2**63 - 1])
+def test_upsample_cross_entropy_ignore_index_beyond_int64(ignore_index):
+    logits = torch.zeros((1, 2, 5, 5))
+    target = torch.zeros((1, 5, 5), dtype=torch.int64)
+    with pytest.raises(ValueError, match=f"ignore_index must lie in the int64 range.*got {ignore_index}"):
+        upsample_cross_entropy(logits, target, ignore_index=ignore_index)
+
+
+def test_upsample_large_representable_output_memory_error(monkeypatch):
+    monkeypatch.setenv("SEGENGINE_MEMORY_LIMIT", "1G")
+    with pytest.raises(MemoryError, match="upsample_argmax"):
+        upsample_argmax(torch.zeros((1, 2, 5, 5)), size=(2**20, 2**20))
+
+
+def test_upsample_half_logits_conversion_memory_error(monkeypatch):
+    """torch_allocation_runtime_error: the float32 conversion of huge half-precision logits."""
+    monkeypatch.setenv("SEGENGINE_MEMORY_LIMIT", "1G")
+    logits = torch.zeros((), dtype=torch.float16).expand(13, 3, 13, 2**31)
+    with pytest.raises(MemoryError, match=r"upsample_argmax of logits \(13, 3, 13, 2147483648\)"):
+        upsample_argmax(logits, size=4)
+    target = torch.zeros((13, 4, 4), dtype=torch.int64)
+    with pytest.raises(MemoryError, match="upsample_cross_entropy"):
+        upsample_cross_entropy(logits, target)
+
+
+def test_upsample_cross_entropy_target_conversion_memory_error(monkeypatch):
+    monkeypatch.setenv("SEGENGINE_MEMORY_LIMIT", "1G")
+    target = torch.zeros((), dtype=torch.int32).expand(1, 2**17, 2**17)
+    with pytest.raises(MemoryError, match=r"target \(1, 131072, 131072\)"):
+        upsample_cross_entropy(torch.zeros((1, 2, 5, 5)), target)

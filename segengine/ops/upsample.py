@@ -25,10 +25,12 @@ import torch
 
 from segengine.ops._common import (as_tensor, check_float, check_ndim, check_nonempty,
                                    op_threads, run_threads, to_output)
+from segengine.ops._memory import check_working_set
 
 __all__ = ["upsample_argmax", "upsample_cross_entropy"]
 
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
 
 
 def _cy():
@@ -69,6 +71,8 @@ def output_size(h: int, w: int, size, scale_factor) -> tuple[int, int, float, fl
         for v in (H, W):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"size must hold positive ints, got {size!r}")
+            if v > _INT64_MAX:
+                raise ValueError(f"size must hold ints below 2**63, got {size!r}")
         return int(H), int(W), -1.0, -1.0
     sh, sw = _pair(scale_factor, "scale_factor")
     for v in (sh, sw):
@@ -79,6 +83,9 @@ def output_size(h: int, w: int, size, scale_factor) -> tuple[int, int, float, fl
     if H < 1 or W < 1:
         raise ValueError(f"scale_factor {scale_factor!r} gives an empty output ({H}x{W}) "
                          f"for an input of {h}x{w}")
+    if H > _INT64_MAX or W > _INT64_MAX:
+        raise ValueError(f"scale_factor {scale_factor!r} gives an output of {H}x{W} for an input "
+                         f"of {h}x{w}; H and W must stay below 2**63")
     return H, W, float(sh), float(sw)
 
 
@@ -87,6 +94,28 @@ def _compute_logits(logits: torch.Tensor) -> torch.Tensor:
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
     return logits.contiguous()
+
+
+def _check_output_numel(B: int, H: int, W: int, what: str) -> None:
+    """ValueError when the int64 output ``[B, H, W]`` has a byte size beyond int64."""
+    if 8 * B * H * W > _INT64_MAX:
+        raise ValueError(f"{what}: the output [B, H, W] = [{B}, {H}, {W}] is too large "
+                         f"(8*B*H*W bytes must stay below 2**63)")
+
+
+def _logits_copy_bytes(logits: torch.Tensor) -> int:
+    """Bytes of the copy :func:`_compute_logits` makes (0 when it is a view)."""
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        return 4 * logits.numel()
+    return 0 if logits.is_contiguous() else logits.element_size() * logits.numel()
+
+
+def _check_ignore_index(ignore_index) -> int:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+    if not _INT64_MIN <= ignore_index <= _INT64_MAX:
+        raise ValueError(f"ignore_index must lie in the int64 range [-2**63, 2**63), got {ignore_index!r}")
+    return int(ignore_index)
 
 
 # --------------------------------------------------------------------------- argmax op
@@ -155,6 +184,11 @@ def upsample_argmax(logits, size=None, scale_factor=None, align_corners: bool = 
     check_float(t, "logits")
     check_nonempty(t, "logits")
     H, W, sh, sw = output_size(t.shape[2], t.shape[3], size, scale_factor)
+    B = t.shape[0]
+    _check_output_numel(B, H, W, "upsample_argmax")
+    if not torch.compiler.is_compiling():   # the working-set guard, before any conversion
+        check_working_set(_logits_copy_bytes(t) + B * H * W * (12 if return_confidence else 8),
+                          f"upsample_argmax of logits {tuple(t.shape)} to {H}x{W}")
     labels, conf = _upsample_argmax_op(t, H, W, sh, sw, bool(align_corners),
                                        bool(return_confidence), op_threads(num_threads))
     if return_confidence:
@@ -328,6 +362,25 @@ def _ce_backward(ctx, grad_loss, _grad_of_grad):
 _upsample_ce_op.register_autograd(_ce_backward, setup_context=_ce_setup_context)
 
 
+def _check_ce_memory(logits: torch.Tensor, target: torch.Tensor, reduction: int,
+                     need_grad: bool) -> None:
+    """Working-set guard of :func:`upsample_cross_entropy`: the logits' compute copy, the
+    int64 copy of the target, the per-row sums, and the per-pixel loss (reduction "none",
+    with its cast back) or the low-resolution gradient (with its cast back)."""
+    B, C, h, w = logits.shape
+    H, W = target.shape[-2:]
+    item = 8 if logits.dtype == torch.float64 else 4
+    nbytes = _logits_copy_bytes(logits) + 16 * B * H
+    if target.dtype != torch.int64 or not target.is_contiguous():
+        nbytes += 8 * target.numel()
+    if reduction == _REDUCTIONS["none"]:
+        nbytes += (item + logits.element_size()) * B * H * W
+    elif need_grad:
+        nbytes += (item + logits.element_size()) * logits.numel()
+    check_working_set(nbytes, f"upsample_cross_entropy of logits {tuple(logits.shape)} "
+                              f"and target {tuple(target.shape)}")
+
+
 def upsample_cross_entropy(logits, target, weight=None, ignore_index: int = -100,
                            reduction: str = "mean", label_smoothing: float = 0.0,
                            align_corners: bool = False, num_threads: Optional[int] = None):
@@ -391,8 +444,11 @@ def upsample_cross_entropy(logits, target, weight=None, ignore_index: int = -100
         if w.device != t.device:
             raise ValueError(f"weight is on {w.device} but logits are on {t.device}")
     red = _REDUCTIONS[reduction]
+    ignore_index = _check_ignore_index(ignore_index)
     need_grad = torch.is_grad_enabled() and t.requires_grad
-    loss, _ = _upsample_ce_op(t, tgt.to(torch.int64), w, int(ignore_index), red,
+    if not torch.compiler.is_compiling():   # the working-set guard, before any conversion
+        _check_ce_memory(t, tgt, red, need_grad)
+    loss, _ = _upsample_ce_op(t, tgt.to(torch.int64), w, ignore_index, red,
                               float(label_smoothing), bool(align_corners), need_grad,
                               op_threads(num_threads))
     return to_output(loss, was_numpy)
