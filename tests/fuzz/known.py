@@ -68,6 +68,14 @@ KNOWN: tuple = (
         "Call(target='densecrf_utils', args=((55.8, 0.0), (5, 1)), "
         "kwargs={'fn': 'create_pairwise_gaussian'})"),
     KnownIssue(
+        "graphcut_pairwise_beyond_float32", "graphcut", "raised",
+        r"RuntimeError: value cannot be converted to type float without overflow",
+        "ops/graphcut.py graphcut (line ~236) converts a scalar pairwise to the unary's dtype: "
+        "1e300 with float32 unary raises torch's RuntimeError; fix: ValueError when pairwise "
+        "(or beta/blackbox_lambda) is not finite in the unary's dtype",
+        "Call(target='graphcut', args=(Arr(shape=(2, 2, 4, 3), dtype='float32', torch=True),), "
+        "kwargs={'pairwise': 1e+300})"),
+    KnownIssue(
         "unary_from_labels_one_label", "densecrf_utils", "raised",
         r"ZeroDivisionError: float division by zero",
         "densecrf/utils.py unary_from_labels (line ~34) divides (1 - gt_prob) by n_labels - 1: "

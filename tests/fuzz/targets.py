@@ -122,7 +122,8 @@ def _upsample_cross_entropy(args, kwargs, finite):
 
 
 def _peer_cross_entropy_is_finite(logits, rest, kwargs) -> bool:
-    """Whether ``F.cross_entropy(F.interpolate(...))`` is finite here (True when too big to try)."""
+    """Whether ``F.cross_entropy(F.interpolate(...))``, in float64 and then cast to the logits'
+    dtype as the op's loss is, is finite here (True when too big to try)."""
     import torch
     import torch.nn.functional as F
     target = rest[0] if rest else kwargs.get("target")
@@ -137,7 +138,8 @@ def _peer_cross_entropy_is_finite(logits, rest, kwargs) -> bool:
                            ignore_index=kwargs.get("ignore_index", -100),
                            reduction=kwargs.get("reduction", "mean"),
                            label_smoothing=kwargs.get("label_smoothing", 0.0))
-    return bool(torch.isfinite(loss).all())
+    out_dtype = torch.as_tensor(logits).dtype  # the loss comes back in the logits' dtype
+    return bool(torch.isfinite(loss.to(out_dtype if out_dtype.is_floating_point else torch.float64)).all())
 
 
 def _dense_crf(args, kwargs, finite):
