@@ -52,3 +52,11 @@ KNOWN: tuple = (
         "Call(target='graphcut', args=(Arr(shape=(2, 2, 4, 3), dtype='float32', torch=True),), "
         "kwargs={'pairwise': 1e+300})"),
 )
+
+
+def match_known(call, outcome):
+    """The :class:`KnownIssue` this failure is, or None."""
+    for issue in KNOWN:
+        if issue.matches(call, outcome):
+            return issue
+    return None
