@@ -14,6 +14,7 @@ from segengine import metrics
 from segengine.densecrf import utils as dutils
 from segengine.nn import DenseCRF
 from segengine.ops.graphcut import graphcut
+from segengine.ops.lattice import PermutohedralLattice, bilateral_filter, permutohedral_filter
 from segengine.ops.upsample import upsample_argmax, upsample_cross_entropy
 
 
@@ -155,3 +156,43 @@ def test_upsample_cross_entropy_target_conversion_memory_error(monkeypatch):
     target = torch.zeros((), dtype=torch.int32).expand(1, 2**17, 2**17)
     with pytest.raises(MemoryError, match=r"target \(1, 131072, 131072\)"):
         upsample_cross_entropy(torch.zeros((1, 2, 5, 5)), target)
+
+
+# ----------------------------------------------------------- torch_allocation_runtime_error
+
+def test_bilateral_filter_huge_broadcast_image_memory_error():
+    """The reproducer: torch allocated the coordinate features before any guard."""
+    image = torch.zeros((), dtype=torch.float32).expand(13, 3, 13, 2147483659)
+    with pytest.raises(MemoryError, match=r"bilateral_filter on an image of shape \(13, 3, 13, 2147483659\)"):
+        bilateral_filter(image, 72.3, 32.5)
+
+
+def test_bilateral_filter_working_set_before_conversion(monkeypatch):
+    monkeypatch.setenv("SEGENGINE_MEMORY_LIMIT", "64M")
+    image = torch.zeros((), dtype=torch.uint8).expand(1, 3, 2**12, 2**12)
+    with pytest.raises(MemoryError, match="bilateral_filter"):
+        bilateral_filter(image, 3.0, 13.0)
+
+
+def test_permutohedral_filter_working_set(monkeypatch):
+    monkeypatch.setenv("SEGENGINE_MEMORY_LIMIT", "64M")
+    feats = torch.zeros((), dtype=torch.float64).expand(1, 3, 2**12, 2**12)
+    values = torch.zeros(()).expand(1, 2, 2**12, 2**12)
+    with pytest.raises(MemoryError, match="permutohedral_filter of values"):
+        permutohedral_filter(values, feats, "after")
+    with pytest.raises(MemoryError, match="PermutohedralLattice on features"):
+        PermutohedralLattice(feats)
+
+
+def test_lattice_valid_input_unchanged():
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(rng.integers(0, 256, (1, 3, 9, 11), dtype=np.uint8))
+    out = bilateral_filter(image, 3.0, 13.0)
+    assert out.shape == (1, 3, 9, 11) and bool(torch.isfinite(out).all())
+
+
+def test_graphcut_huge_broadcast_unary_memory_error():
+    """Fixed before this file: graphcut's guard runs before its isfinite pass."""
+    unary = torch.zeros(()).expand(13, 2, 13, 2147483659)
+    with pytest.raises(MemoryError, match="graphcut"):
+        graphcut(unary)

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from segengine.ops._common import as_tensor, resolve_threads
+from segengine.ops._memory import check_working_set
 
 __all__ = ["PermutohedralLattice", "permutohedral_filter", "bilateral_filter"]
 
@@ -54,6 +55,28 @@ def check_positive_finite(value, name: str) -> float:
     if not np.isfinite(v) or v <= 0:
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
     return v
+
+
+def lattice_working_set(P: int, d: int, C: int = 0, value_size: int = 4) -> float:
+    """Upper bound on the bytes of a lattice on ``P`` points of dimension ``d`` filtering
+    ``C`` value channels of ``value_size`` bytes once.
+
+    Per point: offsets, weights, splat_pt and splat_w (16(d+1)) and the points-major copy of
+    the values, the output and its copy back (3 C value_size). Per vertex: the blur
+    neighbours and splat pointer (8(d+1) + 8) and the two blur buffers (2 C value_size).
+    The vertex count is taken at its worst case, d+1 per point (distinct simplex corners).
+    """
+    per_point = 16.0 * (d + 1) + 3.0 * C * value_size
+    per_vertex = 8.0 * (d + 1) + 8.0 + 2.0 * C * value_size
+    return P * per_point + P * (d + 1) * per_vertex
+
+
+def _features_copy_bytes(features: torch.Tensor) -> float:
+    """Bytes :func:`_check_features` allocates: the float32 conversion (when not float32),
+    the finiteness mask and the contiguous copy (when a conversion did not make one)."""
+    n = float(features.numel())
+    converted = features.dtype != torch.float32
+    return (4 * n if converted else 0) + n + (4 * n if not (converted or features.is_contiguous()) else 0)
 
 
 # ---------------------------------------------------------------- CUDA launch plumbing
@@ -223,6 +246,15 @@ def _check_features(features):
     return f.reshape(features.shape[0], d, math.prod(features.shape[2:])).contiguous()
 
 
+def _check_lattice_size(features: torch.Tensor) -> None:
+    """ValueError when B*N*(d+1) lattice entries pass the int32 indices."""
+    B, d = features.shape[:2]
+    N = math.prod(features.shape[2:])
+    if B * N * (d + 1) >= 2**31 - 1:
+        raise ValueError(f"too many points for one lattice: B*N*(d+1) must stay below 2^31, got "
+                         f"{B}*{N}*{d + 1} for features of shape {tuple(features.shape)}")
+
+
 class PermutohedralLattice:
     """A permutohedral lattice built once from per-point features, reused for many filters.
 
@@ -274,12 +306,16 @@ class PermutohedralLattice:
     def __init__(self, features, *, num_threads=None, pydensecrf_padding: bool = False):
         t, self._numpy = as_tensor(features, "features")
         self.num_threads = resolve_threads(num_threads)
+        if isinstance(t, torch.Tensor) and t.dim() >= 3:   # before any pass over the data
+            _check_lattice_size(t)
+            if not torch.compiler.is_compiling():
+                P, d = t.shape[0] * math.prod(t.shape[2:]), t.shape[1]
+                check_working_set(_features_copy_bytes(t) + lattice_working_set(P, d),
+                                  f"PermutohedralLattice on features of shape {tuple(t.shape)}")
         f = _check_features(t)
         self.batch, self.d, self.num_points = f.shape
         self.spatial = tuple(t.shape[2:])
         self.device = f.device
-        if self.batch * self.num_points * (self.d + 1) >= 2**31 - 1:
-            raise ValueError("too many points for one lattice: B*N*(d+1) must stay below 2^31")
         (self.offsets, self.weights, self.neighbors, self.splat_ptr, self.splat_pt, self.splat_w,
          self.batch_vertices) = _lattice_build_op(f, self.num_threads,
                                                   bool(pydensecrf_padding) and self.num_points % 4 != 0)
@@ -352,6 +388,21 @@ class PermutohedralLattice:
 
 # ----------------------------------------------------------------------- functions
 
+def _check_filter_memory(values: torch.Tensor, features: torch.Tensor, normalization: str) -> None:
+    """Working-set guard of :func:`permutohedral_filter`: the lattice with the value rows,
+    the features' conversion and, when normalising, the normaliser and the scaled values."""
+    if values.dim() < 2 or features.dim() < 3:
+        return   # the shape checks below raise
+    P, d = features.shape[0] * math.prod(features.shape[2:]), features.shape[1]
+    C = values.shape[1]
+    item = 8 if values.dtype == torch.float64 else 4
+    nbytes = _features_copy_bytes(features) + lattice_working_set(P, d, C, item)
+    if normalization != "none":
+        nbytes += lattice_working_set(P, d, 1, item) - lattice_working_set(P, d) + 2.0 * P * C * item
+    check_working_set(nbytes, f"permutohedral_filter of values {tuple(values.shape)} on features "
+                              f"{tuple(features.shape)}")
+
+
 def permutohedral_filter(values, features, normalization: str = "none", *, num_threads=None):
     """Gaussian filter of ``values`` in the feature space ``features`` (one lattice, one use).
 
@@ -375,8 +426,11 @@ def permutohedral_filter(values, features, normalization: str = "none", *, num_t
     """
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
-    lat = PermutohedralLattice(features, num_threads=num_threads)
     vt, was_numpy = as_tensor(values, "values")
+    ft, _ = as_tensor(features, "features")
+    if not torch.compiler.is_compiling():
+        _check_filter_memory(vt, ft, normalization)
+    lat = PermutohedralLattice(ft, num_threads=num_threads)
     if normalization == "none":
         out = lat.filter(vt)
     else:
@@ -391,6 +445,19 @@ def permutohedral_filter(values, features, normalization: str = "none", *, num_t
         else:
             out = lat.filter(vt * (1.0 / (n.double() + 1e-20)).to(n.dtype))
     return out.numpy() if was_numpy and isinstance(out, torch.Tensor) else out
+
+
+def _check_bilateral_memory(image: torch.Tensor) -> None:
+    """Working-set guard of :func:`bilateral_filter`: the float32 values (when converted),
+    the coordinate and colour features and their concatenation, and the normalised filter."""
+    B, K, H, W = image.shape
+    P, d = B * H * W, K + 2
+    item = 8 if image.dtype == torch.float64 else 4
+    values = 4.0 * P * K if image.dtype not in (torch.float32, torch.float64) else 0.0
+    feats = 8.0 * H * W + 4.0 * P * K + 4.0 * P * d
+    norm = lattice_working_set(P, d, 1, item) - lattice_working_set(P, d) + 2.0 * P * K * item
+    check_working_set(values + feats + P * d + lattice_working_set(P, d, K, item) + norm,
+                      f"bilateral_filter on an image of shape {tuple(image.shape)}")
 
 
 def bilateral_filter(image, sigma_spatial, sigma_color, *, num_threads=None):
@@ -428,6 +495,8 @@ def bilateral_filter(image, sigma_spatial, sigma_color, *, num_threads=None):
         raise ValueError(f"image must have 1..{MAX_DIM - 2} channels, got {K}")
     if t.dtype.is_complex or t.dtype == torch.bool:
         raise TypeError(f"image must be real, got {t.dtype}")
+    if not torch.compiler.is_compiling():   # the working-set guard, before any conversion
+        _check_bilateral_memory(t)
     vals = t if t.dtype in (torch.float32, torch.float64) else t.to(torch.float32)
     f = features_xy(B, (H, W), (ss, ss), device=t.device)
     col = vals.to(torch.float32) / np.float32(sc)
