@@ -196,3 +196,13 @@ def test_graphcut_huge_broadcast_unary_memory_error():
     unary = torch.zeros(()).expand(13, 2, 13, 2147483659)
     with pytest.raises(MemoryError, match="graphcut"):
         graphcut(unary)
+
+
+# -------------------------------------------------------- graphcut_pairwise_beyond_float32
+
+def test_graphcut_pairwise_beyond_float32():
+    unary = torch.zeros((2, 2, 4, 3), dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"pairwise must be representable in the unary's dtype "
+                                         r"torch.float32.*got 1e\+300"):
+        graphcut(unary, pairwise=1e300)
+    assert graphcut(unary.double(), pairwise=1e300).shape == (2, 4, 3)

@@ -233,6 +233,9 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
         weights = pairwise.detach().to(unary.device, unary.dtype)
     else:
         pw = float(pairwise)
+        if math.isfinite(pw) and abs(pw) > torch.finfo(unary.dtype).max:
+            raise ValueError(f"pairwise must be representable in the unary's dtype {unary.dtype} "
+                             f"(|pairwise| <= {torch.finfo(unary.dtype).max:.6g}), got {pw!r}")
         weights = torch.full((1,), pw, dtype=unary.dtype, device=unary.device)
     if checking and not bool(torch.isfinite(weights).all()):
         raise ValueError("pairwise contains NaN or infinity")
