@@ -17,7 +17,8 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from segengine.ops._common import check_threads
 from segengine.ops._memory import check_working_set
-from segengine.ops.lattice import PermutohedralLattice, check_positive_finite, features_xy
+from segengine.ops.lattice import (PermutohedralLattice, check_positive_finite, features_xy,
+                                   lattice_working_set)
 
 __all__ = ["DenseCRF"]
 
@@ -157,8 +158,25 @@ class DenseCRF(nn.Module):
             raise ValueError(f"image is on {image.device} but logits are on {logits.device}")
         if logits.numel() == 0 or image.shape[1] == 0:
             raise ValueError("logits and image must not be empty")
+        if not torch.compiler.is_compiling():   # the working-set guard, before any pass over the data
+            self._check_memory(logits, image)
         if image.dtype.is_floating_point and not bool(torch.isfinite(image).all()):
             raise ValueError("image must be finite")
+
+    def _check_memory(self, logits: torch.Tensor, image: torch.Tensor) -> None:
+        """Estimated bytes of a forward: the features (Gaussian, bilateral, colour and the
+        finiteness mask), the two lattices with their value rows and normalisers, and per
+        iteration about eight [B, C, H, W] tensors (all kept for autograd when it records)."""
+        B, C, H, W = logits.shape
+        K = image.shape[1]
+        P = B * H * W
+        item = logits.element_size()
+        feats = 4.0 * P * (2 + (2 + K) + K) + P * K
+        lattices = sum(lattice_working_set(P, d, C, item) + 4.0 * P for d in (2, 2 + K))
+        kept = self.iterations if torch.is_grad_enabled() and logits.requires_grad else 1
+        tensors = item * float(P) * C * (2 + 8 * max(kept, 1))
+        check_working_set(feats + lattices + tensors,
+                          f"DenseCRF forward on logits {tuple(logits.shape)} and image {tuple(image.shape)}")
 
     def kernels(self, image: torch.Tensor, dtype: torch.dtype) -> list[_Kernel]:
         """Build the Gaussian and bilateral lattices for ``image`` (once per forward)."""

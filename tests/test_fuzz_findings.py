@@ -206,3 +206,12 @@ def test_graphcut_pairwise_beyond_float32():
                                          r"torch.float32.*got 1e\+300"):
         graphcut(unary, pairwise=1e300)
     assert graphcut(unary.double(), pairwise=1e300).shape == (2, 4, 3)
+
+
+def test_nn_densecrf_forward_huge_broadcast_memory_error():
+    """torch_allocation_runtime_error, reproduced by DenseCRF.forward: image checks and
+    features ran on [B, C, H, W] before any guard."""
+    layer = DenseCRF(3)
+    big = torch.zeros(()).expand(1, 3, 4, 2147483659)
+    with pytest.raises(MemoryError, match=r"DenseCRF forward on logits \(1, 3, 4, 2147483659\)"):
+        layer(big, big)
