@@ -158,7 +158,8 @@ class DenseCRF(nn.Module):
             raise ValueError(f"image is on {image.device} but logits are on {logits.device}")
         if logits.numel() == 0 or image.shape[1] == 0:
             raise ValueError("logits and image must not be empty")
-        if not torch.compiler.is_compiling():   # the working-set guard, before any pass over the data
+        # the working-set guard (host memory: CPU tensors), before any pass over the data
+        if logits.device.type == "cpu" and not torch.compiler.is_compiling():
             self._check_memory(logits, image)
         if image.dtype.is_floating_point and not bool(torch.isfinite(image).all()):
             raise ValueError("image must be finite")

@@ -308,7 +308,7 @@ class PermutohedralLattice:
         self.num_threads = resolve_threads(num_threads)
         if isinstance(t, torch.Tensor) and t.dim() >= 3:   # before any pass over the data
             _check_lattice_size(t)
-            if not torch.compiler.is_compiling():
+            if t.device.type == "cpu" and not torch.compiler.is_compiling():
                 P, d = t.shape[0] * math.prod(t.shape[2:]), t.shape[1]
                 check_working_set(_features_copy_bytes(t) + lattice_working_set(P, d),
                                   f"PermutohedralLattice on features of shape {tuple(t.shape)}")
@@ -428,7 +428,7 @@ def permutohedral_filter(values, features, normalization: str = "none", *, num_t
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     vt, was_numpy = as_tensor(values, "values")
     ft, _ = as_tensor(features, "features")
-    if not torch.compiler.is_compiling():
+    if ft.device.type == "cpu" and not torch.compiler.is_compiling():
         _check_filter_memory(vt, ft, normalization)
     lat = PermutohedralLattice(ft, num_threads=num_threads)
     if normalization == "none":
@@ -495,7 +495,8 @@ def bilateral_filter(image, sigma_spatial, sigma_color, *, num_threads=None):
         raise ValueError(f"image must have 1..{MAX_DIM - 2} channels, got {K}")
     if t.dtype.is_complex or t.dtype == torch.bool:
         raise TypeError(f"image must be real, got {t.dtype}")
-    if not torch.compiler.is_compiling():   # the working-set guard, before any conversion
+    # the working-set guard (host memory: CPU tensors), before any conversion
+    if t.device.type == "cpu" and not torch.compiler.is_compiling():
         _check_bilateral_memory(t)
     vals = t if t.dtype in (torch.float32, torch.float64) else t.to(torch.float32)
     f = features_xy(B, (H, W), (ss, ss), device=t.device)

@@ -186,7 +186,8 @@ def upsample_argmax(logits, size=None, scale_factor=None, align_corners: bool = 
     H, W, sh, sw = output_size(t.shape[2], t.shape[3], size, scale_factor)
     B = t.shape[0]
     _check_output_numel(B, H, W, "upsample_argmax")
-    if not torch.compiler.is_compiling():   # the working-set guard, before any conversion
+    # the working-set guard (host memory: CPU tensors), before any conversion
+    if t.device.type == "cpu" and not torch.compiler.is_compiling():
         check_working_set(_logits_copy_bytes(t) + B * H * W * (12 if return_confidence else 8),
                           f"upsample_argmax of logits {tuple(t.shape)} to {H}x{W}")
     labels, conf = _upsample_argmax_op(t, H, W, sh, sw, bool(align_corners),
@@ -446,7 +447,8 @@ def upsample_cross_entropy(logits, target, weight=None, ignore_index: int = -100
     red = _REDUCTIONS[reduction]
     ignore_index = _check_ignore_index(ignore_index)
     need_grad = torch.is_grad_enabled() and t.requires_grad
-    if not torch.compiler.is_compiling():   # the working-set guard, before any conversion
+    # the working-set guard (host memory: CPU tensors), before any conversion
+    if t.device.type == "cpu" and not torch.compiler.is_compiling():
         _check_ce_memory(t, tgt, red, need_grad)
     loss, _ = _upsample_ce_op(t, tgt.to(torch.int64), w, ignore_index, red,
                               float(label_smoothing), bool(align_corners), need_grad,
