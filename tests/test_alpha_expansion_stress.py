@@ -220,7 +220,7 @@ def run_stereo_child(scale, timeout):
 def check_stereo(out):
     # float costs: the target is within 1.01x of PyMaxflow; it is far closer
     assert out["fastmin_energy"] <= 1.0001 * out["pm_energy"], out
-    assert out["op_energy"] == pytest.approx(out["fastmin_energy"], rel=1e-12)
+    assert out["op_energy"] == pytest.approx(out["fastmin_energy"], rel=1e-9)   # summation order
     assert out["same_labels"]
     # the same costs as integers (x1000): exact arithmetic, PyMaxflow's energy exactly
     assert out["int_energy"] == pytest.approx(out["pm_int_energy"], rel=1e-9), out

@@ -138,7 +138,7 @@ def _abs_max(a) -> float | int:
         return 0
     if a.dtype.kind in "iub":
         return max(abs(int(a.max())), abs(int(a.min())))
-    return float(np.abs(a).max())
+    return float(max(a.max(), -a.min()))   # no |a| temporary
 
 
 def check_exact_energy(unary, label_axis: int, pairwise, edge_weights, n_offsets: int,

@@ -32,26 +32,9 @@ class KnownIssue:
                 and re.search(self.pattern, outcome.describe(), re.S) is not None)
 
 
-KNOWN: tuple = (
-    KnownIssue(
-        "torch_allocation_runtime_error", "*", "raised",
-        r"RuntimeError: .*DefaultCPUAllocator: can.t allocate memory",
-        "a torch allocation runs before the op's working-set guard (or the op has none), so an "
-        "input too large for memory raises torch's RuntimeError instead of MemoryError; the ops "
-        "got guards on 2026-12-02, still open: nn.py DenseCRF.forward (crf_features / softmax on "
-        "[B, C, H, W] before any check_working_set); fix: check_working_set first",
-        "Call(target='nn_densecrf', args=({'num_classes': 3}, Arr(shape=(1, 3, 4, 2147483659), "
-        "torch=True, layout='broadcast'), Arr(shape=(1, 3, 4, 2147483659), torch=True, "
-        "layout='broadcast'), False))"),
-    KnownIssue(
-        "graphcut_pairwise_beyond_float32", "graphcut", "raised",
-        r"RuntimeError: value cannot be converted to type float without overflow",
-        "ops/graphcut.py graphcut (line ~236) converts a scalar pairwise to the unary's dtype: "
-        "1e300 with float32 unary raises torch's RuntimeError; fix: ValueError when pairwise "
-        "(or beta/blackbox_lambda) is not finite in the unary's dtype",
-        "Call(target='graphcut', args=(Arr(shape=(2, 2, 4, 3), dtype='float32', torch=True),), "
-        "kwargs={'pairwise': 1e+300})"),
-)
+# Every failure the fuzzer found on 2026-12-02 is fixed (tests/test_fuzz_findings.py holds
+# their reproducers as regression tests); add new ones here as KnownIssue(...) entries.
+KNOWN: tuple = ()
 
 
 def match_known(call, outcome):

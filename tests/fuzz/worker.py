@@ -46,6 +46,8 @@ class Outcome(tuple):
 def _limit_resources() -> None:
     import resource
     os.environ["SEGENGINE_MEMORY_LIMIT"] = MEMORY_LIMIT
+    if "libasan" in os.environ.get("LD_PRELOAD", ""):
+        return   # ASan reserves terabytes of address space; the memory limit above still holds
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = ADDRESS_SPACE_LIMIT if hard == resource.RLIM_INFINITY else min(ADDRESS_SPACE_LIMIT, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
