@@ -104,13 +104,19 @@ def _upsample_argmax(args, kwargs, finite):
     check_finite(out, finite, "upsample_argmax")
 
 
+def _grad_leaf(x, backward):
+    """A float tensor that requires grad when the call will run backward, else ``x``."""
+    import torch
+    if backward and isinstance(x, torch.Tensor) and x.dtype.is_floating_point:
+        return x.detach().clone().requires_grad_(True)
+    return x
+
+
 def _upsample_cross_entropy(args, kwargs, finite):
     import torch
     import segengine
     backward = kwargs.pop("backward", False)
-    logits = args[0]
-    if backward and isinstance(logits, torch.Tensor) and logits.dtype.is_floating_point:
-        logits = logits.detach().clone().requires_grad_(True)
+    logits = _grad_leaf(args[0], backward)
     loss = segengine.upsample_cross_entropy(logits, *args[1:], **kwargs)
     if finite and not _peer_cross_entropy_is_finite(logits, args[1:], kwargs):
         finite = False  # e.g. "mean" over all-ignored targets: F.cross_entropy gives NaN too
@@ -171,9 +177,7 @@ def _graphcut(args, kwargs, finite):
     import torch
     import segengine
     backward = kwargs.pop("backward", False)
-    unary = args[0]
-    if backward and isinstance(unary, torch.Tensor) and unary.dtype.is_floating_point:
-        unary = unary.detach().clone().requires_grad_(True)
+    unary = _grad_leaf(args[0], backward)
     labels = segengine.graphcut(unary, *args[1:], **kwargs)
     check_shape(labels, _shape(unary)[:1] + _shape(unary)[2:], "graphcut")
     if finite:
