@@ -74,7 +74,7 @@ PRELOAD=$(IFS=:; echo "${preload[*]}")
 
 # Python and torch leak by design (detect_leaks=0); any report ends the process
 # (halt_on_error, abort_on_error).
-export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1"
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 args=()
 for t in "${DESELECT[@]}"; do args+=(--deselect "$t"); done

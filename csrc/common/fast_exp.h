@@ -1,6 +1,6 @@
 // exp(x) for x <= 0 and log(x) for normal x > 0 in float, without libm calls or branches so that CPU loops vectorise:
 // Cephes-style range reduction and a degree-6 polynomial, relative error about 2e-7.
-// Arguments below -87 give 0 (no denormals); NaN gives NaN. Used for softmax arguments
+// Arguments below -87 give 0 (no denormals); NaN gives NaN (without undefined conversions). Used for softmax arguments
 // after subtracting the maximum (dense CRF mean field, fused cross-entropy).
 #pragma once
 #include "seg_common.h"
@@ -24,7 +24,12 @@ SEG_HD float exp_nonpositive(float x) {
     const float keep = x < -87.0f ? 0.0f : 1.0f;
     x = x < -87.0f ? -87.0f : x;
     const float t = x * 1.44269504088896341f;
-    const int n = (int)(t - 0.5f);  // t <= 0: truncation gives the nearest integer
+    // t <= 0: truncation gives the nearest integer.  The clamp changes no finite result; it
+    // keeps the conversion defined for NaN (-> -127: a zero scale, and y is NaN anyway).
+    float tm = t - 0.5f;
+    tm = tm >= -127.0f ? tm : -127.0f;
+    tm = tm <= 126.0f ? tm : 126.0f;
+    const int n = (int)tm;
     const float fn = (float)n;
     float r = x - fn * 0.693359375f;
     r = r - fn * -2.12194440e-4f;

@@ -34,7 +34,10 @@ SEG_SIMD_INLINE v8f exp_nonpositive8(v8f x) {
     const v8f keep = low ? (v8f){} : (v8f){} + 1.0f;
     x = low ? (v8f){} - 87.0f : x;
     const v8f t = x * 1.44269504088896341f;
-    const v8i n = __builtin_convertvector(t - 0.5f, v8i);  // truncation, as (int)
+    v8f tm = t - 0.5f;                       // clamped as in exp_nonpositive (NaN lanes)
+    tm = tm >= -127.0f ? tm : (v8f){} - 127.0f;
+    tm = tm <= 126.0f ? tm : (v8f){} + 126.0f;
+    const v8i n = __builtin_convertvector(tm, v8i);  // truncation, as (int)
     const v8f fn = __builtin_convertvector(n, v8f);
     v8f r = x - fn * 0.693359375f;
     r = r - fn * -2.12194440e-4f;
