@@ -215,3 +215,17 @@ def test_nn_densecrf_forward_huge_broadcast_memory_error():
     big = torch.zeros(()).expand(1, 3, 4, 2147483659)
     with pytest.raises(MemoryError, match=r"DenseCRF forward on logits \(1, 3, 4, 2147483659\)"):
         layer(big, big)
+
+
+def test_unary_from_softmax_clip_below_the_input_precision():
+    """float16 probabilities with clip=1e-30: the floor underflows to 0 in float16, which
+    gave inf unaries; the floor now holds (computed in float32)."""
+    from segengine.densecrf.utils import unary_from_softmax
+    sm = np.zeros((4, 13), dtype=np.float16)
+    sm[0] = 1
+    u = unary_from_softmax(sm, clip=1e-30)
+    assert np.all(np.isfinite(u)) and u.dtype == np.float32
+    assert np.allclose(u[1:], -np.log(np.float32(1e-30)))
+    # a floor that float16 can hold keeps pydensecrf's float16 arithmetic
+    sm = np.full((2, 3), 0.5, dtype=np.float16)
+    assert np.array_equal(unary_from_softmax(sm, clip=1e-3), (-np.log(sm)).reshape(2, -1).astype(np.float32))

@@ -61,6 +61,8 @@ def unary_from_softmax(sm, scale=None, clip=1e-5):
     if clip is not None:
         _check_bandwidth(clip, "clip")
     sm = np.asarray(sm)
+    if clip is not None and sm.dtype.kind == "f" and sm.dtype.type(clip) == 0:
+        sm = sm.astype(np.float32)   # the floor would round to 0 in sm's dtype: inf unaries
     n = sm.shape[0]
     if scale is not None:
         if not 0 < scale <= 1:
