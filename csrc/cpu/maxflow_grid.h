@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
@@ -116,6 +117,9 @@ inline decltype(auto) with_slots(const GridGeom& g, F&& f) {
     return f(std::integral_constant<int, 0>());
 }
 
+// Slabs per thread of a parallel slab solve (see solve_slabs).
+constexpr int kSlabsPerThread = 4;
+
 // Whether a fresh solve of grid g with nthreads threads is split into parallel slabs.
 inline bool slab_solve_pays(const GridGeom& g, int nthreads) {
     const int64_t outer = g.ndim == 3 ? g.sz[0] : g.sz[1];
@@ -123,8 +127,8 @@ inline bool slab_solve_pays(const GridGeom& g, int nthreads) {
 }
 
 // Parallel solve of one grid (nthreads >= 2, big enough): the grid is cut into slabs along
-// its outermost axis; each slab is solved by its own thread on its own range of the node
-// array, with the arcs that cross slab borders hidden (as if outside the grid).  The slabs' flows are
+// its outermost axis (kSlabsPerThread per thread); each slab is solved by one thread on its
+// own range of the node array, with the arcs that cross slab borders hidden (as if outside the grid).  The slabs' flows are
 // valid flows of the whole graph and their search trees valid trees of it, so after the
 // crossing arcs are restored one serial pass that starts from the border nodes finishes
 // the job (Boykov-Kolmogorov with reused trees).  The flow value does not depend on the
@@ -136,7 +140,10 @@ void solve_slabs(const GridGeom& g, Solver<T, GridTopology<T, AC>>& s, T* rc, in
     const int64_t outer = three ? g.sz[0] : g.sz[1];
     const int64_t plane = three ? g.sz[1] * g.sz[2] : g.sz[2];
     const int A = g.A;
-    int T_ = int(std::min<int64_t>(nthreads, outer / 16));
+    // More slabs than threads, handed out in order to whichever thread is free: the flow
+    // work is uneven across an image (a textured half can take twice as long), and the
+    // merge pass costs little per extra border.
+    int T_ = int(std::min<int64_t>(int64_t(kSlabsPerThread) * nthreads, outer / 16));
     // slab t covers outer indices [b[t], b[t+1])
     std::vector<int64_t> b(static_cast<size_t>(T_ + 1));
     for (int t = 0; t <= T_; ++t) b[size_t(t)] = outer * t / T_;
@@ -173,12 +180,16 @@ void solve_slabs(const GridGeom& g, Solver<T, GridTopology<T, AC>>& s, T* rc, in
         q.topo = s.topo;
         q.topo.rc = rc + n0 * A;
     }
-    auto work = [&](int t) {
-        try { sub[size_t(t)]->maxflow(false); } catch (...) { errs[size_t(t)] = std::current_exception(); }
+    std::atomic<int> next{0};
+    auto work = [&]() {
+        for (int t = next++; t < T_; t = next++) {
+            try { sub[size_t(t)]->maxflow(false); } catch (...) { errs[size_t(t)] = std::current_exception(); }
+        }
     };
     std::vector<std::thread> th;
-    for (int t = 1; t < T_; ++t) th.emplace_back(work, t);
-    work(0);
+    const int n_threads = std::min(nthreads, T_);
+    for (int t = 1; t < n_threads; ++t) th.emplace_back(work);
+    work();
     for (auto& x : th) x.join();
     for (auto& e : errs) if (e) std::rethrow_exception(e);
     uint32_t stamp = 0;
