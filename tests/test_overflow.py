@@ -20,14 +20,19 @@ def name(dtype):
     return np.dtype(dtype).name
 
 
-def their_solved_graph(tedges, edges, n):
-    """PyMaxflow's int64 graph with these terminal and edge capacities and its max flow."""
-    g = pmf.Graph[int]()
+def fill(g, tedges, edges, n):
+    """Add n nodes, the terminal capacities (i, source, sink) and edges (i, j, cap, rev) to g."""
     g.add_nodes(n)
     for i, s, t in tedges:
         g.add_tedge(i, s, t)
     for i, j, c, r in edges:
         g.add_edge(i, j, c, r)
+    return g
+
+
+def their_solved_graph(tedges, edges, n):
+    """PyMaxflow's int64 graph with these terminal and edge capacities and its max flow."""
+    g = fill(pmf.Graph[int](), tedges, edges, n)
     return g, g.maxflow()
 
 
@@ -36,13 +41,7 @@ def their_flow(tedges, edges, n):
 
 
 def our_graph(dtype, tedges, edges, n):
-    g = smf.Graph[dtype]()
-    g.add_nodes(n)
-    for i, s, t in tedges:
-        g.add_tedge(i, s, t)
-    for i, j, c, r in edges:
-        g.add_edge(i, j, c, r)
-    return g
+    return fill(smf.Graph[dtype](), tedges, edges, n)
 
 
 # ------------------------------------------------------------------ Graph: terminal capacities
