@@ -1,5 +1,5 @@
 # distutils: language = c++
-# distutils: sources = csrc/cpu/watershed.cpp
+# distutils: sources = csrc/cpu/watershed.cpp csrc/cpu/flood_levels.cpp
 """Thin binding of csrc/cpu/watershed.cpp: raw pointers of C-contiguous arrays, GIL released.
 
 All checks (shapes, dtypes, contiguity, neighbour lists) are done by
@@ -9,6 +9,11 @@ segengine/ops/watershed.py; this module only forwards pointers.
 from libc.stdint cimport int64_t, int32_t, uint8_t, uintptr_t
 
 import numpy as np
+
+cdef extern from "flood_levels.h" namespace "seg::ws":
+    void c_flood_levels "seg::ws::flood_levels"(
+        const double* priority, const uint8_t* seeds, const uint8_t* inside, double* level,
+        int64_t n, const int64_t* offsets, int noffsets) except + nogil
 
 cdef extern from "watershed.h" namespace "seg::ws":
     cdef struct Geometry:
@@ -108,3 +113,19 @@ def _set_packed_limit(int64_t n):
     """Testing hook: images of 32/64-bit dtypes with at least ``n`` pixels use the wide
     (24-byte) heap items; ``n < 0`` restores the default (2**32 - 4)."""
     c_set_packed_limit(n)
+
+
+def flood_levels(const double[::1] priority, const uint8_t[::1] seeds, const uint8_t[::1] inside,
+                 double[::1] level, const int64_t[::1] offsets):
+    """Flooding level of every pixel of a padded, raveled grid (see csrc/cpu/flood_levels.h).
+
+    ``priority``, ``seeds``, ``inside`` and ``level`` have one element per pixel of a grid
+    padded with outside pixels; ``offsets`` are the raveled neighbour steps.
+    """
+    cdef int64_t n = priority.shape[0]
+    if seeds.shape[0] != n or inside.shape[0] != n or level.shape[0] != n:
+        raise ValueError("flood_levels: arrays of different lengths")
+    with nogil:
+        c_flood_levels(&priority[0] if n else NULL, &seeds[0] if n else NULL,
+                       &inside[0] if n else NULL, &level[0] if n else NULL, n,
+                       &offsets[0] if offsets.shape[0] else NULL, <int>offsets.shape[0])

@@ -1,0 +1,49 @@
+"""Fixtures for the segengine.dask tests: a loopback LocalCluster and the three schedulers.
+
+Import them into a test module with ``from tests.dask_fixtures import *``. The cluster is
+bounded in time (start and close each time out) and listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import pytest
+
+pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+__all__ = ["dask_client", "scheduler", "local_cluster", "compute"]
+
+
+@contextlib.contextmanager
+def local_cluster(n_workers=2, **kwargs):
+    """A process-based LocalCluster on loopback with a Client that is not the default."""
+    opts = dict(n_workers=n_workers, processes=True, threads_per_worker=1, host="127.0.0.1",
+                dashboard_address=":0", silence_logs=logging.ERROR, worker_dashboard_address=None)
+    opts.update(kwargs)
+    with distributed.LocalCluster(**opts) as cluster:
+        with distributed.Client(cluster, set_as_default=False, timeout="60s") as client:
+            client.wait_for_workers(n_workers, timeout=60)
+            yield client
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """2 worker processes, 1 thread each, shared by the whole test session."""
+    with local_cluster() as client:
+        yield client
+
+
+@pytest.fixture(params=["synchronous", "threads", "distributed"])
+def scheduler(request):
+    """Each scheduler a user may run under: 'synchronous', 'threads', or a Client."""
+    if request.param == "distributed":
+        return request.getfixturevalue("dask_client")
+    return request.param
+
+
+def compute(x, scheduler):
+    """``x.compute()`` under ``scheduler`` (a name or a Client), as a numpy array."""
+    return x.compute(scheduler=scheduler)
