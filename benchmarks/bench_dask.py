@@ -1,0 +1,314 @@
+"""segengine.dask (issue 11): out-of-core watershed, anchors, worker scaling, dataset-scale CRF.
+
+Cases, each on a fresh process-based LocalCluster on 127.0.0.1 with 1 thread per worker:
+
+* **Out of core.** A synthetic membrane volume (``benchmarks/dask_volume.py``: Voronoi
+  cells of ~40 voxels with Gaussian walls and blurred noise, one seed per cell) is written
+  block by block to zarr, then ``segengine.dask.watershed`` runs zarr -> zarr
+  (``segengine.dask._io.save_array``) on 2 workers whose memory limits add up to less
+  than the volume. Reported: wall time, each worker's peak resident memory (sampled every
+  50 ms from this process with psutil: no task is sent to the workers for it), restarts.
+  Halo ``ooc_depth`` (16): the default (32) floods 4.5x the voxels of a 64x128x128 block,
+  and larger chunks do not fit the per-worker limit (about 70 bytes per flooded voxel).
+* **Anchors.** On a crop that fits in memory: whole-array ``segengine.watershed`` and
+  scikit-image (time, peak memory above the baseline), ``segengine.dask.watershed`` at its
+  default depth and the single-pass blockwise scikit-image watershed with the same halo
+  (elf's approach, ``benchmarks/dask_baselines.py``), each with its voxel agreement with the
+  whole-array result.
+* **Scaling.** ``segengine.dask.watershed`` on the crop at the out-of-core depth on 2
+  workers, then 1 (same per-worker limit): ratio = 1-worker / 2-worker time (issue target
+  >= 1.7 on 2 cores), the results compared. On the crop, not the whole volume, for time.
+* **Dataset scale.** ``segengine.dask.dense_crf`` over N images (batch chunks, images and
+  logits made inside the tasks, ``benchmarks/dask_crf_data.py``) on 2 workers x 1 thread
+  vs a loop of ``segengine.dense_crf`` in this process (torch's default threads); both
+  include making the inputs and the argmax.
+
+Timings are single runs (minutes each), not medians. Rows of a cluster run report in
+``peak_mb`` the largest worker's peak RSS (absolute, imports included), the notes every
+worker's. ``--quick`` uses a 64x256x256 volume (which does not exceed the limits: only the
+full run tests out-of-core) and 16 small images.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks.common import peak_extra_memory_mb
+
+OP = "dask watershed"
+OP_CRF = "dask dense_crf"
+
+# ooc_depth: halo of the out-of-core and scaling runs (the default depth, 32, more than
+# doubles the voxels each 64x128x128 block floods; its agreement is measured on the crop).
+FULL = dict(shape=(512, 1024, 1024), chunks=(64, 128, 128), spacing=40.0, memory_limit=768 * 2**20,
+            ooc_depth=16, crop=(256, 512, 512), crop_memory_limit=2 * 2**30,
+            crf_images=256, crf_size=(375, 500), crf_classes=21, crf_per_chunk=4, crf_iterations=5)
+QUICK = dict(shape=(64, 256, 256), chunks=(32, 128, 128), spacing=32.0, memory_limit=768 * 2**20,
+             ooc_depth=16, crop=(64, 256, 256), crop_memory_limit=2 * 2**30,
+             crf_images=16, crf_size=(120, 160), crf_classes=21, crf_per_chunk=2, crf_iterations=5)
+CRF_PARAMS = dict(gaussian_sxy=3, gaussian_compat=3, bilateral_sxy=80, bilateral_srgb=13,
+                  bilateral_compat=10)
+
+
+def _row(op, case, impl, seconds, peak_mb, check="", notes=""):
+    return {"op": op, "case": case, "impl": impl, "median_s": seconds, "peak_mb": peak_mb,
+            "check": check, "notes": notes}
+
+
+def _shape(s) -> str:
+    return "x".join(map(str, s))
+
+
+def _mib(n) -> str:
+    return f"{n / 2**20:.0f} MiB"
+
+
+def _load() -> str:
+    return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def _once(fn):
+    """(seconds, peak extra MiB of this process, result) of one call of ``fn``."""
+    box = {}
+
+    def call():
+        t0 = time.perf_counter()
+        box["out"] = fn()
+        box["t"] = time.perf_counter() - t0
+
+    mb = peak_extra_memory_mb(call, interval=0.005)
+    return box["t"], mb, box["out"]
+
+
+def _warm(client):
+    """Import segengine in every worker and run a tiny watershed, so no run pays for it."""
+    def warm():
+        import segengine
+        import segengine.dask  # noqa: F401
+        segengine.watershed(np.random.default_rng(0).random((8, 8, 8)), np.eye(8, dtype=np.int32)[None].repeat(8, 0))
+        return True
+    client.run(warm)
+
+
+def _agreement(expected, got) -> str:
+    same = float(np.mean(expected == got))
+    text = f"{100 * same:.4f} % voxels identical to whole-array"
+    zeros = int(np.count_nonzero(got == 0)) - int(np.count_nonzero(expected == 0))
+    if zeros > 0:
+        text += f", {zeros} voxels left unlabelled"
+    return text
+
+
+# ----------------------------------------------------------------------------- cluster runs
+
+def _cluster_run(n_workers, limit, build, out=None, preload=()):
+    """Build a lazy array with ``build()`` and compute it on a fresh cluster of ``n_workers``.
+
+    With ``out`` the result is written there (``save_array``, zarr) and None is returned,
+    else it is gathered to this process. Returns (seconds, WorkerMemory, result, error):
+    a failure (a worker killed over its limit, ...) is reported in ``error``, not raised.
+    """
+    from benchmarks.dask_cluster import WorkerMemory, worker_cluster
+    from segengine.dask._io import save_array
+
+    with worker_cluster(n_workers, memory_limit=limit) as (cluster, client):
+        _warm(client)
+        for module in preload:
+            client.run(__import__, module)
+        lazy = build()
+        result = error = None
+        with WorkerMemory(cluster) as mem:
+            t0 = time.perf_counter()
+            try:
+                if out is None:
+                    result = client.compute(lazy, sync=True)
+                else:
+                    save_array(lazy, out, scheduler=client)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            seconds = time.perf_counter() - t0
+    return seconds, mem, result, error
+
+
+def _peak_mb(mem) -> float:
+    return max(mem.peak.values(), default=0) / 2**20
+
+
+# ----------------------------------------------------------------------------- out of core
+
+def _out_of_core(cfg, tmp, ipath, mpath, n_seeds, gen_s):
+    import segengine.dask as sdask
+    from segengine.dask._io import open_array
+
+    shape, limit, depth = cfg["shape"], cfg["memory_limit"], cfg["ooc_depth"]
+    vol_bytes = int(np.prod(shape)) * 4
+    total = 2 * limit
+    case = (f"out of core: {_shape(shape)} float32 zarr ({vol_bytes / 2**30:.2f} GiB), {n_seeds} seeds, "
+            f"chunks {_shape(cfg['chunks'])}, depth {depth}, zarr -> int32 zarr, 2 workers x 1 thread, "
+            f"memory_limit {_mib(limit)} each")
+    load = _load()
+    seconds, mem, _, error = _cluster_run(
+        2, limit, lambda: sdask.watershed(open_array(ipath), open_array(mpath), depth=depth),
+        out=os.path.join(tmp, "labels.zarr"))
+    if error:
+        check = f"FAILED ({error})"
+    else:
+        check = "completed, " + ("a worker exceeded its limit or restarted" if mem.over_limit(limit)
+                                 else "no worker over its limit, no restart")
+    fits = "total limit {} {} volume {}".format(_mib(total), "<" if total < vol_bytes else ">=", _mib(vol_bytes))
+    notes = (f"{mem.summary(limit)}; {fits}; {load} before the run; volume written to zarr in "
+             f"{gen_s:.0f} s (not timed)")
+    return [_row(OP, case, "segengine", seconds, _peak_mb(mem), check, notes)]
+
+
+# ----------------------------------------------------------------------------- anchors
+
+def _crop(cfg, ipath, mpath):
+    from segengine.dask._io import open_array
+
+    crop = tuple(slice(0, n) for n in cfg["crop"])
+    return open_array(ipath)[crop], open_array(mpath)[crop]
+
+
+def _anchors(cfg, ipath, mpath):
+    """Whole-array and blockwise watersheds of the crop; returns (rows, whole-array labels)."""
+    import segengine
+    import segengine.dask as sdask
+    from segengine.dask._watershed import DEFAULT_DEPTH
+    from skimage.segmentation import watershed as sk_watershed
+
+    from benchmarks.dask_baselines import blockwise_skimage_watershed
+
+    image, markers = _crop(cfg, ipath, mpath)
+    img, mk = image.compute(scheduler="threads"), markers.compute(scheduler="threads")
+    n_seeds = int(np.count_nonzero(mk))
+    depth = tuple(min(DEFAULT_DEPTH, min(c)) for c in image.chunks)
+    limit = cfg["crop_memory_limit"]
+    case = (f"crop {_shape(cfg['crop'])} float32 (fits in memory), {n_seeds} seeds, chunks "
+            f"{_shape(cfg['chunks'])}, default depth {depth[0]}; blockwise rows on 2 workers x 1 thread "
+            f"(memory_limit {_mib(limit)} each)")
+    rows = []
+    t, mb, ref = _once(lambda: segengine.watershed(img, mk))
+    rows.append(_row(OP, case, "segengine.watershed (whole array)", t, mb, "reference",
+                     f"one process; {_load()}"))
+    t, mb, sk = _once(lambda: sk_watershed(img, mk))
+    same = "identical" if np.array_equal(sk, ref) else f"DIFFERENT ({int(np.count_nonzero(sk != ref))} voxels)"
+    rows.append(_row(OP, case, "scikit-image (whole array)", t, mb, f"{same} to segengine.watershed",
+                     "one process"))
+    del sk, img, mk
+    for impl, build, preload in [
+            ("segengine", lambda: sdask.watershed(image, markers), ()),
+            ("scikit-image blockwise, single pass (elf's approach)",
+             lambda: blockwise_skimage_watershed(image, markers.astype(np.int32), depth),
+             ("skimage.segmentation",))]:
+        t, mem, got, error = _cluster_run(2, limit, build, preload=preload)
+        check = f"FAILED ({error})" if error else _agreement(ref, got)
+        rows.append(_row(OP, case, impl, t, _peak_mb(mem), check,
+                         f"2 workers: {mem.summary(limit)}; result gathered to this process"))
+    return rows, ref
+
+
+def _scaling(cfg, ipath, mpath, ref):
+    """segengine.dask.watershed on the crop at the out-of-core depth, 2 workers then 1."""
+    import segengine.dask as sdask
+
+    image, markers = _crop(cfg, ipath, mpath)
+    depth, limit = cfg["ooc_depth"], cfg["memory_limit"]
+    case = (f"scaling: crop {_shape(cfg['crop'])}, chunks {_shape(cfg['chunks'])}, depth {depth}, "
+            f"workers x 1 thread, memory_limit {_mib(limit)} each")
+    rows, results = [], {}
+    for n in (2, 1):
+        load = _load()
+        t, mem, got, error = _cluster_run(n, limit, lambda: sdask.watershed(image, markers, depth=depth))
+        results[n] = got
+        if error:
+            check = f"FAILED ({error})"
+        else:
+            check = _agreement(ref, got)
+            if n == 1 and results.get(2) is not None:
+                check += ("; identical to the 2-worker result" if np.array_equal(got, results[2])
+                          else "; DIFFERENT from the 2-worker result")
+        rows.append(_row(OP, case, "segengine" if n == 2 else "segengine, 1 worker", t, _peak_mb(mem),
+                         check, f"{n} worker(s): {mem.summary(limit)}; {load} before the run"))
+    return rows
+
+
+# ----------------------------------------------------------------------------- dense CRF
+
+def _crf(cfg):
+    import segengine
+    import segengine.dask as sdask
+    import torch
+
+    from benchmarks.dask_crf_data import dask_dataset, item_image, item_logits
+
+    n, (H, W), C = cfg["crf_images"], cfg["crf_size"], cfg["crf_classes"]
+    it, per = cfg["crf_iterations"], cfg["crf_per_chunk"]
+    case = (f"{n} images {H}x{W}, {C} classes, {it} it; dask: batch chunks of {per}, "
+            f"2 workers x 1 thread")
+    kw = dict(iterations=it, **CRF_PARAMS)
+
+    def loop():
+        out = np.empty((n, H, W), np.uint8)
+        for b in range(n):
+            q = segengine.dense_crf(item_logits(b, H, W, C)[None], item_image(b, H, W)[None], **kw)
+            out[b] = q[0].argmax(0)
+        return out
+
+    load = _load()
+    t_loop, mb_loop, ref = _once(loop)
+    limit = 4 * 2**30
+
+    def build():
+        images, logits = dask_dataset(n, H, W, C, per)
+        return sdask.dense_crf(logits, images, num_threads=1, **kw).argmax(axis=1).astype(np.uint8)
+
+    t, mem, got, error = _cluster_run(2, limit, build)
+    if error:
+        check = f"FAILED ({error})"
+    elif np.array_equal(got, ref):
+        check = "labels identical to the loop"
+    else:
+        check = f"{100 * np.mean(got == ref):.4f} % labels identical to the loop"
+    return [
+        _row(OP_CRF, case, "segengine", t, _peak_mb(mem), check,
+             f"{n / t:.2f} images/s on 2 workers x 1 thread (num_threads=1); {mem.summary(limit)}; "
+             f"inputs made inside the tasks"),
+        _row(OP_CRF, case, "segengine.dense_crf loop (one process)", t_loop, mb_loop, "reference",
+             f"{n / t_loop:.2f} images/s, one image at a time, {torch.get_num_threads()} torch threads, "
+             f"inputs made in the loop; {load} before the loop"),
+    ]
+
+
+# ----------------------------------------------------------------------------- entry point
+
+def run(quick: bool = False) -> list[dict]:
+    from benchmarks.dask_cluster import worker_cluster
+    from benchmarks.dask_volume import write_cell_volume
+
+    cfg = QUICK if quick else FULL
+    tmp = tempfile.mkdtemp(prefix="segengine-bench-dask-")
+    try:
+        with worker_cluster(2, memory_limit="auto") as (_, client):
+            t0 = time.perf_counter()
+            ipath, mpath, n_seeds = write_cell_volume(tmp, cfg["shape"], cfg["chunks"],
+                                                      spacing=cfg["spacing"], client=client)
+            gen_s = time.perf_counter() - t0
+        print(f"bench_dask: volume {_shape(cfg['shape'])} written in {gen_s:.0f} s", flush=True)
+        rows = _out_of_core(cfg, tmp, ipath, mpath, n_seeds, gen_s)
+        print("bench_dask: out-of-core row done", flush=True)
+        anchor_rows, ref = _anchors(cfg, ipath, mpath)
+        rows += anchor_rows
+        print("bench_dask: anchor rows done", flush=True)
+        rows += _scaling(cfg, ipath, mpath, ref)
+        del ref
+        print("bench_dask: scaling rows done", flush=True)
+        rows += _crf(cfg)
+        return rows
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,110 @@
+"""A loopback dask.distributed cluster for the benchmarks, and a sampler of its workers' memory.
+
+``worker_cluster(n, memory_limit)`` starts ``n`` worker processes (1 thread each) on
+127.0.0.1 under nannies that enforce ``memory_limit``. ``WorkerMemory`` polls the resident
+memory of every worker process from a thread of the benchmark process (psutil, no task sent
+to the workers, so the sampling does not disturb them) and counts restarts (a nanny that
+kills a worker over its limit starts a new process with a new pid).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+
+
+@contextlib.contextmanager
+def worker_cluster(n_workers: int, memory_limit="auto", threads_per_worker: int = 1):
+    """``(cluster, client)`` of a process-based LocalCluster on loopback, closed on exit."""
+    import distributed
+
+    cluster = distributed.LocalCluster(n_workers=n_workers, processes=True,
+                                       threads_per_worker=threads_per_worker, host="127.0.0.1",
+                                       memory_limit=memory_limit, dashboard_address=None,
+                                       worker_dashboard_address=None, silence_logs=logging.ERROR)
+    try:
+        client = distributed.Client(cluster, set_as_default=False, timeout="60s")
+        try:
+            client.wait_for_workers(n_workers, timeout=120)
+            yield cluster, client
+        finally:
+            client.close()
+    finally:
+        cluster.close()
+
+
+class WorkerMemory:
+    """Peak RSS of each worker process of a LocalCluster while a ``with`` block runs.
+
+    Attributes (after the block)
+    ----------------------------
+    peak : dict name -> bytes
+        Largest resident set seen per worker (over all its processes if it was restarted).
+    idle : dict name -> bytes
+        Resident set when sampling started.
+    restarts : dict name -> int
+        New worker processes seen under the same nanny.
+    """
+
+    def __init__(self, cluster, interval: float = 0.05):
+        self.cluster = cluster
+        self.interval = interval
+        self.peak: dict = {}
+        self.idle: dict = {}
+        self.restarts: dict = {}
+        self._pids: dict = {}
+        self._done = threading.Event()
+        self._thread = None
+
+    def _sample(self):
+        import psutil
+
+        for name, nanny in list(self.cluster.workers.items()):
+            pid = getattr(nanny, "pid", None)
+            if pid is None:
+                continue
+            if name in self._pids and self._pids[name] != pid:
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+            self._pids[name] = pid
+            try:
+                rss = psutil.Process(pid).memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            self.idle.setdefault(name, rss)
+            self.peak[name] = max(self.peak.get(name, 0), rss)
+            self.restarts.setdefault(name, 0)
+
+    def _loop(self):
+        while not self._done.is_set():
+            self._sample()
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._sample()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+        self._sample()
+        return False
+
+    def extra_mb(self) -> float:
+        """Sum over workers of peak minus idle resident memory, MiB."""
+        return sum(self.peak[n] - self.idle.get(n, 0) for n in self.peak) / 2**20
+
+    def summary(self, limit_bytes=None) -> str:
+        """'worker 0 peak 612 MiB, worker 1 peak 598 MiB (limit 768 MiB each), 0 restarts'."""
+        parts = [f"worker {n} peak {self.peak[n] / 2**20:.0f} MiB" for n in sorted(self.peak, key=str)]
+        text = ", ".join(parts)
+        if limit_bytes:
+            text += f" (limit {limit_bytes / 2**20:.0f} MiB each)"
+        return text + f", {sum(self.restarts.values())} restarts"
+
+    def over_limit(self, limit_bytes) -> bool:
+        """True when a worker's peak RSS passed ``limit_bytes`` or a worker was restarted."""
+        return any(p > limit_bytes for p in self.peak.values()) or any(self.restarts.values())
