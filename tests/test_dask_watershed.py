@@ -205,15 +205,15 @@ def test_uint8_image_and_negative_labels():
 def test_huge_plateau_where_fronts_meet():
     """Two thirds of this image is one flat plateau at 255 on which every basin's front
     meets the others; the whole-array flood splits it by the order in which the fronts
-    arrive (scikit-image's heap ages). With the default halo the repair reproduces it; the
-    known limit shows with a thin halo (10 pixels around 40-pixel blocks): arrival order
+    arrive (scikit-image's heap ages). With a 32-pixel halo the repair reproduces it; the
+    known limit shows with a thinner one (10 pixels around 40-pixel blocks): arrival order
     across a plateau wider than the halo is not carried between blocks."""
     img, b = _blobs((140, 120), 15, 4, seed=10, noise=0)
     img8 = _uint8(img)
     assert (img8 == 255).mean() > 0.6
     markers = _peak_markers(b)
     ref = segengine.watershed(img8, markers)
-    np.testing.assert_array_equal(_run(img8, markers, (47, 40)), ref)
+    np.testing.assert_array_equal(_run(img8, markers, (47, 40), depth=32), ref)
     thin = (_run(img8, markers, (47, 40), depth=10) == ref).mean()
     assert 0.95 <= thin < 1
 
@@ -309,3 +309,30 @@ def test_nan_raises_when_computed():
     out = dask_watershed(da.from_array(img, chunks=10), np.ones((20, 20), np.int32), passes=1)
     with pytest.raises(ValueError, match="NaN"):
         out.compute(scheduler="synchronous")
+
+
+# ------------------------------------------------------------------- the level kernels
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_flooding_levels_two_kernels_agree(dtype, use_mask):
+    """Levels written by the watershed kernel (path maximum at push time) equal the
+    separate priority flood's (running maximum at pop), and its labels equal the plain
+    watershed's; checked on random images with plateaus and a brute-force threshold test."""
+    from segengine.dask._watershed import flooding_levels
+    from segengine.ops.watershed import watershed_levels
+
+    rng = np.random.default_rng(int(np.dtype(dtype).itemsize) + use_mask)
+    img = rng.integers(0, 40, (23, 31)).astype(dtype)
+    markers = np.zeros(img.shape, np.int64)
+    markers[tuple(rng.integers(0, 23, 6)), tuple(rng.integers(0, 31, 6))] = np.arange(1, 7)
+    mask = rng.random(img.shape) > 0.15 if use_mask else None
+    labels, levels = watershed_levels(img, markers, img.astype(np.float64), 1, mask=mask)
+    np.testing.assert_array_equal(labels, segengine.watershed(img, markers, mask=mask))
+    np.testing.assert_array_equal(levels, flooding_levels(img, markers != 0, mask, 1))
+    # brute force: level <= t exactly where a path of values <= t joins the pixel to a seed
+    inside = np.ones(img.shape, bool) if mask is None else mask
+    for t in np.unique(img)[::5]:
+        comp, _ = ndi.label((img <= t) & inside)
+        reached = np.isin(comp, np.unique(comp[(markers != 0) & (img <= t) & inside])) & (comp > 0)
+        np.testing.assert_array_equal(levels <= t, reached)

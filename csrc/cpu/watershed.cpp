@@ -264,6 +264,24 @@ struct Heap {
     }
 };
 
+// Optional output of the standard mode: the flooding level of every pixel, the maximum of
+// `value` along the path by which the flood reached it (markers: their own value; pixels
+// never reached and pixels outside the mask: +inf). Computed at push time, like the label.
+struct Levels {
+    const double* value = nullptr;
+    double* out = nullptr;
+
+    template <class L>
+    void seed(const L* lab, const uint8_t* flags, int64_t n) const {
+        if (!out) return;
+        for (int64_t p = 0; p < n; ++p)
+            out[p] = (lab[p] && (flags[p] & kInside)) ? value[p] : std::numeric_limits<double>::infinity();
+    }
+    void push(int64_t from, int64_t to) const {
+        if (out) out[to] = value[to] > out[from] ? value[to] : out[from];
+    }
+};
+
 template <class S>
 constexpr bool kBucketable = std::is_integral<S>::value && sizeof(S) <= 2;
 
@@ -277,7 +295,8 @@ inline int64_t level_of(S v) {
 // being popped (values are clamped), so this pops in (value, age) order.
 template <class S, class L>
 void run_buckets(const S* img, const uint8_t* flags, L* lab, const Grid& g,
-                 std::vector<std::vector<int64_t>>& buckets, int64_t first, bool check_flags) {
+                 std::vector<std::vector<int64_t>>& buckets, int64_t first, bool check_flags,
+                 const Levels& lv_out) {
     const int64_t nlev = static_cast<int64_t>(buckets.size());
     for (int64_t lv = first; lv < nlev; ++lv) {
         std::vector<int64_t>& b = buckets[static_cast<size_t>(lv)];
@@ -292,6 +311,7 @@ void run_buckets(const S* img, const uint8_t* flags, L* lab, const Grid& g,
             g.for_neighbors(p, flags, [&](int64_t q) {
                 if (lab[q] || (check_flags && !(flags[q] & kInside))) return;
                 lab[q] = lb;
+                lv_out.push(p, q);
                 int64_t ql = level_of(img[q]);
                 if (ql < lv) ql = lv;
                 buckets[static_cast<size_t>(ql)].push_back(q);
@@ -611,7 +631,7 @@ class RadixHeap {
 
 template <class S, class L, class E>
 void run_radix(const S* img, const uint8_t* flags, L* lab, const Grid& g, const std::vector<RItem>& start,
-               bool check_flags) {
+               bool check_flags, const Levels& lv_out) {
     if (start.empty()) return;
     RadixHeap heap(start.front().code);
     for (const RItem& it : start) heap.put(it);
@@ -629,6 +649,7 @@ void run_radix(const S* img, const uint8_t* flags, L* lab, const Grid& g, const 
         g.for_neighbors(p, flags, [&](int64_t q) {
             if (lab[q] || (check_flags && !(flags[q] & kInside))) return;
             lab[q] = elab;
+            lv_out.push(p, q);
             uint64_t c = E::rcode_v(img[q]);
             if (c < last) c = last;
             heap.put(RItem{c, q});
@@ -676,7 +697,7 @@ bool contested_code(const S* img, const L* lab, int64_t n, uint64_t* out) {
 // Standard mode (no compactness, no lines): a pixel is labelled when pushed, so it is pushed
 // at most once and the age never exceeds n + 1.
 template <class S, class L, class E>
-void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
+void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g, const Levels& lv_out) {
     using Item = typename E::Traits::Item;
     const int64_t n = g.n;
     bool outside = false;
@@ -740,7 +761,8 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
                 if (lv < lo) lo = lv;
             }
             arm();
-            run_buckets(img, flags, lab, g, buckets, lo, check_flags);
+            lv_out.seed(lab, flags, n);
+            run_buckets(img, flags, lab, g, buckets, lo, check_flags, lv_out);
             return;
         }
     }
@@ -756,7 +778,8 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
             std::stable_sort(start.begin(), start.end(),
                              [](const RItem& x, const RItem& y) { return x.code < y.code; });
             arm();
-            run_radix<S, L, E>(img, flags, lab, g, start, check_flags);
+            lv_out.seed(lab, flags, n);
+            run_radix<S, L, E>(img, flags, lab, g, start, check_flags, lv_out);
             return;
         }
     }
@@ -768,6 +791,7 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
     for (int64_t p = 0; p < n; ++p)
         if (lab[p]) heap.push(E::make(E::code(img[p]), 0, p));
     arm();
+    lv_out.seed(lab, flags, n);
     uint64_t age = 1;
     while (!heap.empty()) {
         if constexpr (kBucketable<S>) {
@@ -789,6 +813,7 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
             if (lab[q] || (check_flags && !(flags[q] & kInside))) return;
             ++age;
             lab[q] = elab;
+            lv_out.push(eidx, q);
             typename E::Code v = E::code(img[q]);
             if (v < evalue) v = evalue;
             heap.push(E::make(v, age, q));
@@ -802,7 +827,7 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
             for (size_t k = 0; k < heap.n; ++k) buckets[static_cast<size_t>(E::level(heap.d[k]))].push_back(E::index(heap.d[k]));
             const int64_t lo = E::level(heap.d[0]);
             heap.n = 0;
-            run_buckets(img, flags, lab, g, buckets, lo, check_flags);
+            run_buckets(img, flags, lab, g, buckets, lo, check_flags, lv_out);
         }
     } else {
         if (!heap.empty()) {
@@ -811,15 +836,17 @@ void flood_standard(const S* img, uint8_t* flags, L* lab, const Grid& g) {
             std::vector<RItem> start(heap.n);
             for (size_t k = 0; k < heap.n; ++k) start[k] = RItem{E::rcode(heap.d[k]), E::index(heap.d[k])};
             heap.n = 0;
-            run_radix<S, L, E>(img, flags, lab, g, start, check_flags);
+            run_radix<S, L, E>(img, flags, lab, g, start, check_flags, lv_out);
         }
     }
 }
 
 template <class S, class L>
 void watershed_typed(const S* img, const uint8_t* mask, L* lab, const Grid& g, double compactness,
-                     bool wsl) {
+                     bool wsl, const Levels& lv_out) {
     if (g.n == 0) return;
+    if (lv_out.out && (compactness > 0 || wsl))
+        throw std::invalid_argument("watershed: flooding levels are only computed in the standard mode");
     std::vector<uint8_t> flags(static_cast<size_t>(g.n));
     build_flags(img, mask, flags.data(), g);
     if (compactness > 0) {
@@ -830,12 +857,12 @@ void watershed_typed(const S* img, const uint8_t* mask, L* lab, const Grid& g, d
         if constexpr (sizeof(S) <= 4) {
             // at most n + 1 pushes: the age must fit the packed key
             if (sizeof(S) <= 2 || g.n < g_packed_limit) {
-                flood_standard<S, L, Encoding<S>>(img, flags.data(), lab, g);
+                flood_standard<S, L, Encoding<S>>(img, flags.data(), lab, g, lv_out);
                 return;
             }
         }
-        if (g.n < g_packed_limit) flood_standard<S, L, PairEncoding<S>>(img, flags.data(), lab, g);
-        else flood_standard<S, L, WideEncoding<S>>(img, flags.data(), lab, g);
+        if (g.n < g_packed_limit) flood_standard<S, L, PairEncoding<S>>(img, flags.data(), lab, g, lv_out);
+        else flood_standard<S, L, WideEncoding<S>>(img, flags.data(), lab, g, lv_out);
         return;
     }
     flood<S, typename KeyOf<S>::type, L, false>(img, flags.data(), lab, g, compactness, wsl);
@@ -926,13 +953,13 @@ size_t dtype_size(int dtype) {
 }
 
 void watershed_one(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
-                   const Grid& g, double compactness, bool wsl) {
+                   const Grid& g, double compactness, bool wsl, const Levels& lv_out = Levels{}) {
     if (label_bytes != 4 && label_bytes != 8) throw std::invalid_argument("watershed: labels must be int32 or int64");
     dispatch(dtype, [&](auto tag) {
         using S = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
         const S* img = static_cast<const S*>(image);
-        if (label_bytes == 4) watershed_typed(img, mask, static_cast<int32_t*>(labels), g, compactness, wsl);
-        else watershed_typed(img, mask, static_cast<int64_t*>(labels), g, compactness, wsl);
+        if (label_bytes == 4) watershed_typed(img, mask, static_cast<int32_t*>(labels), g, compactness, wsl, lv_out);
+        else watershed_typed(img, mask, static_cast<int64_t*>(labels), g, compactness, wsl, lv_out);
     });
 }
 
@@ -953,6 +980,13 @@ void watershed(const void* image, int dtype, const uint8_t* mask, void* labels, 
                const Geometry& geom, double compactness, bool watershed_line) {
     Grid g(geom);
     watershed_one(image, dtype, mask, labels, label_bytes, g, compactness, watershed_line);
+}
+
+void watershed_levels(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
+                      const Geometry& geom, const double* level_value, double* levels) {
+    if (!level_value || !levels) throw std::invalid_argument("watershed_levels: null level arrays");
+    Grid g(geom);
+    watershed_one(image, dtype, mask, labels, label_bytes, g, 0.0, false, Levels{level_value, levels});
 }
 
 int64_t local_minima_markers(const void* image, int dtype, const uint8_t* mask, int32_t* labels,

@@ -36,6 +36,14 @@ struct Geometry {
 void watershed(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
                const Geometry& geom, double compactness, bool watershed_line);
 
+// Standard mode (no compactness, no lines) that also writes the flooding level of every
+// pixel: the maximum of `level_value` along the path by which the flood reached it (seeds:
+// their own level_value; unreached and masked-out pixels: +inf). With level_value equal to
+// the image, that is the water level at which the pixel was flooded. Used by
+// segengine.dask's seam repair, where seeds from neighbouring blocks enter at their level.
+void watershed_levels(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
+                      const Geometry& geom, const double* level_value, double* levels);
+
 // Markers = connected components (numbered in raster order of their first pixel, like
 // scipy.ndimage.label) of the local minima of `image` (plateaus with no lower neighbour;
 // a plateau at the image's global maximum that touches the border is not a minimum, as

@@ -25,6 +25,9 @@ cdef extern from "watershed.h" namespace "seg::ws":
     void c_watershed "seg::ws::watershed"(
         const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
         const Geometry& geom, double compactness, bint watershed_line) except + nogil
+    void c_watershed_levels "seg::ws::watershed_levels"(
+        const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
+        const Geometry& geom, const double* level_value, double* levels) except + nogil
     int64_t c_local_minima_markers "seg::ws::local_minima_markers"(
         const void* image, int dtype, const uint8_t* mask, int32_t* labels,
         const Geometry& geom) except + nogil
@@ -70,6 +73,25 @@ def watershed(image, mask, labels, spatial_shape, neighbors, double compactness,
     cdef void* lab = <void*>_addr(labels)
     with nogil:
         c_watershed(img, dtype, m, lab, lbytes, g, compactness, watershed_line)
+
+
+def watershed_levels(image, mask, labels, spatial_shape, neighbors, const double[::1] level_value,
+                     double[::1] levels):
+    """Standard-mode flood of ``image`` from ``labels`` (as :func:`watershed`) that also
+    writes each pixel's flooding level under ``level_value`` into ``levels`` (raveled
+    float64, one per pixel; see csrc/cpu/watershed.h)."""
+    cdef int dtype = DTYPE_CODES[image.dtype]
+    cdef int lbytes = labels.dtype.itemsize
+    cdef Geometry g = _geometry(spatial_shape, neighbors)
+    cdef const void* img = <const void*>_addr(image)
+    cdef const uint8_t* m = <const uint8_t*>_addr(mask)
+    cdef void* lab = <void*>_addr(labels)
+    if level_value.shape[0] != image.size or levels.shape[0] != image.size:
+        raise ValueError("watershed_levels: level arrays must have one element per pixel")
+    if image.size == 0:
+        return
+    with nogil:
+        c_watershed_levels(img, dtype, m, lab, lbytes, g, &level_value[0], &levels[0])
 
 
 def local_minima_markers(image, mask, labels, spatial_shape, neighbors):

@@ -20,6 +20,11 @@ require_dask()
 _LAZY = {
     "watershed": "segengine.dask._watershed",
     "regional_minima_markers": "segengine.dask._minima",
+    "rank_table": "segengine.dask._minima",
+    "relabel_sequential": "segengine.dask._minima",
+    "open_array": "segengine.dask._io",
+    "save_array": "segengine.dask._io",
+    "is_complete": "segengine.dask._io",
     "dense_crf": "segengine.dask._crf",
     "graphcut": "segengine.dask._batch",
     "alpha_expansion": "segengine.dask._batch",

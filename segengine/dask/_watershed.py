@@ -45,7 +45,7 @@ from segengine.dask._common import (as_dask_array, block_halo, fit_chunks_to_dep
 
 __all__ = ["watershed"]
 
-DEFAULT_DEPTH = 32
+DEFAULT_DEPTH = 16
 STATE = np.dtype([("label", np.int64), ("level", np.float64)])
 
 
@@ -89,18 +89,21 @@ def flooding_levels(priority, seeds, inside, connectivity):
     return out[tuple(slice(1, -1) for _ in range(priority.ndim))]
 
 
-def _flood(priority, seeds, inside, connectivity, compactness, watershed_line, level_priority=None):
-    """Labels (int64) of one flood and, when ``level_priority`` is given, the flooding
-    levels under those priorities; empty seeds give zeros without flooding."""
+def _flood(priority, seeds, inside, connectivity, compactness, watershed_line, level_value=None):
+    """Labels (int64) of one flood and, when ``level_value`` is given, the flooding levels
+    under those values; empty seeds give zeros without flooding."""
     import segengine
+    from segengine.ops.watershed import watershed_levels
 
     if not seeds.any():
         return np.zeros(seeds.shape, np.int64), np.full(seeds.shape, np.inf)
+    if level_value is not None and compactness == 0 and not watershed_line:
+        return watershed_levels(priority, seeds, level_value, connectivity, mask=inside)
     labels = segengine.watershed(priority, seeds, connectivity=connectivity, mask=inside,
                                  compactness=compactness, watershed_line=watershed_line)
     lev = None
-    if level_priority is not None:
-        lev = flooding_levels(level_priority, seeds != 0, inside, connectivity)
+    if level_value is not None:
+        lev = flooding_levels(level_value, seeds != 0, inside, connectivity)
     return labels, lev
 
 
@@ -163,13 +166,19 @@ def _ring_priority(image, ring_seed, level):
     return priority
 
 
-def _repair_pass(image, markers, mask, state, *, depth, connectivity, watershed_line,
+def _repair_pass(image, markers, mask, state, before, *, depth, connectivity, watershed_line,
                  block_info=None):
     """One block's extended block flooded again, from its markers and, on the outer layer of
-    its halo, from the neighbours' previous results (label, entering at its level)."""
+    its halo, from the neighbours' previous results (label, entering at its level).
+
+    ``before`` is the state of the pass before the previous one (None for the first
+    repair): where the ring is the same in both, this flood would repeat the previous one,
+    so the block's previous result is returned as it is."""
     halo = block_halo(block_info, depth)
     inner = inner_slices(halo)
     ring = _outer_ring(image.shape, halo)
+    if before is not None and np.array_equal(state[ring], before[ring]):
+        return state[inner].copy()
     label, level = state["label"], state["level"]
     ring_seed = ring & (label != 0)
     line = ring & (label == 0) & np.isfinite(level)
@@ -284,7 +293,7 @@ def watershed(image, markers=None, *, connectivity=1, mask=None, compactness=0.0
     watershed_line : bool, optional
         If True, a one-pixel line of label 0 separates the basins.
     depth : None, int, tuple of ints or dict {axis: int}, optional
-        Halo of the first pass, per axis. Default ``min(32, chunk size)`` per axis (an axis
+        Halo of the first pass, per axis. Default ``min(16, chunk size)`` per axis (an axis
         in one chunk needs none); a depth larger than the chunk size (the largest chunk)
         along its axis raises ValueError. Chunks smaller than the depth (a short last
         chunk) are merged with their neighbour; the result has ``image``'s chunks.
@@ -336,11 +345,14 @@ def watershed(image, markers=None, *, connectivity=1, mask=None, compactness=0.0
                  img.chunks, depth=depth, connectivity=connectivity, compactness=comp,
                  watershed_line=bool(watershed_line), levels=passes > 1)
     rdepth = tuple(max(d, 1) if len(c) > 1 else 0 for d, c in zip(depth, img.chunks))
+    before = None
     for _ in range(passes - 1):
+        ext_state = _overlapped(state, rdepth)
         state = _map(_repair_pass, [_overlapped(img, rdepth), _overlapped(mk, rdepth),
-                                    _overlapped(m, rdepth), _overlapped(state, rdepth)],
+                                    _overlapped(m, rdepth), ext_state, before],
                      img.chunks, depth=rdepth, connectivity=connectivity,
                      watershed_line=bool(watershed_line))
+        before = ext_state
     labels = state["label"]
     if unseeded:
         labels = relabel_sequential(labels, rank_table(mk), dtype=np.int32)

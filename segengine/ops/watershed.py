@@ -43,7 +43,7 @@ from scipy import ndimage as ndi
 from segengine.ops._common import resolve_threads
 from segengine.ops._memory import check_working_set
 
-__all__ = ["watershed", "watershed_batch"]
+__all__ = ["watershed", "watershed_batch", "watershed_levels"]
 
 
 def _ext():
@@ -418,6 +418,46 @@ def _watershed_numpy(img, markers, fp, off, minima_conn, mask_u8, comp, wsl):
     if img.size:
         ext.watershed(img, mask_u8, labels, sshape, vecs, comp, wsl)
     return labels if labels.dtype == out_dtype else labels.astype(out_dtype)
+
+
+def watershed_levels(image, markers, level_value, connectivity=1, mask=None):
+    """Standard-mode :func:`watershed` on numpy arrays that also returns each pixel's
+    flooding level (the building block of ``segengine.dask``'s seam repair).
+
+    Parameters
+    ----------
+    image : (M, N[, ...]) ndarray, bool, integer or float dtype
+        Flooding priorities, exactly as in :func:`watershed`.
+    markers : (M, N[, ...]) ndarray of int
+        Seeds (nonzero), as in :func:`watershed`.
+    level_value : (M, N[, ...]) ndarray of float64
+        The value whose path maximum is the level (usually ``image`` itself).
+    connectivity : int, optional
+    mask : (M, N[, ...]) bool ndarray, optional
+
+    Returns
+    -------
+    labels : (M, N[, ...]) int64 ndarray
+        The same labels as ``watershed(image, markers, connectivity, mask=mask)``.
+    levels : (M, N[, ...]) float64 ndarray
+        Maximum of `level_value` along the path by which the flood reached each pixel
+        (seeds: their own value; unreached or masked-out pixels: +inf).
+    """
+    raw = _image_view(image)
+    shape = raw.shape
+    fp, off = _footprint(raw.ndim, connectivity, None)
+    mask_u8 = _mask_array(mask, shape)
+    m, _ = _marker_labels(markers, shape)
+    lv = np.ascontiguousarray(level_value, dtype=np.float64)
+    if lv.shape != shape:
+        raise ValueError(f"`level_value` (shape {lv.shape}) must have the shape of `image` {shape}")
+    _check_memory("watershed", raw, 1, 1, m, mask, False)
+    img = _kernel_image(raw)
+    labels = np.array(m, dtype=np.int64, order="C", copy=True)
+    levels = np.empty(shape, dtype=np.float64)
+    _ext().watershed_levels(img, mask_u8, labels, np.asarray(shape, dtype=np.int64),
+                            _neighbor_vectors(fp, off), lv.reshape(-1), levels.reshape(-1))
+    return labels, levels
 
 
 @torch.library.custom_op("segengine::watershed", mutates_args=())
