@@ -4,20 +4,19 @@ Cases, each on a fresh process-based LocalCluster on 127.0.0.1 with 1 thread per
 
 * **Out of core.** A synthetic membrane volume (``benchmarks/dask_volume.py``: Voronoi
   cells of ~40 voxels with Gaussian walls and blurred noise, one seed per cell) is written
-  block by block to zarr, then ``segengine.dask.watershed`` runs zarr -> zarr
-  (``segengine.dask._io.save_array``) on 2 workers whose memory limits add up to less
-  than the volume. Reported: wall time, each worker's peak resident memory (sampled every
-  50 ms from this process with psutil: no task is sent to the workers for it), restarts.
-  Halo ``ooc_depth`` (16): the default (32) floods 4.5x the voxels of a 64x128x128 block,
-  and larger chunks do not fit the per-worker limit (about 70 bytes per flooded voxel).
+  block by block to zarr, then ``segengine.dask.watershed`` (default depth) runs zarr ->
+  zarr (``segengine.dask.save_array``) on 2 workers whose memory limits add up to less than
+  the volume. Reported: wall time (building the graph, which reads the markers once,
+  included), each worker's peak resident memory (sampled every 50 ms from this process
+  with psutil: no task is sent to the workers for it), restarts.
+* **Scaling.** With ``scaling="volume"`` the same run on 1 worker (same per-worker limit):
+  its ratio column is 1-worker / 2-worker time (issue target >= 1.7 on 2 cores), and the
+  two outputs are compared voxel by voxel. ``scaling="crop"`` does it on the crop instead.
 * **Anchors.** On a crop that fits in memory: whole-array ``segengine.watershed`` and
   scikit-image (time, peak memory above the baseline), ``segengine.dask.watershed`` at its
   default depth and the single-pass blockwise scikit-image watershed with the same halo
-  (elf's approach, ``benchmarks/dask_baselines.py``), each with its voxel agreement with the
-  whole-array result.
-* **Scaling.** ``segengine.dask.watershed`` on the crop at the out-of-core depth on 2
-  workers, then 1 (same per-worker limit): ratio = 1-worker / 2-worker time (issue target
-  >= 1.7 on 2 cores), the results compared. On the crop, not the whole volume, for time.
+  (elf's approach, ``benchmarks/dask_baselines.py``) on 2 workers, each with its voxel
+  agreement with the whole-array result.
 * **Dataset scale.** ``segengine.dask.dense_crf`` over N images (batch chunks, images and
   logits made inside the tasks, ``benchmarks/dask_crf_data.py``) on 2 workers x 1 thread
   vs a loop of ``segengine.dense_crf`` in this process (torch's default threads); both
@@ -43,13 +42,13 @@ from benchmarks.common import peak_extra_memory_mb
 OP = "dask watershed"
 OP_CRF = "dask dense_crf"
 
-# ooc_depth: halo of the out-of-core and scaling runs (the default depth, 32, more than
-# doubles the voxels each 64x128x128 block floods; its agreement is measured on the crop).
+# scaling: "volume" runs the out-of-core case on 1 worker too (same per-worker limit),
+# "crop" runs the crop's blockwise watershed on 1 worker instead (a quarter of the time).
 FULL = dict(shape=(512, 1024, 1024), chunks=(64, 128, 128), spacing=40.0, memory_limit=768 * 2**20,
-            ooc_depth=16, crop=(256, 512, 512), crop_memory_limit=2 * 2**30,
+            scaling="volume", crop=(256, 512, 512), crop_memory_limit=2 * 2**30,
             crf_images=256, crf_size=(375, 500), crf_classes=21, crf_per_chunk=4, crf_iterations=5)
 QUICK = dict(shape=(64, 256, 256), chunks=(32, 128, 128), spacing=32.0, memory_limit=768 * 2**20,
-             ooc_depth=16, crop=(64, 256, 256), crop_memory_limit=2 * 2**30,
+             scaling="volume", crop=(64, 256, 256), crop_memory_limit=2 * 2**30,
              crf_images=16, crf_size=(120, 160), crf_classes=21, crf_per_chunk=2, crf_iterations=5)
 CRF_PARAMS = dict(gaussian_sxy=3, gaussian_compat=3, bilateral_sxy=80, bilateral_srgb=13,
                   bilateral_compat=10)
@@ -114,17 +113,17 @@ def _cluster_run(n_workers, limit, build, out=None, preload=()):
     a failure (a worker killed over its limit, ...) is reported in ``error``, not raised.
     """
     from benchmarks.dask_cluster import WorkerMemory, worker_cluster
-    from segengine.dask._io import save_array
+    from segengine.dask import save_array
 
     with worker_cluster(n_workers, memory_limit=limit) as (cluster, client):
         _warm(client)
         for module in preload:
             client.run(__import__, module)
-        lazy = build()
         result = error = None
         with WorkerMemory(cluster) as mem:
             t0 = time.perf_counter()
             try:
+                lazy = build()  # timed: the watershed reads the markers once to plan its passes
                 if out is None:
                     result = client.compute(lazy, sync=True)
                 else:
@@ -141,42 +140,52 @@ def _peak_mb(mem) -> float:
 
 # ----------------------------------------------------------------------------- out of core
 
-def _out_of_core(cfg, tmp, ipath, mpath, n_seeds, gen_s):
-    import segengine.dask as sdask
-    from segengine.dask._io import open_array
+def _same_zarr(a, b) -> int:
+    """Number of differing voxels of two zarr stores (compared blockwise, 2 threads)."""
+    import dask.array as da
+    return int((da.from_zarr(a) != da.from_zarr(b)).sum().compute(scheduler="threads", num_workers=2))
 
-    shape, limit, depth = cfg["shape"], cfg["memory_limit"], cfg["ooc_depth"]
+
+def _out_of_core(cfg, tmp, ipath, mpath, n_seeds, gen_s):
+    """The volume zarr -> zarr on 2 workers (and on 1 with ``scaling == "volume"``)."""
+    import segengine.dask as sdask
+
+    shape, limit = cfg["shape"], cfg["memory_limit"]
     vol_bytes = int(np.prod(shape)) * 4
-    total = 2 * limit
     case = (f"out of core: {_shape(shape)} float32 zarr ({vol_bytes / 2**30:.2f} GiB), {n_seeds} seeds, "
-            f"chunks {_shape(cfg['chunks'])}, depth {depth}, zarr -> int32 zarr, 2 workers x 1 thread, "
+            f"chunks {_shape(cfg['chunks'])}, default depth, zarr -> int32 zarr, workers x 1 thread, "
             f"memory_limit {_mib(limit)} each")
-    load = _load()
-    seconds, mem, _, error = _cluster_run(
-        2, limit, lambda: sdask.watershed(open_array(ipath), open_array(mpath), depth=depth),
-        out=os.path.join(tmp, "labels.zarr"))
-    if error:
-        check = f"FAILED ({error})"
-    else:
-        check = "completed, " + ("a worker exceeded its limit or restarted" if mem.over_limit(limit)
-                                 else "no worker over its limit, no restart")
-    fits = "total limit {} {} volume {}".format(_mib(total), "<" if total < vol_bytes else ">=", _mib(vol_bytes))
-    notes = (f"{mem.summary(limit)}; {fits}; {load} before the run; volume written to zarr in "
-             f"{gen_s:.0f} s (not timed)")
-    return [_row(OP, case, "segengine", seconds, _peak_mb(mem), check, notes)]
+    rows, outs = [], {}
+    for n in ((2, 1) if cfg["scaling"] == "volume" else (2,)):
+        out = os.path.join(tmp, f"labels_{n}w.zarr")
+        load = _load()
+        seconds, mem, _, error = _cluster_run(
+            n, limit, lambda: sdask.watershed(sdask.open_array(ipath), sdask.open_array(mpath)), out=out)
+        outs[n] = None if error else out
+        if error:
+            check = f"FAILED ({error})"
+        else:
+            check = "completed, " + ("a worker exceeded its limit or restarted" if mem.over_limit(limit)
+                                     else "no worker over its limit, no restart")
+            if n == 1 and outs.get(2):
+                diff = _same_zarr(outs[2], out)
+                check += ", labels identical to the 2-worker run" if diff == 0 else \
+                    f", {diff} voxels differ from the 2-worker run"
+        total = n * limit
+        fits = "total limit {} {} volume {}".format(_mib(total), "<" if total < vol_bytes else ">=",
+                                                   _mib(vol_bytes))
+        notes = f"{n} worker(s): {mem.summary(limit)}; {fits}; {load} before, {_load()} after"
+        if n == 2:
+            notes += f"; volume written to zarr in {gen_s:.0f} s (not timed)"
+        rows.append(_row(OP, case, "segengine" if n == 2 else "segengine, 1 worker", seconds,
+                         _peak_mb(mem), check, notes))
+    return rows
 
 
 # ----------------------------------------------------------------------------- anchors
 
-def _crop(cfg, ipath, mpath):
-    from segengine.dask._io import open_array
-
-    crop = tuple(slice(0, n) for n in cfg["crop"])
-    return open_array(ipath)[crop], open_array(mpath)[crop]
-
-
 def _anchors(cfg, ipath, mpath):
-    """Whole-array and blockwise watersheds of the crop; returns (rows, whole-array labels)."""
+    """Whole-array and blockwise watersheds of a crop that fits in memory."""
     import segengine
     import segengine.dask as sdask
     from segengine.dask._watershed import DEFAULT_DEPTH
@@ -184,13 +193,14 @@ def _anchors(cfg, ipath, mpath):
 
     from benchmarks.dask_baselines import blockwise_skimage_watershed
 
-    image, markers = _crop(cfg, ipath, mpath)
+    crop = tuple(slice(0, n) for n in cfg["crop"])
+    image, markers = sdask.open_array(ipath)[crop], sdask.open_array(mpath)[crop]
     img, mk = image.compute(scheduler="threads"), markers.compute(scheduler="threads")
     n_seeds = int(np.count_nonzero(mk))
     depth = tuple(min(DEFAULT_DEPTH, min(c)) for c in image.chunks)
     limit = cfg["crop_memory_limit"]
     case = (f"crop {_shape(cfg['crop'])} float32 (fits in memory), {n_seeds} seeds, chunks "
-            f"{_shape(cfg['chunks'])}, default depth {depth[0]}; blockwise rows on 2 workers x 1 thread "
+            f"{_shape(cfg['chunks'])}, depth {depth[0]} (default); blockwise rows on workers x 1 thread "
             f"(memory_limit {_mib(limit)} each)")
     rows = []
     t, mb, ref = _once(lambda: segengine.watershed(img, mk))
@@ -201,40 +211,24 @@ def _anchors(cfg, ipath, mpath):
     rows.append(_row(OP, case, "scikit-image (whole array)", t, mb, f"{same} to segengine.watershed",
                      "one process"))
     del sk, img, mk
-    for impl, build, preload in [
-            ("segengine", lambda: sdask.watershed(image, markers), ()),
-            ("scikit-image blockwise, single pass (elf's approach)",
+    runs = [("segengine", 2, lambda: sdask.watershed(image, markers), ()),
+            ("scikit-image blockwise, single pass (elf's approach)", 2,
              lambda: blockwise_skimage_watershed(image, markers.astype(np.int32), depth),
-             ("skimage.segmentation",))]:
-        t, mem, got, error = _cluster_run(2, limit, build, preload=preload)
-        check = f"FAILED ({error})" if error else _agreement(ref, got)
-        rows.append(_row(OP, case, impl, t, _peak_mb(mem), check,
-                         f"2 workers: {mem.summary(limit)}; result gathered to this process"))
-    return rows, ref
-
-
-def _scaling(cfg, ipath, mpath, ref):
-    """segengine.dask.watershed on the crop at the out-of-core depth, 2 workers then 1."""
-    import segengine.dask as sdask
-
-    image, markers = _crop(cfg, ipath, mpath)
-    depth, limit = cfg["ooc_depth"], cfg["memory_limit"]
-    case = (f"scaling: crop {_shape(cfg['crop'])}, chunks {_shape(cfg['chunks'])}, depth {depth}, "
-            f"workers x 1 thread, memory_limit {_mib(limit)} each")
-    rows, results = [], {}
-    for n in (2, 1):
+             ("skimage.segmentation",))]
+    if cfg["scaling"] == "crop":
+        runs.append(("segengine, 1 worker", 1, lambda: sdask.watershed(image, markers), ()))
+    results = {}
+    for impl, n, build, preload in runs:
         load = _load()
-        t, mem, got, error = _cluster_run(n, limit, lambda: sdask.watershed(image, markers, depth=depth))
-        results[n] = got
-        if error:
-            check = f"FAILED ({error})"
-        else:
-            check = _agreement(ref, got)
-            if n == 1 and results.get(2) is not None:
-                check += ("; identical to the 2-worker result" if np.array_equal(got, results[2])
-                          else "; DIFFERENT from the 2-worker result")
-        rows.append(_row(OP, case, "segengine" if n == 2 else "segengine, 1 worker", t, _peak_mb(mem),
-                         check, f"{n} worker(s): {mem.summary(limit)}; {load} before the run"))
+        t, mem, got, error = _cluster_run(n, limit, build, preload=preload)
+        results[impl] = got
+        check = f"FAILED ({error})" if error else _agreement(ref, got)
+        if n == 1 and results.get("segengine") is not None and got is not None:
+            check += ("; identical to the 2-worker result" if np.array_equal(got, results["segengine"])
+                      else "; DIFFERENT from the 2-worker result")
+        rows.append(_row(OP, case, impl, t, _peak_mb(mem), check,
+                         f"{n} worker(s): {mem.summary(limit)}; result gathered to this process; "
+                         f"{load} before"))
     return rows
 
 
@@ -301,13 +295,9 @@ def run(quick: bool = False) -> list[dict]:
             gen_s = time.perf_counter() - t0
         print(f"bench_dask: volume {_shape(cfg['shape'])} written in {gen_s:.0f} s", flush=True)
         rows = _out_of_core(cfg, tmp, ipath, mpath, n_seeds, gen_s)
-        print("bench_dask: out-of-core row done", flush=True)
-        anchor_rows, ref = _anchors(cfg, ipath, mpath)
-        rows += anchor_rows
+        print("bench_dask: out-of-core rows done", flush=True)
+        rows += _anchors(cfg, ipath, mpath)
         print("bench_dask: anchor rows done", flush=True)
-        rows += _scaling(cfg, ipath, mpath, ref)
-        del ref
-        print("bench_dask: scaling rows done", flush=True)
         rows += _crf(cfg)
         return rows
     finally:

@@ -46,6 +46,10 @@ class WorkerMemory:
         Resident set when sampling started.
     restarts : dict name -> int
         New worker processes seen under the same nanny.
+    cpu : dict name -> seconds
+        CPU time (user + system) the worker process used while sampling: with the wall
+        time it shows whether a worker computed, waited for work, or waited for a core that
+        another program held.
     """
 
     def __init__(self, cluster, interval: float = 0.05):
@@ -54,6 +58,8 @@ class WorkerMemory:
         self.peak: dict = {}
         self.idle: dict = {}
         self.restarts: dict = {}
+        self._cpu0: dict = {}
+        self._cpu1: dict = {}
         self._pids: dict = {}
         self._done = threading.Event()
         self._thread = None
@@ -69,9 +75,14 @@ class WorkerMemory:
                 self.restarts[name] = self.restarts.get(name, 0) + 1
             self._pids[name] = pid
             try:
-                rss = psutil.Process(pid).memory_info().rss
+                proc = psutil.Process(pid)
+                rss = proc.memory_info().rss
+                times = proc.cpu_times()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
+            used = times.user + times.system
+            self._cpu0.setdefault((name, pid), used)
+            self._cpu1[(name, pid)] = used
             self.idle.setdefault(name, rss)
             self.peak[name] = max(self.peak.get(name, 0), rss)
             self.restarts.setdefault(name, 0)
@@ -93,13 +104,22 @@ class WorkerMemory:
         self._sample()
         return False
 
+    @property
+    def cpu(self) -> dict:
+        out: dict = {}
+        for (name, pid), used in self._cpu1.items():
+            out[name] = out.get(name, 0.0) + used - self._cpu0[(name, pid)]
+        return out
+
     def extra_mb(self) -> float:
         """Sum over workers of peak minus idle resident memory, MiB."""
         return sum(self.peak[n] - self.idle.get(n, 0) for n in self.peak) / 2**20
 
     def summary(self, limit_bytes=None) -> str:
-        """'worker 0 peak 612 MiB, worker 1 peak 598 MiB (limit 768 MiB each), 0 restarts'."""
-        parts = [f"worker {n} peak {self.peak[n] / 2**20:.0f} MiB" for n in sorted(self.peak, key=str)]
+        """'worker 0 peak 612 MiB, CPU 80 s, worker 1 ... (limit 768 MiB each), 0 restarts'."""
+        cpu = self.cpu
+        parts = [f"worker {n} peak {self.peak[n] / 2**20:.0f} MiB, CPU {cpu.get(n, 0):.0f} s"
+                 for n in sorted(self.peak, key=str)]
         text = ", ".join(parts)
         if limit_bytes:
             text += f" (limit {limit_bytes / 2**20:.0f} MiB each)"

@@ -38,7 +38,7 @@ def make_volume(folder, shape, chunks, client):
     import dask.array as da
     from scipy import ndimage as ndi
 
-    from segengine.dask._io import save_array
+    from segengine.dask import save_array
 
     noise = da.random.default_rng(0).random(shape, chunks=chunks, dtype=np.float32)
     depth = int(4 * SMOOTHING)
@@ -71,7 +71,7 @@ def draw_slice(folder, z, chunks, path):
     import matplotlib.pyplot as plt
     from skimage.segmentation import find_boundaries
 
-    from segengine.dask._io import open_array
+    from segengine.dask import open_array
 
     image = np.asarray(open_array(os.path.join(folder, "image.zarr"))[z])
     labels = np.asarray(open_array(os.path.join(folder, "labels.zarr"))[z])
@@ -102,7 +102,7 @@ def draw_slice(folder, z, chunks, path):
 def compare_whole(folder):
     """Share of voxels equal to whole-array segengine.watershed."""
     import segengine
-    from segengine.dask._io import open_array
+    from segengine.dask import open_array
 
     image = np.asarray(open_array(os.path.join(folder, "image.zarr")))
     markers = np.asarray(open_array(os.path.join(folder, "markers.zarr")))
@@ -124,7 +124,7 @@ def main(argv=None) -> dict:
     import distributed
 
     import segengine.dask as sdask
-    from segengine.dask._io import open_array, save_array
+    from segengine.dask import open_array, save_array
 
     shape = (256, 1024, 1024) if args.large else tuple(args.shape)
     chunks = tuple(args.chunks) if args.chunks else (min(shape[0], 128),) + tuple(
