@@ -320,3 +320,26 @@ def test_unary_kinds_torch_conversion_matches_cpp(rng, kind):
         crf_ops._dense_crf_op(bad, [g], compats, [3], 3, 1, True, code)
     with pytest.raises(ValueError, match="finite"):
         crf_ops.unary_energy(bad, code)
+
+
+def test_origin_places_a_tile_on_the_whole_images_lattice():
+    """origin shifts the coordinates: origin=0 is the default; a tile given its position
+    gets the whole image's lattice vertices, so its result near the tile's centre matches
+    the whole image's far better than the same tile at the default origin."""
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 1, (1, 4, 48, 64)).astype(np.float32)
+    image = rng.integers(0, 255, (1, 3, 48, 64)).astype(np.uint8)
+    kw = dict(gaussian_sxy=3, bilateral_sxy=5, bilateral_srgb=20, iterations=3)
+    whole = segengine.dense_crf(logits, image, **kw)
+    np.testing.assert_array_equal(segengine.dense_crf(logits, image, origin=(0, 0), **kw), whole)
+    tile = (slice(None), slice(None), slice(7, 40), slice(9, 60))
+    at = segengine.dense_crf(logits[tile], image[tile], origin=(7, 9), **kw)
+    off = segengine.dense_crf(logits[tile], image[tile], **kw)
+    centre = (slice(None), slice(None), slice(15, 25), slice(20, 40))
+    err_at = np.abs(at[:, :, 8:18, 11:31] - whole[centre]).max()
+    err_off = np.abs(off[:, :, 8:18, 11:31] - whole[centre]).max()
+    assert err_at < err_off / 3, (err_at, err_off)
+    with pytest.raises(ValueError, match="origin"):
+        segengine.dense_crf(logits, image, origin=(1,), **kw)
+    with pytest.raises(ValueError, match="origin"):
+        segengine.dense_crf(logits, image, origin=(1.5, 0), **kw)

@@ -309,16 +309,17 @@ def test_dense_crf_tiles_3d_spacing(rng):
     assert (out.compute(scheduler="threads").argmax(1) == ref).mean() >= 0.995
 
 
-@pytest.mark.parametrize("name, tile", [("astronaut", (256, 256)), ("coffee", (400, 300))])
-def test_dense_crf_realistic_agreement(name, tile):
-    """A natural image, 5 intensity classes, logits a blurred noisy one-hot, pydensecrf's
+@pytest.mark.parametrize("name, tile, C", [("astronaut", (256, 256), 5), ("coffee", (400, 300), 5),
+                                           ("astronaut", (256, 256), 21)])
+def test_dense_crf_realistic_agreement(name, tile, C):
+    """A natural image, C intensity classes, logits a blurred noisy one-hot, pydensecrf's
     default kernels (halo 3 * 80 = 240 px), spatial tiles: argmax agreement with the whole
-    image (measured 0.99757 on astronaut and 0.99762 on coffee)."""
+    image (measured 0.99954 / 0.99990 / 0.99886; before the tiles' lattices were put on the
+    global coordinates: 0.99757 / 0.99762 / 0.9909)."""
     from scipy.ndimage import gaussian_filter
     skdata = pytest.importorskip("skimage.data")
     from skimage.color import rgb2gray
     img = getattr(skdata, name)()
-    C = 5
     gray = rgb2gray(img)
     seg = np.digitize(gray, np.quantile(gray, np.linspace(0, 1, C + 1)[1:-1]))
     onehot = (seg[None] == np.arange(C)[:, None, None]).astype(np.float32)

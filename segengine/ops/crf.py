@@ -195,7 +195,7 @@ def crf_working_set(B: int, N: int, C: int, dims, input_copy: bool) -> int:
 def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5,
               gaussian_sxy=3, gaussian_compat=3, bilateral_sxy=80, bilateral_srgb=13,
               bilateral_compat=10, normalization: str = "symmetric", spacing=None,
-              num_threads=None):
+              num_threads=None, origin=None):
     """Dense CRF mean-field inference, pydensecrf's model, batched, on CPU or CUDA.
 
     Parameters
@@ -227,6 +227,11 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
         are multiplied by it before dividing by the bandwidths.
     num_threads : int, optional
         CPU threads (None: ``torch.get_num_threads()``).
+    origin : sequence of int, optional
+        Index of the first pixel along each spatial axis, added to the coordinates (default
+        0). For a tile of a larger image pass the tile's position: the lattice's vertices
+        then sit where they sit for the whole image, so a tile with a wide enough halo
+        reproduces the whole image's result (``segengine.dask.dense_crf`` does this).
 
     Returns
     -------
@@ -300,11 +305,17 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
         if len(sp) != nd:
             raise ValueError(f"spacing must have {nd} values (one per spatial axis), got {len(sp)}")
         sp = tuple(check_positive_finite(s, "spacing") for s in sp)
+    if origin is not None:
+        origin = tuple(origin)
+        if len(origin) != nd or any(isinstance(o, bool) or not isinstance(o, numbers.Integral) for o in origin):
+            raise ValueError(f"origin must be {nd} integers (one per spatial axis), got {origin!r}")
+        if any(abs(int(o)) + n > 2**24 for o, n in zip(origin, spatial)):
+            raise ValueError("origin: coordinates must stay below 2**24 (exact in float32)")
 
     features, compats, norms = [], [], []
     if cg is not None:
         g = check_positive_finite(gaussian_sxy, "gaussian_sxy")
-        features.append(features_xy(B, spatial, (g,) * nd, sp, device=lt.device))
+        features.append(features_xy(B, spatial, (g,) * nd, sp, device=lt.device, origin=origin))
         compats.append(cg)
     if cb is not None:
         bxy = check_positive_finite(bilateral_sxy, "bilateral_sxy")
@@ -315,7 +326,7 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
             srgb = tuple(check_positive_finite(s, "bilateral_srgb") for s in bilateral_srgb)
             if len(srgb) != K:
                 raise ValueError(f"bilateral_srgb must be a number or have K = {K} values, got {len(srgb)}")
-        xy = features_xy(B, spatial, (bxy,) * nd, sp, device=lt.device)
+        xy = features_xy(B, spatial, (bxy,) * nd, sp, device=lt.device, origin=origin)
         col = it.to(torch.float32) / torch.tensor(srgb, dtype=torch.float32, device=lt.device).reshape(
             1, K, *([1] * nd))
         features.append(torch.cat([xy, col], dim=1))

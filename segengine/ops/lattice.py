@@ -506,17 +506,19 @@ def bilateral_filter(image, sigma_spatial, sigma_color, *, num_threads=None):
     return out.numpy() if was_numpy else out
 
 
-def features_xy(B: int, spatial, scales, spacing=None, device=None) -> torch.Tensor:
+def features_xy(B: int, spatial, scales, spacing=None, device=None, origin=None) -> torch.Tensor:
     """Coordinate features, float32 ``[B, len(spatial), *spatial]``, ordered (x, y[, z]).
 
     ``x`` (the last axis, the column index) comes first, as in pydensecrf; each coordinate
-    is multiplied by its ``spacing`` (if given, ordered like ``spatial``) and divided by its
-    scale (ordered like ``spatial``), in float32.
+    (plus its ``origin``, if given: integers ordered like ``spatial``) is multiplied by its
+    ``spacing`` (if given, ordered like ``spatial``) and divided by its scale (ordered like
+    ``spatial``), in float32.
     """
     nd = len(spatial)
     feats = []
     for ax in reversed(range(nd)):
-        c = torch.arange(spatial[ax], dtype=torch.float32, device=device)
+        start = 0 if origin is None else int(origin[ax])
+        c = torch.arange(start, start + spatial[ax], dtype=torch.float32, device=device)
         if spacing is not None:
             c = c * np.float32(spacing[ax])
         c = c / np.float32(scales[ax])
