@@ -24,7 +24,7 @@ def _blobs(shape, n, sigma, seed, noise=1e-4):
     b = np.zeros(shape, np.float32)
     b[tuple(rng.integers(0, s, n) for s in shape)] = 1
     b = ndi.gaussian_filter(b, sigma)
-    img = -b / b.max()
+    img = -b / b.max() if b.max() > 0 else -b
     if noise:
         img = img + rng.random(shape, dtype=np.float32) * noise
     return img.astype(np.float32), b

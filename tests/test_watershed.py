@@ -560,18 +560,18 @@ def test_watershed_line_no_exponential_blowup():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
 def test_watershed_line_3d_full_connectivity_matches_skimage(seed):
     """Small 3-D images where scikit-image's cascade stays cheap: identical output,
     contested equal-valued markers included (uint8, unseeded)."""
     skseg = pytest.importorskip("skimage.segmentation")
     from scipy import ndimage as ndi
     rng = np.random.default_rng(seed)
-    img = ndi.gaussian_filter(rng.random((5, 5, 4)), 0.7)
+    img = ndi.gaussian_filter(rng.random((5, 4, 4)), 0.7)
     if seed % 2:
         img = (img * 12).astype(np.uint8)
     markers = None
-    if seed >= 3:
+    if seed >= 2:
         markers = np.zeros(img.shape, np.int32)
         markers[tuple(rng.integers(0, 4, (3, 5)))] = rng.integers(1, 4, 5)
     for conn in (2, 3):
