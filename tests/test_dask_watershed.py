@@ -336,3 +336,13 @@ def test_flooding_levels_two_kernels_agree(dtype, use_mask):
         comp, _ = ndi.label((img <= t) & inside)
         reached = np.isin(comp, np.unique(comp[(markers != 0) & (img <= t) & inside])) & (comp > 0)
         np.testing.assert_array_equal(levels <= t, reached)
+
+
+def test_import_segengine_does_not_import_dask():
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, segengine\n"
+            "segengine.watershed(np.zeros((4, 4)), np.eye(4, dtype=np.int32))\n"
+            "print(sorted(m for m in ('dask', 'distributed', 'zarr') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

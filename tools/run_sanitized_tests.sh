@@ -33,6 +33,10 @@ SELECTION=(
     tests/test_graphcut.py              # 39 s
     # watershed
     tests/test_watershed.py             #  8 s
+    # the flooding-level kernels of the blockwise watershed (synchronous scheduler, no cluster)
+    tests/test_dask_watershed.py::test_flooding_levels_two_kernels_agree
+    tests/test_dask_watershed.py::test_equals_whole_array_without_ties
+    tests/test_dask_watershed.py::test_watershed_line
     # fused upsampling
     tests/test_upsample.py              # 29 s
     # every op's num_threads handling
