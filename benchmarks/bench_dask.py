@@ -30,8 +30,10 @@ full run tests out-of-core) and 16 small images.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 
@@ -42,21 +44,30 @@ from benchmarks.common import peak_extra_memory_mb
 OP = "dask watershed"
 OP_CRF = "dask dense_crf"
 
-# scaling: "volume" runs the out-of-core case on 1 worker too (same per-worker limit),
-# "crop" runs the crop's blockwise watershed on 1 worker instead (a quarter of the time).
-FULL = dict(shape=(512, 1024, 1024), chunks=(64, 128, 128), spacing=40.0, memory_limit=768 * 2**20,
-            scaling="volume", crop=(256, 512, 512), crop_memory_limit=2 * 2**30,
+# memory_fractions: dask's worker thresholds for the out-of-core run. Spilling stored results
+# from 50 % of the limit (dask: 70 %) leaves room for a task (~300 MiB at 64x128x128 chunks)
+# and a transfer on top of the worker's ~300 MiB of imports; with dask's defaults a worker at
+# 768 MiB was restarted once during a full run. scaling: "volume" runs the out-of-core case on
+# 1 worker too; "crop" times the crop's blockwise watershed on 1 worker instead (the 1-worker
+# out-of-core run took over half an hour on a shared machine).
+FULL = dict(shape=(512, 1024, 1024), chunks=(64, 128, 128), spacing=40.0, memory_limit=896 * 2**20,
+            memory_fractions={"target": 0.4, "spill": 0.5}, scaling="crop", crop=(256, 512, 512),
+            crop_memory_limit=2 * 2**30,
             crf_images=256, crf_size=(375, 500), crf_classes=21, crf_per_chunk=4, crf_iterations=5)
 QUICK = dict(shape=(64, 256, 256), chunks=(32, 128, 128), spacing=32.0, memory_limit=768 * 2**20,
-             scaling="volume", crop=(64, 256, 256), crop_memory_limit=2 * 2**30,
+             memory_fractions={"target": 0.4, "spill": 0.5}, scaling="volume", crop=(64, 256, 256),
+             crop_memory_limit=2 * 2**30,
              crf_images=16, crf_size=(120, 160), crf_classes=21, crf_per_chunk=2, crf_iterations=5)
 CRF_PARAMS = dict(gaussian_sxy=3, gaussian_compat=3, bilateral_sxy=80, bilateral_srgb=13,
                   bilateral_compat=10)
 
 
 def _row(op, case, impl, seconds, peak_mb, check="", notes=""):
-    return {"op": op, "case": case, "impl": impl, "median_s": seconds, "peak_mb": peak_mb,
-            "check": check, "notes": notes}
+    """One result row; also printed at once, so a long run's finished rows survive it."""
+    row = {"op": op, "case": case, "impl": impl, "median_s": seconds, "peak_mb": peak_mb,
+           "check": check, "notes": notes}
+    print(f"bench_dask row: {json.dumps(row)}", file=sys.stderr, flush=True)
+    return row
 
 
 def _shape(s) -> str:
@@ -105,22 +116,24 @@ def _agreement(expected, got) -> str:
 
 # ----------------------------------------------------------------------------- cluster runs
 
-def _cluster_run(n_workers, limit, build, out=None, preload=()):
+def _cluster_run(n_workers, limit, build, out=None, preload=(), spill_dir=None, memory_fractions=None):
     """Build a lazy array with ``build()`` and compute it on a fresh cluster of ``n_workers``.
 
     With ``out`` the result is written there (``save_array``, zarr) and None is returned,
     else it is gathered to this process. Returns (seconds, WorkerMemory, result, error):
     a failure (a worker killed over its limit, ...) is reported in ``error``, not raised.
+    ``spill_dir``: the workers' local directory (spilled data), measured while it runs.
     """
     from benchmarks.dask_cluster import WorkerMemory, worker_cluster
     from segengine.dask import save_array
 
-    with worker_cluster(n_workers, memory_limit=limit) as (cluster, client):
+    with worker_cluster(n_workers, memory_limit=limit, local_directory=spill_dir,
+                        memory_fractions=memory_fractions) as (cluster, client):
         _warm(client)
         for module in preload:
             client.run(__import__, module)
         result = error = None
-        with WorkerMemory(cluster) as mem:
+        with WorkerMemory(cluster, spill_dir=spill_dir) as mem:
             t0 = time.perf_counter()
             try:
                 lazy = build()  # timed: the watershed reads the markers once to plan its passes
@@ -152,15 +165,17 @@ def _out_of_core(cfg, tmp, ipath, mpath, n_seeds, gen_s):
 
     shape, limit = cfg["shape"], cfg["memory_limit"]
     vol_bytes = int(np.prod(shape)) * 4
+    fractions = ", ".join(f"{k} {v}" for k, v in cfg["memory_fractions"].items())
     case = (f"out of core: {_shape(shape)} float32 zarr ({vol_bytes / 2**30:.2f} GiB), {n_seeds} seeds, "
             f"chunks {_shape(cfg['chunks'])}, default depth, zarr -> int32 zarr, workers x 1 thread, "
-            f"memory_limit {_mib(limit)} each")
+            f"memory_limit {_mib(limit)} each ({fractions})")
     rows, outs = [], {}
     for n in ((2, 1) if cfg["scaling"] == "volume" else (2,)):
         out = os.path.join(tmp, f"labels_{n}w.zarr")
         load = _load()
         seconds, mem, _, error = _cluster_run(
-            n, limit, lambda: sdask.watershed(sdask.open_array(ipath), sdask.open_array(mpath)), out=out)
+            n, limit, lambda: sdask.watershed(sdask.open_array(ipath), sdask.open_array(mpath)), out=out,
+            spill_dir=os.path.join(tmp, f"workers_{n}w"), memory_fractions=cfg["memory_fractions"])
         outs[n] = None if error else out
         if error:
             check = f"FAILED ({error})"

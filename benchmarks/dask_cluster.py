@@ -11,19 +11,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 
 
 @contextlib.contextmanager
-def worker_cluster(n_workers: int, memory_limit="auto", threads_per_worker: int = 1):
-    """``(cluster, client)`` of a process-based LocalCluster on loopback, closed on exit."""
+def worker_cluster(n_workers: int, memory_limit="auto", threads_per_worker: int = 1,
+                   local_directory=None, memory_fractions=None):
+    """``(cluster, client)`` of a process-based LocalCluster on loopback, closed on exit.
+
+    ``local_directory``: where the workers spill to disk (default dask's temporary folder).
+    ``memory_fractions``: dask's worker memory thresholds to override, e.g.
+    ``{"target": 0.4, "spill": 0.5}`` (fractions of ``memory_limit``).
+    """
+    import dask
     import distributed
 
-    cluster = distributed.LocalCluster(n_workers=n_workers, processes=True,
-                                       threads_per_worker=threads_per_worker, host="127.0.0.1",
-                                       memory_limit=memory_limit, dashboard_address=None,
-                                       worker_dashboard_address=None, silence_logs=logging.ERROR)
+    config = {f"distributed.worker.memory.{k}": v for k, v in (memory_fractions or {}).items()}
+    with dask.config.set(config):  # the nannies hand this config to their worker processes
+        cluster = distributed.LocalCluster(n_workers=n_workers, processes=True,
+                                           threads_per_worker=threads_per_worker, host="127.0.0.1",
+                                           memory_limit=memory_limit, dashboard_address=None,
+                                           worker_dashboard_address=None, silence_logs=logging.ERROR,
+                                           local_directory=local_directory)
     try:
         client = distributed.Client(cluster, set_as_default=False, timeout="60s")
         try:
@@ -46,15 +57,20 @@ class WorkerMemory:
         Resident set when sampling started.
     restarts : dict name -> int
         New worker processes seen under the same nanny.
+    spill_peak : int
+        Largest size of ``spill_dir`` seen (bytes), when given.
     cpu : dict name -> seconds
         CPU time (user + system) the worker process used while sampling: with the wall
         time it shows whether a worker computed, waited for work, or waited for a core that
         another program held.
     """
 
-    def __init__(self, cluster, interval: float = 0.05):
+    def __init__(self, cluster, interval: float = 0.05, spill_dir=None):
         self.cluster = cluster
         self.interval = interval
+        self.spill_dir = spill_dir
+        self.spill_peak = 0
+        self._last_du = 0.0
         self.peak: dict = {}
         self.idle: dict = {}
         self.restarts: dict = {}
@@ -87,9 +103,24 @@ class WorkerMemory:
             self.peak[name] = max(self.peak.get(name, 0), rss)
             self.restarts.setdefault(name, 0)
 
+    def _sample_spill(self):
+        """Bytes under ``spill_dir`` (every 2 s): what the workers spilled to disk."""
+        if self.spill_dir is None or time.monotonic() - self._last_du < 2.0:
+            return
+        self._last_du = time.monotonic()
+        total = 0
+        for root, _, files in os.walk(self.spill_dir):
+            for f in files:
+                try:
+                    total += os.stat(os.path.join(root, f)).st_size
+                except OSError:
+                    pass
+        self.spill_peak = max(self.spill_peak, total)
+
     def _loop(self):
         while not self._done.is_set():
             self._sample()
+            self._sample_spill()
             time.sleep(self.interval)
 
     def __enter__(self):
@@ -123,7 +154,10 @@ class WorkerMemory:
         text = ", ".join(parts)
         if limit_bytes:
             text += f" (limit {limit_bytes / 2**20:.0f} MiB each)"
-        return text + f", {sum(self.restarts.values())} restarts"
+        text += f", {sum(self.restarts.values())} restarts"
+        if self.spill_dir is not None:
+            text += f", at most {self.spill_peak / 2**30:.1f} GiB spilled to disk at once"
+        return text
 
     def over_limit(self, limit_bytes) -> bool:
         """True when a worker's peak RSS passed ``limit_bytes`` or a worker was restarted."""
