@@ -40,13 +40,24 @@ import numbers
 
 import numpy as np
 
-from segengine.dask._common import (as_dask_array, block_halo, fit_chunks_to_depth, inner_slices,
-                                    match_chunks, normalize_depth)
+from segengine.dask._common import (as_dask_array, fit_chunks_to_depth, inner_slices, match_chunks,
+                                    normalize_depth)
+from segengine.dask._stencil import map_halo
 
 __all__ = ["watershed"]
 
 DEFAULT_DEPTH = 16
-STATE = np.dtype([("label", np.int64), ("level", np.float64)])
+
+
+def state_dtype(markers_dtype, image_dtype):
+    """Per-pixel state between passes: the label (int32 when the markers fit) and the
+    flooding level (float32 when every image value is exact in it: a level is an image
+    value), so a pass keeps 8 bytes per pixel for the usual inputs."""
+    label = np.int32 if (markers_dtype.kind in "bi" and markers_dtype.itemsize <= 4) or \
+        (markers_dtype.kind == "u" and markers_dtype.itemsize <= 2) else np.int64
+    exact32 = image_dtype.kind == "f" and image_dtype.itemsize <= 4 or \
+        image_dtype.kind in "biu" and image_dtype.itemsize <= 2
+    return np.dtype([("label", label), ("level", np.float32 if exact32 else np.float64)])
 
 
 # ------------------------------------------------------------------------------ per block
@@ -107,21 +118,20 @@ def _flood(priority, seeds, inside, connectivity, compactness, watershed_line, l
     return labels, lev
 
 
-def _state(labels, levels, inner):
-    out = np.empty(labels[inner].shape, dtype=STATE)
+def _state(labels, levels, inner, dtype):
+    out = np.empty(labels[inner].shape, dtype=dtype)
     out["label"] = labels[inner]
     out["level"] = np.inf if levels is None else levels[inner]
     return out
 
 
-def _first_pass(image, markers, mask, *, depth, connectivity, compactness, watershed_line, levels,
-                block_info=None):
+def _first_pass(image, markers, mask, *, halo, connectivity, compactness, watershed_line, levels,
+                state_dtype):
     """One block's first flood on its extended block; returns its own pixels' state."""
-    inner = inner_slices(block_halo(block_info, depth))
     seeds = markers.astype(np.int64, copy=False)
     labels, lev = _flood(image, seeds, mask, connectivity, compactness, watershed_line,
                          image if levels else None)
-    return _state(labels, lev, inner)
+    return _state(labels, lev, inner_slices(halo), state_dtype)
 
 
 def _outer_ring(shape, halo):
@@ -166,15 +176,14 @@ def _ring_priority(image, ring_seed, level):
     return priority
 
 
-def _repair_pass(image, markers, mask, state, before, *, depth, connectivity, watershed_line,
-                 block_info=None):
+def _repair_pass(image, markers, mask, state, before, *, halo, connectivity, watershed_line,
+                 state_dtype):
     """One block's extended block flooded again, from its markers and, on the outer layer of
     its halo, from the neighbours' previous results (label, entering at its level).
 
     ``before`` is the state of the pass before the previous one (None for the first
     repair): where the ring is the same in both, this flood would repeat the previous one,
     so the block's previous result is returned as it is."""
-    halo = block_halo(block_info, depth)
     inner = inner_slices(halo)
     ring = _outer_ring(image.shape, halo)
     if before is not None and np.array_equal(state[ring], before[ring]):
@@ -189,34 +198,10 @@ def _repair_pass(image, markers, mask, state, before, *, depth, connectivity, wa
     level_priority[ring_seed] = level[ring_seed]
     inside = ~line if mask is None else (mask & ~line)
     labels, lev = _flood(priority, seeds, inside, connectivity, 0.0, watershed_line, level_priority)
-    return _state(labels, lev, inner)
+    return _state(labels, lev, inner, state_dtype)
 
 
 # ------------------------------------------------------------------------------- the graph
-
-def _overlapped(x, depth):
-    import dask.array as da
-
-    if x is None or not any(depth):
-        return x
-    return da.overlap.overlap(x, depth=dict(enumerate(depth)), boundary="none")
-
-
-def _map(func, arrays, chunks, **kwargs):
-    """map_blocks over the arrays that are not None, passing None for the others."""
-    import dask.array as da
-
-    present = [a is not None for a in arrays]
-
-    def call(*blocks, block_info=None):
-        it = iter(blocks)
-        args = [next(it) if p else None for p in present]
-        return func(*args, block_info=block_info, **kwargs)
-
-    ndim = len(chunks)
-    return da.map_blocks(call, *[a for a in arrays if a is not None], chunks=chunks, dtype=STATE,
-                         meta=np.empty((0,) * ndim, dtype=STATE))
-
 
 def _block_reach(markers):
     """Repair passes needed for labels to reach every block: the largest number of face
@@ -333,7 +318,6 @@ def watershed(image, markers=None, *, connectivity=1, mask=None, compactness=0.0
         out_dtype = np.dtype(np.int32)
     else:
         out_dtype = mk.dtype
-        mk = mk.astype(np.int64)
     if comp > 0:
         passes = 1
     elif passes is None:
@@ -341,18 +325,16 @@ def watershed(image, markers=None, *, connectivity=1, mask=None, compactness=0.0
     if img.dtype == bool:
         img = img.astype(np.uint8)
 
-    state = _map(_first_pass, [_overlapped(img, depth), _overlapped(mk, depth), _overlapped(m, depth)],
-                 img.chunks, depth=depth, connectivity=connectivity, compactness=comp,
-                 watershed_line=bool(watershed_line), levels=passes > 1)
+    sdt = state_dtype(mk.dtype, img.dtype)
+    state = map_halo(_first_pass, [img, mk, m], depth, dtype=sdt, name="watershed-pass-1",
+                     connectivity=connectivity, compactness=comp, watershed_line=bool(watershed_line),
+                     levels=passes > 1, state_dtype=sdt)
     rdepth = tuple(max(d, 1) if len(c) > 1 else 0 for d, c in zip(depth, img.chunks))
     before = None
-    for _ in range(passes - 1):
-        ext_state = _overlapped(state, rdepth)
-        state = _map(_repair_pass, [_overlapped(img, rdepth), _overlapped(mk, rdepth),
-                                    _overlapped(m, rdepth), ext_state, before],
-                     img.chunks, depth=rdepth, connectivity=connectivity,
-                     watershed_line=bool(watershed_line))
-        before = ext_state
+    for k in range(passes - 1):
+        state, before = map_halo(_repair_pass, [img, mk, m, state, before], rdepth, dtype=sdt,
+                                 name=f"watershed-pass-{k + 2}", connectivity=connectivity,
+                                 watershed_line=bool(watershed_line), state_dtype=sdt), state
     labels = state["label"]
     if unseeded:
         labels = relabel_sequential(labels, rank_table(mk), dtype=np.int32)
