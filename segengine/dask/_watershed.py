@@ -3,35 +3,43 @@
 Method: halo flooding, then seam-repair passes that exchange flooding levels.
 
 1. **First pass.** Every block is flooded together with a halo of ``depth`` pixels taken from
-   its neighbours, from the global markers found in that extended block
-   (``segengine.watershed`` on numpy: scikit-image's exact order inside the extended block).
-   The block keeps its own pixels, each with its label and its *flooding level*: the water
-   level at which the flood reached it (the running maximum of the popped priorities, which
-   equals the lowest possible maximum of the image along a path from any marker; it does
-   not depend on tie order, see ``csrc/cpu/flood_levels.h``).
-2. **Repair passes** (``passes - 1`` of them). Every block is flooded again from its own
-   markers and from a one-pixel ring of its neighbours' results, each ring pixel a seed
-   that carries its label and enters the flood at its flooding level (not at its image
-   value: a pixel of a lake filled from a far marker must not flood this block before
-   the water reaches it). Ring pixels on a watershed line are walls. This is one step of a
-   block-parallel shortest-path (bottleneck) iteration: each pass carries labels and
-   levels one block further, and a block with no marker at all is flooded from its
-   neighbours.
+   its neighbours, from the global markers found in that extended block (scikit-image's
+   exact order inside the extended block). The block keeps its own pixels, each with its
+   label and its *flooding level*: the water level at which the flood reached it, i.e. the
+   maximum of the image along the path by which it was reached, which is also the lowest
+   possible maximum along any path from a marker (``ops.watershed.watershed_levels``
+   records it at push time; it does not depend on tie order).
+2. **Repair passes** (``passes - 1`` of them). Every extended block is flooded again from
+   its markers and from the outer layer of its halo, whose pixels carry the neighbours'
+   results of the previous pass: each is a seed with its label that enters the flood just
+   above its flooding level. At its level, not at its image value: a pixel of a lake filled
+   from a far marker must not flood this block before the water reaches it. Just above: so
+   that among pixels at that level the block's own pop first (with ring seeds first, the
+   passes can settle on a wrong tie). Ring pixels on a watershed line are walls. A block
+   whose outer layer is the same as in the pass before keeps its result. This is a
+   block-parallel bottleneck shortest-path iteration: each pass carries labels and levels
+   one block further, so a block with no marker is flooded from its neighbours.
 
 Guarantee. Labels are marker labels (or, unseeded, regional minima numbered by their first
 pixel in raster order, exactly as the whole-array op numbers them), so a basin that crosses
-block faces is one label, and the result does not depend on the scheduler, the worker count
-or the order in which blocks run. Every pixel gets the label of a marker with the lowest
-flooding level, as in the whole-array flood; where several markers reach a pixel at the
-same level (plateaus and ridge pixels at equal height), the whole-array result picks by
-scikit-image's global heap order, which a block only reproduces inside its extended block.
-So the result equals whole-array ``segengine.watershed`` (= scikit-image) except on such
-ties near block faces, and except where the converging passes were too few for a label to
-travel from its marker: with the default ``passes``, labels cross every marker-free block.
-Measured agreement is in ``tests/test_dask_watershed.py`` and ``benchmarks/results/``.
-Compact watershed (``compactness > 0``) runs the first pass only: its priority depends on
-the distance to each basin's own seed, which a ring seed does not carry; its basins are
-compact, so choose ``depth`` larger than their radius.
+block faces and corners is one label, and the result does not depend on the scheduler, the
+worker count or the order in which blocks run. On images without exact ties it equals the
+whole-array ``segengine.watershed`` (= scikit-image) once the halo holds the floods that
+meet near each face and the passes have converged (tests: blurred blobs with noise, 2-D and
+3-D, many chunkings; two or three passes at the default depth). Where it may differ: ties
+that the whole-array flood breaks by scikit-image's global heap order (equal-valued markers
+of different labels, e.g. distance-transform peaks: 99.96 % identical; plateaus wider than
+the halo on which fronts meet: the order of arrival across them is not carried between
+blocks), and labels that need more passes than given to travel from a far marker. Measured
+agreement: ``tests/test_dask_watershed.py`` and ``benchmarks/results/``. Compact watershed
+(``compactness > 0``) runs the first pass only: its priority depends on the distance to each
+basin's own seed, which a ring seed does not carry; its basins are compact, so choose
+``depth`` larger than their radius.
+
+Memory. Each pass is one task per block (``_stencil.map_halo``); between passes a block's
+state is 8 bytes per pixel (int32 labels and a float32 level where exact, else 16). With
+``markers=None`` the regional minima need one global task before any block can be flooded,
+so the image blocks are held (or spilled by dask.distributed) until it has run.
 """
 
 from __future__ import annotations
