@@ -300,7 +300,11 @@ def run(quick: bool = False) -> list[dict]:
     from benchmarks.dask_cluster import worker_cluster
     from benchmarks.dask_volume import write_cell_volume
 
-    cfg = QUICK if quick else FULL
+    cfg = dict(QUICK if quick else FULL)
+    # SEGENGINE_BENCH_DASK_PARTS=out_of_core,anchors,crf selects parts (default: all);
+    # SEGENGINE_BENCH_DASK_SCALING=crop leaves the 1-worker run to the crop (anchor) rows
+    parts = os.environ.get("SEGENGINE_BENCH_DASK_PARTS", "out_of_core,anchors,crf").split(",")
+    cfg["scaling"] = os.environ.get("SEGENGINE_BENCH_DASK_SCALING", cfg["scaling"])
     tmp = tempfile.mkdtemp(prefix="segengine-bench-dask-")
     try:
         with worker_cluster(2, memory_limit="auto") as (_, client):
@@ -309,11 +313,15 @@ def run(quick: bool = False) -> list[dict]:
                                                       spacing=cfg["spacing"], client=client)
             gen_s = time.perf_counter() - t0
         print(f"bench_dask: volume {_shape(cfg['shape'])} written in {gen_s:.0f} s", flush=True)
-        rows = _out_of_core(cfg, tmp, ipath, mpath, n_seeds, gen_s)
-        print("bench_dask: out-of-core rows done", flush=True)
-        rows += _anchors(cfg, ipath, mpath)
-        print("bench_dask: anchor rows done", flush=True)
-        rows += _crf(cfg)
+        rows = []
+        if "out_of_core" in parts:
+            rows += _out_of_core(cfg, tmp, ipath, mpath, n_seeds, gen_s)
+            print("bench_dask: out-of-core rows done", flush=True)
+        if "anchors" in parts:
+            rows += _anchors(cfg, ipath, mpath)
+            print("bench_dask: anchor rows done", flush=True)
+        if "crf" in parts:
+            rows += _crf(cfg)
         return rows
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,11 +1,10 @@
-"""Blockwise calls on blocks extended by a halo from their neighbours: one task per block.
+"""Blockwise calls on blocks extended by a halo from their neighbours.
 
-``dask.array.overlap`` builds the extended blocks from many small slicing and concatenation
-tasks (about 3^ndim per block and array); a multi-pass method over a large volume then has
-tens of thousands of tasks per pass, and the scheduler keeps many of their pieces alive at
-once. Here each output block is one task that takes its (up to) 3^ndim neighbouring blocks
-of every input and assembles the extended block itself, so a pass has one task per block
-and a block's data lives only as long as its neighbours' tasks need it.
+Each output block is one task. Its inputs are, per array, the block itself and the pieces
+of its (up to 3^ndim - 1) neighbours that fall inside its halo, each piece cut by its own
+small task. So a task receives only its extended block's data (a neighbour's full block
+would be 27 times that in 3-D), and an array used by several passes is cut once: the piece
+tasks' names depend only on the array and the depth, so later passes reuse them.
 """
 
 from __future__ import annotations
@@ -26,9 +25,9 @@ def _piece(block, offset, depth):
     return block[tuple(index)]
 
 
-def _assemble(blocks, offsets, depth):
-    """The extended block from the neighbours present (missing ones: outside the array)."""
-    centre = blocks[offsets.index((0,) * len(depth))]
+def _assemble(pieces, offsets, depth):
+    """The extended block from the pieces present (missing ones: outside the array)."""
+    centre = pieces[offsets.index((0,) * len(depth))]
     before = [0] * len(depth)
     after = [0] * len(depth)
     for off in offsets:
@@ -39,18 +38,33 @@ def _assemble(blocks, offsets, depth):
                 after[axis] = depth[axis]
     shape = tuple(b + n + a for b, n, a in zip(before, centre.shape, after))
     out = np.empty(shape, dtype=centre.dtype)
-    for block, off in zip(blocks, offsets):
-        piece = _piece(block, off, depth)
+    for piece, off in zip(pieces, offsets):
         start = [before[k] + (0 if o == 0 else -before[k] if o < 0 else centre.shape[k])
                  for k, o in enumerate(off)]
         out[tuple(slice(s, s + n) for s, n in zip(start, piece.shape))] = piece
     return out
 
 
-def _call(*key_lists, func, present, offsets, depth, halo, kwargs):
-    it = iter(key_lists)
+def _call(*piece_lists, func, present, offsets, depth, halo, kwargs):
+    it = iter(piece_lists)
     ext = [_assemble(next(it), offsets, depth) if p else None for p in present]
     return func(*ext, halo=halo, **kwargs)
+
+
+def _pieces(x, depth, offsets):
+    """A collection whose block ``(*j, k)`` is the piece of block ``j`` of ``x`` that the
+    block at ``j - offsets[k]`` needs (its chunks are nominal: it is never computed whole)."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"halo-piece-{tokenize(x.name, depth)}"
+    dsk = {}
+    for j in np.ndindex(*x.numblocks):
+        for k, off in enumerate(offsets):
+            dsk[(name,) + j + (k,)] = (functools.partial(_piece, offset=off, depth=depth), (x.name,) + j)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
+    return da.Array(graph, name, x.chunks + ((1,) * len(offsets),), meta=x._meta)
 
 
 def map_halo(func, arrays, depth, *, dtype, name, **kwargs):
@@ -83,17 +97,17 @@ def map_halo(func, arrays, depth, *, dtype, name, **kwargs):
     numblocks = first.numblocks
     ndim = first.ndim
     out_name = f"{name}-{tokenize(func, *inputs, depth, sorted(kwargs.items(), key=str))}"
-    steps = [tuple(o if d else 0 for o, d in zip(off, depth))
-             for off in itertools.product((-1, 0, 1), repeat=ndim)]
-    steps = sorted(set(steps))
+    all_offsets = list(itertools.product((-1, 0, 1), repeat=ndim))
+    pieces = [_pieces(a, depth, all_offsets) for a in inputs]
+    used = sorted({tuple(o if d else 0 for o, d in zip(off, depth)) for off in all_offsets})
     dsk = {}
     for idx in np.ndindex(*numblocks):
-        offsets = [off for off in steps
-                   if all(0 <= i + o < n for i, o, n in zip(idx, off, numblocks))]
+        offsets = [off for off in used if all(0 <= i + o < n for i, o, n in zip(idx, off, numblocks))]
         halo = tuple((d if i > 0 else 0, d if i < n - 1 else 0) for i, n, d in zip(idx, numblocks, depth))
         call = functools.partial(_call, func=func, present=present, offsets=offsets, depth=depth,
                                  halo=halo, kwargs=kwargs)
-        keys = [[(a.name,) + tuple(i + o for i, o in zip(idx, off)) for off in offsets] for a in inputs]
+        keys = [[(p.name,) + tuple(i + o for i, o in zip(idx, off)) + (all_offsets.index(off),)
+                 for off in offsets] for p in pieces]
         dsk[(out_name,) + idx] = (call, *keys)
-    graph = HighLevelGraph.from_collections(out_name, dsk, dependencies=inputs)
+    graph = HighLevelGraph.from_collections(out_name, dsk, dependencies=pieces)
     return da.Array(graph, out_name, first.chunks, meta=np.empty((0,) * ndim, dtype=dtype))
