@@ -174,7 +174,8 @@ def _out_of_core(cfg, tmp, ipath, mpath, n_seeds, gen_s):
         out = os.path.join(tmp, f"labels_{n}w.zarr")
         load = _load()
         seconds, mem, _, error = _cluster_run(
-            n, limit, lambda: sdask.watershed(sdask.open_array(ipath), sdask.open_array(mpath)), out=out,
+            n, limit, lambda: sdask.watershed(sdask.open_array(ipath), sdask.open_array(mpath), spill=tmp),
+            out=out,
             spill_dir=os.path.join(tmp, f"workers_{n}w"), memory_fractions=cfg["memory_fractions"])
         outs[n] = None if error else out
         if error:

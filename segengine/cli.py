@@ -129,6 +129,11 @@ def _add_dask_commands(sub) -> None:
     ws.add_argument("--depth", type=_depths, metavar="D[,D...]",
                     help="halo width per axis (default: the op's default)")
     ws.add_argument("--passes", type=_positive_int, help="seam-repair passes (default: the op's default)")
+    ws.add_argument("--spill-dir", metavar="DIR",
+                    help="folder for the passes' per-block files (default: OUT's folder; every "
+                         "worker must see it); --no-spill keeps them in dask's memory instead")
+    ws.add_argument("--no-spill", action="store_true",
+                    help="hand the passes' results through dask's memory (small volumes)")
     ws.add_argument("--connectivity", type=_positive_int, default=1,
                     help="neighbourhood: 1 = faces ... ndim = all neighbours (default: %(default)s)")
     ws.add_argument("--compactness", type=float, default=0.0,

@@ -346,3 +346,33 @@ def test_import_segengine_does_not_import_dask():
             "print(sorted(m for m in ('dask', 'distributed', 'zarr') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+# ------------------------------------------------------------------------- spill to files
+
+@pytest.mark.parametrize("sched", ["synchronous", "threads", "distributed"])
+def test_spill_to_files_gives_the_same_labels(sched, tmp_path, request):
+    """spill=folder: inputs and every pass's results go through .npy files per block; the
+    labels are those of the in-memory graph, a second compute works, and each pass task
+    depends only on its neighbours' files being written."""
+    sched = request.getfixturevalue("dask_client") if sched == "distributed" else sched
+    img, markers, bb = _edt_case((48, 40, 44), seed=6)
+    chunks = (20, 16, 18)
+    args = (da.from_array(img, chunks=chunks), da.from_array(markers, chunks=chunks))
+    kw = dict(mask=da.from_array(bb, chunks=chunks))
+    expected = compute(dask_watershed(*args, **kw), "synchronous")
+    out = dask_watershed(*args, spill=str(tmp_path), **kw)
+    np.testing.assert_array_equal(compute(out, sched), expected)
+    np.testing.assert_array_equal(compute(out, sched), expected)
+    folders = list(tmp_path.iterdir())
+    assert len(folders) == 1 and any(f.suffix == ".npy" for f in folders[0].iterdir())
+
+
+def test_spill_unseeded_and_watershed_line():
+    img, _ = _blobs((90, 70), 10, 3, seed=15)
+    np.testing.assert_array_equal(compute(dask_watershed(da.from_array(img, chunks=30), spill=True),
+                                          "threads"), segengine.watershed(img))
+    markers = _peak_markers(_blobs((90, 70), 10, 3, seed=15)[1])
+    a = dask_watershed(da.from_array(img, chunks=30), markers, watershed_line=True)
+    b = dask_watershed(da.from_array(img, chunks=30), markers, watershed_line=True, spill=True)
+    np.testing.assert_array_equal(compute(a, "threads"), compute(b, "threads"))

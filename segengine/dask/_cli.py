@@ -91,9 +91,12 @@ def _build_watershed(args):
         mask = _open_like(args.mask, image)
         if mask.dtype != bool:
             mask = mask != 0
+    spill = None
+    if not getattr(args, "no_spill", False):
+        spill = args.spill_dir or os.path.dirname(os.path.abspath(args.out))
     return sd.watershed(image, markers, connectivity=args.connectivity, mask=mask,
                         compactness=args.compactness, watershed_line=args.watershed_line,
-                        depth=args.depth, passes=args.passes)
+                        depth=args.depth, passes=args.passes, spill=spill)
 
 
 def label_dtype(num_classes: int):

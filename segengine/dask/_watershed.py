@@ -211,6 +211,27 @@ def _repair_pass(image, markers, mask, state, before, *, halo, connectivity, wat
 
 # ------------------------------------------------------------------------------- the graph
 
+def _spilled_passes(img, mk, m, depth, passes, sdt, folder, *, connectivity, compactness,
+                    watershed_line):
+    """The passes with their results in files (``spill``); returns the lazy labels."""
+    from segengine.dask._spill import SpillFolder
+
+    sf = SpillFolder(img, folder)
+    sf.store(img, "image")
+    sf.store(mk, "markers")
+    if m is not None:
+        sf.store(m, "mask")
+    mask_tag = None if m is None else "mask"
+    sf.apply(_first_pass, ["image", "markers", mask_tag], "state-1", depth, connectivity=connectivity,
+             compactness=compactness, watershed_line=watershed_line, levels=passes > 1, state_dtype=sdt)
+    rdepth = tuple(max(d, 1) if len(c) > 1 else 0 for d, c in zip(depth, img.chunks))
+    for k in range(2, passes + 1):
+        before = f"state-{k - 2}" if k > 2 else None
+        sf.apply(_repair_pass, ["image", "markers", mask_tag, f"state-{k - 1}", before], f"state-{k}",
+                 rdepth, connectivity=connectivity, watershed_line=watershed_line, state_dtype=sdt)
+    return sf.result(f"state-{passes}", sdt["label"], field="label")
+
+
 def _block_reach(markers):
     """Repair passes needed for labels to reach every block: the largest number of face
     steps on the block grid from a block without markers to the nearest block with one
@@ -262,7 +283,7 @@ def _check_inputs(image, markers, mask, connectivity, compactness, passes):
 
 
 def watershed(image, markers=None, *, connectivity=1, mask=None, compactness=0.0,
-              watershed_line=False, depth=None, passes=None):
+              watershed_line=False, depth=None, passes=None, spill=None):
     """Watershed of a dask array, block by block, with global labels and repaired seams.
 
     The same flooding as :func:`segengine.watershed` (scikit-image 0.26's semantics), run on
@@ -297,6 +318,16 @@ def watershed(image, markers=None, *, connectivity=1, mask=None, compactness=0.0
         ``markers=None``, R = 0). Pass an int to skip that read. Each pass carries labels
         one block further; competing fronts need about twice as many passes as it takes
         the first label to arrive (measured), hence the 2 R.
+    spill : None, True or str, optional
+        None (default): the passes hand their per-block results to each other through
+        dask, which keeps them in memory (spilling to disk under dask.distributed when
+        needed); fine while the volume's intermediate results fit the workers' memory.
+        True or a folder: the inputs and every pass's results go to ``.npy`` files per
+        block in a new folder (under the system's temporary directory, or under the given
+        one, which every worker must see), so each task holds only its extended block:
+        the mode for volumes larger than memory (about 32 bytes per voxel on disk with
+        int32 markers and a float32 image; the folder is removed when the process that
+        built the graph exits). Same result either way.
 
     Returns
     -------
@@ -334,6 +365,15 @@ def watershed(image, markers=None, *, connectivity=1, mask=None, compactness=0.0
         img = img.astype(np.uint8)
 
     sdt = state_dtype(mk.dtype, img.dtype)
+    if spill:
+        labels = _spilled_passes(img, mk, m, depth, passes, sdt, None if spill is True else str(spill),
+                                 connectivity=connectivity, compactness=comp,
+                                 watershed_line=bool(watershed_line))
+        if unseeded:
+            labels = relabel_sequential(labels, rank_table(mk), dtype=np.int32)
+        else:
+            labels = labels.astype(out_dtype)
+        return labels if labels.chunks == out_chunks else labels.rechunk(out_chunks)
     state = map_halo(_first_pass, [img, mk, m], depth, dtype=sdt, name="watershed-pass-1",
                      connectivity=connectivity, compactness=comp, watershed_line=bool(watershed_line),
                      levels=passes > 1, state_dtype=sdt)
