@@ -4,11 +4,13 @@ Cases, each on a fresh process-based LocalCluster on 127.0.0.1 with 1 thread per
 
 * **Out of core.** A synthetic membrane volume (``benchmarks/dask_volume.py``: Voronoi
   cells of ~40 voxels with Gaussian walls and blurred noise, one seed per cell) is written
-  block by block to zarr, then ``segengine.dask.watershed`` (default depth) runs zarr ->
+  block by block to zarr, then ``segengine.dask.watershed`` (default depth,
+  ``spill=<folder>``: the passes exchange results through per-block files) runs zarr ->
   zarr (``segengine.dask.save_array``) on 2 workers whose memory limits add up to less than
   the volume. Reported: wall time (building the graph, which reads the markers once,
-  included), each worker's peak resident memory (sampled every 50 ms from this process
-  with psutil: no task is sent to the workers for it), restarts.
+  included), each worker's peak resident memory and CPU seconds (sampled every 50 ms from
+  this process with psutil: no task is sent to the workers for it), restarts, and the
+  largest size on disk of the spill folders (dask's and the watershed's) during the run.
 * **Scaling.** With ``scaling="volume"`` the same run on 1 worker (same per-worker limit):
   its ratio column is 1-worker / 2-worker time (issue target >= 1.7 on 2 cores), and the
   two outputs are compared voxel by voxel. ``scaling="crop"`` does it on the crop instead.
@@ -20,7 +22,9 @@ Cases, each on a fresh process-based LocalCluster on 127.0.0.1 with 1 thread per
 * **Dataset scale.** ``segengine.dask.dense_crf`` over N images (batch chunks, images and
   logits made inside the tasks, ``benchmarks/dask_crf_data.py``) on 2 workers x 1 thread
   vs a loop of ``segengine.dense_crf`` in this process (torch's default threads); both
-  include making the inputs and the argmax.
+  include making the inputs and the argmax. The loop's two OpenMP threads lose the most
+  when another program holds a core (measured on this machine with one core busy: 0.34 s
+  per image with 2 threads, 0.26 s with 1): read this ratio with the load averages noted.
 
 Timings are single runs (minutes each), not medians. Rows of a cluster run report in
 ``peak_mb`` the largest worker's peak RSS (absolute, imports included), the notes every
@@ -116,13 +120,15 @@ def _agreement(expected, got) -> str:
 
 # ----------------------------------------------------------------------------- cluster runs
 
-def _cluster_run(n_workers, limit, build, out=None, preload=(), spill_dir=None, memory_fractions=None):
+def _cluster_run(n_workers, limit, build, out=None, preload=(), spill_dir=None, memory_fractions=None,
+                 extra_dirs=()):
     """Build a lazy array with ``build()`` and compute it on a fresh cluster of ``n_workers``.
 
     With ``out`` the result is written there (``save_array``, zarr) and None is returned,
     else it is gathered to this process. Returns (seconds, WorkerMemory, result, error):
     a failure (a worker killed over its limit, ...) is reported in ``error``, not raised.
-    ``spill_dir``: the workers' local directory (spilled data), measured while it runs.
+    ``spill_dir``: the workers' local directory (spilled data), measured while it runs, with
+    ``extra_dirs`` (e.g. the watershed's ``spill=`` folder).
     """
     from benchmarks.dask_cluster import WorkerMemory, worker_cluster
     from segengine.dask import save_array
@@ -133,7 +139,8 @@ def _cluster_run(n_workers, limit, build, out=None, preload=(), spill_dir=None, 
         for module in preload:
             client.run(__import__, module)
         result = error = None
-        with WorkerMemory(cluster, spill_dir=spill_dir) as mem:
+        dirs = [d for d in (spill_dir, *extra_dirs) if d]
+        with WorkerMemory(cluster, spill_dir=dirs or None) as mem:
             t0 = time.perf_counter()
             try:
                 lazy = build()  # timed: the watershed reads the markers once to plan its passes
@@ -172,11 +179,13 @@ def _out_of_core(cfg, tmp, ipath, mpath, n_seeds, gen_s):
     rows, outs = [], {}
     for n in ((2, 1) if cfg["scaling"] == "volume" else (2,)):
         out = os.path.join(tmp, f"labels_{n}w.zarr")
+        spill = os.path.join(tmp, f"spill_{n}w")
+        os.makedirs(spill, exist_ok=True)
         load = _load()
         seconds, mem, _, error = _cluster_run(
-            n, limit, lambda: sdask.watershed(sdask.open_array(ipath), sdask.open_array(mpath), spill=tmp),
-            out=out,
-            spill_dir=os.path.join(tmp, f"workers_{n}w"), memory_fractions=cfg["memory_fractions"])
+            n, limit, lambda: sdask.watershed(sdask.open_array(ipath), sdask.open_array(mpath), spill=spill),
+            out=out, spill_dir=os.path.join(tmp, f"workers_{n}w"), extra_dirs=(spill,),
+            memory_fractions=cfg["memory_fractions"])
         outs[n] = None if error else out
         if error:
             check = f"FAILED ({error})"

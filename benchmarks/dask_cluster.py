@@ -58,7 +58,7 @@ class WorkerMemory:
     restarts : dict name -> int
         New worker processes seen under the same nanny.
     spill_peak : int
-        Largest size of ``spill_dir`` seen (bytes), when given.
+        Largest total size of the ``spill_dir`` folder(s) seen (bytes), when given.
     cpu : dict name -> seconds
         CPU time (user + system) the worker process used while sampling: with the wall
         time it shows whether a worker computed, waited for work, or waited for a core that
@@ -104,12 +104,14 @@ class WorkerMemory:
             self.restarts.setdefault(name, 0)
 
     def _sample_spill(self):
-        """Bytes under ``spill_dir`` (every 2 s): what the workers spilled to disk."""
-        if self.spill_dir is None or time.monotonic() - self._last_du < 2.0:
+        """Bytes under ``spill_dir`` (a folder or a list of folders; every 2 s): what the
+        workers spilled to disk."""
+        if not self.spill_dir or time.monotonic() - self._last_du < 2.0:
             return
         self._last_du = time.monotonic()
+        folders = [self.spill_dir] if isinstance(self.spill_dir, (str, os.PathLike)) else self.spill_dir
         total = 0
-        for root, _, files in os.walk(self.spill_dir):
+        for root, _, files in (entry for folder in folders for entry in os.walk(folder)):
             for f in files:
                 try:
                     total += os.stat(os.path.join(root, f)).st_size
@@ -155,8 +157,8 @@ class WorkerMemory:
         if limit_bytes:
             text += f" (limit {limit_bytes / 2**20:.0f} MiB each)"
         text += f", {sum(self.restarts.values())} restarts"
-        if self.spill_dir is not None:
-            text += f", at most {self.spill_peak / 2**30:.1f} GiB spilled to disk at once"
+        if self.spill_dir:
+            text += f", at most {self.spill_peak / 2**30:.1f} GiB on disk at once (spill folders)"
         return text
 
     def over_limit(self, limit_bytes) -> bool:
