@@ -47,3 +47,16 @@ def scheduler(request):
 def compute(x, scheduler):
     """``x.compute()`` under ``scheduler`` (a name or a Client), as a numpy array."""
     return x.compute(scheduler=scheduler)
+
+
+def sparse_marker_volume(shape, n_markers, sigma, seed):
+    """A smooth random float32 landscape and ``n_markers`` single-voxel int32 markers
+    (labels 1..n) at random places: basins cross the block faces of any small chunking."""
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    image = ndi.gaussian_filter(rng.random(shape), sigma).astype(np.float32)
+    markers = np.zeros(shape, np.int32)
+    markers.flat[rng.choice(image.size, n_markers, replace=False)] = np.arange(1, n_markers + 1)
+    return image, markers

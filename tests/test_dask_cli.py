@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.dask_fixtures import *  # noqa: F401,F403  (dask_client)
+from tests.dask_fixtures import sparse_marker_volume
 
 da = pytest.importorskip("dask.array")
 zarr = pytest.importorskip("zarr")
@@ -29,13 +30,7 @@ SHAPE, CHUNKS = (20, 24, 24), (10, 12, 12)
 @pytest.fixture(scope="module")
 def volume():
     """Smooth 3-D image and 12 sparse markers; basins cross the block faces of CHUNKS."""
-    from scipy import ndimage as ndi
-
-    rng = np.random.default_rng(3)
-    image = ndi.gaussian_filter(rng.random(SHAPE), 2).astype(np.float32)
-    markers = np.zeros(SHAPE, np.int32)
-    markers.flat[rng.choice(image.size, 12, replace=False)] = np.arange(1, 13)
-    return image, markers
+    return sparse_marker_volume(SHAPE, 12, 2, seed=3)
 
 
 @pytest.fixture(scope="module")

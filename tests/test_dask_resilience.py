@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.dask_fixtures import local_cluster
+from tests.dask_fixtures import local_cluster, sparse_marker_volume
 
 da = pytest.importorskip("dask.array")
 pytest.importorskip("zarr")
@@ -26,13 +26,7 @@ BLOCK_SECONDS = 0.5  # each input block takes this long, so tasks are running wh
 
 def _volume():
     """Smooth random 3-D landscape and 40 sparse markers (basins cross block faces)."""
-    from scipy import ndimage as ndi
-
-    rng = np.random.default_rng(11)
-    image = ndi.gaussian_filter(rng.random(SHAPE), 3).astype(np.float32)
-    markers = np.zeros(SHAPE, np.int32)
-    markers.flat[rng.choice(image.size, 40, replace=False)] = np.arange(1, 41)
-    return image, markers
+    return sparse_marker_volume(SHAPE, 40, 3, seed=11)
 
 
 def _slow_block(block):
