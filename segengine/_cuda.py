@@ -1,8 +1,11 @@
 """Run-time compilation and launch of the CUDA kernels in ``csrc/cuda``.
 
 Kernels are compiled by NVRTC through CuPy, once per (device, source file,
-kernel name) and cached.  They are launched on PyTorch's current stream,
-looked up at every launch, with raw ``data_ptr()`` arguments.
+kernel name) and cached.  They are launched on PyTorch's current stream
+(looked up at every launch; CuPy's view of each stream is made once and cached) with raw
+``data_ptr()`` arguments. This module is the only place that compiles or launches a kernel:
+the per-family drivers (``segengine/ops/_<family>_cuda.py``) call :func:`launch`, and tests
+swap the launcher for a CPU emulation with :func:`set_launcher`.
 
 The NVRTC options live here (:func:`nvrtc_options`) so that the CPU test that
 compiles every ``.cu`` file without a GPU uses exactly the same ones.
@@ -13,12 +16,13 @@ from __future__ import annotations
 import functools
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 __all__ = ["csrc_dir", "cuda_source", "nvrtc_options", "cupy_available",
-           "get_kernel", "launch", "ptr", "grid_for"]
+           "get_kernel", "launch", "set_launcher", "ptr", "grid_for"]
 
 _INSTALL_HINT = ("CUDA tensors need CuPy: pip install 'segengine[cuda12]' "
                  "(CUDA 12) or 'segengine[cuda13]' (CUDA 13)")
@@ -95,13 +99,64 @@ def grid_for(n: int, block: int = 256, max_blocks: int = 65535 * 8) -> tuple[int
     return (max(1, min((n + block - 1) // block, max_blocks)),)
 
 
-def launch(kernel, device: torch.device, grid, block, args, shared_mem: int = 0) -> None:
-    """Launch ``kernel`` on PyTorch's current stream of ``device``."""
+# Tests replace the launcher with a CPU emulation of the kernels (tests/emulate.py):
+# launcher(source, name, grid, block, args) with args as given to launch().
+_launcher: Callable | None = None
+
+
+def set_launcher(launcher: Callable | None) -> Callable | None:
+    """Route every :func:`launch` to ``launcher(source, name, grid, block, args)`` (None: the
+    GPU); returns the previous one. The single seam through which tests emulate CUDA."""
+    global _launcher
+    previous, _launcher = _launcher, launcher
+    return previous
+
+
+@functools.lru_cache(maxsize=64)
+def _stream(device_index: int, handle: int):
+    """CuPy view of PyTorch's stream ``handle``, made once per stream."""
     cupy = _require_cupy()
-    stream = torch.cuda.current_stream(device)
-    index = stream.device.index
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        ext = cupy.cuda.ExternalStream(stream.cuda_stream, index)
-    with cupy.cuda.Device(index), ext:
-        kernel(tuple(grid), tuple(block), tuple(args), shared_mem=shared_mem)
+        return cupy.cuda.ExternalStream(handle, device_index)
+
+
+@functools.lru_cache(maxsize=None)
+def _device(device_index: int):
+    return _require_cupy().cuda.Device(device_index)
+
+
+def _raw(a):
+    if a is None or isinstance(a, torch.Tensor):
+        return ptr(a)
+    if isinstance(a, np.generic):
+        return a
+    raise TypeError(f"kernel argument must be a tensor, None or a numpy scalar, got {a!r}")
+
+
+def launch(device: torch.device, source: str, name: str, grid, block, args,
+           shared_mem: int = 0) -> None:
+    """Launch kernel ``name`` of ``csrc/cuda/<source>.cu`` on PyTorch's current stream of ``device``.
+
+    Parameters
+    ----------
+    device : torch.device
+        A CUDA device.
+    source, name : str
+        The ``.cu`` file (without suffix) and the ``extern "C"`` kernel in it.
+    grid, block : tuple of int
+        Launch shape (see :func:`grid_for`).
+    args : sequence
+        Tensors (passed as device pointers; they must be contiguous), None (a null pointer)
+        or numpy scalars (``np.int64``, ``np.int32``, ``np.float32``, ``np.float64``), in the
+        kernel's parameter order.
+    """
+    if _launcher is not None:
+        _launcher(source, name, tuple(grid), tuple(block), list(args))
+        return
+    raw = tuple(_raw(a) for a in args)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    kernel = _kernel(index, source, name)
+    stream = _stream(index, torch.cuda.current_stream(index).cuda_stream)
+    with _device(index), stream:
+        kernel(tuple(grid), tuple(block), raw, shared_mem=shared_mem)

@@ -40,3 +40,38 @@ def launch(lib: ctypes.CDLL, kernel: str, grid, block, args) -> None:
         for t in itertools.product(range(block[2]), range(block[1]), range(block[0])):
             lib.seg_emu_set(b[2], b[1], b[0], t[2], t[1], t[0], *grid, *block)
             fn(*args)
+
+
+def _ctypes_arg(a):
+    import numpy as np
+    import torch
+    if a is None:
+        return ctypes.c_void_p(0)
+    if isinstance(a, torch.Tensor):
+        assert a.is_contiguous() and a.device.type == "cpu", "emulated kernels read CPU tensors"
+        return ctypes.c_void_p(a.data_ptr())
+    if isinstance(a, np.uint64):
+        return ctypes.c_void_p(int(a))
+    if isinstance(a, np.int64):
+        return ctypes.c_int64(int(a))
+    if isinstance(a, np.int32):
+        return ctypes.c_int32(int(a))
+    if isinstance(a, np.float32):
+        return ctypes.c_float(float(a))
+    if isinstance(a, np.float64):
+        return ctypes.c_double(float(a))
+    raise TypeError(f"untyped kernel argument {a!r}")
+
+
+def launcher(out_dir: Path, grid=(2,), block=(3,)):
+    """A ``segengine._cuda.set_launcher`` launcher that runs every kernel on the CPU.
+
+    Each ``.cu`` file is compiled on first use; every launch runs ``grid`` x ``block``
+    threads serially (small on purpose: the kernels' grid-stride loops must wrap)."""
+    libs: dict[str, ctypes.CDLL] = {}
+
+    def launch_emulated(source, name, _grid, _block, args):
+        if source not in libs:
+            libs[source] = build(source, out_dir)
+        launch(libs[source], name, grid, block, [_ctypes_arg(a) for a in args])
+    return launch_emulated

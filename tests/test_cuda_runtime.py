@@ -36,7 +36,7 @@ def test_ptr_types():
 def test_missing_cupy_names_the_extra(monkeypatch):
     monkeypatch.setattr(_cuda, "cupy_available", lambda: False)
     with pytest.raises(RuntimeError, match=r"segengine\[cuda12\].*segengine\[cuda13\]"):
-        _cuda.launch(None, torch.device("cuda", 0), (1,), (1,), ())
+        _cuda.launch(torch.device("cuda", 0), "upsample", "k", (1,), (1,), ())
 
 
 class _FakeStream:
@@ -69,11 +69,57 @@ def test_launch_uses_current_stream_each_time(monkeypatch):
     def kernel(grid, block, args, shared_mem=0):
         calls.append(("kernel", grid, block, args, shared_mem))
 
+    monkeypatch.setattr(_cuda, "_kernel", lambda index, source, name: kernel)
+    _cuda._stream.cache_clear()
+    _cuda._device.cache_clear()
+
     args = (np.uint64(5), np.int64(7), np.float32(0.5))
-    _cuda.launch(kernel, torch.device("cuda", 0), (4,), (256,), args)
-    _cuda.launch(kernel, torch.device("cuda", 0), [2, 1], [128], list(args))
+    _cuda.launch(torch.device("cuda", 0), "upsample", "k", (4,), (256,), args)
+    _cuda.launch(torch.device("cuda", 0), "upsample", "k", [2, 1], [128], list(args))
     streams_used = [c[1:] for c in calls if c[0] == "enter" and c[1] == "stream"]
     assert streams_used == [("stream", 111, 0), ("stream", 222, 0)]
     kernels = [c for c in calls if c[0] == "kernel"]
     assert kernels[0][1:] == ((4,), (256,), args, 0)
     assert kernels[1][1] == (2, 1) and kernels[1][3] == args
+    _cuda._stream.cache_clear()
+    _cuda._device.cache_clear()
+
+
+def test_launch_makes_each_stream_view_once(monkeypatch):
+    made = []
+
+    class Ctx:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def external_stream(ptr, index):
+        made.append(ptr)
+        return Ctx()
+
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(Device=lambda i: Ctx(),
+                                                            ExternalStream=external_stream))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(_cuda, "cupy_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: _FakeStream(333, 0))
+    monkeypatch.setattr(_cuda, "_kernel", lambda index, source, name: lambda *a, **k: None)
+    _cuda._stream.cache_clear()
+    _cuda._device.cache_clear()
+    try:
+        for _ in range(5):
+            _cuda.launch(torch.device("cuda", 0), "upsample", "k", (1,), (1,), [None, np.int64(1)])
+        assert made == [333]
+    finally:
+        _cuda._stream.cache_clear()
+        _cuda._device.cache_clear()
+
+
+def test_launch_rejects_untyped_arguments(monkeypatch):
+    monkeypatch.setattr(_cuda, "cupy_available", lambda: True)
+    monkeypatch.setattr(_cuda, "_kernel", lambda index, source, name: None)
+    monkeypatch.setattr(_cuda, "_stream", lambda index, handle: None)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: _FakeStream(1, 0))
+    with pytest.raises(TypeError, match="numpy scalar"):
+        _cuda.launch(torch.device("cuda", 0), "upsample", "k", (1,), (1,), [3])
