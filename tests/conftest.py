@@ -33,3 +33,13 @@ def _seed_global_generators():
     """Tests that draw from the global generators see the same numbers whatever runs before."""
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that runs on the CUDA device carries the ``cuda`` marker (``pytest -m cuda``
+    selects the whole GPU suite), whether it got the device from the ``device`` fixture, a
+    ``device`` parameter or an explicit mark."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if str(params.get("device", "")) == "cuda":
+            item.add_marker(pytest.mark.cuda)
