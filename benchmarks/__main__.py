@@ -1,6 +1,9 @@
 """Run every benchmarks/bench_<op>.py against its peers and write the results.
 
-    python -m benchmarks [--quick] [--op NAME] [--out benchmarks/results]
+    python -m benchmarks [--quick] [--op NAME] [--device cpu|cuda] [--out benchmarks/results]
+
+``--device cuda`` runs the benchmarks that have a CUDA path (``run(..., device=)``) on the GPU
+and skips the others.
 
 Writes ``<machine>.md``, ``<machine>.json`` and ``<machine>.png`` (or with the op
 name appended when ``--op`` is given) to the output folder.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import platform
 import sys
@@ -102,14 +106,20 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller inputs and fewer repeats")
     ap.add_argument("--op", help="run only benchmarks/bench_<OP>.py")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                    help="where segengine runs (cuda: only benchmarks with a CUDA path)")
     ap.add_argument("--out", default=str(HERE / "results"), help="output folder")
     args = ap.parse_args(argv)
 
     rows = []
     for name in discover(args.op):
         mod = importlib.import_module(f"benchmarks.bench_{name}")
+        takes_device = "device" in inspect.signature(mod.run).parameters
+        if args.device != "cpu" and not takes_device:
+            print(f"bench_{name}: no {args.device} path, skipped", flush=True)
+            continue
         t0 = time.perf_counter()
-        got = mod.run(quick=args.quick)
+        got = mod.run(quick=args.quick, device=args.device) if takes_device else mod.run(quick=args.quick)
         print(f"bench_{name}: {len(got)} rows in {time.perf_counter() - t0:.0f} s", flush=True)
         rows += got
     add_ratios(rows)
@@ -118,10 +128,12 @@ def main(argv=None):
     from segengine.cli import info_lines
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = machine_tag() + (f"-{args.op}" if args.op else "") + ("-quick" if args.quick else "")
+    stem = (machine_tag() + (f"-{args.op}" if args.op else "") + ("-quick" if args.quick else "")
+            + ("-cuda" if args.device == "cuda" else ""))
     header = (f"# segengine {segengine.__version__} benchmarks: {machine_name()}\n\n"
               f"Run on {time.strftime('%Y-%m-%d')} with `python -m benchmarks"
-              f"{' --quick' if args.quick else ''}{' --op ' + args.op if args.op else ''}`.\n\n"
+              f"{' --quick' if args.quick else ''}{' --op ' + args.op if args.op else ''}"
+              f"{' --device ' + args.device if args.device != 'cpu' else ''}`.\n\n"
               + "\n".join(f"- {line}" for line in info_lines()))
     (out / f"{stem}.md").write_text(markdown(rows, header))
     (out / f"{stem}.json").write_text(json.dumps({"machine": machine_name(), "rows": rows}, indent=1))

@@ -5,8 +5,8 @@ images (pydensecrf: one after the other), and a 1024x2048 image; pydensecrf's de
 parameters (Gaussian sxy 3 compat 3, bilateral sxy 80 srgb 13 compat 10, symmetric).
 Inputs: scikit-image's astronaut / coffee / chelsea resized, and smooth random class
 probabilities (low-resolution noise upsampled), the same for both. ``check``: max |dQ| and
-the fraction of pixels with the same argmax. On a GPU machine the segengine CUDA path is
-timed too (impl "segengine cuda").
+the fraction of pixels with the same argmax. ``python -m benchmarks --device cuda`` times the
+CUDA path instead (checked against the CPU path).
 """
 
 from __future__ import annotations
@@ -63,44 +63,47 @@ def _pydensecrf(imgs, probs, iterations):
     return out
 
 
-def run(quick: bool = False) -> list[dict]:
+def _have_peer() -> bool:
     try:
         import pydensecrf.densecrf  # noqa: F401
-        have_peer = True
     except ImportError:
-        have_peer = False
+        return False
+    return True
+
+
+def _agreement(q, ref) -> str:
+    return (f"max|dQ| {np.abs(q - ref).max():.1e}, argmax agree "
+            f"{100 * (q.argmax(1) == ref.argmax(1)).mean():.3f}%")
+
+
+def run(quick: bool = False, device: str = "cpu") -> list[dict]:
+    """Rows for ``device``: "cpu" (segengine's CPU path vs pydensecrf) or "cuda" (the CUDA
+    path vs pydensecrf, checked against segengine's CPU path)."""
+    have_peer = _have_peer()
     rows = []
     for name, B, H, W, C, it, repeat in (QUICK if quick else CASES):
         imgs, probs = _inputs(B, H, W, C)
-        image_t = torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous()
-        probs_t = torch.from_numpy(probs)
+        image_t = torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous().to(device)
+        probs_t = torch.from_numpy(probs).to(device)
 
         def ours():
-            return segengine.dense_crf(probs_t, image_t, probabilities=True, iterations=it, **PARAMS)
+            q = segengine.dense_crf(probs_t, image_t, probabilities=True, iterations=it, **PARAMS)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            return q
 
-        check = ""
-        if have_peer:
-            ref = _pydensecrf(imgs, probs, it)
-            q = ours().numpy()
-            check = (f"max|dQ| {np.abs(q - ref).max():.1e}, argmax agree "
-                     f"{100 * (q.argmax(1) == ref.argmax(1)).mean():.3f}%")
+        q = ours().cpu().numpy()
+        if device == "cuda":
+            cpu = segengine.dense_crf(probs_t.cpu(), image_t.cpu(), probabilities=True,
+                                      iterations=it, **PARAMS).numpy()
+            check = "vs segengine CPU: " + _agreement(q, cpu)
+            notes = torch.cuda.get_device_name(0)
+        else:
+            check = _agreement(q, _pydensecrf(imgs, probs, it)) if have_peer else ""
+            notes = f"{torch.get_num_threads()} threads"
         rows.append(measure("dense_crf", name, "segengine", ours, repeat=repeat, check=check,
-                            notes=f"{torch.get_num_threads()} threads"))
+                            notes=notes))
         if have_peer:
             rows.append(measure("dense_crf", name, "pydensecrf", lambda: _pydensecrf(imgs, probs, it),
-                                repeat=repeat, check=check, notes="single thread (its only mode)"))
-        if torch.cuda.is_available():
-            from segengine import _cuda
-            if _cuda.cupy_available():
-                pc, ic = probs_t.cuda(), image_t.cuda()
-
-                def gpu():
-                    segengine.dense_crf(pc, ic, probabilities=True, iterations=it, **PARAMS)
-                    torch.cuda.synchronize()
-
-                qg = segengine.dense_crf(pc, ic, probabilities=True, iterations=it, **PARAMS).cpu().numpy()
-                qc = ours().numpy()
-                gcheck = (f"vs CPU: max|dQ| {np.abs(qg - qc).max():.1e}, argmax agree "
-                          f"{100 * (qg.argmax(1) == qc.argmax(1)).mean():.3f}%")
-                rows.append(measure("dense_crf", name, "segengine cuda", gpu, repeat=repeat, check=gcheck))
+                                repeat=repeat, check=check, notes="CPU, single thread (its only mode)"))
     return rows

@@ -35,22 +35,36 @@ def _composite_ce(x, t):
     return F.cross_entropy(F.interpolate(x, size=t.shape[-2:], mode="bilinear"), t)
 
 
-def run(quick: bool = False) -> list[dict]:
+def _synced(fn, device):
+    """``fn`` followed by a device synchronisation, so GPU timings include the kernels."""
+    if device != "cuda":
+        return fn
+
+    def call():
+        out = fn()
+        torch.cuda.synchronize()
+        return out
+    return call
+
+
+def run(quick: bool = False, device: str = "cpu") -> list[dict]:
+    """Rows on ``device`` ("cpu" or "cuda"): both sides run there."""
     rows = []
     repeat = 3 if quick else 5
     for name, B, C, h, w, H, W in (QUICK if quick else CASES):
         g = torch.Generator().manual_seed(0)
-        x = torch.randn(B, C, h, w, generator=g)
+        x = torch.randn(B, C, h, w, generator=g).to(device)
         same = torch.equal(segengine.upsample_argmax(x, (H, W)),
                            F.interpolate(x, (H, W), mode="bilinear").argmax(1))
         check = "labels identical" if same else "LABELS DIFFER"
         rows.append(measure("upsample_argmax", name, "segengine",
-                            lambda: segengine.upsample_argmax(x, (H, W)), repeat=repeat, check=check))
-        rows.append(measure("upsample_argmax", name, "torch interpolate+argmax",
-                            lambda: F.interpolate(x, (H, W), mode="bilinear").argmax(1),
+                            _synced(lambda: segengine.upsample_argmax(x, (H, W)), device),
                             repeat=repeat, check=check))
+        rows.append(measure("upsample_argmax", name, "torch interpolate+argmax",
+                            _synced(lambda: F.interpolate(x, (H, W), mode="bilinear").argmax(1),
+                                    device), repeat=repeat, check=check))
 
-        t = torch.randint(0, C, (B, H, W), generator=g)
+        t = torch.randint(0, C, (B, H, W), generator=g).to(device)
         xs = x.clone().requires_grad_(True)
         xt = x.clone().requires_grad_(True)
         _ce_step(segengine.upsample_cross_entropy, xs, t)()
@@ -59,7 +73,9 @@ def run(quick: bool = False) -> list[dict]:
         dl = abs(segengine.upsample_cross_entropy(x, t).item() - _composite_ce(x, t).item())
         check = f"|dloss| {dl:.1e}, max|dgrad| {err:.1e}"
         rows.append(measure("upsample_cross_entropy fwd+bwd", name, "segengine",
-                            _ce_step(segengine.upsample_cross_entropy, xs, t), repeat=repeat, check=check))
+                            _synced(_ce_step(segengine.upsample_cross_entropy, xs, t), device),
+                            repeat=repeat, check=check))
         rows.append(measure("upsample_cross_entropy fwd+bwd", name, "torch interpolate+cross_entropy",
-                            _ce_step(_composite_ce, xt, t), repeat=repeat, check=check))
+                            _synced(_ce_step(_composite_ce, xt, t), device), repeat=repeat,
+                            check=check))
     return rows
