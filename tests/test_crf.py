@@ -123,7 +123,7 @@ def test_batch_equals_single_images(seed):
 def _unfused_meanfield(unary, features, compats, norm, iterations):
     """Mean field with torch ops over the lattice filter op (gather/scatter splat, separate
     blur and slice): an implementation independent of the fused C++ update pass."""
-    from segengine.ops import crf as crf_ops
+    from segengine.ops import _crf_cuda
     from segengine.ops import lattice as lattice_ops
     B, C, N = unary.shape
     lats = [lattice_ops._lattice_build_op(f, 1, N % 4 != 0) for f in features]
@@ -134,7 +134,7 @@ def _unfused_meanfield(unary, features, compats, norm, iterations):
         return out if post is None else out * post[:, None]
 
     upm = unary.transpose(1, 2).reshape(B * N, C).contiguous()
-    q = crf_ops._meanfield_torch(upm, lats, [norm] * len(lats), compats, iterations, filt)
+    q = _crf_cuda.meanfield_torch(upm, lats, [norm] * len(lats), compats, iterations, filt)
     return q.reshape(B, N, C).transpose(1, 2)
 
 
@@ -299,27 +299,29 @@ def test_degenerate_sizes():
 
 @pytest.mark.parametrize("kind", ["logits", "probabilities"])
 def test_unary_kinds_torch_conversion_matches_cpp(rng, kind):
-    """The torch conversion used on CUDA (ops.crf.unary_energy) gives the C++ path's result."""
+    """The torch conversion used on CUDA (ops._crf_cuda.unary_energy) gives the C++ path's result."""
+    from segengine._codes import UnaryKind
+    from segengine.ops import _crf_cuda
     from segengine.ops import crf as crf_ops
     from segengine.ops import lattice as lattice_ops
     B, C, H, W = 2, 5, 23, 29
     x = torch.from_numpy(rng.standard_normal((B, C, H * W)).astype(np.float32) * 3)
-    code = crf_ops.UNARY_LOGITS
+    code = UnaryKind.LOGITS
     if kind == "probabilities":
         x = torch.softmax(x, 1)
         x[0, 0, :5] = 0.0  # clipped at 1e-5
-        code = crf_ops.UNARY_PROBABILITIES
+        code = UnaryKind.PROBABILITIES
     g = lattice_ops.features_xy(B, (H, W), (3.0, 3.0)).reshape(B, 2, -1).contiguous()
     compats = [torch.full((C,), -3.0)]
     direct = crf_ops._dense_crf_op(x, [g], compats, [3], 3, 1, True, code)
-    via_energy = crf_ops._dense_crf_op(crf_ops.unary_energy(x, code).contiguous(), [g], compats, [3], 3, 1)
+    via_energy = crf_ops._dense_crf_op(_crf_cuda.unary_energy(x, code).contiguous(), [g], compats, [3], 3, 1)
     torch.testing.assert_close(direct, via_energy, atol=2e-6, rtol=0)
     bad = x.clone()
     bad[1, 2, 7] = float("nan")
     with pytest.raises(ValueError, match="finite" if kind == "logits" else "probabilities"):
         crf_ops._dense_crf_op(bad, [g], compats, [3], 3, 1, True, code)
     with pytest.raises(ValueError, match="finite"):
-        crf_ops.unary_energy(bad, code)
+        _crf_cuda.unary_energy(bad, code)
 
 
 def test_origin_places_a_tile_on_the_whole_images_lattice():

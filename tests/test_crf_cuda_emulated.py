@@ -1,17 +1,20 @@
-"""The CUDA lattice path (csrc/cuda/permutohedral.cu + its Python driver) run on the CPU.
+"""The CUDA lattice path (csrc/cuda/permutohedral.cu + its Python drivers) run on the CPU.
 
-The .cu file is compiled as C++ with tests/cuda_emulate.h (tests/emulate.py) and launched
-serially over a small grid, so grid-stride loops wrap; segengine.ops.lattice's CUDA driver
-(sort-based key building, splat/blur/slice launches, the torch mean field) runs unchanged on
-CPU tensors through the launch hook. Results must equal the CPU (C++) path.
+The .cu file is compiled as C++ with tests/cuda_emulate.h and launched serially over a small
+grid (2 blocks x 3 threads), so grid-stride loops wrap: tests/emulate.py's launcher is
+installed in segengine._cuda, the one place every launch goes through. The CUDA drivers
+(segengine.ops._lattice_cuda: sort-based key building, splat/blur/slice launches;
+segengine.ops._crf_cuda: the torch mean field) then run unchanged on CPU tensors. Results
+must equal the CPU (C++) path.
 """
-
-import ctypes
 
 import numpy as np
 import pytest
 import torch
 
+from segengine import _cuda
+from segengine._codes import UnaryKind
+from segengine.ops import _crf_cuda, _lattice_cuda
 from segengine.ops import crf as crf_ops
 from segengine.ops import lattice as lattice_ops
 from tests import emulate
@@ -21,37 +24,16 @@ pytestmark = pytest.mark.skipif(not emulate.have_compiler(), reason="needs g++")
 
 @pytest.fixture(scope="module")
 def emulated(tmp_path_factory):
-    lib = emulate.build("permutohedral", tmp_path_factory.mktemp("emu"))
-
-    def launch(name, n, args):
-        raw = []
-        for a in args:
-            if a is None:
-                raw.append(ctypes.c_void_p(0))
-            elif isinstance(a, torch.Tensor):
-                assert a.is_contiguous() and a.device.type == "cpu"
-                raw.append(ctypes.c_void_p(a.data_ptr()))
-            elif isinstance(a, np.int64):
-                raw.append(ctypes.c_int64(int(a)))
-            elif isinstance(a, np.int32):
-                raw.append(ctypes.c_int32(int(a)))
-            elif isinstance(a, np.float32):
-                raw.append(ctypes.c_float(float(a)))
-            else:
-                raise TypeError(f"untyped kernel argument {a!r}")
-        emulate.launch(lib, name, (2,), (3,), raw)  # 6 threads: grid-stride loops wrap
-
-    old = lattice_ops._launch_override
-    lattice_ops._launch_override = launch
+    prev = _cuda.set_launcher(emulate.launcher(tmp_path_factory.mktemp("emu")))
     try:
-        yield launch
+        yield
     finally:
-        lattice_ops._launch_override = old
+        _cuda.set_launcher(prev)
 
 
 def _same_lattice_filter(cpu, gpu, values, reverse):
     out_cpu = lattice_ops._lattice_filter_op(values, *cpu[:6], reverse, 1)
-    out_gpu = lattice_ops._filter_cuda(values, *gpu[:6], reverse)
+    out_gpu = _lattice_cuda.filter_values(values, *gpu[:6], reverse)
     return out_cpu, out_gpu
 
 
@@ -61,7 +43,7 @@ def test_emulated_build_and_filter_match_cpu(emulated, rng, d, ghost):
     B, N = 2, 45
     f = torch.from_numpy((rng.random((B, d, N)) * 3).astype(np.float32))
     cpu = lattice_ops._lattice_build_op(f, 1, ghost)
-    gpu = lattice_ops._build_cuda(f, ghost)
+    gpu = _lattice_cuda.build(f, ghost)
     # same vertex sets: counts per image, and every entry's weight
     assert torch.equal(cpu[6], gpu[6])
     assert cpu[2].shape == gpu[2].shape
@@ -90,11 +72,11 @@ def test_emulated_build_and_filter_match_cpu(emulated, rng, d, ghost):
 
 def test_emulated_pre_post_scaling(emulated, rng):
     f = torch.from_numpy((rng.random((1, 3, 40)) * 3).astype(np.float32))
-    gpu = lattice_ops._build_cuda(f)
+    gpu = _lattice_cuda.build(f)
     cpu = lattice_ops._lattice_build_op(f, 1, False)
     v = torch.randn(40, 2)
     pre, post = torch.rand(40) + 0.5, torch.rand(40) + 0.5
-    out = lattice_ops._filter_cuda(v, *gpu[:6], False, pre=pre, post=post)
+    out = _lattice_cuda.filter_values(v, *gpu[:6], False, pre=pre, post=post)
     ref = lattice_ops._lattice_filter_op((v * pre[:, None]).contiguous(), *cpu[:6], False, 1) * post[:, None]
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
@@ -111,17 +93,24 @@ def test_emulated_meanfield_matches_cpu(emulated, rng):
     for norm in (3, 2, 0):
         q_cpu = crf_ops._dense_crf_op(unary, [g, b], compats, [norm, norm], 3, 1, True)
         upm = unary.transpose(1, 2).reshape(B * H * W, C).contiguous()
-        lats = [lattice_ops._build_cuda(x, True) for x in (g, b)]
+        lats = [_lattice_cuda.build(x, True) for x in (g, b)]
 
         def filt(values, lat, pre, post):
-            return lattice_ops._filter_cuda(values, *lat[:6], False, pre=pre, post=post)
+            return _lattice_cuda.filter_values(values, *lat[:6], False, pre=pre, post=post)
 
-        q = crf_ops._meanfield_torch(upm, lats, [norm, norm], compats, 3, filt)
+        q = _crf_cuda.meanfield_torch(upm, lats, [norm, norm], compats, 3, filt)
         q = q.reshape(B, H * W, C).transpose(1, 2)
         torch.testing.assert_close(q, q_cpu, atol=2e-5, rtol=0)
+        # the registered CUDA kernel itself (unary conversion, build, mean field)
+        logits = -unary
+        q_kernel = _crf_cuda.dense_crf_cuda(logits, [g, b], compats, [norm, norm], 3, 0, True,
+                                            int(UnaryKind.LOGITS))
+        q_cpu_logits = crf_ops._dense_crf_op(logits, [g, b], compats, [norm, norm], 3, 1, True,
+                                             int(UnaryKind.LOGITS))
+        torch.testing.assert_close(q_kernel, q_cpu_logits, atol=2e-5, rtol=0)
 
 
 def test_emulated_reports_bad_features(emulated):
     f = torch.full((1, 2, 5), 1e9)
     with pytest.raises(ValueError, match="too large"):
-        lattice_ops._build_cuda(f)
+        _lattice_cuda.build(f)

@@ -8,16 +8,19 @@ import numbers
 import numpy as np
 import torch
 
+from segengine._codes import Normalization
+from segengine.ops._common import op_threads, run_threads
+from segengine.ops._crf_norm import normalizers
 from segengine.ops.crf import compat_array
-from segengine.ops._common import resolve_threads
 from segengine.ops.lattice import MAX_DIM, check_positive_finite
 
 
 class NormalizationType(enum.IntEnum):
-    NO_NORMALIZATION = 0
-    NORMALIZE_BEFORE = 1
-    NORMALIZE_AFTER = 2
-    NORMALIZE_SYMMETRIC = 3
+    """pydensecrf's names of the :class:`segengine._codes.Normalization` codes."""
+    NO_NORMALIZATION = int(Normalization.NONE)
+    NORMALIZE_BEFORE = int(Normalization.BEFORE)
+    NORMALIZE_AFTER = int(Normalization.AFTER)
+    NORMALIZE_SYMMETRIC = int(Normalization.SYMMETRIC)
 
 
 class KernelType(enum.IntEnum):
@@ -76,7 +79,7 @@ class DenseCRF:
         self._nlabel = int(nlabels)
         self._unary = None
         self._kernels = []  # (lattice arrays (6), normalization code, compat array)
-        self._num_threads = resolve_threads(num_threads)
+        self._num_threads = op_threads(num_threads)   # 0: torch.get_num_threads() at each call
 
     # -------------------------------------------------------------- setup
     def setUnaryEnergy(self, u, f=None):
@@ -103,7 +106,8 @@ class DenseCRF:
         if c is None:  # Potts weight 0: no contribution
             c = np.zeros(self._nlabel, np.float32)
         from segengine._cy import _lattice
-        lat = _lattice.build(np.ascontiguousarray(feats[None]), self._num_threads, self._nvar % 4 != 0)
+        lat = _lattice.build(np.ascontiguousarray(feats[None]), run_threads(self._num_threads),
+                             self._nvar % 4 != 0)
         self._kernels.append((tuple(lat[:6]), int(norm), c))
 
     # -------------------------------------------------------------- inference
@@ -123,28 +127,25 @@ class DenseCRF:
             U = self._unary[None]
         Q = np.empty_like(U)
         _lattice.meanfield(U, Q, [lat[:3] + (norm, c) for lat, norm, c in self._kernels], int(niter),
-                           self._num_threads)
+                           run_threads(self._num_threads))
         return Q[0]
 
     def _pairwise(self, Q_pc):
         """Sum of the pairwise terms for marginals ``Q_pc`` ``[nvar, nlabels]``."""
         from segengine._cy import _lattice
         total = np.zeros_like(Q_pc)
+        threads = run_threads(self._num_threads)
         for lat, norm, c in self._kernels:
-            ones = np.ones((self._nvar, 1), np.float32)
-            n = np.empty_like(ones)
-            _lattice.filter_values(ones, n, *lat, False, self._num_threads)
-            n = n[:, 0].astype(np.float64)
-            pre = post = None
-            if norm == 3:
-                pre = post = (1.0 / np.sqrt(n + 1e-20)).astype(np.float32)
-            elif norm == 2:
-                post = (1.0 / (n + 1e-20)).astype(np.float32)
-            elif norm == 1:
-                pre = (1.0 / (n + 1e-20)).astype(np.float32)
+            n = None
+            if norm != Normalization.NONE:
+                ones = np.ones((self._nvar, 1), np.float32)
+                n = np.empty_like(ones)
+                _lattice.filter_values(ones, n, *lat, False, threads)
+                n = n[:, 0]
+            pre, post = normalizers(n, norm, np.float32)
             v = np.ascontiguousarray(Q_pc if pre is None else Q_pc * pre[:, None])
             s = np.empty_like(v)
-            _lattice.filter_values(v, s, *lat, False, self._num_threads)
+            _lattice.filter_values(v, s, *lat, False, threads)
             if post is not None:
                 s = s * post[:, None]
             total += s * c[None, :] if c.ndim == 1 else s @ c.T

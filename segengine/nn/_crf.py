@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from segengine.ops._common import check_threads
+from segengine.ops._crf_norm import normalizers
 from segengine.ops._memory import check_working_set
 from segengine.ops.lattice import (PermutohedralLattice, check_positive_finite, features_xy,
                                    lattice_working_set)
@@ -39,7 +40,7 @@ def crf_features(image: torch.Tensor, gaussian_sxy: float, bilateral_sxy: float,
 
 
 class _Kernel:
-    """One pairwise kernel: its lattice and the normalisation vector (no gradient)."""
+    """One pairwise kernel: its lattice and the normalisation factors (no gradient)."""
 
     def __init__(self, features: torch.Tensor, normalization: str, dtype: torch.dtype,
                  num_threads: Optional[int]):
@@ -47,19 +48,16 @@ class _Kernel:
         # not a multiple of 4, so that the untrained layer equals dense_crf (and pydensecrf)
         self.lattice = PermutohedralLattice(features, num_threads=num_threads, pydensecrf_padding=True)
         self.normalization = normalization
-        if normalization == "none":
-            self.norm = None
-        else:
+        k1 = None
+        if normalization != "none":
             ones = torch.ones((features.shape[0], 1) + tuple(features.shape[2:]), dtype=dtype,
                               device=features.device)
             k1 = self.lattice.filter(ones)
-            self.norm = (1.0 / torch.sqrt(k1 + 1e-20)) if normalization == "symmetric" else 1.0 / k1
+        self.pre, self.post = normalizers(k1, normalization)
 
     def apply(self, q: torch.Tensor) -> torch.Tensor:
-        if self.normalization == "symmetric":
-            return self.norm * self.lattice.filter(self.norm * q)
-        out = self.lattice.filter(q)
-        return out if self.norm is None else out * self.norm
+        out = self.lattice.filter(q if self.pre is None else self.pre * q)
+        return out if self.post is None else out * self.post
 
 
 class DenseCRF(nn.Module):

@@ -11,7 +11,8 @@ CUDA (lattice kernels + torch pointwise ops), with pydensecrf's numerics:
 * compatibility: a scalar ``w`` is Potts and contributes ``-w * KQ``; a length-C vector ``v``
   contributes ``+diag(v) KQ``; a C x C matrix ``M`` contributes ``+0.5 (M + M^T) KQ``.
 
-The op is registered as ``segengine::dense_crf`` (torch.library custom op with a fake kernel);
+The op is registered as ``segengine::dense_crf`` (segengine.ops._library: a fake kernel, the CPU
+kernel here and the CUDA kernel in segengine.ops._crf_cuda);
 it is not differentiable (the trainable layer is ``segengine.nn.DenseCRF``).
 
 Speed (CPU). One C++ call per ``dense_crf``: the lattices are built in parallel (chunks of
@@ -34,76 +35,48 @@ import numbers
 import numpy as np
 import torch
 
-from segengine.ops._common import resolve_threads
+from segengine._codes import UnaryKind
+from segengine.ops._common import as_tensor, op_threads, run_threads, to_output
+from segengine.ops._crf_norm import NORMALIZATIONS, normalization_code
+from segengine.ops._library import define, register_fake, register_kernel
 from segengine.ops._memory import check_working_set
-from segengine.ops.lattice import (_NORM_CODE, MAX_DIM, NORMALIZATIONS, _build_cuda, _filter_cuda,
-                                   as_tensor, check_positive_finite, features_xy)
+from segengine.ops.lattice import MAX_DIM, check_positive_finite, features_xy
 
 __all__ = ["dense_crf"]
-
-PROB_CLIP = 1e-5
 
 
 # --------------------------------------------------------------------------- the op
 
-def _meanfield_torch(unary, lattices, normalizations, compats, iterations, filt):
-    """Mean field with torch pointwise ops; ``filt(values, lattice, pre, post)`` filters [P, C]."""
-    P, C = unary.shape
-    pres, posts = [], []
-    for lat, norm in zip(lattices, normalizations):
-        if norm == 0:
-            pres.append(None)
-            posts.append(None)
-            continue
-        ones = torch.ones((P, 1), dtype=torch.float32, device=unary.device)
-        n = filt(ones, lat, None, None)[:, 0].double()
-        v = (1.0 / torch.sqrt(n + 1e-20) if norm == 3 else 1.0 / (n + 1e-20)).float().contiguous()
-        pres.append(v if norm in (1, 3) else None)
-        posts.append(v if norm in (2, 3) else None)
-    Q = torch.softmax(-unary, dim=1)
-    for _ in range(iterations):
-        e = -unary
-        for lat, pre, post, comp in zip(lattices, pres, posts, compats):
-            s = filt(Q.contiguous(), lat, pre, post)
-            e = e - (s * comp if comp.dim() == 1 else s @ comp.t())
-        Q = torch.softmax(e, dim=1)
-    return Q
+_dense_crf_op = define(
+    "dense_crf(Tensor unary, Tensor[] features, Tensor[] compats, int[] normalizations, int iterations, "
+    f"int num_threads, bool pydensecrf_padding=True, int unary_kind={int(UnaryKind.ENERGY)}) -> Tensor")
 
 
-UNARY_ENERGY, UNARY_LOGITS, UNARY_PROBABILITIES = 0, 1, 2  # csrc/cpu/crf.h UnaryKind
-
-
-@torch.library.custom_op("segengine::dense_crf", mutates_args=())
-def _dense_crf_op(unary: torch.Tensor, features: list[torch.Tensor], compats: list[torch.Tensor],
-                  normalizations: list[int], iterations: int, num_threads: int,
-                  pydensecrf_padding: bool = True, unary_kind: int = UNARY_ENERGY) -> torch.Tensor:
-    """unary float32 [B, C, N]: energies U, logits or probabilities (``unary_kind``); features
-    float32 [B, d_k, N]; compats float32 [C] or [C, C] (already in the form that is added:
-    -w*1 for Potts, symmetrised matrices). Non-finite input raises ValueError."""
+@register_kernel("dense_crf", "cpu")
+def _(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding=True,
+      unary_kind=int(UnaryKind.ENERGY)):
+    """unary float32 [B, C, N]: energies U, logits or probabilities (``unary_kind``, a
+    UnaryKind); features float32 [B, d_k, N]; compats float32 [C] or [C, C] (already in the
+    form that is added: -w*1 for Potts, symmetrised matrices); normalizations: Normalization
+    codes; num_threads 0: torch.get_num_threads(). Non-finite input raises ValueError."""
+    from segengine._cy import _lattice
     B, C, N = unary.shape
     ghost = bool(pydensecrf_padding) and N % 4 != 0
-    if unary.is_cuda:
-        unary = unary_energy(unary, unary_kind)
-        upm = unary.transpose(1, 2).reshape(B * N, C).contiguous()
-        lattices = [_build_cuda(f, ghost) for f in features]
-
-        def filt(values, lat, pre, post):
-            return _filter_cuda(values, *lat[:6], False, pre=pre, post=post)
-
-        Q = _meanfield_torch(upm, lattices, normalizations, compats, iterations, filt)
-        return Q.reshape(B, N, C).transpose(1, 2).contiguous()
-    from segengine._cy import _lattice
     Q = torch.empty_like(unary)  # [B, C, N]: the kernel reads and writes channel-major
     _lattice.dense_crf(unary.contiguous().numpy(), int(unary_kind), Q.numpy(),
                        [f.contiguous().numpy() for f in features], [int(n) for n in normalizations],
-                       [c.numpy() for c in compats], ghost, int(iterations), num_threads)
+                       [c.numpy() for c in compats], ghost, int(iterations), run_threads(num_threads))
     return Q
 
 
-@_dense_crf_op.register_fake
+@register_fake("dense_crf")
 def _(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding=True,
-      unary_kind=UNARY_ENERGY):
+      unary_kind=int(UnaryKind.ENERGY)):
     return torch.empty_like(unary)
+
+
+# the CUDA kernel (no CuPy import here: it is imported at the first launch)
+from segengine.ops import _crf_cuda  # noqa: E402,F401
 
 
 # --------------------------------------------------------------------------- validation
@@ -142,31 +115,6 @@ def compat_array(compat, C: int, name: str) -> np.ndarray | None:
         m = a.astype(np.float32)
         return np.ascontiguousarray(np.float32(0.5) * (m + m.T))
     raise ValueError(f"{name} must be a scalar, a vector or a matrix, got {a.ndim} dimensions")
-
-
-def unary_from_input(t: torch.Tensor, probabilities: bool) -> torch.Tensor:
-    """float32 unary energies from logits (``-log_softmax``) or probabilities (``-log(clip)``)."""
-    if probabilities:
-        p = t.to(torch.float32)
-        if p.numel():
-            lo, hi = torch.aminmax(p)
-            if bool(lo < 0) or bool(hi > 1 + 1e-3):
-                raise ValueError("probabilities must lie in [0, 1]")
-        return -torch.log(torch.clamp(p, PROB_CLIP, 1.0))
-    return -torch.log_softmax(t.to(torch.float32), dim=1)
-
-
-def unary_energy(t: torch.Tensor, unary_kind: int) -> torch.Tensor:
-    """The energies U of the op's input (``unary_kind``) with torch ops, as the C++ path
-    computes them in its layout pass (used on CUDA); non-finite input raises ValueError."""
-    if unary_kind == UNARY_ENERGY:
-        u = t
-    else:
-        u = unary_from_input(t, unary_kind == UNARY_PROBABILITIES)
-    if u.numel() and not bool(torch.isfinite(u).all()):
-        raise ValueError("logits must be finite (found NaN or Inf)" if unary_kind == UNARY_LOGITS
-                         else "unary energies must be finite (found NaN or Inf)")
-    return u
 
 
 def crf_working_set(B: int, N: int, C: int, dims, input_copy: bool) -> int:
@@ -297,7 +245,7 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
-    nthreads = resolve_threads(num_threads)
+    nthreads = op_threads(num_threads)   # 0: resolved inside the kernel, at call time
     if spacing is None:
         sp = None
     else:
@@ -332,14 +280,13 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
         features.append(torch.cat([xy, col], dim=1))
         compats.append(cb)
     for _ in features:
-        norms.append(_NORM_CODE[normalization])
+        norms.append(int(normalization_code(normalization)))
 
     N = math.prod(spatial)
     # the unary (-log_softmax or -log(clip(p))) and its checks are computed by the op
     inp = lt.to(torch.float32).reshape(B, C, N).contiguous()
     feats = [f.reshape(B, f.shape[1], N).contiguous() for f in features]
     ctens = [torch.from_numpy(c).to(lt.device) for c in compats]
-    kind = UNARY_PROBABILITIES if probabilities else UNARY_LOGITS
-    Q = _dense_crf_op(inp, feats, ctens, norms, int(iterations), nthreads, True, kind)
-    Q = Q.reshape(B, C, *spatial)
-    return Q.numpy() if was_numpy else Q
+    kind = UnaryKind.PROBABILITIES if probabilities else UnaryKind.LOGITS
+    Q = _dense_crf_op(inp, feats, ctens, norms, int(iterations), nthreads, True, int(kind))
+    return to_output(Q.reshape(B, C, *spatial), was_numpy)

@@ -21,10 +21,13 @@ The numerics are pydensecrf's (elevation, rounding, barycentric weights, blur
 ``new = old + 0.5*(n1 + n2)``, slice scaled by ``1/(1 + 2**-d)``); see
 ``csrc/common/permutohedral.h``.
 
-Custom ops: ``segengine::lattice_build`` (its fake kernel gives the vertex count M as a
-data-dependent size, ``torch.library.get_ctx().new_dynamic_size()``) and
-``segengine::lattice_filter`` (differentiable in the values; the gradient is the adjoint
-filter on the same lattice).
+Custom ops (registered through :mod:`segengine.ops._library`): ``segengine::lattice_build``
+(its fake kernel gives the vertex count M as a data-dependent size,
+``torch.library.get_ctx().new_dynamic_size()``) and ``segengine::lattice_filter``
+(differentiable in the values; the gradient is the adjoint filter on the same lattice). The
+CPU kernels are here (``segengine._cy._lattice``); the CUDA kernels in
+:mod:`segengine.ops._lattice_cuda`. ``num_threads`` travels through the ops as an int, 0
+standing for None, resolved (``torch.get_num_threads()``) inside the CPU kernel.
 """
 
 from __future__ import annotations
@@ -34,14 +37,14 @@ import math
 import numpy as np
 import torch
 
-from segengine.ops._common import as_tensor, resolve_threads
+from segengine.ops._common import as_tensor, op_threads, run_threads, to_output
+from segengine.ops._crf_norm import NORMALIZATIONS, normalization_code, normalizers
+from segengine.ops._library import define, register_autograd, register_fake, register_kernel
 from segengine.ops._memory import check_working_set
 
 __all__ = ["PermutohedralLattice", "permutohedral_filter", "bilateral_filter"]
 
 MAX_DIM = 16
-NORMALIZATIONS = ("none", "before", "after", "symmetric")
-_NORM_CODE = {"none": 0, "before": 1, "after": 2, "symmetric": 3}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -79,109 +82,25 @@ def _features_copy_bytes(features: torch.Tensor) -> float:
     return (4 * n if converted else 0) + n + (4 * n if not (converted or features.is_contiguous()) else 0)
 
 
-# ---------------------------------------------------------------- CUDA launch plumbing
-
-_CU_FILE = "permutohedral"
-_BLOCK = 256
-# Tests swap this for a CPU emulation of the kernels (tests/emulate.py); signature
-# launch(kernel_name, n_items, args) with args tensors (pointers), None (null) or numpy scalars.
-_launch_override = None
-
-
-def _launch(device: torch.device, name: str, n: int, args) -> None:
-    if _launch_override is not None:
-        _launch_override(name, n, args)
-        return
-    from segengine import _cuda
-    kernel = _cuda.get_kernel(device, _CU_FILE, name)
-    raw = [(_cuda.ptr(a) if (a is None or isinstance(a, torch.Tensor)) else a) for a in args]
-    _cuda.launch(kernel, device, _cuda.grid_for(n, _BLOCK), (_BLOCK,), raw)
-
-
-def _suffix(dtype: torch.dtype) -> str:
-    return "f32" if dtype == torch.float32 else "f64"
-
-
-def _keys_cuda(features: torch.Tensor):
-    B, d, N = features.shape
-    dev = features.device
-    P = B * N
-    weights = torch.empty((P, d + 1), dtype=torch.float32, device=dev)
-    keys = torch.empty((P * (d + 1), d + 1), dtype=torch.int32, device=dev)
-    status = torch.zeros(1, dtype=torch.int32, device=dev)
-    if P:
-        _launch(dev, "lattice_keys", P, [features, np.int64(B), np.int32(d), np.int64(N),
-                                         weights, keys, status])
-    return weights, keys, status
-
-
-def _build_cuda(features: torch.Tensor, ghost_origin: bool = False):
-    B, d, N = features.shape
-    dev = features.device
-    P = B * N
-    E = P * (d + 1)
-    weights, keys, status = _keys_cuda(features)
-    if ghost_origin and B:
-        # the vertices of one all-zero feature point per image: they splat nothing
-        _, gkeys, _ = _keys_cuda(torch.zeros((B, d, 1), dtype=torch.float32, device=dev))
-        keys = torch.cat([keys, gkeys])
-    if int(status.item()):
-        raise ValueError("features too large for the lattice (an elevated coordinate reached 2^22); "
-                         "use larger bandwidths")
-    ukeys, inverse = torch.unique(keys, dim=0, sorted=True, return_inverse=True)
-    ukeys = ukeys.contiguous()  # lexicographically sorted rows: binary search in lattice_neighbors
-    M = ukeys.shape[0]
-    inverse = inverse.reshape(-1)[:E]
-    offsets = inverse.to(torch.int32).reshape(P, d + 1)
-    neighbors = torch.empty((d + 1, M, 2), dtype=torch.int32, device=dev)
-    if M:
-        _launch(dev, "lattice_neighbors", (d + 1) * M, [ukeys, np.int64(M), np.int32(d), neighbors])
-    order = torch.sort(inverse, stable=True).indices  # entries by vertex, in point order
-    splat_pt = torch.div(order, d + 1, rounding_mode="floor").to(torch.int32)
-    splat_w = weights.reshape(-1)[order].contiguous()
-    counts = torch.bincount(inverse, minlength=M)
-    splat_ptr = torch.zeros(M + 1, dtype=torch.int64, device=dev)
-    splat_ptr[1:] = torch.cumsum(counts, 0)
-    batch_vertices = torch.bincount(ukeys[:, 0].to(torch.int64), minlength=B)[:B]
-    return offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, batch_vertices
-
-
-def _filter_cuda(values, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, reverse,
-                 pre=None, post=None):
-    P, C = values.shape
-    d = offsets.shape[1] - 1
-    M = neighbors.shape[1]
-    dev = values.device
-    sfx = _suffix(values.dtype)
-    out = torch.empty_like(values)
-    if P == 0 or C == 0:
-        return out
-    V = torch.empty((M, C), dtype=values.dtype, device=dev)
-    W = torch.empty_like(V)
-    _launch(dev, f"lattice_splat_{sfx}", M, [values, pre, np.int64(M), np.int32(C), splat_ptr,
-                                            splat_pt, splat_w, V])
-    for step in range(d + 1):
-        j = d - step if reverse else step
-        _launch(dev, f"lattice_blur_{sfx}", M, [V, np.int64(M), np.int32(C), neighbors[j], W])
-        V, W = W, V
-    _launch(dev, f"lattice_slice_{sfx}", P, [V, np.int64(P), np.int32(C), np.int32(d), offsets,
-                                            weights, post, out])
-    return out
-
-
 # --------------------------------------------------------------------------- custom ops
 
-@torch.library.custom_op("segengine::lattice_build", mutates_args=())
-def _lattice_build_op(features: torch.Tensor, num_threads: int, ghost_origin: bool = False) -> tuple[
-        torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    if features.is_cuda:
-        return _build_cuda(features, ghost_origin)
+_lattice_build_op = define(
+    "lattice_build(Tensor features, int num_threads, bool ghost_origin=False) -> "
+    "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)")
+_lattice_filter_op = define(
+    "lattice_filter(Tensor values, Tensor offsets, Tensor weights, Tensor neighbors, Tensor splat_ptr, "
+    "Tensor splat_pt, Tensor splat_w, bool reverse, int num_threads) -> Tensor")
+
+
+@register_kernel("lattice_build", "cpu")
+def _(features, num_threads, ghost_origin=False):
+    """features float32 [B, d, N] contiguous; num_threads 0: torch.get_num_threads()."""
     from segengine._cy import _lattice
-    outs = _lattice.build(features.numpy(), num_threads, ghost_origin)
+    outs = _lattice.build(features.numpy(), run_threads(num_threads), ghost_origin)
     return tuple(torch.from_numpy(o) for o in outs)
 
 
-@_lattice_build_op.register_fake
+@register_fake("lattice_build")
 def _(features, num_threads, ghost_origin=False):
     B, d, N = features.shape
     M = torch.library.get_ctx().new_dynamic_size()
@@ -194,21 +113,19 @@ def _(features, num_threads, ghost_origin=False):
             features.new_empty((B,), dtype=i64))
 
 
-@torch.library.custom_op("segengine::lattice_filter", mutates_args=())
-def _lattice_filter_op(values: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor,
-                       neighbors: torch.Tensor, splat_ptr: torch.Tensor, splat_pt: torch.Tensor,
-                       splat_w: torch.Tensor, reverse: bool, num_threads: int) -> torch.Tensor:
-    if values.is_cuda:
-        return _filter_cuda(values, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, reverse)
+@register_kernel("lattice_filter", "cpu")
+def _(values, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, reverse, num_threads):
+    """values float32/float64 [P, C] contiguous (points-major), the lattice tensors of
+    lattice_build; num_threads 0: torch.get_num_threads()."""
     from segengine._cy import _lattice
     out = torch.empty_like(values)
-    fn = _lattice.filter_values
-    fn(values.numpy(), out.numpy(), offsets.numpy(), weights.numpy(), neighbors.numpy(),
-       splat_ptr.numpy(), splat_pt.numpy(), splat_w.numpy(), reverse, num_threads)
+    _lattice.filter_values(values.numpy(), out.numpy(), offsets.numpy(), weights.numpy(), neighbors.numpy(),
+                           splat_ptr.numpy(), splat_pt.numpy(), splat_w.numpy(), reverse,
+                           run_threads(num_threads))
     return out
 
 
-@_lattice_filter_op.register_fake
+@register_fake("lattice_filter")
 def _(values, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, reverse, num_threads):
     return torch.empty_like(values)
 
@@ -224,7 +141,10 @@ def _filter_backward(ctx, grad):
     return g, None, None, None, None, None, None, None, None
 
 
-torch.library.register_autograd("segengine::lattice_filter", _filter_backward, setup_context=_filter_setup)
+register_autograd("lattice_filter", _filter_backward, setup_context=_filter_setup)
+
+# the CUDA kernels of both ops (no CuPy import here: it is imported at the first launch)
+from segengine.ops import _lattice_cuda  # noqa: E402,F401
 
 
 # ----------------------------------------------------------------------- public class
@@ -304,8 +224,8 @@ class PermutohedralLattice:
     """
 
     def __init__(self, features, *, num_threads=None, pydensecrf_padding: bool = False):
-        t, self._numpy = as_tensor(features, "features")
-        self.num_threads = resolve_threads(num_threads)
+        t, _ = as_tensor(features, "features")
+        self.num_threads = op_threads(num_threads)   # 0: torch.get_num_threads() when a kernel runs
         if isinstance(t, torch.Tensor) and t.dim() >= 3:   # before any pass over the data
             _check_lattice_size(t)
             if t.device.type == "cpu" and not torch.compiler.is_compiling():
@@ -424,27 +344,22 @@ def permutohedral_filter(values, features, normalization: str = "none", *, num_t
     torch.Tensor or numpy.ndarray
         Same shape and dtype as ``values``.
     """
-    if normalization not in NORMALIZATIONS:
+    code = normalization_code(normalization) if isinstance(normalization, str) else None
+    if code is None:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     vt, was_numpy = as_tensor(values, "values")
     ft, _ = as_tensor(features, "features")
     if ft.device.type == "cpu" and not torch.compiler.is_compiling():
         _check_filter_memory(vt, ft, normalization)
     lat = PermutohedralLattice(ft, num_threads=num_threads)
-    if normalization == "none":
-        out = lat.filter(vt)
-    else:
-        n = lat.normalizer().reshape(lat.batch, 1, *vt.shape[2:]).to(vt.dtype if vt.dtype.is_floating_point
-                                                                     else torch.float32)
-        if normalization == "symmetric":
-            s = 1.0 / torch.sqrt(n.double() + 1e-20)
-            s = s.to(n.dtype)
-            out = lat.filter(vt * s) * s
-        elif normalization == "after":
-            out = lat.filter(vt) * (1.0 / (n.double() + 1e-20)).to(n.dtype)
-        else:
-            out = lat.filter(vt * (1.0 / (n.double() + 1e-20)).to(n.dtype))
-    return out.numpy() if was_numpy and isinstance(out, torch.Tensor) else out
+    pre = post = None
+    if normalization != "none":
+        n = lat.normalizer().reshape(lat.batch, 1, *vt.shape[2:])
+        pre, post = normalizers(n, code, vt.dtype if vt.dtype.is_floating_point else torch.float32)
+    out = lat.filter(vt if pre is None else vt * pre)
+    if post is not None:
+        out = out * post
+    return to_output(out, was_numpy)
 
 
 def _check_bilateral_memory(image: torch.Tensor) -> None:
@@ -503,7 +418,7 @@ def bilateral_filter(image, sigma_spatial, sigma_color, *, num_threads=None):
     col = vals.to(torch.float32) / np.float32(sc)
     feats = torch.cat([f, col], dim=1)
     out = permutohedral_filter(vals, feats, normalization="after", num_threads=num_threads)
-    return out.numpy() if was_numpy else out
+    return to_output(out, was_numpy)
 
 
 def features_xy(B: int, spatial, scales, spacing=None, device=None, origin=None) -> torch.Tensor:
