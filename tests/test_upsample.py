@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import segengine
+from segengine._codes import Reduction
 from segengine._reference.upsample import (bilinear_numpy, upsample_argmax_composite,
                                            upsample_cross_entropy_composite)
 from tests import emulate
@@ -417,60 +418,81 @@ def test_cuda_cross_entropy_kernels_emulated(emu_lib, reduction):
     torch.testing.assert_close(grad, gref)
 
 
+@pytest.fixture(scope="module")
+def emu_launcher(tmp_path_factory):
+    if not emulate.have_compiler():
+        pytest.skip("no C++ compiler")
+    return emulate.launcher(tmp_path_factory.mktemp("emu_launch"), grid=(2,), block=(16,))
+
+
 @pytest.fixture
-def emulated_cuda(emu_lib, monkeypatch):
-    """Route segengine._cuda's kernel lookup and launch to the CPU emulation, so that the
-    Python GPU driver (ops/_upsample_cuda.py) runs end to end with its real arguments."""
+def emulated_cuda(emu_launcher):
+    """Route every segengine._cuda.launch to the CPU emulation, so that the registered CUDA
+    kernels (ops/_upsample_cuda.py) run end to end on CPU tensors with their real arguments."""
     from segengine import _cuda
+    previous = _cuda.set_launcher(emu_launcher)
+    yield
+    _cuda.set_launcher(previous)
 
-    def to_ctypes(a):
-        if isinstance(a, np.uint64):
-            return ctypes.c_void_p(int(a))
-        if isinstance(a, np.int64):
-            return ctypes.c_int64(int(a))
-        if isinstance(a, np.float32):
-            return ctypes.c_float(float(a))
-        if isinstance(a, np.float64):
-            return ctypes.c_double(float(a))
-        raise TypeError(f"untyped kernel argument {a!r}")
 
-    monkeypatch.setattr(_cuda, "get_kernel", lambda device, source, name: name)
-    monkeypatch.setattr(_cuda, "launch", lambda kernel, device, grid, block, args, shared_mem=0:
-                        emulate.launch(emu_lib, kernel, (2,), (16,), [to_ctypes(a) for a in args]))
+def test_cuda_kernels_are_registered():
+    for name in ("upsample_argmax", "upsample_cross_entropy", "upsample_cross_entropy_backward"):
+        for key in ("CPU", "CUDA"):
+            assert torch._C._dispatch_has_kernel_for_dispatch_key(f"segengine::{name}", key)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_cuda_driver_argmax_emulated(emulated_cuda, dtype):
     from segengine.ops import _upsample_cuda
     x = _logits((2, 4, 5, 7), dtype, seed=41)
-    labels = torch.empty((2, 9, 12), dtype=torch.int64)
-    conf = torch.empty((2, 9, 12), dtype=torch.float32)
-    _upsample_cuda.argmax(x, labels, conf, False, -1.0, -1.0)
+    labels, conf = _upsample_cuda.upsample_argmax(x, 9, 12, -1.0, -1.0, False, True, 0)
     ref_labels, ref_conf = upsample_argmax_composite(x, (9, 12), return_confidence=True)
     assert torch.equal(labels, ref_labels)
     torch.testing.assert_close(conf, ref_conf, rtol=1e-5, atol=1e-6)
-    labels2 = torch.empty((2, 10, 14), dtype=torch.int64)
-    _upsample_cuda.argmax(x, labels2, None, True, 2.0, 2.0)
+    labels2, conf2 = _upsample_cuda.upsample_argmax(x, 10, 14, 2.0, 2.0, True, False, 0)
+    assert conf2.shape == (0,)
     assert torch.equal(labels2, upsample_argmax_composite(x, scale_factor=2, align_corners=True))
+
+
+def test_cuda_driver_argmax_half_and_channels_last_emulated(emulated_cuda):
+    """The CUDA kernel makes its own compute copy (float16 -> float32, channels-last -> NCHW)."""
+    from segengine.ops import _upsample_cuda
+    x = _logits((2, 3, 6, 5), torch.float16, seed=42)
+    labels, _ = _upsample_cuda.upsample_argmax(x, 11, 9, -1.0, -1.0, False, False, 0)
+    assert torch.equal(labels, upsample_argmax_composite(x.float(), (11, 9)))
+    cl = _logits((2, 3, 6, 5), torch.float32, seed=43).contiguous(memory_format=torch.channels_last)
+    labels, _ = _upsample_cuda.upsample_argmax(cl, 11, 9, -1.0, -1.0, False, False, 0)
+    assert torch.equal(labels, upsample_argmax_composite(cl, (11, 9)))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cuda_driver_cross_entropy_emulated(emulated_cuda, reduction):
-    """The whole GPU path of _ce_run (normalisers, kernels, reduction) on the emulation."""
-    from segengine.ops import upsample as up
+    """The registered CUDA kernels of the forward and backward ops (target check,
+    normalisers, kernels, reduction) on the emulation."""
+    from segengine.ops import _upsample_cuda
     x, t = _ce_case(seed=43, B=2, C=3, h=4, w=5, H=9, W=7)
     weight = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
-    red = up._REDUCTIONS[reduction]
-    gp = torch.rand(t.shape, dtype=torch.float64) if reduction == "none" else None
-    from segengine.ops import _upsample_cuda
-    counts = up._check_targets(t, 3, -100)
-    coef_nll, coef_smooth, n1, n2 = up._normalizers(counts, weight, red, 0.1, 3)
-    if red == up._REDUCTIONS["none"]:
-        coef_nll, coef_smooth = 0.9, 0.1 / 3
-    loss, grad = _upsample_cuda.cross_entropy(x, t, weight, -100, red, 0.1, False, True, True, gp,
-                                              coef_nll, coef_smooth, 0.9, 0.1 / 3, n1, n2)
+    red = int(Reduction[reduction.upper()])
+    loss, grad = _upsample_cuda.upsample_cross_entropy(x, t, weight, -100, red, 0.1, False, True, 0)
     xr = x.clone().requires_grad_(True)
     ref = upsample_cross_entropy_composite(xr, t, weight=weight, reduction=reduction, label_smoothing=0.1)
     torch.testing.assert_close(loss, ref.detach())
-    (gref,) = torch.autograd.grad(ref, xr, gp)
-    torch.testing.assert_close(grad, gref)
+    gout = (torch.rand(t.shape, dtype=torch.float64) if reduction == "none"
+            else torch.tensor(1.7, dtype=torch.float64))
+    (gref,) = torch.autograd.grad(ref, xr, gout)
+    if reduction == "none":
+        assert grad.shape == (0,)
+    else:
+        torch.testing.assert_close(grad * gout, gref)
+    gback = _upsample_cuda.upsample_cross_entropy_backward(gout, x, t, weight, -100, red, 0.1,
+                                                           False, 0)
+    torch.testing.assert_close(gback, gref)
+
+
+def test_cuda_driver_cross_entropy_rejects_targets_before_launch(emulated_cuda):
+    from segengine.ops import _upsample_cuda
+    x, t = _ce_case(seed=44, B=2, C=3, h=4, w=5, H=9, W=7)
+    t[1, 2, 3] = 3
+    with pytest.raises(ValueError, match=r"target holds 3, outside \[0, 3\)"):
+        _upsample_cuda.upsample_cross_entropy(x, t, None, -100, int(Reduction.MEAN), 0.0, False,
+                                              False, 0)

@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import math
 import platform
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import torch
 
+from segengine._codes import Reduction
 from segengine.ops._common import (as_tensor, check_float, check_ndim, check_nonempty,
                                    op_threads, run_threads, to_output)
+from segengine.ops._library import define, register_autograd, register_fake, register_kernel
 from segengine.ops._memory import check_working_set
 
 __all__ = ["upsample_argmax", "upsample_cross_entropy"]
 
-_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+# the ``reduction`` argument -> the code handed to the op (csrc/common/seg_codes.h)
+_REDUCTIONS = {"none": Reduction.NONE, "mean": Reduction.MEAN, "sum": Reduction.SUM}
 _INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
 
 
@@ -38,10 +41,14 @@ def _cy():
     return _upsample
 
 
-def torch_uses_fma(device: torch.device) -> bool:
-    """Whether PyTorch's bilinear kernel on ``device`` contracts its products into FMAs."""
-    if device.type == "cuda":
-        return True
+def _np(t: Optional[torch.Tensor]) -> Optional[np.ndarray]:
+    """numpy view of a contiguous CPU tensor for the binding (None stays None)."""
+    return None if t is None else t.detach().numpy()
+
+
+def torch_uses_fma_cpu() -> bool:
+    """Whether PyTorch's bilinear CPU kernel contracts its products into FMAs (its CUDA
+    kernel always does, as csrc/cuda/upsample.cu)."""
     machine = platform.machine().lower()
     if machine in ("x86_64", "amd64", "i686", "x86"):
         return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
@@ -120,28 +127,34 @@ def _check_ignore_index(ignore_index) -> int:
 
 # --------------------------------------------------------------------------- argmax op
 
-@torch.library.custom_op("segengine::upsample_argmax", mutates_args=())
-def _upsample_argmax_op(logits: torch.Tensor, out_h: int, out_w: int, scale_h: float,
-                        scale_w: float, align_corners: bool, return_confidence: bool,
-                        num_threads: int) -> tuple[torch.Tensor, torch.Tensor]:
-    x = _compute_logits(logits)
-    B, C, h, w = x.shape
+_upsample_argmax_op = define(
+    "upsample_argmax(Tensor logits, int out_h, int out_w, float scale_h, float scale_w, "
+    "bool align_corners, bool return_confidence, int num_threads) -> (Tensor, Tensor)")
+
+
+def argmax_outputs(x: torch.Tensor, out_h: int, out_w: int, return_confidence: bool):
+    """Empty ``labels`` (int64 ``[B, H, W]``) and ``confidence`` (float32 ``[B, H, W]``, or
+    ``[0]`` without confidence) on the device of ``x``."""
+    B = x.shape[0]
     labels = torch.empty((B, out_h, out_w), dtype=torch.int64, device=x.device)
     conf = torch.empty((B, out_h, out_w) if return_confidence else (0,), dtype=torch.float32,
                        device=x.device)
-    if x.is_cuda:
-        from segengine.ops import _upsample_cuda
-        _upsample_cuda.argmax(x, labels, conf if return_confidence else None, align_corners,
-                              scale_h, scale_w)
-    else:
-        _cy().upsample_argmax(x.data_ptr(), x.dtype == torch.float64, B, C, h, w, out_h, out_w,
-                              align_corners, scale_h, scale_w, torch_uses_fma(x.device),
-                              labels.data_ptr(), conf.data_ptr() if return_confidence else 0,
-                              run_threads(num_threads))
     return labels, conf
 
 
-@_upsample_argmax_op.register_fake
+@register_kernel("upsample_argmax", "cpu")
+def _upsample_argmax_cpu(logits, out_h, out_w, scale_h, scale_w, align_corners,
+                         return_confidence, num_threads):
+    """The CPU kernel: csrc/cpu/upsample.cpp through segengine._cy._upsample."""
+    x = _compute_logits(logits)
+    labels, conf = argmax_outputs(x, out_h, out_w, return_confidence)
+    _cy().upsample_argmax(_np(x), out_h, out_w, align_corners, scale_h, scale_w,
+                          torch_uses_fma_cpu(), _np(labels),
+                          _np(conf) if return_confidence else None, run_threads(num_threads))
+    return labels, conf
+
+
+@register_fake("upsample_argmax")
 def _(logits, out_h, out_w, scale_h, scale_w, align_corners, return_confidence, num_threads):
     B = logits.shape[0]
     labels = logits.new_empty((B, out_h, out_w), dtype=torch.int64)
@@ -199,28 +212,25 @@ def upsample_argmax(logits, size=None, scale_factor=None, align_corners: bool = 
 
 # --------------------------------------------------------------------------- cross-entropy
 
-def _check_targets(target: torch.Tensor, C: int, ignore_index: int) -> torch.Tensor:
-    """Class counts ``[C]`` (int64, on the CPU) of the non-ignored targets; raise on a value
-    outside ``[0, C)``. Runs before any kernel launch, on the host for CPU tensors."""
-    if target.is_cuda:
-        valid = target != ignore_index
-        bad = valid & ((target < 0) | (target >= C))
-        if bool(bad.any()):
-            value = int(target[bad][0])
-            raise ValueError(f"target holds {value}, outside [0, {C}) and not ignore_index={ignore_index}")
-        return torch.bincount(target[valid], minlength=C).cpu()
+def target_error(value: int, C: int, ignore_index: int) -> ValueError:
+    """The error of a target value outside ``[0, C)`` that is not ``ignore_index``."""
+    return ValueError(f"target holds {value}, outside [0, {C}) and not ignore_index={ignore_index}")
+
+
+def _count_targets_cpu(target: torch.Tensor, C: int, ignore_index: int) -> torch.Tensor:
+    """Class counts ``[C]`` (int64) of the non-ignored values of the contiguous int64 CPU
+    ``target``; ValueError on a value outside ``[0, C)``. Runs before any kernel."""
     counts = torch.zeros(C, dtype=torch.int64)
-    bad = _cy().target_histogram(target.data_ptr(), target.numel(), C, ignore_index, counts.data_ptr())
+    bad = _cy().target_histogram(_np(target).reshape(-1), C, ignore_index, _np(counts))
     if bad >= 0:
-        value = int(target.reshape(-1)[bad])
-        raise ValueError(f"target holds {value}, outside [0, {C}) and not ignore_index={ignore_index}")
+        raise target_error(int(target.reshape(-1)[bad]), C, ignore_index)
     return counts
 
 
 def _normalizers(counts, weight, reduction, label_smoothing, C):
     """(coef_nll, coef_smooth, norm_nll, norm_smooth) as F.cross_entropy weighs its terms."""
     eps = float(label_smoothing)
-    if reduction == _REDUCTIONS["mean"]:
+    if reduction == Reduction.MEAN:
         if weight is None:
             norm_nll = float(counts.sum())
             norm_smooth = norm_nll
@@ -236,59 +246,10 @@ def _normalizers(counts, weight, reduction, label_smoothing, C):
     return coef_nll, coef_smooth, norm_nll, norm_smooth
 
 
-def _ce_run(logits, target, weight, ignore_index, reduction, label_smoothing, align_corners,
-            want_loss, want_grad, grad_pixel, num_threads):
-    """Run the kernel once; returns (loss or None, grad or None) in the compute dtype."""
-    x = _compute_logits(logits)
-    B, C, h, w = x.shape
-    H, W = target.shape[-2:]
-    tgt = target.contiguous()
-    wt = None if weight is None else weight.to(x.dtype).contiguous()
-    counts = _check_targets(tgt, C, ignore_index)
-    coef_nll, coef_smooth, norm_nll, norm_smooth = _normalizers(
-        counts, wt, reduction, label_smoothing, C)
-    if reduction == _REDUCTIONS["none"]:
-        coef_nll, coef_smooth = 1.0 - label_smoothing, (label_smoothing / C if label_smoothing else 0.0)
-    pix_nll, pix_smooth = 1.0 - label_smoothing, label_smoothing / C
-    gp = None if grad_pixel is None else grad_pixel.to(x.dtype).contiguous()
-    if x.is_cuda:
-        from segengine.ops import _upsample_cuda
-        return _upsample_cuda.cross_entropy(
-            x, tgt, wt, ignore_index, reduction, label_smoothing, align_corners, want_loss, want_grad, gp,
-            coef_nll, coef_smooth, pix_nll, pix_smooth, norm_nll, norm_smooth)
-
-    loss = None
-    row_nll = row_smooth = loss_pixel = grad = None
-    if want_loss:
-        if reduction == _REDUCTIONS["none"]:
-            loss_pixel = torch.empty((B, H, W), dtype=x.dtype)
-        else:
-            row_nll = torch.zeros(B * H, dtype=torch.float64)
-            row_smooth = torch.zeros(B * H, dtype=torch.float64)
-    if want_grad:
-        grad = torch.empty_like(x)
-    _cy().upsample_cross_entropy(
-        x.data_ptr(), x.dtype == torch.float64, B, C, h, w, H, W, align_corners,
-        torch_uses_fma(x.device), tgt.data_ptr(), 0 if wt is None else wt.data_ptr(),
-        ignore_index, coef_nll, coef_smooth, pix_nll, pix_smooth,
-        0 if gp is None else gp.data_ptr(),
-        0 if row_nll is None else row_nll.data_ptr(),
-        0 if row_smooth is None else row_smooth.data_ptr(),
-        0 if loss_pixel is None else loss_pixel.data_ptr(),
-        0 if grad is None else grad.data_ptr(), run_threads(num_threads))
-    if want_loss:
-        if reduction == _REDUCTIONS["none"]:
-            loss = loss_pixel
-        else:
-            loss = combine_loss(row_nll.sum(), row_smooth.sum(), reduction, label_smoothing, C,
-                                norm_nll, norm_smooth).to(x.dtype)
-    return loss, grad
-
-
 def combine_loss(sum_nll, sum_smooth, reduction, label_smoothing, C, norm_nll, norm_smooth):
     """Reduced loss from the sums of the NLL and smoothing terms (float64 tensors)."""
     eps = float(label_smoothing)
-    if reduction == _REDUCTIONS["mean"]:
+    if reduction == Reduction.MEAN:
         nll = sum_nll / norm_nll
         smooth = sum_smooth / norm_smooth
     else:
@@ -296,46 +257,154 @@ def combine_loss(sum_nll, sum_smooth, reduction, label_smoothing, C, norm_nll, n
     return nll if eps == 0.0 else (1.0 - eps) * nll + (eps / C) * smooth
 
 
-@torch.library.custom_op("segengine::upsample_cross_entropy", mutates_args=())
-def _upsample_ce_op(logits: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
-                    ignore_index: int, reduction: int, label_smoothing: float,
-                    align_corners: bool, need_grad: bool,
-                    num_threads: int) -> tuple[torch.Tensor, torch.Tensor]:
-    loss, grad = _ce_run(logits, target, weight, ignore_index, reduction, label_smoothing,
-                         align_corners, True, need_grad and reduction != _REDUCTIONS["none"],
-                         None, num_threads)
+class CrossEntropyCall(NamedTuple):
+    """One run of a device's cross-entropy kernels, prepared by :func:`prepare_cross_entropy`.
+
+    ``x``: contiguous float32/float64 ``[B, C, h, w]`` (the compute dtype); ``target``:
+    contiguous int64 ``[B, H, W]``, range-checked; ``weight``: contiguous ``[C]`` of ``x.dtype``
+    or None; ``grad_pixel``: contiguous ``[B, H, W]`` of ``x.dtype`` (upstream gradient of the
+    per-pixel loss) or None; ``coef_*``: gradient coefficients; ``pix_*``: per-pixel loss
+    coefficients; ``norm_*``: the normalisers of the reduced loss.
+    """
+    x: torch.Tensor
+    target: torch.Tensor
+    weight: Optional[torch.Tensor]
+    ignore_index: int
+    reduction: int
+    label_smoothing: float
+    align_corners: bool
+    want_loss: bool
+    want_grad: bool
+    grad_pixel: Optional[torch.Tensor]
+    coef_nll: float
+    coef_smooth: float
+    pix_nll: float
+    pix_smooth: float
+    norm_nll: float
+    norm_smooth: float
+
+
+def prepare_cross_entropy(count_targets: Callable, logits, target, weight, ignore_index, reduction,
+                          label_smoothing, align_corners, want_loss, want_grad,
+                          grad_pixel) -> CrossEntropyCall:
+    """Compute-dtype inputs, the target check and the loss coefficients of one run.
+
+    ``count_targets(target, C, ignore_index)`` is the device's target check: class counts
+    ``[C]`` (int64, CPU) of the non-ignored values, ValueError on a value outside ``[0, C)``.
+    """
+    x = _compute_logits(logits)
+    C = x.shape[1]
+    tgt = target.contiguous()
+    wt = None if weight is None else weight.to(x.dtype).contiguous()
+    counts = count_targets(tgt, C, ignore_index)
+    coef_nll, coef_smooth, norm_nll, norm_smooth = _normalizers(
+        counts, wt, reduction, label_smoothing, C)
+    if reduction == Reduction.NONE:
+        coef_nll, coef_smooth = 1.0 - label_smoothing, (label_smoothing / C if label_smoothing else 0.0)
+    pix_nll, pix_smooth = 1.0 - label_smoothing, label_smoothing / C
+    gp = None if grad_pixel is None else grad_pixel.to(x.dtype).contiguous()
+    return CrossEntropyCall(x, tgt, wt, ignore_index, reduction, label_smoothing, align_corners,
+                            want_loss, want_grad, gp, coef_nll, coef_smooth, pix_nll, pix_smooth,
+                            norm_nll, norm_smooth)
+
+
+def _ce_run_cpu(logits, target, weight, ignore_index, reduction, label_smoothing, align_corners,
+                want_loss, want_grad, grad_pixel, num_threads):
+    """Run the CPU kernel once; returns (loss or None, grad or None) in the compute dtype."""
+    p = prepare_cross_entropy(_count_targets_cpu, logits, target, weight, ignore_index, reduction,
+                              label_smoothing, align_corners, want_loss, want_grad, grad_pixel)
+    B, C, h, w = p.x.shape
+    H, W = p.target.shape[-2:]
+    loss = None
+    row_nll = row_smooth = loss_pixel = grad = None
+    if want_loss:
+        if reduction == Reduction.NONE:
+            loss_pixel = torch.empty((B, H, W), dtype=p.x.dtype)
+        else:
+            row_nll = torch.zeros(B * H, dtype=torch.float64)
+            row_smooth = torch.zeros(B * H, dtype=torch.float64)
+    if want_grad:
+        grad = torch.empty_like(p.x)
+    _cy().upsample_cross_entropy(
+        _np(p.x), _np(p.target), _np(p.weight), align_corners, torch_uses_fma_cpu(), ignore_index,
+        p.coef_nll, p.coef_smooth, p.pix_nll, p.pix_smooth, _np(p.grad_pixel), _np(row_nll),
+        _np(row_smooth), _np(loss_pixel), _np(grad), run_threads(num_threads))
+    if want_loss:
+        if reduction == Reduction.NONE:
+            loss = loss_pixel
+        else:
+            loss = combine_loss(row_nll.sum(), row_smooth.sum(), reduction, label_smoothing, C,
+                                p.norm_nll, p.norm_smooth).to(p.x.dtype)
+    return loss, grad
+
+
+def cross_entropy_forward(run: Callable, logits, target, weight, ignore_index, reduction,
+                          label_smoothing, align_corners, need_grad, num_threads):
+    """Body of the ``upsample_cross_entropy`` op on a device whose kernel runner is ``run``
+    (:func:`_ce_run_cpu` or ``_upsample_cuda._ce_run``): (loss, low-resolution gradient or an
+    empty tensor), both of ``logits.dtype``."""
+    loss, grad = run(logits, target, weight, ignore_index, reduction, label_smoothing,
+                     align_corners, True, need_grad and reduction != Reduction.NONE, None,
+                     num_threads)
     if grad is None:
         grad = logits.new_empty((0,))
     return loss.to(logits.dtype), grad.to(logits.dtype)
 
 
-@_upsample_ce_op.register_fake
-def _(logits, target, weight, ignore_index, reduction, label_smoothing, align_corners,
-      need_grad, num_threads):
-    if reduction == _REDUCTIONS["none"]:
-        loss = logits.new_empty(target.shape)
+def cross_entropy_backward(run: Callable, grad_loss, logits, target, weight, ignore_index,
+                           reduction, label_smoothing, align_corners, num_threads):
+    """Body of the ``upsample_cross_entropy_backward`` op on a device whose kernel runner is
+    ``run``: the gradient with respect to ``logits`` (``logits.dtype``)."""
+    if reduction == Reduction.NONE:
+        _, grad = run(logits, target, weight, ignore_index, reduction, label_smoothing,
+                      align_corners, False, True, grad_loss, num_threads)
     else:
-        loss = logits.new_empty(())
-    grad = logits.new_empty(logits.shape if need_grad and reduction != _REDUCTIONS["none"] else (0,))
-    return loss, grad
-
-
-@torch.library.custom_op("segengine::upsample_cross_entropy_backward", mutates_args=())
-def _upsample_ce_backward_op(grad_loss: torch.Tensor, logits: torch.Tensor, target: torch.Tensor,
-                             weight: Optional[torch.Tensor], ignore_index: int, reduction: int,
-                             label_smoothing: float, align_corners: bool,
-                             num_threads: int) -> torch.Tensor:
-    if reduction == _REDUCTIONS["none"]:
-        _, grad = _ce_run(logits, target, weight, ignore_index, reduction, label_smoothing,
-                          align_corners, False, True, grad_loss, num_threads)
-    else:
-        _, grad = _ce_run(logits, target, weight, ignore_index, reduction, label_smoothing,
-                          align_corners, False, True, None, num_threads)
+        _, grad = run(logits, target, weight, ignore_index, reduction, label_smoothing,
+                      align_corners, False, True, None, num_threads)
         grad = grad * grad_loss.to(grad.dtype)
     return grad.to(logits.dtype)
 
 
-@_upsample_ce_backward_op.register_fake
+_upsample_ce_op = define(
+    "upsample_cross_entropy(Tensor logits, Tensor target, Tensor? weight, int ignore_index, "
+    "int reduction, float label_smoothing, bool align_corners, bool need_grad, "
+    "int num_threads) -> (Tensor, Tensor)")
+
+
+@register_kernel("upsample_cross_entropy", "cpu")
+def _upsample_ce_cpu(logits, target, weight, ignore_index, reduction, label_smoothing,
+                     align_corners, need_grad, num_threads):
+    """The CPU kernel of the loss (and, for a reduced loss that needs it, the gradient)."""
+    return cross_entropy_forward(_ce_run_cpu, logits, target, weight, ignore_index, reduction,
+                                 label_smoothing, align_corners, need_grad, num_threads)
+
+
+@register_fake("upsample_cross_entropy")
+def _(logits, target, weight, ignore_index, reduction, label_smoothing, align_corners,
+      need_grad, num_threads):
+    if reduction == Reduction.NONE:
+        loss = logits.new_empty(target.shape)
+    else:
+        loss = logits.new_empty(())
+    grad = logits.new_empty(logits.shape if need_grad and reduction != Reduction.NONE else (0,))
+    return loss, grad
+
+
+_upsample_ce_backward_op = define(
+    "upsample_cross_entropy_backward(Tensor grad_loss, Tensor logits, Tensor target, "
+    "Tensor? weight, int ignore_index, int reduction, float label_smoothing, "
+    "bool align_corners, int num_threads) -> Tensor")
+
+
+@register_kernel("upsample_cross_entropy_backward", "cpu")
+def _upsample_ce_backward_cpu(grad_loss, logits, target, weight, ignore_index, reduction,
+                              label_smoothing, align_corners, num_threads):
+    """The CPU kernel of the gradient with respect to the logits."""
+    return cross_entropy_backward(_ce_run_cpu, grad_loss, logits, target, weight, ignore_index,
+                                  reduction, label_smoothing, align_corners, num_threads)
+
+
+@register_fake("upsample_cross_entropy_backward")
 def _(grad_loss, logits, target, weight, ignore_index, reduction, label_smoothing,
       align_corners, num_threads):
     return torch.empty_like(logits)
@@ -352,7 +421,7 @@ def _ce_setup_context(ctx, inputs, output):
 def _ce_backward(ctx, grad_loss, _grad_of_grad):
     logits, target, weight, grad = ctx.saved_tensors
     ignore_index, reduction, label_smoothing, align_corners, nt = ctx.args
-    if reduction != _REDUCTIONS["none"] and grad.numel() > 0:
+    if reduction != Reduction.NONE and grad.numel() > 0:
         g = grad * grad_loss.to(grad.dtype)
     else:
         g = _upsample_ce_backward_op(grad_loss, logits, target, weight, ignore_index, reduction,
@@ -360,7 +429,7 @@ def _ce_backward(ctx, grad_loss, _grad_of_grad):
     return g, None, None, None, None, None, None, None, None
 
 
-_upsample_ce_op.register_autograd(_ce_backward, setup_context=_ce_setup_context)
+register_autograd("upsample_cross_entropy", _ce_backward, setup_context=_ce_setup_context)
 
 
 def _check_ce_memory(logits: torch.Tensor, target: torch.Tensor, reduction: int,
@@ -374,7 +443,7 @@ def _check_ce_memory(logits: torch.Tensor, target: torch.Tensor, reduction: int,
     nbytes = _logits_copy_bytes(logits) + 16 * B * H
     if target.dtype != torch.int64 or not target.is_contiguous():
         nbytes += 8 * target.numel()
-    if reduction == _REDUCTIONS["none"]:
+    if reduction == Reduction.NONE:
         nbytes += (item + logits.element_size()) * B * H * W
     elif need_grad:
         nbytes += (item + logits.element_size()) * logits.numel()
@@ -450,7 +519,11 @@ def upsample_cross_entropy(logits, target, weight=None, ignore_index: int = -100
     # the working-set guard (host memory: CPU tensors), before any conversion
     if t.device.type == "cpu" and not torch.compiler.is_compiling():
         _check_ce_memory(t, tgt, red, need_grad)
-    loss, _ = _upsample_ce_op(t, tgt.to(torch.int64), w, ignore_index, red,
+    loss, _ = _upsample_ce_op(t, tgt.to(torch.int64), w, ignore_index, int(red),
                               float(label_smoothing), bool(align_corners), need_grad,
                               op_threads(num_threads))
     return to_output(loss, was_numpy)
+
+
+# the CUDA kernels register themselves on import (cupy is imported only at launch)
+from segengine.ops import _upsample_cuda  # noqa: E402,F401
