@@ -1,7 +1,5 @@
 """upsample_argmax and upsample_cross_entropy against the PyTorch composite and the NumPy reference."""
 
-import ctypes
-
 import numpy as np
 import pytest
 import torch
@@ -350,75 +348,6 @@ def test_torch_compile_smoke():
 # ------------------------------------------------------------------------- CUDA kernels on the CPU
 
 @pytest.fixture(scope="module")
-def emu_lib(tmp_path_factory):
-    if not emulate.have_compiler():
-        pytest.skip("no C++ compiler")
-    return emulate.build("upsample", tmp_path_factory.mktemp("emu"))
-
-
-def _p(t):
-    return ctypes.c_void_p(0 if t is None else t.data_ptr())
-
-
-def _taps(h, H, align, scale, dtype):
-    from segengine.ops._upsample_cuda import taps
-    return taps(h, H, align, scale, dtype, torch.device("cpu"))
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("align", [False, True])
-def test_cuda_argmax_kernel_emulated(emu_lib, dtype, align):
-    B, C, h, w, H, W = 2, 5, 6, 7, 13, 11
-    x = _logits((B, C, h, w), dtype, seed=21)
-    ty, tx = _taps(h, H, align, -1.0, dtype), _taps(w, W, align, -1.0, dtype)
-    labels = torch.full((B, H, W), -1, dtype=torch.int64)
-    conf = torch.zeros((B, H, W), dtype=torch.float32)
-    ints = [ctypes.c_int64(v) for v in (B, C, h, w, H, W)]
-    emulate.launch(emu_lib, f"upsample_argmax_{'f64' if dtype == torch.float64 else 'f32'}", (3,), (32,),
-                   [_p(x), *ints, *map(_p, ty), *map(_p, tx), _p(labels), _p(conf)])
-    ref_labels, ref_conf = upsample_argmax_composite(x, (H, W), align_corners=align,
-                                                     return_confidence=True)
-    assert torch.equal(labels, ref_labels)
-    torch.testing.assert_close(conf, ref_conf, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("reduction", ["mean", "none"])
-def test_cuda_cross_entropy_kernels_emulated(emu_lib, reduction):
-    from segengine.ops._upsample_cuda import support
-    B, C, h, w, H, W = 2, 4, 5, 6, 11, 9
-    x, t = _ce_case(seed=31, B=B, C=C, h=h, w=w, H=H, W=W)
-    weight = torch.tensor([1.0, 0.5, 2.0, 1.5], dtype=torch.float64)
-    eps = 0.1
-    ty, tx = _taps(h, H, False, -1.0, torch.float64), _taps(w, W, False, -1.0, torch.float64)
-    ints = [ctypes.c_int64(v) for v in (B, C, h, w, H, W)]
-    nll, smooth, per_pixel = (torch.zeros(B, H, W, dtype=torch.float64) for _ in range(3))
-    emulate.launch(emu_lib, "upsample_ce_forward_f64", (2,), (32,),
-                   [_p(x), _p(t), _p(weight), *ints, *map(_p, ty), *map(_p, tx), ctypes.c_int64(-100),
-                    ctypes.c_double(1 - eps), ctypes.c_double(eps / C), _p(nll), _p(smooth), _p(per_pixel)])
-    ref_none = upsample_cross_entropy_composite(x, t, weight=weight, reduction="none", label_smoothing=eps)
-    torch.testing.assert_close(per_pixel, ref_none)
-
-    gp = torch.rand(B, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    valid = t != -100
-    norm = float(weight[t[valid]].sum())
-    if reduction == "mean":
-        coef_nll, coef_smooth, gpix = (1 - eps) / norm, (eps / C) / norm, None
-    else:
-        coef_nll, coef_smooth, gpix = 1 - eps, eps / C, gp
-    ylo, yhi = support(ty[0], ty[1], h)
-    xlo, xhi = support(tx[0], tx[1], w)
-    grad = torch.full_like(x, float("nan"))
-    emulate.launch(emu_lib, "upsample_ce_backward_f64", (2,), (16,),
-                   [_p(x), _p(t), _p(weight), _p(gpix), *ints, *map(_p, ty), *map(_p, tx), _p(ylo), _p(yhi),
-                    _p(xlo), _p(xhi), ctypes.c_int64(-100), ctypes.c_double(coef_nll),
-                    ctypes.c_double(coef_smooth), _p(grad)])
-    xr = x.clone().requires_grad_(True)
-    ref = upsample_cross_entropy_composite(xr, t, weight=weight, reduction=reduction, label_smoothing=eps)
-    (gref,) = torch.autograd.grad(ref, xr, None if reduction == "mean" else gp)
-    torch.testing.assert_close(grad, gref)
-
-
-@pytest.fixture(scope="module")
 def emu_launcher(tmp_path_factory):
     if not emulate.have_compiler():
         pytest.skip("no C++ compiler")
@@ -433,6 +362,70 @@ def emulated_cuda(emu_launcher):
     previous = _cuda.set_launcher(emu_launcher)
     yield
     _cuda.set_launcher(previous)
+
+
+def _taps(h, H, align, scale, dtype):
+    from segengine.ops._upsample_cuda import taps
+    return taps(h, H, align, scale, dtype, torch.device("cpu"))
+
+
+def _launch(name, args):
+    """One kernel of csrc/cuda/upsample.cu through the single seam (_cuda.launch); under the
+    ``emulated_cuda`` fixture it runs serially on the CPU tensors in ``args``."""
+    from segengine import _cuda
+    _cuda.launch(torch.device("cpu"), "upsample", name, (1,), (1,), args)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("align", [False, True])
+def test_cuda_argmax_kernel_emulated(emulated_cuda, dtype, align):
+    B, C, h, w, H, W = 2, 5, 6, 7, 13, 11
+    x = _logits((B, C, h, w), dtype, seed=21)
+    ty, tx = _taps(h, H, align, -1.0, dtype), _taps(w, W, align, -1.0, dtype)
+    labels = torch.full((B, H, W), -1, dtype=torch.int64)
+    conf = torch.zeros((B, H, W), dtype=torch.float32)
+    dims = [np.int64(v) for v in (B, C, h, w, H, W)]
+    _launch(f"upsample_argmax_{'f64' if dtype == torch.float64 else 'f32'}",
+            [x, *dims, *ty, *tx, labels, conf])
+    ref_labels, ref_conf = upsample_argmax_composite(x, (H, W), align_corners=align,
+                                                     return_confidence=True)
+    assert torch.equal(labels, ref_labels)
+    torch.testing.assert_close(conf, ref_conf, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cuda_cross_entropy_kernels_emulated(emulated_cuda, reduction):
+    from segengine.ops._upsample_cuda import support
+    B, C, h, w, H, W = 2, 4, 5, 6, 11, 9
+    x, t = _ce_case(seed=31, B=B, C=C, h=h, w=w, H=H, W=W)
+    weight = torch.tensor([1.0, 0.5, 2.0, 1.5], dtype=torch.float64)
+    eps = 0.1
+    ty, tx = _taps(h, H, False, -1.0, torch.float64), _taps(w, W, False, -1.0, torch.float64)
+    dims = [np.int64(v) for v in (B, C, h, w, H, W)]
+    nll, smooth, per_pixel = (torch.zeros(B, H, W, dtype=torch.float64) for _ in range(3))
+    _launch("upsample_ce_forward_f64",
+            [x, t, weight, *dims, *ty, *tx, np.int64(-100), np.float64(1 - eps),
+             np.float64(eps / C), nll, smooth, per_pixel])
+    ref_none = upsample_cross_entropy_composite(x, t, weight=weight, reduction="none", label_smoothing=eps)
+    torch.testing.assert_close(per_pixel, ref_none)
+
+    gp = torch.rand(B, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    valid = t != -100
+    norm = float(weight[t[valid]].sum())
+    if reduction == "mean":
+        coef_nll, coef_smooth, gpix = (1 - eps) / norm, (eps / C) / norm, None
+    else:
+        coef_nll, coef_smooth, gpix = 1 - eps, eps / C, gp
+    ylo, yhi = support(ty[0], ty[1], h)
+    xlo, xhi = support(tx[0], tx[1], w)
+    grad = torch.full_like(x, float("nan"))
+    _launch("upsample_ce_backward_f64",
+            [x, t, weight, gpix, *dims, *ty, *tx, ylo, yhi, xlo, xhi, np.int64(-100),
+             np.float64(coef_nll), np.float64(coef_smooth), grad])
+    xr = x.clone().requires_grad_(True)
+    ref = upsample_cross_entropy_composite(xr, t, weight=weight, reduction=reduction, label_smoothing=eps)
+    (gref,) = torch.autograd.grad(ref, xr, None if reduction == "mean" else gp)
+    torch.testing.assert_close(grad, gref)
 
 
 def test_cuda_kernels_are_registered():
