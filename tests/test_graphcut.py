@@ -8,7 +8,8 @@ import torch
 
 import segengine
 import segengine.maxflow as smf
-from segengine.ops.graphcut import contrast_weights
+from segengine.ops._graphcut_cuda import graphcut_cuda
+from segengine.ops.graphcut import contrast_weights, graphcut_cpu
 
 
 def energy(unary, w, conn, y):
@@ -72,8 +73,11 @@ def test_dtype_shape_and_threads(dtype):
     assert set(torch.unique(y1).tolist()) <= {0.0, 1.0}
     # non-contiguous input gives the same result
     nc = unary.transpose(2, 3).contiguous().transpose(2, 3)
-    assert not nc.is_contiguous() or True
-    assert torch.equal(segengine.graphcut(unary[:, :, :, :], 0.4), y1)
+    assert not nc.is_contiguous() and torch.equal(nc, unary)
+    assert torch.equal(segengine.graphcut(nc, 0.4), y1)
+    strided = torch.stack([unary, torch.zeros_like(unary)], dim=-1)[..., 0]
+    assert not strided.is_contiguous()
+    assert torch.equal(segengine.graphcut(strided, 0.4), y1)
 
 
 def test_contrast_sensitive_weights():
@@ -171,8 +175,8 @@ def test_bad_input():
         segengine.graphcut(torch.zeros(2, 4, 4))
     with pytest.raises(TypeError, match="floating"):
         segengine.graphcut(torch.zeros(1, 2, 4, 4, dtype=torch.int64))
-    with pytest.raises(TypeError, match="torch.Tensor"):
-        segengine.graphcut(np.zeros((1, 2, 4, 4)))
+    with pytest.raises(TypeError, match="torch.Tensor or numpy.ndarray"):
+        segengine.graphcut([[[[0.0]], [[1.0]]]])
     with pytest.raises(ValueError, match="NaN"):
         segengine.graphcut(torch.full((1, 2, 4, 4), float("nan")))
     with pytest.raises(ValueError, match="connectivity"):
@@ -206,3 +210,73 @@ def test_torch_compile_fullgraph_matches_eager():
 def test_num_threads_validation():
     with pytest.raises(ValueError, match="num_threads"):
         segengine.graphcut(torch.zeros(1, 2, 3, 3), num_threads=0)
+
+
+def test_numpy_in_numpy_out():
+    rng = np.random.default_rng(5)
+    u = rng.normal(size=(2, 2, 7, 8))
+    w = rng.random((2, 2, 7, 8))
+    img = rng.random((2, 3, 7, 8))
+    for args, kw in [((u, 0.3), {}), ((u, w), {}), ((u, 0.3), {"image": img, "beta": 2.0})]:
+        got = segengine.graphcut(*args, **kw)
+        t = tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args)
+        kt = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+        expected = segengine.graphcut(*t, **kt)
+        assert isinstance(got, np.ndarray) and got.dtype == np.float64
+        np.testing.assert_array_equal(got, expected.numpy())
+
+
+def test_cuda_kernel_is_the_cpu_kernel_round_trip():
+    """The registered CUDA kernel copies to the CPU, runs the CPU kernel and copies back; on
+    CPU tensors (no GPU here) it must give the CPU kernel's labels on the input's device."""
+    rng = np.random.default_rng(6)
+    u = torch.from_numpy(rng.normal(size=(3, 2, 6, 7))).float()
+    w = torch.from_numpy(rng.random((3, 4, 6, 7))).float()
+    a = graphcut_cpu(u, w, 8, 20.0, 1)
+    b = graphcut_cuda(u, w, 8, 20.0, 2)
+    assert b.device == u.device and torch.equal(a, b)
+    assert torch.equal(a, segengine.graphcut(u, w, connectivity=8))
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("segengine::graphcut", "CUDA")
+
+
+def test_module_equals_function_and_trains():
+    layer = segengine.nn.GraphCut(pairwise=0.1, blackbox_lambda=2.0)
+    assert "pairwise=0.1" in repr(layer) and not list(layer.parameters())
+    rng = np.random.default_rng(7)
+    u = torch.from_numpy(rng.normal(size=(2, 2, 9, 10))).requires_grad_(True)
+    img = torch.from_numpy(rng.random((2, 3, 9, 10)))
+    assert torch.equal(layer(u), segengine.graphcut(u, 0.1, blackbox_lambda=2.0))
+    assert torch.equal(layer(u, img), segengine.graphcut(u, 0.1, image=img, blackbox_lambda=2.0))
+    # the gradient reaches the unary (blackbox formula: non-zero where the perturbation flips)
+    g = torch.from_numpy(rng.normal(size=(2, 9, 10)))
+    (layer(u) * g).sum().backward()
+    assert u.grad is not None and u.grad.abs().sum() > 0
+    assert torch.equal(u.grad[:, 0], -u.grad[:, 1])
+    # a short training run through the layer lowers a loss on the labels
+    torch.manual_seed(0)
+    H, W = 16, 16
+    yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    target = (((yy - 8) ** 2 + (xx - 8) ** 2) < 25).double()[None]
+    feats = torch.stack([target[0] + 0.8 * torch.randn(H, W, dtype=torch.float64),
+                         torch.ones(H, W, dtype=torch.float64)])[None]
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 1).double(), layer)
+    with torch.no_grad():
+        net[0].weight.zero_()
+        net[0].bias.copy_(torch.tensor([0.0, 0.3]))
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    first = (net(feats) - target).abs().sum().item()
+    for _ in range(20):
+        opt.zero_grad()
+        loss = (net(feats) - target).abs().sum()
+        loss.backward()
+        opt.step()
+    assert first > 50 and (net(feats) - target).abs().sum().item() < 0.5 * first
+
+
+def test_module_validates_its_settings():
+    with pytest.raises(ValueError, match="pairwise"):
+        segengine.nn.GraphCut(pairwise=-1.0)
+    with pytest.raises(ValueError, match="blackbox_lambda"):
+        segengine.nn.GraphCut(blackbox_lambda=0.0)
+    with pytest.raises(ValueError, match="num_threads"):
+        segengine.nn.GraphCut(num_threads=0)

@@ -502,10 +502,8 @@ double grid_maxflow(int ndim, const int64_t* shape, int connectivity, const T* s
 
 template <class T>
 void grid_maxflow_batch(int64_t B, int ndim, const int64_t* shape, int connectivity, const T* src,
-                        int64_t src_bs, int64_t src_stride, const T* snk, int64_t snk_bs,
-                        int64_t snk_stride, const T* fw, int64_t fw_bs, int64_t fw_sk, int64_t fw_sp,
-                        const T* bw, int64_t bw_bs, int64_t bw_sk, int64_t bw_sp, uint8_t* seg_out,
-                        double* flows, int num_threads) {
+                        const T* snk, int64_t t_bs, const T* w, int64_t w_bs, int64_t w_sk,
+                        int64_t w_sp, uint8_t* seg_out, int num_threads) {
     GridGeom g(ndim, shape, connectivity);
     // std::thread rather than OpenMP: an OpenMP team left spinning after the region would
     // steal cores from the serial solves that follow (e.g. the backward pass).
@@ -516,10 +514,11 @@ void grid_maxflow_batch(int64_t B, int ndim, const int64_t* shape, int connectiv
     std::vector<std::exception_ptr> errs(static_cast<size_t>(outer));
     auto work = [&](int t) {
         try {
-            for (int64_t b = next++; b < B; b = next++)
-                flows[b] = solve_one_grid<T>(g, src + b * src_bs, src_stride, snk + b * snk_bs, snk_stride,
-                                             fw + b * fw_bs, fw_sk, fw_sp, bw + b * bw_bs, bw_sk, bw_sp,
-                                             seg_out + b * g.N, nullptr, inner);
+            for (int64_t b = next++; b < B; b = next++) {
+                const T* wb = w + b * w_bs;
+                solve_one_grid<T>(g, src + b * t_bs, 1, snk + b * t_bs, 1, wb, w_sk, w_sp, wb, w_sk,
+                                  w_sp, seg_out + b * g.N, nullptr, inner);
+            }
         } catch (...) {
             errs[size_t(t)] = std::current_exception();
             next = B;   // the others stop at their next item
@@ -543,10 +542,9 @@ template class GeneralGraph<double>;
     template double grid_maxflow<T>(int, const int64_t*, int, const T*, int64_t, const T*,      \
                                     int64_t, const T*, int64_t, int64_t, const T*, int64_t,     \
                                     int64_t, uint8_t*, int64_t*, int);                          \
-    template void grid_maxflow_batch<T>(int64_t, int, const int64_t*, int, const T*, int64_t,   \
-                                        int64_t, const T*, int64_t, int64_t, const T*, int64_t, \
-                                        int64_t, int64_t, const T*, int64_t, int64_t, int64_t,  \
-                                        uint8_t*, double*, int);
+    template void grid_maxflow_batch<T>(int64_t, int, const int64_t*, int, const T*, const T*,  \
+                                        int64_t, const T*, int64_t, int64_t, int64_t, uint8_t*, \
+                                        int);
 SEG_MF_GRID(int32_t)
 SEG_MF_GRID(int64_t)
 SEG_MF_GRID(float)

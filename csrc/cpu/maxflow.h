@@ -23,7 +23,9 @@ namespace mf {
 
 // Forward neighbour offsets of a connectivity: all offsets in {-1,0,1}^ndim whose first
 // non-zero component is positive, restricted to the connectivity (4/8 in 2D, 6/18/26 in
-// 3D), in C order of the 3^ndim neighbourhood.  Writes K rows of `ndim` ints; returns K.
+// 3D), in C order of the 3^ndim neighbourhood.  Writes K rows of 3 ints (the first `ndim`
+// used); returns K.  The one definition of the table: Python reads it through the binding
+// (segengine/ops/_grid.py), the per-pair weights of every grid op follow its order.
 int forward_offsets(int ndim, int connectivity, int* out /* [13 * 3] */);
 
 template <class T>
@@ -82,15 +84,15 @@ double grid_maxflow(int ndim, const int64_t* shape, int connectivity,
                     const T* bw, int64_t bw_sk, int64_t bw_sp,
                     uint8_t* seg_out, int64_t* int_flow_out, int num_threads = 0);
 
-// B problems: item b reads src + b*src_bs, snk + b*snk_bs, fw + b*fw_bs, bw + b*bw_bs and
-// writes seg_out + b*N and flows[b].  Items run in parallel (num_threads <= 0: all).
+// B binary problems on one grid with symmetric pair weights (the batch of segengine.graphcut):
+// item b has terminal capacities src[b * t_bs + p], snk[b * t_bs + p] and the weight
+// w[b * w_bs + k * w_sk + p * w_sp] on both arcs of the pair (p, p + o_k); it writes
+// seg_out + b * N.  Items run in parallel threads (num_threads <= 0: all).
 template <class T>
 void grid_maxflow_batch(int64_t B, int ndim, const int64_t* shape, int connectivity,
-                        const T* src, int64_t src_bs, int64_t src_stride,
-                        const T* snk, int64_t snk_bs, int64_t snk_stride,
-                        const T* fw, int64_t fw_bs, int64_t fw_sk, int64_t fw_sp,
-                        const T* bw, int64_t bw_bs, int64_t bw_sk, int64_t bw_sp,
-                        uint8_t* seg_out, double* flows, int num_threads);
+                        const T* src, const T* snk, int64_t t_bs,
+                        const T* w, int64_t w_bs, int64_t w_sk, int64_t w_sp,
+                        uint8_t* seg_out, int num_threads);
 
 // Multi-label energy on a grid:
 //   E(l) = sum_p unary[l_p * N + p] + sum_k sum_p w_k(p) * V[l_p * C + l_{p+o_k}]

@@ -28,18 +28,18 @@ cdef extern from "maxflow.h" namespace "seg::mf" nogil:
         void add_tweights(const int64_t* i, const T* src, const T* snk, int64_t m) except +
         void mark_nodes(const int64_t* i, int64_t m) except +
         void begin_grid(int ndim, const int64_t* shape) except +
-        cbool is_grid()
+        cbool is_grid() except +
         void add_grid_arcs(const int* off, const T* w, int64_t w_stride, T st, cbool symmetric) except +
         void maxflow(cbool reuse_trees, int num_threads) except +
-        double flow_double()
-        int64_t flow_int()
-        void segments(const int64_t* ids, int64_t m, uint8_t* out)
-        int64_t node_count()
-        int64_t arc_count()
+        double flow_double() except +
+        int64_t flow_int() except +
+        void segments(const int64_t* ids, int64_t m, uint8_t* out) except +
+        int64_t node_count() except +
+        int64_t arc_count() except +
         void reset() except +
         GeneralGraph[T]* copy() except +
-        void set_wide_index(cbool on)
-        int64_t export_arc_count()
+        void set_wide_index(cbool on) except +
+        int64_t export_arc_count() except +
         void export_arcs(int64_t* frm, int64_t* to, T* cap, T* tr) except +
 
     double c_grid_maxflow "seg::mf::grid_maxflow"[T](
@@ -50,11 +50,9 @@ cdef extern from "maxflow.h" namespace "seg::mf" nogil:
 
     void c_grid_maxflow_batch "seg::mf::grid_maxflow_batch"[T](
         int64_t B, int ndim, const int64_t* shape, int connectivity,
-        const T* src, int64_t src_bs, int64_t src_stride,
-        const T* snk, int64_t snk_bs, int64_t snk_stride,
-        const T* fw, int64_t fw_bs, int64_t fw_sk, int64_t fw_sp,
-        const T* bw, int64_t bw_bs, int64_t bw_sk, int64_t bw_sp,
-        uint8_t* seg_out, double* flows, int num_threads) except +
+        const T* src, const T* snk, int64_t t_bs,
+        const T* w, int64_t w_bs, int64_t w_sk, int64_t w_sp,
+        uint8_t* seg_out, int num_threads) except +
 
     double c_multilabel_grid "seg::mf::multilabel_grid"(
         int method, int ndim, const int64_t* shape, int connectivity, int64_t C,
@@ -76,13 +74,18 @@ ctypedef fused cap_t:
 
 
 def forward_offsets(int ndim, int connectivity):
-    """Forward neighbour offsets ``int64 [K, ndim]`` of a grid connectivity."""
+    """Forward neighbour offsets ``int64 [K, ndim]`` of a grid connectivity: the kernel's
+    table, the one definition (read once by segengine/ops/_grid.py)."""
     cdef int buf[39]
-    cdef int k = c_forward_offsets(ndim, connectivity, buf)
+    cdef int k
+    with nogil:
+        k = c_forward_offsets(ndim, connectivity, buf)
     out = np.empty((k, ndim), dtype=np.int64)
+    cdef int64_t[:, ::1] o = out
+    cdef int r, d
     for r in range(k):
         for d in range(ndim):
-            out[r, d] = buf[r * 3 + d]
+            o[r, d] = buf[r * 3 + d]
     return out
 
 
@@ -163,25 +166,27 @@ cdef class CGraph:
 
     def copy(self):
         cdef CGraph c = CGraph(self.dtype, _empty=True)
-        if self.kind == 0:
-            c.g32 = self.g32.copy()
-        elif self.kind == 1:
-            c.g64 = self.g64.copy()
-        elif self.kind == 2:
-            c.gf = self.gf.copy()
-        else:
-            c.gd = self.gd.copy()
+        with nogil:
+            if self.kind == 0:
+                c.g32 = self.g32.copy()
+            elif self.kind == 1:
+                c.g64 = self.g64.copy()
+            elif self.kind == 2:
+                c.gf = self.gf.copy()
+            else:
+                c.gd = self.gd.copy()
         return c
 
     def reset(self):
-        if self.kind == 0:
-            self.g32.reset()
-        elif self.kind == 1:
-            self.g64.reset()
-        elif self.kind == 2:
-            self.gf.reset()
-        else:
-            self.gd.reset()
+        with nogil:
+            if self.kind == 0:
+                self.g32.reset()
+            elif self.kind == 1:
+                self.g64.reset()
+            elif self.kind == 2:
+                self.gf.reset()
+            else:
+                self.gd.reset()
 
     def export(self):
         """(from int64 [m], to int64 [m], residual cap [m], terminal residual tr [n])."""
@@ -211,16 +216,20 @@ cdef class CGraph:
         cdef double[::1] td
         if self.kind == 0:
             c32 = cap; t32 = tr
-            self.g32.export_arcs(&fv[0], &tv[0], &c32[0], &t32[0])
+            with nogil:
+                self.g32.export_arcs(&fv[0], &tv[0], &c32[0], &t32[0])
         elif self.kind == 1:
             c64 = cap; t64 = tr
-            self.g64.export_arcs(&fv[0], &tv[0], &c64[0], &t64[0])
+            with nogil:
+                self.g64.export_arcs(&fv[0], &tv[0], &c64[0], &t64[0])
         elif self.kind == 2:
             cf = cap; tf = tr
-            self.gf.export_arcs(&fv[0], &tv[0], &cf[0], &tf[0])
+            with nogil:
+                self.gf.export_arcs(&fv[0], &tv[0], &cf[0], &tf[0])
         else:
             cd = cap; td = tr
-            self.gd.export_arcs(&fv[0], &tv[0], &cd[0], &td[0])
+            with nogil:
+                self.gd.export_arcs(&fv[0], &tv[0], &cd[0], &td[0])
         return frm[:m], to[:m], cap[:m], tr[:n]
 
     def set_wide_index(self, bint on):
@@ -235,13 +244,17 @@ cdef class CGraph:
             self.gd.set_wide_index(on)
 
     def add_nodes(self, int64_t k):
-        if self.kind == 0:
-            return self.g32.add_nodes(k)
-        if self.kind == 1:
-            return self.g64.add_nodes(k)
-        if self.kind == 2:
-            return self.gf.add_nodes(k)
-        return self.gd.add_nodes(k)
+        cdef int64_t first
+        with nogil:
+            if self.kind == 0:
+                first = self.g32.add_nodes(k)
+            elif self.kind == 1:
+                first = self.g64.add_nodes(k)
+            elif self.kind == 2:
+                first = self.gf.add_nodes(k)
+            else:
+                first = self.gd.add_nodes(k)
+        return first
 
     def begin_grid(self, shape):
         """Hold the nodes of one C-order grid (2 or 3 axes) in grid form; the graph must be empty."""
@@ -249,14 +262,15 @@ cdef class CGraph:
         cdef int ndim = len(shape)
         for d in range(ndim):
             shp[d] = shape[d]
-        if self.kind == 0:
-            self.g32.begin_grid(ndim, shp)
-        elif self.kind == 1:
-            self.g64.begin_grid(ndim, shp)
-        elif self.kind == 2:
-            self.gf.begin_grid(ndim, shp)
-        else:
-            self.gd.begin_grid(ndim, shp)
+        with nogil:
+            if self.kind == 0:
+                self.g32.begin_grid(ndim, shp)
+            elif self.kind == 1:
+                self.g64.begin_grid(ndim, shp)
+            elif self.kind == 2:
+                self.gf.begin_grid(ndim, shp)
+            else:
+                self.gd.begin_grid(ndim, shp)
 
     def is_grid(self):
         """True while the graph is held (and solved) as an implicit grid."""
@@ -332,14 +346,15 @@ cdef class CGraph:
         cdef int64_t m = i.shape[0]
         if m == 0:
             return
-        if self.kind == 0:
-            self.g32.mark_nodes(&i[0], m)
-        elif self.kind == 1:
-            self.g64.mark_nodes(&i[0], m)
-        elif self.kind == 2:
-            self.gf.mark_nodes(&i[0], m)
-        else:
-            self.gd.mark_nodes(&i[0], m)
+        with nogil:
+            if self.kind == 0:
+                self.g32.mark_nodes(&i[0], m)
+            elif self.kind == 1:
+                self.g64.mark_nodes(&i[0], m)
+            elif self.kind == 2:
+                self.gf.mark_nodes(&i[0], m)
+            else:
+                self.gd.mark_nodes(&i[0], m)
 
     def maxflow(self, bint reuse_trees=False, int num_threads=1):
         """Solve; returns the flow (int for integer dtypes, float otherwise).
@@ -384,13 +399,11 @@ cdef class CGraph:
         return out
 
 
-def grid_solve_batch(const cap_t[::1] src, int64_t src_bs, int64_t src_stride,
-                     const cap_t[::1] snk, int64_t snk_bs, int64_t snk_stride,
-                     const cap_t[::1] fw, int64_t fw_bs, int64_t fw_sk, int64_t fw_sp,
-                     const cap_t[::1] bw, int64_t bw_bs, int64_t bw_sk, int64_t bw_sp,
-                     shape, int connectivity, int64_t B, uint8_t[::1] seg_out,
-                     double[::1] flows, int num_threads):
-    """Solve B grid problems (layout in csrc/cpu/maxflow.h); fills seg_out [B*N], flows [B]."""
+def grid_solve_batch(const cap_t[::1] src, const cap_t[::1] snk, int64_t t_bs,
+                     const cap_t[::1] w, int64_t w_bs, int64_t w_sk, int64_t w_sp,
+                     shape, int connectivity, int64_t B, uint8_t[::1] seg_out, int num_threads):
+    """Solve B grid problems with symmetric pair weights (layout in csrc/cpu/maxflow.h,
+    grid_maxflow_batch); fills seg_out [B*N] (1: sink side)."""
     cdef int64_t shp[3]
     cdef int ndim = len(shape)
     for d in range(ndim):
@@ -398,9 +411,8 @@ def grid_solve_batch(const cap_t[::1] src, int64_t src_bs, int64_t src_stride,
     if B == 0:
         return
     with nogil:
-        c_grid_maxflow_batch(B, ndim, shp, connectivity, &src[0], src_bs, src_stride,
-                             &snk[0], snk_bs, snk_stride, &fw[0], fw_bs, fw_sk, fw_sp,
-                             &bw[0], bw_bs, bw_sk, bw_sp, &seg_out[0], &flows[0], num_threads)
+        c_grid_maxflow_batch(B, ndim, shp, connectivity, &src[0], &snk[0], t_bs,
+                             &w[0], w_bs, w_sk, w_sp, &seg_out[0], num_threads)
 
 
 def grid_solve(const cap_t[::1] src, int64_t src_stride, const cap_t[::1] snk, int64_t snk_stride,
@@ -458,7 +470,10 @@ def energy(shape, int connectivity, const double[::1] unary, int64_t C, const do
     cdef const double* ewp = NULL
     for d in range(ndim):
         shp[d] = shape[d]
+    cdef double e
     if ew is not None:
         ewv = ew
         ewp = &ewv[0]
-    return c_grid_energy(ndim, shp, connectivity, C, &unary[0], &V[0], ewp, &labels[0])
+    with nogil:
+        e = c_grid_energy(ndim, shp, connectivity, C, &unary[0], &V[0], ewp, &labels[0])
+    return e

@@ -133,7 +133,7 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
         raise ValueError(f"`unary` must have shape [B, 2, H, W] or [B, 2, D, H, W], got {tuple(unary.shape)}")
     B, spatial = unary.shape[0], tuple(unary.shape[2:])
     nd = len(spatial)
-    from segengine.maxflow.grid import check_connectivity, num_offsets
+    from segengine.ops._grid import check_connectivity, num_offsets
     conn = check_connectivity(nd, connectivity)
     K = num_offsets(nd, conn)
     arrays = [whole_items(unary)]
@@ -238,7 +238,7 @@ def alpha_expansion(unary, pairwise=1.0, edge_weights=None, connectivity=None, m
         raise ValueError(f"`unary` must have shape [B, C, H, W] or [B, C, D, H, W], got {tuple(unary.shape)}")
     B, C, spatial = unary.shape[0], unary.shape[1], tuple(unary.shape[2:])
     nd = len(spatial)
-    from segengine.maxflow.grid import check_connectivity, num_offsets
+    from segengine.ops._grid import check_connectivity, num_offsets
     conn = check_connectivity(nd, connectivity)
     K = num_offsets(nd, conn)
     import dask.array as da

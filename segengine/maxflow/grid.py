@@ -2,53 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
+
+from segengine._cy import _maxflow as _cy
+from segengine.ops._common import resolve_threads
+from segengine.ops._grid import check_connectivity, forward_offsets, num_offsets
+from segengine.ops._memory import check_working_set
 
 __all__ = ["grid_maxflow", "forward_offsets"]
 
-_DEFAULT_CONN = {2: 4, 3: 6}
-_VALID_CONN = {2: (4, 8), 3: (6, 18, 26)}
 _DTYPES = (np.int32, np.int64, np.float32, np.float64)
-
-
-def forward_offsets(ndim: int, connectivity: int) -> np.ndarray:
-    """Forward neighbour offsets ``int64 [K, ndim]`` of a connectivity, in the order used for
-    per-edge weights: every offset in {-1, 0, 1}^ndim whose first non-zero component is
-    positive, in C order of the 3^ndim neighbourhood (2D 4: (0,1), (1,0); 2D 8: (0,1),
-    (1,-1), (1,0), (1,1); 3D 6: (0,0,1), (0,1,0), (1,0,0); 18 and 26 likewise)."""
-    if ndim not in _VALID_CONN or connectivity not in _VALID_CONN[ndim]:
-        raise ValueError(f"connectivity must be one of {_VALID_CONN.get(ndim, (4, 8, 6, 18, 26))} "
-                         f"for a {ndim}D grid, got {connectivity}")
-    return np.array(_offsets(ndim, connectivity), dtype=np.int64).reshape(-1, ndim)
-
-
-def _offsets(ndim: int, connectivity: int):
-    """Pure-Python twin of the kernel's table (also traceable by torch.compile)."""
-    maxl1 = {4: 1, 8: 2, 6: 1, 18: 2, 26: 3}[connectivity]
-    out = []
-    for o in itertools.product((-1, 0, 1), repeat=ndim):
-        nz = [v for v in o if v]
-        if nz and nz[0] > 0 and sum(abs(v) for v in o) <= maxl1:
-            out.append(o)
-    return out
-
-
-def num_offsets(ndim: int, connectivity: int) -> int:
-    """K, the number of forward offsets (2, 4 in 2D; 3, 9, 13 in 3D)."""
-    return {4: 2, 8: 4, 6: 3, 18: 9, 26: 13}[connectivity]
-
-
-def check_connectivity(ndim: int, connectivity) -> int:
-    if ndim not in _VALID_CONN:
-        raise ValueError(f"grids must be 2D or 3D, got {ndim} spatial dimensions")
-    if connectivity is None:
-        return _DEFAULT_CONN[ndim]
-    if connectivity not in _VALID_CONN[ndim]:
-        raise ValueError(f"connectivity must be one of {_VALID_CONN[ndim]} for a {ndim}D grid, "
-                         f"got {connectivity}")
-    return int(connectivity)
 
 
 def _arr(x, name, dtype):
@@ -123,15 +86,12 @@ def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dt
     MemoryError
         The grid's working set exceeds the available memory (checked before allocating).
     """
-    from segengine._cy import _maxflow as _cy
-    from segengine.ops._common import resolve_threads
-    from segengine.ops._memory import check_working_set
     num_threads = resolve_threads(num_threads)
     src0, snk0 = np.asarray(source), np.asarray(sink)
     shape = np.broadcast_shapes(src0.shape, snk0.shape)
     ndim = len(shape)
     conn = check_connectivity(ndim, connectivity)
-    K = len(forward_offsets(ndim, conn))
+    K = num_offsets(ndim, conn)
     if dtype is None:
         dtype = np.result_type(src0, snk0, np.asarray(weights),
                                np.asarray(weights if rweights is None else rweights))

@@ -5,5 +5,6 @@
 """
 
 from segengine.nn._crf import DenseCRF
+from segengine.nn._graphcut import GraphCut
 
-__all__ = ["DenseCRF"]
+__all__ = ["DenseCRF", "GraphCut"]

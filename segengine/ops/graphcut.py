@@ -22,49 +22,57 @@ import math
 import numpy as np
 import torch
 
-from segengine.maxflow.grid import check_connectivity, forward_offsets, num_offsets
-from segengine.ops._common import op_threads, run_threads
+from segengine.ops._common import as_tensor, op_threads, run_threads, to_output
+from segengine.ops._grid import check_connectivity, num_offsets, offsets
+from segengine.ops._library import define, register_autograd, register_fake, register_kernel
 from segengine.ops._memory import check_working_set
 
-__all__ = ["graphcut", "contrast_weights", "GraphCut"]
+__all__ = ["graphcut", "contrast_weights"]
 
 
-def _solve(unary: torch.Tensor, weights: torch.Tensor, connectivity: int, num_threads: int) -> torch.Tensor:
-    """labels [B, *S] (unary's dtype) of the batch; unary [B, 2, *S], weights [B, K, *S] or [1]."""
+# --------------------------------------------------------------------------- the custom op
+
+_graphcut_op = define("graphcut(Tensor unary, Tensor weights, int connectivity, "
+                      "float blackbox_lambda, int num_threads) -> Tensor")
+
+
+@register_kernel("graphcut", "cpu")
+def graphcut_cpu(unary: torch.Tensor, weights: torch.Tensor, connectivity: int,
+                 blackbox_lambda: float, num_threads: int) -> torch.Tensor:
+    """The CPU kernel: labels ``[B, *S]`` (unary's dtype, values 0/1) of the batch.
+
+    Parameters
+    ----------
+    unary : Tensor ``[B, 2, *S]``, floating point, on the CPU
+    weights : Tensor ``[B, K, *S]`` or ``[1]`` (one weight for every pair), unary's dtype
+    connectivity : int
+        A connectivity checked by :func:`segengine.ops._grid.check_connectivity`.
+    blackbox_lambda : float
+        Unused here (the backward's interpolation strength, saved by the autograd setup).
+    num_threads : int
+        0: ``torch.get_num_threads()``, resolved now.
+
+    Notes
+    -----
+    Solved in float64 for float64 input, in float32 otherwise (float16/bfloat16 included).
+    """
     from segengine._cy import _maxflow as _cy
     B = unary.shape[0]
     spatial = tuple(unary.shape[2:])
-    N = int(np.prod(spatial, dtype=np.int64))
+    N = math.prod(spatial)
     cdtype = torch.float64 if unary.dtype == torch.float64 else torch.float32
-    u = unary.detach().to("cpu", cdtype).contiguous()
-    w = weights.detach().to("cpu", cdtype).contiguous()
-    un = u.numpy().reshape(-1)
-    wn = w.numpy().reshape(-1)
-    num_threads = run_threads(num_threads)
+    un = unary.detach().to(cdtype).contiguous().numpy().reshape(-1)
+    wn = weights.detach().to(cdtype).contiguous().numpy().reshape(-1)
     seg = np.zeros(B * N, dtype=np.uint8)
-    flows = np.zeros(max(B, 1), dtype=np.float64)
     if B and N:
-        if w.numel() == 1:
-            w_bs, w_sk, w_sp = 0, 0, 0
-        else:
-            w_bs, w_sk, w_sp = w.shape[1] * N, N, 1
-        # label 1 <-> sink side: its cost is paid by cutting the source arc
-        src = un[N:]
-        snk = un
-        _cy.grid_solve_batch(src, 2 * N, 1, snk, 2 * N, 1, wn, w_bs, w_sk, w_sp,
-                             wn, w_bs, w_sk, w_sp, spatial, connectivity, B, seg, flows,
-                             int(num_threads))
-    out = torch.from_numpy(seg.reshape((B,) + spatial)).to(unary.dtype)
-    return out.to(unary.device)
+        w_bs, w_sk, w_sp = (0, 0, 0) if wn.size == 1 else (weights.shape[1] * N, N, 1)
+        # label 1 <-> sink side: its cost unary[:, 1] is paid by cutting the source arc
+        _cy.grid_solve_batch(un[N:], un, 2 * N, wn, w_bs, w_sk, w_sp, spatial, connectivity, B, seg,
+                             run_threads(num_threads))
+    return torch.from_numpy(seg.reshape((B,) + spatial)).to(unary.dtype)
 
 
-@torch.library.custom_op("segengine::graphcut", mutates_args=())
-def _graphcut_op(unary: torch.Tensor, weights: torch.Tensor, connectivity: int,
-                 blackbox_lambda: float, num_threads: int) -> torch.Tensor:
-    return _solve(unary, weights, connectivity, num_threads)
-
-
-@_graphcut_op.register_fake
+@register_fake("graphcut")
 def _(unary, weights, connectivity, blackbox_lambda, num_threads):
     return unary.new_empty((unary.shape[0],) + tuple(unary.shape[2:]))
 
@@ -85,15 +93,19 @@ def _backward(ctx, grad):
     # relative to y_p = 0 is unary[:, 1] - unary[:, 0]; perturbing channel 1 shifts it.
     perturbed = unary.detach().clone()
     perturbed[:, 1] = perturbed[:, 1] + lam * grad.to(unary.dtype)
-    y_lam = torch.ops.segengine.graphcut(perturbed, weights.detach(), ctx.connectivity, lam,
-                                         ctx.num_threads)
+    y_lam = _graphcut_op(perturbed, weights.detach(), ctx.connectivity, lam, ctx.num_threads)
     g = -(y - y_lam) / lam
     grad_unary = torch.stack([-g, g], dim=1).to(unary.dtype)
     return grad_unary, None, None, None, None
 
 
-_graphcut_op.register_autograd(_backward, setup_context=_setup_context)
+register_autograd("graphcut", _backward, setup_context=_setup_context)
 
+# the CUDA kernel (a copy to the CPU and back until a GPU solver exists) registers on import
+from segengine.ops import _graphcut_cuda  # noqa: E402,F401
+
+
+# --------------------------------------------------------------------------- the public op
 
 def _check_memory(unary, pairwise, image, spatial, K, B, num_threads):
     """MemoryError before any allocation when the batch's working set cannot fit: one grid
@@ -132,7 +144,7 @@ def contrast_weights(image: torch.Tensor, connectivity: int, beta=None) -> torch
     ----------
     image : Tensor ``[B, C', *S]`` (float)
     connectivity : int
-        4/8 (2D) or 6/18/26 (3D); the K offsets are :func:`segengine.maxflow.grid.forward_offsets`.
+        4/8 (2D) or 6/18/26 (3D); the K offsets of :func:`segengine.ops._grid.offsets` (the table there).
     beta : float or None
         None: per batch item, beta = 1 / (2 * mean ||I_p - I_q||^2) over all neighbour pairs
         (0 when the image is constant).
@@ -142,7 +154,7 @@ def contrast_weights(image: torch.Tensor, connectivity: int, beta=None) -> torch
     Tensor ``[B, K, *S]``; entries whose neighbour lies outside the grid are 1 (unused).
     """
     spatial = tuple(image.shape[2:])
-    offs = forward_offsets(len(spatial), connectivity)
+    offs = offsets(len(spatial), connectivity)
     B = image.shape[0]
     img = image.detach().to(torch.float64)
     d2 = torch.zeros((B, len(offs)) + spatial, dtype=torch.float64, device=image.device)
@@ -174,15 +186,17 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
 
     Parameters
     ----------
-    unary : Tensor ``[B, 2, H, W]`` or ``[B, 2, D, H, W]`` (float32 or float64)
-        ``unary[b, k, p]``: cost of giving pixel p the label k (any sign, finite).
-    pairwise : float or Tensor ``[B, K, *spatial]``
+    unary : Tensor or ndarray ``[B, 2, H, W]`` or ``[B, 2, D, H, W]`` (floating point)
+        ``unary[b, k, p]``: cost of giving pixel p the label k (any sign, finite).  The batch
+        axis comes first, the labels second (the layout of :func:`segengine.alpha_expansion`
+        with ``batched=True``).
+    pairwise : float or Tensor/ndarray ``[B, K, *spatial]``
         Potts weight: a scalar, or one non-negative weight per forward neighbour pair, K being
         2, 4 (2D connectivity 4, 8) or 3, 9, 13 (3D 6, 18, 26), in the order of
-        :func:`segengine.maxflow.grid.forward_offsets` (2D 4: right (0, 1), down (1, 0);
+        :func:`segengine.ops._grid.offsets` (2D 4: right (0, 1), down (1, 0);
         2D 8: (0, 1), (1, -1), (1, 0), (1, 1); 3D 6: (0, 0, 1), (0, 1, 0), (1, 0, 0)).
         ``pairwise[b, k, p]`` weights the pair (p, p + o_k).
-    image : Tensor ``[B, C', *spatial]``, optional
+    image : Tensor or ndarray ``[B, C', *spatial]``, optional
         Makes the weights contrast-sensitive: ``pairwise * exp(-beta * ||I_p - I_q||^2)``.
     beta : float, optional
         Contrast parameter; None: ``1 / (2 * mean ||I_p - I_q||^2)`` per image.
@@ -196,8 +210,8 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
     Returns
     -------
     Tensor ``[B, *spatial]``, dtype of ``unary``, values in {0, 1}, on ``unary``'s device
-    (CUDA inputs are solved on the CPU).  Differentiable with respect to ``unary`` through
-    blackbox differentiation (Vlastelica et al. 2020): the backward solves again with
+    (CUDA inputs are solved on the CPU); an ndarray when ``unary`` is one.  Differentiable
+    with respect to ``unary`` through blackbox differentiation (Vlastelica et al. 2020): the backward solves again with
     ``unary[:, 1] + lambda * grad`` and returns ``-(y - y_lambda) / lambda`` on channel 1 and
     its negative on channel 0.  ``pairwise`` and ``image`` receive no gradient.
 
@@ -206,8 +220,11 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
     >>> unary = torch.randn(2, 2, 64, 64, requires_grad=True)
     >>> labels = segengine.graphcut(unary, pairwise=0.5)
     """
-    if not isinstance(unary, torch.Tensor):
-        raise TypeError(f"unary must be a torch.Tensor, got {type(unary).__name__}")
+    unary, was_numpy = as_tensor(unary, "unary")
+    if isinstance(pairwise, np.ndarray) and pairwise.ndim > 0:
+        pairwise = as_tensor(pairwise, "pairwise")[0]
+    if isinstance(image, np.ndarray):
+        image = as_tensor(image, "image")[0]
     if unary.dim() not in (4, 5) or unary.shape[1] != 2:
         raise ValueError(f"unary must have shape [B, 2, H, W] or [B, 2, D, H, W], got {tuple(unary.shape)}")
     if not unary.dtype.is_floating_point:
@@ -254,20 +271,6 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
         cw = contrast_weights(image.to(unary.device), conn, beta).to(unary.dtype)
         weights = (weights.reshape(-1, *([1] * (ndim + 1))) if weights.numel() == 1 else weights) * cw
         weights = weights.expand((B, K) + spatial)
-    return _graphcut_op(unary.contiguous(), weights.contiguous(), int(conn), float(blackbox_lambda),
-                        int(num_threads))
-
-
-class GraphCut(torch.nn.Module):
-    """Module form of :func:`graphcut` with fixed pairwise weight, connectivity and lambda."""
-
-    def __init__(self, pairwise=1.0, connectivity=None, beta=None, blackbox_lambda: float = 20.0):
-        super().__init__()
-        self.pairwise = pairwise
-        self.connectivity = connectivity
-        self.beta = beta
-        self.blackbox_lambda = blackbox_lambda
-
-    def forward(self, unary, image=None):
-        return graphcut(unary, self.pairwise, image=image, beta=self.beta,
-                        connectivity=self.connectivity, blackbox_lambda=self.blackbox_lambda)
+    labels = _graphcut_op(unary.contiguous(), weights.contiguous(), int(conn), float(blackbox_lambda),
+                          int(num_threads))
+    return to_output(labels, was_numpy)

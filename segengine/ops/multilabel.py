@@ -5,7 +5,7 @@ Both minimise
     E(l) = sum_p unary[l_p, p] + sum_k sum_p w_k(p) * V[l_p, l_(p + o_k)]
 
 over labellings l of a 2D/3D grid, with the forward neighbour offsets o_k of
-:func:`segengine.maxflow.grid.forward_offsets`, by repeated exact binary moves solved
+:func:`segengine.ops._grid.offsets`, by repeated exact binary moves solved
 with segengine's max-flow (a move is kept only when it lowers the energy).
 
 Speed notes: every move is solved on the implicit grid.  A move whose labels did not change
@@ -32,8 +32,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from segengine.maxflow.grid import check_connectivity, forward_offsets
-from segengine.ops._common import resolve_threads
+from segengine.ops._common import as_tensor, op_threads, run_threads, to_output
+from segengine.ops._grid import check_connectivity, offsets
+from segengine.ops._library import define, register_fake, register_kernel
 from segengine.ops._memory import check_working_set
 
 __all__ = ["alpha_expansion", "alpha_beta_swap"]
@@ -48,12 +49,6 @@ _EXACT_LIMIT = 2**53
 _FIXED_POINT_LIMIT = 2**61
 # Elements of the [labels, labels, labels] violation table computed at once.
 _CHUNK = 1 << 20
-
-
-def _to_numpy(x, name):
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def _tolerance(V: np.ndarray) -> float:
@@ -200,100 +195,223 @@ def multilabel_working_set(n: int, n_slots: int, n_labels: int, n_moves: int, ex
     return kept + float(n) * (8 + 1 + 8 + 16 + 8 * n_labels + 8 * n_edge_weights)
 
 
-def _run(method, name, unary, pairwise, edge_weights, connectivity, max_cycles, init, label_order,
-         num_threads):
+# --------------------------------------------------------------------------- the kernel
+
+_NAMES = {0: "alpha_expansion", 1: "alpha_beta_swap"}   # method 0 / 1 of multilabel_grid
+
+
+def _solve_item(method: int, name: str, U0: np.ndarray, V: np.ndarray, P: np.ndarray,
+                ew0, init, order: np.ndarray, conn: int, max_cycles: int, num_threads: int):
+    """Labels int64 ``[*S]`` and energy of one item, after the checks of its values.
+
+    ``U0`` ``[C, *S]`` and ``ew0`` ``[K, *S]`` (or None) in their own dtypes, ``V`` the float64
+    ``[C, C]`` costs built from ``P`` (the pairwise as given: its dtype decides the integer
+    checks), ``init`` ``[*S]`` integer or None, ``order`` int64."""
     from segengine._cy import _maxflow as _cy
-    is_tensor = isinstance(unary, torch.Tensor)
-    device = unary.device if is_tensor else None
-    num_threads = resolve_threads(num_threads)
-    U0 = _to_numpy(unary, "unary")
-    if U0.ndim not in (3, 4):
-        raise ValueError(f"{name}: unary must have shape [C, H, W] or [C, D, H, W], got {U0.shape}")
-    if not (np.issubdtype(U0.dtype, np.number)) or np.iscomplexobj(U0):
-        raise TypeError(f"{name}: unary must be real numeric, got dtype {U0.dtype}")
-    C = U0.shape[0]
-    if C < 1:
-        raise ValueError(f"{name}: unary needs at least one label, got C = 0")
-    spatial = U0.shape[1:]
-    ndim = len(spatial)
-    conn = check_connectivity(ndim, connectivity)
-    offs = forward_offsets(ndim, conn)
-    K = len(offs)
-    N = int(np.prod(spatial, dtype=np.int64))
-    n_order = C if label_order is None else int(np.size(_to_numpy(label_order, "label_order")))
-    check_working_set(multilabel_working_set(N, 2 * K, C, n_order, method == 0, K if edge_weights is not None else 0),
-                      f"{name} on unary of shape {tuple(U0.shape)}")
+    C, spatial = U0.shape[0], U0.shape[1:]
+    offs = offsets(len(spatial), conn)
     U = np.ascontiguousarray(U0, dtype=np.float64)
     if not np.all(np.isfinite(U)):
         raise ValueError(f"{name}: unary contains NaN or infinity")
-    P = _to_numpy(pairwise, "pairwise")
-    if P.ndim == 0:
-        V = float(P) * (1.0 - np.eye(C))
-    elif P.shape == (C, C):
-        V = np.array(P, dtype=np.float64)
-    else:
-        raise ValueError(f"{name}: pairwise must be a scalar (Potts) or a [C, C] = [{C}, {C}] matrix, got {P.shape}")
-    if not np.all(np.isfinite(V)):
-        raise ValueError(f"{name}: pairwise contains NaN or infinity")
-    if V.min() < 0:
-        raise ValueError(f"{name}: pairwise costs must be non-negative, got minimum {V.min()}")
-    ew = ew0 = None
-    if edge_weights is not None:
-        ew0 = _to_numpy(edge_weights, "edge_weights")
+    ew = None
+    if ew0 is not None:
         ew = np.ascontiguousarray(ew0, dtype=np.float64)
-        if ew.shape != (K,) + spatial:
-            raise ValueError(f"{name}: edge_weights must have shape {(K,) + spatial} (K={K} for "
-                             f"connectivity {conn}), got {ew.shape}")
         if not np.all(np.isfinite(ew)):
             raise ValueError(f"{name}: edge_weights contains NaN or infinity")
         if ew.size and ew.min() < 0:
             raise ValueError(f"{name}: edge_weights must be non-negative, got minimum {ew.min()}")
         ew = ew.reshape(-1)
-    check_exact_energy(U0, 0, P, ew0, K, neighbour_pairs(spatial, offs), name)
+    check_exact_energy(U0, 0, P, ew0, len(offs), neighbour_pairs(spatial, offs), name)
     if init is None:
         lab = U.argmin(axis=0).astype(np.int64)
     else:
-        lab = _to_numpy(init, "init")
-        if lab.shape != spatial:
-            raise ValueError(f"{name}: init must have shape {spatial}, got {lab.shape}")
-        if not np.issubdtype(lab.dtype, np.integer):
-            raise TypeError(f"{name}: init must be an integer array, got {lab.dtype}")
-        if lab.size and (lab.min() < 0 or lab.max() >= C):
+        if init.size and (init.min() < 0 or init.max() >= C):
             raise ValueError(f"{name}: init labels must lie in [0, {C - 1}]")
-        lab = lab.astype(np.int64)
+        lab = init.astype(np.int64)
     lab = np.ascontiguousarray(lab).reshape(-1).copy()
-    if label_order is None:
-        order = np.arange(C, dtype=np.int64)
+    if P.ndim != 0 and lab.size and max_cycles != 0:
+        check_moves(method, V, order, lab, name)
+    Uf = U.reshape(-1)
+    Vf = np.ascontiguousarray(V).reshape(-1)
+    if lab.size == 0 or order.size == 0 or max_cycles == 0:
+        energy = float(_cy.energy(spatial, conn, Uf, C, Vf, ew, lab)) if lab.size else 0.0
     else:
-        order = np.asarray(_to_numpy(label_order, "label_order")).reshape(-1)
-        if not np.issubdtype(order.dtype, np.integer):
-            raise TypeError(f"{name}: label_order must hold integers, got {order.dtype}")
-        if order.size and (order.min() < 0 or order.max() >= C):
-            raise ValueError(f"{name}: label_order entries must lie in [0, {C - 1}]")
-        if len(set(order.tolist())) != order.size:
-            raise ValueError(f"{name}: label_order must not repeat labels")
-        order = order.astype(np.int64)
+        try:
+            energy, _ = _cy.multilabel(method, spatial, conn, Uf, C, Vf, ew, order, max_cycles, lab,
+                                       True, num_threads)
+        except OverflowError as e:   # float costs beyond the fixed-point graphs' range
+            raise OverflowError(f"{name}: {e}") from None
+    return lab.reshape(spatial), float(energy)
+
+
+def _check_order(order: np.ndarray, C: int, name: str) -> np.ndarray:
+    if not np.issubdtype(order.dtype, np.integer):
+        raise TypeError(f"{name}: label_order must hold integers, got {order.dtype}")
+    if order.size and (order.min() < 0 or order.max() >= C):
+        raise ValueError(f"{name}: label_order entries must lie in [0, {C - 1}]")
+    if len(set(order.tolist())) != order.size:
+        raise ValueError(f"{name}: label_order must not repeat labels")
+    return order.astype(np.int64)
+
+
+def _multilabel_cpu(method: int, unary, pairwise, edge_weights, init, label_order, connectivity,
+                    max_cycles, num_threads):
+    """The CPU kernel of both ops: labels int64 ``[B, *S]`` and energies float64 ``[B]``.
+
+    ``unary`` ``[B, C, *S]``, ``pairwise`` ``[C, C]`` (or 0-d: Potts), ``edge_weights``
+    ``[B, K, *S]`` or None, ``init`` ``[B, *S]`` or None, ``label_order`` 1-D, in any real
+    dtypes; shapes checked by the public function, values here (they need the data, which
+    torch.compile does not have while tracing).  ``max_cycles`` -1: until no move lowers the
+    energy; ``num_threads`` 0: ``torch.get_num_threads()``.  Items are solved one after the
+    other, each exactly as a call on that item alone."""
+    name = _NAMES[method]
+    npy = lambda t: None if t is None else t.detach().numpy()   # noqa: E731
+    U0, P = npy(unary), npy(pairwise)
+    B, C, spatial = U0.shape[0], U0.shape[1], U0.shape[2:]
+    V = float(P) * (1.0 - np.eye(C)) if P.ndim == 0 else np.array(P, dtype=np.float64)
+    if not np.all(np.isfinite(V)):
+        raise ValueError(f"{name}: pairwise contains NaN or infinity")
+    if V.size and V.min() < 0:
+        raise ValueError(f"{name}: pairwise costs must be non-negative, got minimum {V.min()}")
+    order = _check_order(npy(label_order).reshape(-1), C, name)
+    ew, ini = npy(edge_weights), npy(init)
+    threads = run_threads(num_threads)
+    labels = np.zeros((B,) + tuple(spatial), dtype=np.int64)
+    energies = np.zeros(B, dtype=np.float64)
+    for b in range(B):
+        labels[b], energies[b] = _solve_item(method, name, U0[b], V, P, None if ew is None else ew[b],
+                                             None if ini is None else ini[b], order, connectivity,
+                                             max_cycles, threads)
+    return torch.from_numpy(labels), torch.from_numpy(energies)
+
+
+def _multilabel_fake(unary, pairwise, edge_weights, init, label_order, connectivity, max_cycles,
+                     num_threads):
+    return (unary.new_empty((unary.shape[0],) + tuple(unary.shape[2:]), dtype=torch.int64),
+            unary.new_empty((unary.shape[0],), dtype=torch.float64))
+
+
+_SCHEMA = ("(Tensor unary, Tensor pairwise, Tensor? edge_weights, Tensor? init, Tensor label_order, "
+           "int connectivity, int max_cycles, int num_threads) -> (Tensor, Tensor)")
+_alpha_expansion_op = define("alpha_expansion" + _SCHEMA)
+_alpha_beta_swap_op = define("alpha_beta_swap" + _SCHEMA)
+
+
+@register_kernel("alpha_expansion", "cpu")
+def alpha_expansion_cpu(unary, pairwise, edge_weights, init, label_order, connectivity, max_cycles,
+                        num_threads):
+    """CPU kernel of ``segengine::alpha_expansion`` (see :func:`_multilabel_cpu`)."""
+    return _multilabel_cpu(0, unary, pairwise, edge_weights, init, label_order, connectivity,
+                           max_cycles, num_threads)
+
+
+@register_kernel("alpha_beta_swap", "cpu")
+def alpha_beta_swap_cpu(unary, pairwise, edge_weights, init, label_order, connectivity, max_cycles,
+                        num_threads):
+    """CPU kernel of ``segengine::alpha_beta_swap`` (see :func:`_multilabel_cpu`)."""
+    return _multilabel_cpu(1, unary, pairwise, edge_weights, init, label_order, connectivity,
+                           max_cycles, num_threads)
+
+
+register_fake("alpha_expansion")(_multilabel_fake)
+register_fake("alpha_beta_swap")(_multilabel_fake)
+
+# the CUDA kernels (a copy to the CPU and back) register on import (see _graphcut_cuda)
+from segengine.ops import _graphcut_cuda  # noqa: E402,F401
+
+
+# --------------------------------------------------------------------------- the public ops
+
+def _real(x, name: str, fname: str):
+    """``x`` as a tensor or ndarray (no copy) of a real numeric dtype; TypeError otherwise."""
+    if isinstance(x, torch.Tensor):
+        if x.dtype == torch.bool or x.dtype.is_complex:
+            raise TypeError(f"{fname}: {name} must be real numeric, got dtype {x.dtype}")
+        return x
+    a = np.asarray(x)
+    if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
+        raise TypeError(f"{fname}: {name} must be real numeric, got dtype {a.dtype}")
+    return a
+
+
+def _tensor(x) -> torch.Tensor:
+    """A tensor of an ndarray (as_tensor, but 0-d stays 0-d)."""
+    if isinstance(x, torch.Tensor):
+        return x
+    if x.ndim == 0:
+        return torch.from_numpy(x.astype(x.dtype.newbyteorder("=")))
+    return as_tensor(x, "array")[0]
+
+
+def _array(x, name: str, fname: str) -> torch.Tensor:
+    return _tensor(_real(x, name, fname))
+
+
+def _run(method, unary, pairwise, edge_weights, connectivity, max_cycles, init, label_order,
+         num_threads, batched):
+    name = _NAMES[method]
+    was_numpy = not isinstance(unary, torch.Tensor)
+    unary = _real(unary, "unary", name)   # shape checks and the memory guard before any copy
+    lead = "B, " if batched else ""
+    if unary.ndim - bool(batched) not in (3, 4):
+        raise ValueError(f"{name}: unary must have shape [{lead}C, H, W] or [{lead}C, D, H, W], "
+                         f"got {tuple(unary.shape)}")
+    shape = tuple(unary.shape) if batched else (1,) + tuple(unary.shape)
+    B, C, spatial = shape[0], shape[1], shape[2:]
+    if C < 1:
+        raise ValueError(f"{name}: unary needs at least one label, got C = 0")
+    ndim = len(spatial)
+    conn = check_connectivity(ndim, connectivity)
+    K = len(offsets(ndim, conn))
+    N = int(np.prod(spatial, dtype=np.int64))
+    order = (torch.arange(C, dtype=torch.int64) if label_order is None
+             else _array(label_order, "label_order", name).reshape(-1))
+    check_working_set(multilabel_working_set(N, 2 * K, C, order.numel(), method == 0,
+                                             K if edge_weights is not None else 0),
+                      f"{name} on unary of shape {tuple(unary.shape)}")
+    unary = _tensor(unary)
+    if not batched:
+        unary = unary.unsqueeze(0)
+    P = _array(pairwise, "pairwise", name)
+    if P.dim() != 0 and tuple(P.shape) != (C, C):
+        raise ValueError(f"{name}: pairwise must be a scalar (Potts) or a [C, C] = [{C}, {C}] matrix, "
+                         f"got {tuple(P.shape)}")
+    ew = None
+    if edge_weights is not None:
+        ew = _array(edge_weights, "edge_weights", name)
+        want = (K,) + spatial
+        if not batched:
+            if tuple(ew.shape) != want:
+                raise ValueError(f"{name}: edge_weights must have shape {want} (K={K} for "
+                                 f"connectivity {conn}), got {tuple(ew.shape)}")
+            ew = ew.unsqueeze(0)
+        elif tuple(ew.shape) != (B,) + want:
+            raise ValueError(f"{name}: edge_weights must have shape {(B,) + want} (K={K} for "
+                             f"connectivity {conn}), got {tuple(ew.shape)}")
+    ini = None
+    if init is not None:
+        ini = init if isinstance(init, torch.Tensor) else as_tensor(np.asarray(init), "init")[0]
+        want = (B,) + spatial if batched else spatial
+        if tuple(ini.shape) != want:
+            raise ValueError(f"{name}: init must have shape {want}, got {tuple(ini.shape)}")
+        if ini.dtype.is_floating_point or ini.dtype.is_complex or ini.dtype == torch.bool:
+            raise TypeError(f"{name}: init must be an integer array, got {ini.dtype}")
+        if not batched:
+            ini = ini.unsqueeze(0)
     if max_cycles is None:
         mc = -1
     else:
         mc = int(max_cycles)
         if mc < 0:
             raise ValueError(f"{name}: max_cycles must be >= 0 or None, got {max_cycles}")
-    if P.ndim != 0 and lab.size and mc != 0:
-        check_moves(method, V, order, lab, name)
-    Uf = U.reshape(-1)
-    Vf = np.ascontiguousarray(V).reshape(-1)
-    if lab.size == 0 or order.size == 0 or mc == 0:
-        energy = float(_cy.energy(spatial, conn, Uf, C, Vf, ew, lab)) if lab.size else 0.0
-    else:
-        try:
-            energy, _ = _cy.multilabel(method, spatial, conn, Uf, C, Vf, ew, order, mc, lab, True, num_threads)
-        except OverflowError as e:   # float costs beyond the fixed-point graphs' range
-            raise OverflowError(f"{name}: {e}") from None
-    labels = lab.reshape(spatial)
-    if is_tensor:
-        return torch.from_numpy(labels).to(device), float(energy)
-    return labels, float(energy)
+    op = _alpha_expansion_op if method == 0 else _alpha_beta_swap_op
+    dev = unary.device
+    labels, energy = op(unary, P.to(dev), None if ew is None else ew.to(dev),
+                        None if ini is None else ini.to(dev), order.to(dev), conn, mc,
+                        op_threads(num_threads))
+    if not batched:
+        return to_output(labels[0], was_numpy), float(energy[0])
+    return to_output(labels, was_numpy), to_output(energy, was_numpy)
 
 
 def check_moves(method: int, V: np.ndarray, order: np.ndarray, lab: np.ndarray, name: str,
@@ -309,39 +427,48 @@ def check_moves(method: int, V: np.ndarray, order: np.ndarray, lab: np.ndarray, 
 
 
 def alpha_expansion(unary, pairwise=1.0, edge_weights=None, connectivity=None, max_cycles=None,
-                    init=None, label_order=None, num_threads=None):
+                    init=None, label_order=None, num_threads=None, batched: bool = False):
     """Multi-label grid segmentation by alpha-expansion.
 
     Parameters
     ----------
-    unary : Tensor or ndarray ``[C, H, W]`` or ``[C, D, H, W]``
-        ``unary[c, p]``: cost of label c at p (finite).
+    unary : Tensor or ndarray ``[C, H, W]`` or ``[C, D, H, W]``; with ``batched=True``
+        ``[B, C, H, W]`` or ``[B, C, D, H, W]``
+        ``unary[c, p]``: cost of label c at p (finite; any real dtype: integer costs are
+        minimised exactly, see Raises).  The batched layout is :func:`segengine.graphcut`'s
+        (batch first, labels second).
     pairwise : float or ``[C, C]``
         Potts weight (cost ``pairwise`` for differing labels) or a label-cost matrix
-        ``V[a, b]`` (non-negative).  Every expansion move must be a graph cut:
-        ``V[b, c] + V[a, a] <= V[b, a] + V[a, c]`` for each expanded label a and labels b, c
-        that can occur (a metric satisfies it); otherwise ValueError names a violating
-        (a, b, c).
-    edge_weights : ``[K, *spatial]``, optional
+        ``V[a, b]`` (non-negative), shared by the batch.  Every expansion move must be a
+        graph cut: ``V[b, c] + V[a, a] <= V[b, a] + V[a, c]`` for each expanded label a and
+        labels b, c that can occur (a metric satisfies it); otherwise ValueError names a
+        violating (a, b, c).
+    edge_weights : ``[K, *spatial]`` (batched: ``[B, K, *spatial]``), optional
         Non-negative weight of each forward neighbour pair (p, p + o_k); default 1.  K and the
         offsets as in :func:`segengine.graphcut` (2/4 in 2D, 3/9/13 in 3D).
     connectivity : int, optional
         4 (default) or 8 in 2D; 6 (default), 18 or 26 in 3D.
     max_cycles : int, optional
         Maximum number of cycles over the labels (None: until no move lowers the energy).
-    init : ``[*spatial]`` int, optional
+    init : ``[*spatial]`` (batched: ``[B, *spatial]``) int, optional
         Initial labelling (default: per-pixel argmin of ``unary``).
     label_order : sequence of int, optional
-        Labels to expand, in order (default: 0..C-1).
+        Labels to expand, in order (default: 0..C-1), shared by the batch.
     num_threads : int, optional
-        Threads (None: ``torch.get_num_threads()``): fresh moves on large grids are solved
-        in parallel slabs.
+        Threads (None: ``torch.get_num_threads()`` when the op runs): fresh moves on large
+        grids are solved in parallel slabs.  Batch items are solved one after the other.
+    batched : bool
+        False (default): one problem, ``unary`` ``[C, *spatial]``.  True: a leading batch
+        axis on ``unary``, ``edge_weights`` and ``init``; each item's result is the one a
+        separate call on that item gives.
 
     Returns
     -------
-    labels : int64 ``[*spatial]`` (tensor on the input's device for tensor input)
-    energy : float
-        Energy of the returned labelling.
+    labels : int64 ``[*spatial]`` (batched: ``[B, *spatial]``)
+        A tensor on ``unary``'s device for tensor input (CUDA inputs are solved on the CPU),
+        an ndarray otherwise.
+    energy : float (batched: float64 ``[B]``, tensor or ndarray like ``labels``)
+        Energy of the returned labelling (per item).
 
     Raises
     ------
@@ -352,19 +479,25 @@ def alpha_expansion(unary, pairwise=1.0, edge_weights=None, connectivity=None, m
         be exact).
     MemoryError
         The estimated working set exceeds the available memory (checked before allocating).
+
+    Notes
+    -----
+    Shapes and keywords are checked here; the values (finite, non-negative, label ranges,
+    representable moves, exact integer costs) by the op's kernel, so they are checked under
+    ``torch.compile`` too.
     """
-    return _run(0, "alpha_expansion", unary, pairwise, edge_weights, connectivity, max_cycles,
-                init, label_order, num_threads)
+    return _run(0, unary, pairwise, edge_weights, connectivity, max_cycles, init, label_order,
+                num_threads, batched)
 
 
 def alpha_beta_swap(unary, pairwise=1.0, edge_weights=None, connectivity=None, max_cycles=None,
-                    init=None, label_order=None, num_threads=None):
+                    init=None, label_order=None, num_threads=None, batched: bool = False):
     """Multi-label grid segmentation by alpha-beta swap moves (for semi-metrics).
 
-    Same parameters and returns as :func:`alpha_expansion`; each cycle visits every pair
-    (alpha, beta) of ``label_order`` with alpha before beta.  ``pairwise`` needs only
-    ``V[a, b] + V[b, a] >= V[a, a] + V[b, b]`` for the labels a != b of ``label_order``
-    (ValueError otherwise).
+    Same parameters and returns as :func:`alpha_expansion` (``batched=True`` included); each
+    cycle visits every pair (alpha, beta) of ``label_order`` with alpha before beta.
+    ``pairwise`` needs only ``V[a, b] + V[b, a] >= V[a, a] + V[b, b]`` for the labels a != b
+    of ``label_order`` (ValueError otherwise).
     """
-    return _run(1, "alpha_beta_swap", unary, pairwise, edge_weights, connectivity, max_cycles,
-                init, label_order, num_threads)
+    return _run(1, unary, pairwise, edge_weights, connectivity, max_cycles, init, label_order,
+                num_threads, batched)
