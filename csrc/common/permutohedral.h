@@ -234,12 +234,12 @@ SEG_HD void splat_vertex(int64_t v, const int64_t* ptr, const int32_t* pt, const
     }
 }
 
-// Scatter one point's row: V[offsets[p, r], :] += (weights[p, r] * s) * row  for r = 0..d.
+// Scatter one point's row: V[offsets[p, r], :] += weights[p, r] * row  for r = 0..d.
 template <typename T>
 SEG_HD void scatter_point(int64_t p, const int32_t* offsets, const float* weights, int d,
-                          const T* row, T s, bool scaled, int C, T* V) {
+                          const T* row, int C, T* V) {
     for (int r = 0; r <= d; ++r) {
-        const T w = scaled ? (T)weights[p * (d + 1) + r] * s : (T)weights[p * (d + 1) + r];
+        const T w = (T)weights[p * (d + 1) + r];
         T* dst = V + (int64_t)offsets[p * (d + 1) + r] * C;
         for (int c = 0; c < C; ++c) dst[c] += w * row[c];
     }

@@ -223,7 +223,7 @@ void allocate(KernelState& ks, const std::vector<Part>& parts, int W) {
 
 void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, int64_t P, int threads) {
     bool any = false;
-    for (const KernelState& ks : kss) any |= ks.kn->normalization != 0;
+    for (const KernelState& ks : kss) any |= ks.kn->normalization != codes::NORM_NONE;
     if (!any) return;
     std::vector<float> n((size_t)P);
     const float one = 1.0f;
@@ -234,28 +234,27 @@ void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, 
 #pragma omp for schedule(static)
         for (int64_t q = 0; q < (int64_t)parts.size(); ++q)
             for (KernelState& ks : kss) {
-                if (ks.kn->normalization == 0) continue;
+                if (ks.kn->normalization == codes::NORM_NONE) continue;
                 zero_target(ks, q, parts[q], 1);
                 float* dst = scatter_target(ks, q, parts[q], 1);
                 for (int64_t p = parts[q].lo; p < parts[q].hi; ++p)
-                    lattice::scatter_point<float>(p, ks.kn->offsets, ks.kn->weights, ks.d, &one, 1.0f, false, 1,
-                                                  dst);
+                    lattice::scatter_point<float>(p, ks.kn->offsets, ks.kn->weights, ks.d, &one, 1, dst);
             }
         reduce_and_blur(kss, parts, 1, threads, -1, -1);
     }
     for (KernelState& ks : kss) {
         const int norm = ks.kn->normalization;
-        if (norm == 0) continue;
-        const bool sym = norm == 3;
+        if (norm == codes::NORM_NONE) continue;
+        const bool sym = norm == codes::NORM_SYMMETRIC;
         const int64_t chunks = (P + kRows - 1) / kRows;
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int64_t ch = 0; ch < chunks; ++ch) {
             const int64_t lo = ch * kRows, hi = std::min(P, lo + kRows);
-            slice_range(lo, hi, ks.kn->offsets, ks.kn->weights, ks.V, nullptr, ks.alpha, ks.d, 1, n.data());
+            slice_range(lo, hi, ks.kn->offsets, ks.kn->weights, ks.V, ks.alpha, ks.d, 1, n.data());
             for (int64_t p = lo; p < hi; ++p) n[p] = sym ? crf::norm_symmetric(n[p]) : crf::norm_inverse(n[p]);
         }
-        if (norm == 3 || norm == 1) ks.pre = n;
-        if (norm == 3 || norm == 2) ks.post = n;
+        if (norm == codes::NORM_SYMMETRIC || norm == codes::NORM_BEFORE) ks.pre = n;
+        if (norm == codes::NORM_SYMMETRIC || norm == codes::NORM_AFTER) ks.post = n;
     }
 }
 
@@ -288,7 +287,7 @@ SEG_SIMD_INLINE void update_points(std::vector<KernelState>& kss, const Part& pa
                 if (!ks.post.empty())
                     for (int k = 0; k < nv; ++k) s[k] *= ks.post[p];
                 const float* m = ks.compat.data();
-                if (ks.kn->compat_kind == 0) {
+                if (ks.kn->compat_kind == COMPAT_DIAG) {
                     for (int k = 0; k < nv; ++k) e[k] -= load8(m + 8 * k) * s[k];
                 } else {  // row l of the padded array is column l of M
                     for (int k = 0; k < nv; ++k) {
@@ -361,26 +360,25 @@ void update_part(std::vector<KernelState>& kss, int64_t q, const Part& part, con
 }
 
 // Points lo..hi-1 (hi - lo <= kRows) of image b into U [.., Cp] (padding 0) from input
-// [B, C, N] (channel-major, cm) or [P, C]: U itself, -logits, or -log(clip(p, 1e-5, 1)).
+// [B, C, N]: U itself, -logits, or -log(clip(p, 1e-5, 1)) (kind: a codes::UnaryKind).
 // Returns a bit set: 1 = a non-finite value, 2 = a probability outside [0, 1 + 1e-3] or NaN.
-SEG_MULTIVERSION int unary_rows(const float* input, int kind, bool cm, int64_t b, int64_t N, int C, int Cp,
+SEG_MULTIVERSION int unary_rows(const float* input, int kind, int64_t b, int64_t N, int C, int Cp,
                                 int64_t lo, int64_t hi, float* U) {
     int bad = 0;
     float u[kRows];
     const int64_t n = hi - lo;
     for (int c = 0; c < C; ++c) {
-        const float* src = cm ? input + (b * C + c) * N + lo : input + (b * N + lo) * C + c;
-        const int64_t stride = cm ? 1 : C;
-        if (kind == UNARY_PROBABILITIES) {
+        const float* src = input + (b * C + c) * N + lo;
+        if (kind == codes::UNARY_PROBABILITIES) {
             for (int64_t i = 0; i < n; ++i) {
-                const float x = src[i * stride];
+                const float x = src[i];
                 bad |= (x >= 0.0f && x <= 1.001f) ? 0 : 2;
                 u[i] = -log_positive(x < 1e-5f ? 1e-5f : (x > 1.0f ? 1.0f : x));
             }
         } else {
-            const float sign = kind == UNARY_LOGITS ? -1.0f : 1.0f;
+            const float sign = kind == codes::UNARY_LOGITS ? -1.0f : 1.0f;
             for (int64_t i = 0; i < n; ++i) {
-                const float x = src[i * stride];
+                const float x = src[i];
                 bad |= std::fabs(x) <= 3.4028234e38f ? 0 : 1;
                 u[i] = sign * x;
             }
@@ -396,12 +394,12 @@ SEG_MULTIVERSION int unary_rows(const float* input, int kind, bool cm, int64_t b
 }  // namespace
 
 void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
-                   bool channel_major, const CrfKernel* kernels, int num_kernels, int iterations,
-                   int num_threads) {
+                   const CrfKernel* kernels, int num_kernels, int iterations, int num_threads) {
     const int64_t P = B * N;
     if (C < 1) throw std::invalid_argument("crf_meanfield: need at least one label");
     if (iterations < 0) throw std::invalid_argument("crf_meanfield: negative iteration count");
-    if (unary_kind < UNARY_ENERGY || unary_kind > UNARY_PROBABILITIES)
+    if (unary_kind != codes::UNARY_ENERGY && unary_kind != codes::UNARY_LOGITS &&
+        unary_kind != codes::UNARY_PROBABILITIES)
         throw std::invalid_argument("crf_meanfield: unknown unary kind " + std::to_string(unary_kind));
     if (num_kernels < 0 || num_kernels > 8)
         throw std::invalid_argument("crf_meanfield: 0..8 kernels are supported, got " +
@@ -417,7 +415,8 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
         const CrfKernel& kn = kernels[k];
         if (kn.d < 1 || kn.d > SEG_LATTICE_MAX_D)
             throw std::invalid_argument("crf_meanfield: bad kernel dimension " + std::to_string(kn.d));
-        if (kn.normalization < 0 || kn.normalization > 3)
+        if (kn.normalization != codes::NORM_NONE && kn.normalization != codes::NORM_BEFORE &&
+            kn.normalization != codes::NORM_AFTER && kn.normalization != codes::NORM_SYMMETRIC)
             throw std::invalid_argument("crf_meanfield: unknown normalization " +
                                         std::to_string(kn.normalization));
         KernelState& ks = kss[k];
@@ -425,7 +424,9 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
         ks.d = kn.d;
         ks.M = kn.M;
         ks.alpha = lattice::slice_alpha(kn.d);
-        const int rows = kn.compat_kind == 0 ? 1 : C;
+        if (kn.compat_kind != COMPAT_DIAG && kn.compat_kind != COMPAT_FULL)
+            throw std::invalid_argument("crf_meanfield: unknown compat kind " + std::to_string(kn.compat_kind));
+        const int rows = kn.compat_kind == COMPAT_DIAG ? 1 : C;
         ks.compat.assign((size_t)rows * Cp, 0.0f);
         for (int l = 0; l < rows; ++l)
             for (int c = 0; c < C; ++c)  // matrix: row l holds column l of M
@@ -441,11 +442,11 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad)
     for (int64_t blk = 0; blk < B * blocks_per_image; ++blk) {
         const int64_t b = blk / blocks_per_image, lo = (blk - b * blocks_per_image) * kRows;
-        bad |= unary_rows(input, unary_kind, channel_major, b, N, C, Cp, lo, std::min(N, lo + kRows), Up.get());
+        bad |= unary_rows(input, unary_kind, b, N, C, Cp, lo, std::min(N, lo + kRows), Up.get());
     }
     if (bad & 2) throw std::invalid_argument("probabilities must lie in [0, 1]");
     if (bad & 1)
-        throw std::invalid_argument(unary_kind == UNARY_LOGITS ? "logits must be finite (found NaN or Inf)"
+        throw std::invalid_argument(unary_kind == codes::UNARY_LOGITS ? "logits must be finite (found NaN or Inf)"
                                                                : "unary energies must be finite (found NaN or Inf)");
     normalisers(kss, parts, P, threads);
     for (KernelState& ks : kss) allocate(ks, parts, Cp);
@@ -476,9 +477,8 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
         const int64_t hi = std::min(N, lo + kRows);
         const float* src = Up.get() + b * N * Cp;
         for (int c = 0; c < C; ++c) {
-            float* dst = channel_major ? Q + (b * C + c) * N : Q + b * N * C + c;
-            const int64_t stride = channel_major ? 1 : C;
-            for (int64_t n = lo; n < hi; ++n) dst[n * stride] = src[n * Cp + c];
+            float* dst = Q + (b * C + c) * N;
+            for (int64_t n = lo; n < hi; ++n) dst[n] = src[n * Cp + c];
         }
     }
 }
@@ -503,7 +503,7 @@ void crf_dense(const float* input, int unary_kind, float* Q, int64_t B, int64_t 
         kn.compat_kind = compat_kinds[k];
         kn.compat = compats[k];
     }
-    crf_meanfield(input, unary_kind, Q, B, N, C, true, ks.data(), num_kernels, iterations, num_threads);
+    crf_meanfield(input, unary_kind, Q, B, N, C, ks.data(), num_kernels, iterations, num_threads);
 }
 
 }  // namespace seg

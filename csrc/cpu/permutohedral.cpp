@@ -291,8 +291,9 @@ constexpr int64_t kParallelMin = 1 << 18;  // floats touched below which a regio
 
 #define SEG_SPLAT_RANGE(T)                                                                          \
     SEG_MULTIVERSION void splat_range(int64_t lo, int64_t hi, const int64_t* ptr, const int32_t* pt, \
-                                      const float* w, const T* in, const T* pre, int C, T* V) {     \
-        for (int64_t v = lo; v < hi; ++v) lattice::splat_vertex<T>(v, ptr, pt, w, in, pre, C, V + v * C); \
+                                      const float* w, const T* in, int C, T* V) {                   \
+        for (int64_t v = lo; v < hi; ++v)                                                           \
+            lattice::splat_vertex<T>(v, ptr, pt, w, in, (const T*)nullptr, C, V + v * C);          \
     }                                                                                               \
     SEG_MULTIVERSION void blur_range(int64_t lo, int64_t hi, const int32_t* nb, const T* V, int C,   \
                                      T* out) {                                                      \
@@ -300,11 +301,9 @@ constexpr int64_t kParallelMin = 1 << 18;  // floats touched below which a regio
             lattice::blur_vertex<T>(v, nb[2 * v], nb[2 * v + 1], V, C, out + v * C);                \
     }                                                                                               \
     SEG_MULTIVERSION void scatter_range(int64_t lo, int64_t hi, const int32_t* offsets,             \
-                                        const float* weights, int d, const T* in, const T* pre,     \
-                                        int C, T* V) {                                              \
+                                        const float* weights, int d, const T* in, int C, T* V) {    \
         for (int64_t p = lo; p < hi; ++p)                                                           \
-            lattice::scatter_point<T>(p, offsets, weights, d, in + p * C, pre ? pre[p] : T(1),      \
-                                      pre != nullptr, C, V);                                        \
+            lattice::scatter_point<T>(p, offsets, weights, d, in + p * C, C, V);                    \
     }                                                                                               \
     SEG_MULTIVERSION void sum_range(int64_t lo, int64_t hi, const T* parts, int64_t stride,         \
                                     int nparts, T* out) {                                           \
@@ -315,24 +314,29 @@ constexpr int64_t kParallelMin = 1 << 18;  // floats touched below which a regio
         }                                                                                           \
     }                                                                                               \
     SEG_MULTIVERSION void slice_range(int64_t lo, int64_t hi, const int32_t* offsets,               \
-                                      const float* weights, const T* V, const T* post, T alpha,     \
-                                      int d, int C, T* out) {                                       \
+                                      const float* weights, const T* V, T alpha, int d, int C,      \
+                                      T* out) {                                                     \
         for (int64_t p = lo; p < hi; ++p)                                                           \
-            lattice::slice_point<T>(p, offsets, weights, V, post, alpha, d, C, out + p * C);        \
+            lattice::slice_point<T>(p, offsets, weights, V, (const T*)nullptr, alpha, d, C,         \
+                                    out + p * C);                                                   \
     }
 SEG_SPLAT_RANGE(float)
 SEG_SPLAT_RANGE(double)
 #undef SEG_SPLAT_RANGE
 
+namespace {
+
+// Splat `in` into vertex values and blur them along the d+1 axes (in reverse
+// order when `reverse`); a and b are the ping-pong buffers [M, C], `partial` the scatter
+// parts' buffers. Returns the buffer holding the blurred values (a or b).
 template <typename T>
-const T* lattice_splat_blur(const T* in, int64_t P, int C, int d, int64_t M,
-                            const int32_t* offsets, const float* weights, const int32_t* neighbors,
-                            const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
-                            const T* pre, bool reverse, int num_threads, FilterWork<T>& work) {
-    const int threads = resolve_threads(num_threads);
+const T* splat_blur(const T* in, int64_t P, int C, int d, int64_t M, const int32_t* offsets,
+                    const float* weights, const int32_t* neighbors, const int64_t* splat_ptr,
+                    const int32_t* splat_pt, const float* splat_w, bool reverse, int threads,
+                    std::vector<T>& a, std::vector<T>& b, std::vector<T>& partial) {
     const size_t need = (size_t)M * C;
-    if (work.a.size() < need) work.a.resize(need);
-    if (work.b.size() < need) work.b.resize(need);
+    a.resize(need);
+    b.resize(need);
     const int64_t chunks = (M + kRows - 1) / kRows;
     // Splat strategy, chosen from the sizes only (so results never depend on the thread count):
     // few vertices (M <= P/2 and M*C values in cache, e.g. one image): kScatterParts fixed point
@@ -340,31 +344,31 @@ const T* lattice_splat_blur(const T* in, int64_t P, int C, int d, int64_t M,
     // values, cache-resident writes), summed in a fixed order; otherwise a gather over the CSR.
     const bool scatter = (int64_t)kScatterMin * M <= P &&
                          (double)need * sizeof(T) <= kScatterBytes;
-    if (scatter && work.partial.size() < kScatterParts * need) work.partial.resize(kScatterParts * need);
+    if (scatter) partial.resize(kScatterParts * need);
     // small lattices: one thread (d+2 barriers cost more than the work, worse on a busy machine)
 #pragma omp parallel num_threads(threads) if ((int64_t)need * (d + 2) >= kParallelMin)
     {
         FlushDenormals ftz;
-        T* cur = work.a.data();  // private ping-pong pointers: every thread swaps identically
-        T* nxt = work.b.data();
+        T* cur = a.data();  // private ping-pong pointers: every thread swaps identically
+        T* nxt = b.data();
         if (scatter) {
 #pragma omp for schedule(static)
-            for (int b = 0; b < kScatterParts; ++b) {
-                T* part = work.partial.data() + (size_t)b * need;
+            for (int bp = 0; bp < kScatterParts; ++bp) {
+                T* part = partial.data() + (size_t)bp * need;
                 std::fill(part, part + need, T(0));
-                scatter_range(P * b / kScatterParts, P * (b + 1) / kScatterParts, offsets, weights, d, in,
-                              pre, C, part);
+                scatter_range(P * bp / kScatterParts, P * (bp + 1) / kScatterParts, offsets, weights, d, in,
+                              C, part);
             }
             const int64_t n = (int64_t)need;
             const int64_t sch = (n + kRows * 16 - 1) / (kRows * 16);
 #pragma omp for schedule(static)
             for (int64_t ch = 0; ch < sch; ++ch)
-                sum_range(ch * kRows * 16, std::min(n, (ch + 1) * kRows * 16), work.partial.data(), n,
+                sum_range(ch * kRows * 16, std::min(n, (ch + 1) * kRows * 16), partial.data(), n,
                           kScatterParts, cur);
         } else {
 #pragma omp for schedule(static)
             for (int64_t ch = 0; ch < chunks; ++ch)
-                splat_range(ch * kRows, std::min(M, (ch + 1) * kRows), splat_ptr, splat_pt, splat_w, in, pre, C,
+                splat_range(ch * kRows, std::min(M, (ch + 1) * kRows), splat_ptr, splat_pt, splat_w, in, C,
                             cur);
         }
         for (int step = 0; step <= d; ++step) {
@@ -378,19 +382,20 @@ const T* lattice_splat_blur(const T* in, int64_t P, int C, int d, int64_t M,
             nxt = t;
         }
     }
-    const T* cur = ((d + 1) % 2 == 0) ? work.a.data() : work.b.data();
-    return cur;
+    return ((d + 1) % 2 == 0) ? a.data() : b.data();
 }
 
+}  // namespace
+
 template <typename T>
-void lattice_filter_work(const T* in, T* out, int64_t P, int C, int d, int64_t M,
-                         const int32_t* offsets, const float* weights, const int32_t* neighbors,
-                         const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
-                         const T* pre, const T* post, bool reverse, int num_threads,
-                         FilterWork<T>& work) {
+void lattice_filter(const T* in, T* out, int64_t P, int C, int d, int64_t M,
+                    const int32_t* offsets, const float* weights, const int32_t* neighbors,
+                    const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
+                    bool reverse, int num_threads) {
     const int threads = resolve_threads(num_threads);
-    const T* V = lattice_splat_blur<T>(in, P, C, d, M, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w,
-                                       pre, reverse, num_threads, work);
+    std::vector<T> a, b, partial;
+    const T* V = splat_blur<T>(in, P, C, d, M, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w,
+                               reverse, threads, a, b, partial);
     const T alpha = (T)lattice::slice_alpha(d);
     const int64_t chunks = (P + kRows - 1) / kRows;
 #pragma omp parallel num_threads(threads) if (P * C * (d + 1) >= kParallelMin)
@@ -398,32 +403,14 @@ void lattice_filter_work(const T* in, T* out, int64_t P, int C, int d, int64_t M
         FlushDenormals ftz;
 #pragma omp for schedule(static)
         for (int64_t ch = 0; ch < chunks; ++ch)
-            slice_range(ch * kRows, std::min(P, (ch + 1) * kRows), offsets, weights, V, post, alpha, d, C, out);
+            slice_range(ch * kRows, std::min(P, (ch + 1) * kRows), offsets, weights, V, alpha, d, C, out);
     }
 }
 
-template <typename T>
-void lattice_filter(const T* in, T* out, int64_t P, int C, int d, int64_t M,
-                    const int32_t* offsets, const float* weights, const int32_t* neighbors,
-                    const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
-                    const T* pre, const T* post, bool reverse, int num_threads) {
-    FilterWork<T> work;
-    lattice_filter_work<T>(in, out, P, C, d, M, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w,
-                           pre, post, reverse, num_threads, work);
-}
-
 #define SEG_INSTANTIATE(T)                                                                   \
-    template const T* lattice_splat_blur<T>(const T*, int64_t, int, int, int64_t, const int32_t*, \
-                                            const float*, const int32_t*,                        \
-                                            const int64_t*, const int32_t*, const float*,       \
-                                            const T*, bool, int, FilterWork<T>&);                \
-    template void lattice_filter_work<T>(const T*, T*, int64_t, int, int, int64_t,               \
-                                         const int32_t*, const float*, const int32_t*,          \
-                                         const int64_t*, const int32_t*, const float*,          \
-                                         const T*, const T*, bool, int, FilterWork<T>&);         \
     template void lattice_filter<T>(const T*, T*, int64_t, int, int, int64_t, const int32_t*,    \
                                     const float*, const int32_t*, const int64_t*,               \
-                                    const int32_t*, const float*, const T*, const T*, bool, int);
+                                    const int32_t*, const float*, bool, int);
 SEG_INSTANTIATE(float)
 SEG_INSTANTIATE(double)
 #undef SEG_INSTANTIATE

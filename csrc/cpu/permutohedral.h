@@ -30,21 +30,21 @@ namespace seg {
 
 // Range kernels (rows [lo, hi)) of the filter, multi-versioned; see permutohedral.cpp.
 void splat_range(int64_t lo, int64_t hi, const int64_t* ptr, const int32_t* pt, const float* w,
-                 const float* in, const float* pre, int C, float* V);
+                 const float* in, int C, float* V);
 void splat_range(int64_t lo, int64_t hi, const int64_t* ptr, const int32_t* pt, const float* w,
-                 const double* in, const double* pre, int C, double* V);
+                 const double* in, int C, double* V);
 void blur_range(int64_t lo, int64_t hi, const int32_t* nb, const float* V, int C, float* out);
 void scatter_range(int64_t lo, int64_t hi, const int32_t* offsets, const float* weights, int d,
-                   const float* in, const float* pre, int C, float* V);
+                   const float* in, int C, float* V);
 void scatter_range(int64_t lo, int64_t hi, const int32_t* offsets, const float* weights, int d,
-                   const double* in, const double* pre, int C, double* V);
+                   const double* in, int C, double* V);
 void sum_range(int64_t lo, int64_t hi, const float* parts, int64_t stride, int nparts, float* out);
 void sum_range(int64_t lo, int64_t hi, const double* parts, int64_t stride, int nparts, double* out);
 void blur_range(int64_t lo, int64_t hi, const int32_t* nb, const double* V, int C, double* out);
 void slice_range(int64_t lo, int64_t hi, const int32_t* offsets, const float* weights, const float* V,
-                 const float* post, float alpha, int d, int C, float* out);
+                 float alpha, int d, int C, float* out);
 void slice_range(int64_t lo, int64_t hi, const int32_t* offsets, const float* weights, const double* V,
-                 const double* post, double alpha, int d, int C, double* out);
+                 double alpha, int d, int C, double* out);
 
 // Flush denormals to zero (FTZ + DAZ) in this thread while in scope. Marginals far below
 // 1e-38 otherwise make every splat/blur/slice multiply-add take the slow path; flushing
@@ -81,33 +81,11 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
                    int num_threads, LatticeData& out, bool with_csr = true);
 
 // Filter in -> out ([P, C], P = B*N) with the lattice arrays; reverse = adjoint (blur axes
-// d..0). pre/post (may be null) scale values per point before splat / after slice.
-// `in` and `out` may alias.
+// d..0). `in` and `out` may alias.
 template <typename T>
 void lattice_filter(const T* in, T* out, int64_t P, int C, int d, int64_t M,
                     const int32_t* offsets, const float* weights, const int32_t* neighbors,
                     const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
-                    const T* pre, const T* post, bool reverse, int num_threads);
-
-// Working buffers of the filter kept between calls ((M+1)*C each).
-template <typename T>
-struct FilterWork {
-    std::vector<T> a, b, partial;
-};
-
-// Splat `in` (scaled by pre) and blur: returns the blurred vertex values [M, C] (inside work).
-template <typename T>
-const T* lattice_splat_blur(const T* in, int64_t P, int C, int d, int64_t M,
-                            const int32_t* offsets, const float* weights, const int32_t* neighbors,
-                            const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
-                            const T* pre, bool reverse, int num_threads, FilterWork<T>& work);
-
-// Filter into `out`, reusing `work`. Same contract as lattice_filter.
-template <typename T>
-void lattice_filter_work(const T* in, T* out, int64_t P, int C, int d, int64_t M,
-                         const int32_t* offsets, const float* weights, const int32_t* neighbors,
-                         const int64_t* splat_ptr, const int32_t* splat_pt, const float* splat_w,
-                         const T* pre, const T* post, bool reverse, int num_threads,
-                         FilterWork<T>& work);
+                    bool reverse, int num_threads);
 
 }  // namespace seg

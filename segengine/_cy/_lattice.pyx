@@ -12,15 +12,17 @@ from libcpp cimport bool as cbool
 from libcpp.vector cimport vector
 
 import numpy as np
-cimport numpy as cnp
 
-cnp.import_array()
+
+cdef extern from "../../csrc/common/seg_codes.h" namespace "seg::codes" nogil:
+    cdef enum:
+        UNARY_ENERGY "seg::codes::UNARY_ENERGY"
 
 
 cdef extern from "../../csrc/cpu/big_alloc.h" namespace "seg" nogil:
     cdef cppclass BigVector[T]:
-        T* data()
-        size_t size()
+        T* data() except +
+        size_t size() except +
 
 
 cdef extern from "../../csrc/cpu/permutohedral.h" namespace "seg" nogil:
@@ -43,11 +45,15 @@ cdef extern from "../../csrc/cpu/permutohedral.h" namespace "seg" nogil:
                                                    int64_t M, const int32_t* offsets,
                                                    const float* weights, const int32_t* neighbors,
                                                    const int64_t* splat_ptr, const int32_t* splat_pt,
-                                                   const float* splat_w, const T* pre, const T* post, cbool reverse,
+                                                   const float* splat_w, cbool reverse,
                                                    int num_threads) except +
 
 
 cdef extern from "../../csrc/cpu/crf.h" namespace "seg" nogil:
+    cdef enum:
+        COMPAT_DIAG "seg::COMPAT_DIAG"
+        COMPAT_FULL "seg::COMPAT_FULL"
+
     cdef cppclass CrfKernel:
         int d
         int64_t M
@@ -59,9 +65,8 @@ cdef extern from "../../csrc/cpu/crf.h" namespace "seg" nogil:
         const float* compat
 
     void c_crf_meanfield "seg::crf_meanfield"(const float* input, int unary_kind, float* Q, int64_t B,
-                                              int64_t N, int C, cbool channel_major,
-                                              const CrfKernel* kernels, int num_kernels,
-                                              int iterations, int num_threads) except +
+                                              int64_t N, int C, const CrfKernel* kernels,
+                                              int num_kernels, int iterations, int num_threads) except +
     void c_crf_dense "seg::crf_dense"(const float* input, int unary_kind, float* Q, int64_t B, int64_t N,
                                       int C, const float* const* features, const int* dims,
                                       const int* normalizations, const int* compat_kinds,
@@ -69,10 +74,14 @@ cdef extern from "../../csrc/cpu/crf.h" namespace "seg" nogil:
                                       int iterations, int num_threads) except +
 
 
-cdef _copy(const void* src, Py_ssize_t nbytes, cnp.ndarray dst):
+cdef object _array(const void* src, size_t nbytes, shape, dtype):
+    """A new numpy array of ``shape`` and ``dtype`` holding the ``nbytes`` bytes at ``src``."""
+    out = np.empty(shape, dtype)
+    cdef unsigned char[::1] dst = out.reshape(-1).view(np.uint8)
     if nbytes:
-        memcpy(cnp.PyArray_DATA(dst), src, nbytes)
-    return dst
+        with nogil:
+            memcpy(&dst[0], src, nbytes)
+    return out
 
 
 def build(const float[:, :, ::1] features not None, int num_threads=0, bint ghost_origin=False):
@@ -91,20 +100,13 @@ def build(const float[:, :, ::1] features not None, int num_threads=0, bint ghos
     with nogil:
         c_lattice_build(fp, B, d, N, ghost_origin, num_threads, data, True)
     cdef int64_t P = data.num_points, M = data.num_vertices
-    offsets = _copy(data.offsets.data(), data.offsets.size() * 4,
-                    np.empty((P, d + 1), np.int32))
-    weights = _copy(data.weights.data(), data.weights.size() * 4,
-                    np.empty((P, d + 1), np.float32))
-    neighbors = _copy(data.neighbors.data(), data.neighbors.size() * 4,
-                      np.empty((d + 1, M, 2), np.int32))
-    splat_ptr = _copy(data.splat_ptr.data(), data.splat_ptr.size() * 8,
-                      np.empty((M + 1,), np.int64))
-    splat_pt = _copy(data.splat_pt.data(), data.splat_pt.size() * 4,
-                     np.empty((P * (d + 1),), np.int32))
-    splat_w = _copy(data.splat_w.data(), data.splat_w.size() * 4,
-                    np.empty((P * (d + 1),), np.float32))
-    batch_vertices = _copy(data.batch_vertices.data(), data.batch_vertices.size() * 8,
-                           np.empty((B,), np.int64))
+    offsets = _array(data.offsets.data(), data.offsets.size() * 4, (P, d + 1), np.int32)
+    weights = _array(data.weights.data(), data.weights.size() * 4, (P, d + 1), np.float32)
+    neighbors = _array(data.neighbors.data(), data.neighbors.size() * 4, (d + 1, M, 2), np.int32)
+    splat_ptr = _array(data.splat_ptr.data(), data.splat_ptr.size() * 8, (M + 1,), np.int64)
+    splat_pt = _array(data.splat_pt.data(), data.splat_pt.size() * 4, (P * (d + 1),), np.int32)
+    splat_w = _array(data.splat_w.data(), data.splat_w.size() * 4, (P * (d + 1),), np.float32)
+    batch_vertices = _array(data.batch_vertices.data(), data.batch_vertices.size() * 8, (B,), np.int64)
     return offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, batch_vertices
 
 
@@ -131,35 +133,28 @@ def filter_values(const real[:, ::1] values not None, real[:, ::1] out not None,
         if real is float:
             c_lattice_filter[float](&values[0, 0], &out[0, 0], P, C, d, M, &offsets[0, 0],
                                     &weights[0, 0], nb, &splat_ptr[0], &splat_pt[0], &splat_w[0],
-                                    NULL, NULL, reverse, num_threads)
+                                    reverse, num_threads)
         else:
             c_lattice_filter[double](&values[0, 0], &out[0, 0], P, C, d, M, &offsets[0, 0],
                                      &weights[0, 0], nb, &splat_ptr[0], &splat_pt[0], &splat_w[0],
-                                     NULL, NULL, reverse, num_threads)
+                                     reverse, num_threads)
 
 
-UNARY_ENERGY, UNARY_LOGITS, UNARY_PROBABILITIES = 0, 1, 2
-
-
-def meanfield(unary not None, Q not None, list kernels, int iterations, int num_threads=0,
-              int unary_kind=UNARY_ENERGY):
-    """Mean field on ``unary`` float32 into ``Q`` (same shape): ``[P, C]`` point-major, or
-    ``[B, C, N]`` channel-major (P = B*N points). ``unary`` holds energies, logits or
-    probabilities (``unary_kind``, see csrc/cpu/crf.h); a non-finite value raises ValueError.
+def meanfield(const float[:, :, ::1] unary not None, float[:, :, ::1] Q not None, list kernels,
+              int iterations, int num_threads=0):
+    """Mean field on unary energies float32 ``[B, C, N]`` into ``Q`` (same shape); a non-finite
+    energy raises ValueError.
 
     ``kernels``: list of ``(offsets, weights, neighbors, normalization, compat)`` (the first three
-    as returned by :func:`build`) with ``compat`` float32 ``[C]`` (diagonal) or ``[C, C]`` (full,
-    symmetrised).
+    as returned by :func:`build`; normalization a ``segengine._codes.Normalization``) with
+    ``compat`` float32 ``[C]`` (diagonal) or ``[C, C]`` (full, symmetrised).
     """
-    cdef bint cm = unary.ndim == 3
-    cdef const float[::1] uflat = unary.reshape(-1)
-    cdef float[::1] qflat = Q.reshape(-1)
-    cdef int64_t B = unary.shape[0] if cm else 1
-    cdef int64_t N = unary.shape[2] if cm else unary.shape[0]
+    cdef int64_t B = unary.shape[0], N = unary.shape[2]
     cdef int C = <int>unary.shape[1]
-    cdef int64_t P = B * N
-    if not (unary.flags.c_contiguous and Q.flags.c_contiguous and Q.shape == unary.shape):
-        raise ValueError("meanfield: unary and Q must be C-contiguous arrays of the same shape")
+    if Q.shape[0] != B or Q.shape[1] != C or Q.shape[2] != N:
+        raise ValueError("meanfield: Q must have the shape of unary")
+    if B * N == 0:
+        return
     cdef vector[CrfKernel] ks
     cdef CrfKernel k
     cdef const int32_t[:, ::1] off
@@ -167,8 +162,6 @@ def meanfield(unary not None, Q not None, list kernels, int iterations, int num_
     cdef const int32_t[:, :, ::1] nb
     cdef const float[::1] cflat
     keep = []
-    if P == 0:
-        return
     for item in kernels:
         off, w, nb, norm, compat = item
         compat = np.ascontiguousarray(compat, dtype=np.float32)
@@ -180,11 +173,11 @@ def meanfield(unary not None, Q not None, list kernels, int iterations, int num_
         k.weights = &w[0, 0]
         k.neighbors = &nb[0, 0, 0] if k.M else NULL
         k.normalization = int(norm)
-        k.compat_kind = 0 if compat.ndim == 1 else 1
+        k.compat_kind = COMPAT_DIAG if compat.ndim == 1 else COMPAT_FULL
         k.compat = &cflat[0]
         ks.push_back(k)
     with nogil:
-        c_crf_meanfield(&uflat[0], unary_kind, &qflat[0], B, N, C, cm, ks.data(), <int>ks.size(),
+        c_crf_meanfield(&unary[0, 0, 0], UNARY_ENERGY, &Q[0, 0, 0], B, N, C, ks.data(), <int>ks.size(),
                         iterations, num_threads)
 
 
@@ -220,7 +213,7 @@ def dense_crf(const float[:, :, ::1] inp not None, int unary_kind, float[:, :, :
         cptr.push_back(&cflat[0])
         dims.push_back(<int>f.shape[1])
         norms.push_back(<int>normalizations[k])
-        kind = 0 if c.ndim == 1 else 1
+        kind = COMPAT_DIAG if c.ndim == 1 else COMPAT_FULL
         kinds.push_back(kind)
     with nogil:
         c_crf_dense(&inp[0, 0, 0], unary_kind, &Q[0, 0, 0], B, N, C, fptr.data(), dims.data(),
