@@ -203,18 +203,23 @@ def test_plateaus_after_last_contested_level(rng, dtype):
 
 
 def test_wide_heap_items(rng):
-    # Images past 2**32 pixels use 24-byte heap items: force that path on small images.
-    from segengine._cy import _watershed as ext
-    ext._set_packed_limit(0)
-    try:
-        for dtype in (np.float32, np.int32, np.float64, np.int64):
-            img = rng.integers(0, 4, size=(22, 25)).astype(dtype)
-            markers = random_markers(rng, img.shape, 30, labels=range(1, 6))
-            both(img, markers)
-            both(img, markers, mask=rng.random(img.shape) > 0.2)
-            both(img, ndi.label(img == 0)[0].astype(np.int32))
-    finally:
-        ext._set_packed_limit(-1)
+    # Images past 2**32 pixels use 24-byte heap items: force that path on small images
+    # (packed_limit=0, an explicit argument of the kernel; no global state).
+    from segengine.ops import _watershed_inputs as inputs
+    from segengine.ops.watershed import flood_arrays
+
+    def wide(img, markers, mask=None):
+        fp, off = inputs.footprint(img.ndim, 1, None)
+        got = flood_arrays(inputs.image_view(img), markers, None, fp, off, 0.0,
+                           inputs.mask_array(mask, img.shape), 0.0, False, packed_limit=0)
+        assert_same(sk_watershed(img, markers, mask=mask), got)
+
+    for dtype in (np.float32, np.int32, np.float64, np.int64):
+        img = rng.integers(0, 4, size=(22, 25)).astype(dtype)
+        markers = random_markers(rng, img.shape, 30, labels=range(1, 6))
+        wide(img, markers)
+        wide(img, markers, mask=rng.random(img.shape) > 0.2)
+        wide(img, ndi.label(img == 0)[0].astype(np.int32))
 
 
 def test_clamped_cost_fair_split():

@@ -10,19 +10,23 @@
 //     neighbours that fall outside the image are skipped (scikit-image pads with a
 //     masked-out border of width `offset`, which is the same thing for footprints that
 //     do not reach beyond their offset);
-//   * image dtype codes are the DType values below; 64-bit integers are compared after
-//     conversion to double, exactly like scikit-image's float64 copy.
+//   * `dtype` is a seg::codes::ImageDType (csrc/common/seg_codes.h, DTYPE_U8 .. DTYPE_F64);
+//     64-bit integers are compared after conversion to double, exactly like scikit-image's
+//     float64 copy.
+// The implementation, one job per file: watershed_grid.h (grid, flags), watershed_keys.h
+// (heap keys), watershed_queues.h (the three queues), watershed_exact.h (compact and
+// watershed-line modes), watershed_standard.h (standard mode), watershed_flood.cpp (mode
+// and key-layout choice for one item), watershed_minima.cpp (local-minima markers),
+// watershed_dispatch.h (dtype codes), watershed.cpp (these entry points, batch loop).
 // Errors: std::invalid_argument (NaN in a float image, bad arguments), std::bad_alloc.
 #pragma once
 
 #include <cstdint>
 
+#include "seg_codes.h"
+
 namespace seg {
 namespace ws {
-
-enum DType : int {
-    U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, U64 = 6, I64 = 7, F32 = 8, F64 = 9
-};
 
 struct Geometry {
     int ndim;
@@ -33,8 +37,13 @@ struct Geometry {
 
 // Flood `image` from the markers in `labels` (in place). `label_bytes` is 4 or 8.
 // compactness > 0 selects the compact watershed; watershed_line adds 0-valued lines.
+// `packed_limit`: pixel count from which 32/64-bit images use 24-byte heap items instead of
+// 16-byte ones in the standard mode; < 0 (normal use) means the default, 2**32 - 4 (the
+// largest the 16-byte items can index); tests pass 0 to cover the wide items on small
+// images. The result is the same for every limit.
 void watershed(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
-               const Geometry& geom, double compactness, bool watershed_line);
+               const Geometry& geom, double compactness, bool watershed_line,
+               int64_t packed_limit = -1);
 
 // Standard mode (no compactness, no lines) that also writes the flooding level of every
 // pixel: the maximum of `level_value` along the path by which the flood reached it (seeds:
@@ -60,10 +69,6 @@ void watershed_batch(const void* images, int dtype, const uint8_t* masks, void* 
                      int label_bytes, int64_t batch, const Geometry& geom,
                      const Geometry* minima_geom, double compactness, bool watershed_line,
                      int num_threads);
-
-// Testing hook: pixel count from which 32/64-bit images use wide heap items (< 0: default).
-// Not thread-safe; call only while no kernel runs.
-void set_packed_limit(int64_t n);
 
 }  // namespace ws
 }  // namespace seg
