@@ -227,4 +227,5 @@ def test_compile_markers_none_and_count(markers):
     rng = np.random.default_rng(5)
     img = _image(rng, (8, 9), torch.float64)
     compiled = torch.compile(segengine.watershed, fullgraph=True, backend="aot_eager")
-    assert torch.equal(compiled(img, markers, connectivity=2), segengine.watershed(img, markers, connectivity=2))
+    expected = segengine.watershed(img, markers, connectivity=2)
+    assert torch.equal(compiled(img, markers, connectivity=2), expected)

@@ -23,11 +23,12 @@ import torch
 
 from segengine.ops._memory import check_working_set
 
-__all__ = ["structure", "footprint", "footprint_tensor", "neighbor_vectors", "to_numpy",
-           "image_view", "kernel_image", "tensor_image", "check_tensor_image", "marker_labels",
-           "check_marker_tensor", "is_marker_count", "check_marker_count", "seed_markers",
-           "work_labels", "mask_array", "mask_tensor", "check_compactness", "check_memory",
-           "ws_working_set", "TENSOR_IMAGE_DTYPES"]
+__all__ = ["to_numpy", "image_view", "kernel_dtype", "kernel_image", "TENSOR_IMAGE_DTYPES",
+           "check_tensor_image", "tensor_image", "check_connectivity", "structure", "footprint",
+           "footprint_tensor", "neighbor_vectors", "minima_vectors", "minima_connectivity",
+           "regular_seeds", "is_marker_count", "check_marker_count", "seed_markers",
+           "marker_labels", "check_marker_tensor", "work_labels", "mask_array", "mask_tensor",
+           "check_compactness", "ws_working_set", "check_memory"]
 
 
 # ----------------------------------------------------------------------------- conversions
