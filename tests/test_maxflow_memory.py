@@ -92,10 +92,10 @@ def test_estimates_grow_with_the_problem(monkeypatch):
     monkeypatch.setenv("SEGENGINE_MEMORY_LIMIT", "1M")
     u = moderate_unary(2)
     smf.grid_maxflow(u[0, :64, :64], u[1, :64, :64])            # 4096 nodes * ~65 B
-    with pytest.raises(MemoryError):
+    with pytest.raises(MemoryError, match=r"grid_maxflow on a grid of shape \(128, 128\)"):
         smf.grid_maxflow(u[0], u[1], connectivity=8)            # 16384 nodes * ~97 B
     segengine.alpha_beta_swap(u[:, :32, :32], 1.0)
-    with pytest.raises(MemoryError):
+    with pytest.raises(MemoryError, match=r"alpha_expansion on unary of shape \(40, 128, 128\)"):
         segengine.alpha_expansion(np.zeros((40, 128, 128)), 1.0)   # 40 kept move graphs
 
 

@@ -366,9 +366,10 @@ def _run(method, unary, pairwise, edge_weights, connectivity, max_cycles, init, 
     N = int(np.prod(spatial, dtype=np.int64))
     order = (torch.arange(C, dtype=torch.int64) if label_order is None
              else _array(label_order, "label_order", name).reshape(-1))
-    check_working_set(multilabel_working_set(N, 2 * K, C, order.numel(), method == 0,
-                                             K if edge_weights is not None else 0),
-                      f"{name} on unary of shape {tuple(unary.shape)}")
+    if not torch.compiler.is_compiling():   # the guard reads the machine: not while tracing
+        check_working_set(multilabel_working_set(N, 2 * K, C, order.numel(), method == 0,
+                                                 K if edge_weights is not None else 0),
+                          f"{name} on unary of shape {tuple(unary.shape)}")
     unary = _tensor(unary)
     if not batched:
         unary = unary.unsqueeze(0)
