@@ -3,12 +3,13 @@ integration (compile, checkpointing, DDP) and bad input."""
 
 import socket
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from segengine.nn import DenseCRF
-from segengine._reference.crf_layer import dense_crf_layer_reference, lattice_filter_torch
+from segengine._reference.crf_layer import build_lattice, dense_crf_layer_reference, lattice_filter_torch
 
 
 def _inputs(B=2, C=3, H=10, W=12, dtype=torch.float64, seed=0):
@@ -146,15 +147,35 @@ def test_distributed_data_parallel_single_process():
 
 def test_reference_filter_is_adjoint():
     """<K u, v> == <u, K^T v> for the torch reference (and so for the layer's backward)."""
-    from segengine import PermutohedralLattice
     g = torch.Generator().manual_seed(0)
     feats = torch.randn(1, 3, 40, generator=g) * 2
-    lat = PermutohedralLattice(feats)
+    lat = build_lattice(feats)
     u = torch.randn(40, 2, generator=g, dtype=torch.float64)
     v = torch.randn(40, 2, generator=g, dtype=torch.float64)
-    ku = lattice_filter_torch(u, lat.offsets, lat.weights, lat.neighbors)
-    ktv = lattice_filter_torch(v, lat.offsets, lat.weights, lat.neighbors, reverse=True)
+    ku = lattice_filter_torch(u, *lat)
+    ktv = lattice_filter_torch(v, *lat, reverse=True)
     torch.testing.assert_close((ku * v).sum(), (u * ktv).sum())
+
+
+@pytest.mark.parametrize("d, N, ghost", [(2, 45, True), (5, 60, False), (1, 30, False), (3, 7, True)])
+def test_reference_lattice_equals_numpy_reference(d, N, ghost):
+    """The reference layer's own batched lattice (sorted numbering) filters exactly as the
+    NumPy ReferenceLattice (first-occurrence numbering) of each image, and it is the
+    library's lattice up to the numbering: same vertex count and the same filter."""
+    from segengine import PermutohedralLattice
+    from segengine._reference.lattice import ReferenceLattice
+    rng = np.random.default_rng(d * N)
+    f = (rng.random((2, d, N)) * 3).astype(np.float32)
+    lat = build_lattice(f, ghost_origin=ghost)
+    v = rng.standard_normal((2 * N, 3))
+    out = lattice_filter_torch(torch.from_numpy(v), *lat).numpy()
+    for b in range(2):
+        ref = ReferenceLattice(f[b], ghost_origin=ghost)
+        np.testing.assert_allclose(out[b * N:(b + 1) * N], ref.filter(v[b * N:(b + 1) * N]), rtol=0, atol=1e-12)
+    lib = PermutohedralLattice(f, pydensecrf_padding=ghost and N % 4 != 0)
+    assert lib.num_vertices == lat[2].shape[1]
+    lib_out = lib.filter(torch.from_numpy(v.reshape(2, N, 3).transpose(0, 2, 1).copy()))
+    np.testing.assert_allclose(lib_out.numpy().transpose(0, 2, 1).reshape(-1, 3), out, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("kwargs, err", [

@@ -10,13 +10,83 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ReferenceLattice", "reference_filter", "brute_force_gaussian"]
+__all__ = ["ReferenceLattice", "reference_filter", "brute_force_gaussian", "simplex", "vertex_keys"]
 
 
 def _scale_factors(d: int) -> np.ndarray:
     inv_std_dev = np.float32(np.sqrt(2.0 / 3.0) * (d + 1))
     return np.array([np.float32(1.0 / np.sqrt((i + 2) * (i + 1)) * float(inv_std_dev)) for i in range(d)],
                     dtype=np.float32)
+
+
+def simplex(features):
+    """The enclosing simplex of every point, pydensecrf's float32 arithmetic step by step.
+
+    Parameters
+    ----------
+    features : array ``[d, N]``
+        Point positions (converted to float32).
+
+    Returns
+    -------
+    rem0 : numpy.ndarray, int64 ``[d+1, N]``
+        The nearest remainder-0 lattice point (after the wrap).
+    rank : numpy.ndarray, int64 ``[d+1, N]``
+        Rank of each coordinate of the difference (after the wrap).
+    weights : numpy.ndarray, float32 ``[N, d+1]``
+        Barycentric weight of each simplex corner.
+    """
+    f = np.asarray(features, dtype=np.float32)
+    d, N = f.shape
+    D1 = d + 1
+    scale = _scale_factors(d)
+    # elevate: E p, accumulated from the last coordinate as pydensecrf does
+    elevated = np.zeros((D1, N), dtype=np.float32)
+    sm = np.zeros(N, dtype=np.float32)
+    for j in range(d, 0, -1):
+        cf = f[j - 1] * scale[j - 1]
+        elevated[j] = sm - np.float32(j) * cf
+        sm = sm + cf
+    elevated[0] = sm
+    down = np.float32(1.0) / np.float32(D1)
+    up = np.float32(D1)
+    # nearest remainder-0 point (round half to even, as SSE's cvtps2dq)
+    v = np.rint(down * elevated).astype(np.float32)
+    rem0 = v * up
+    total = v.sum(axis=0, dtype=np.float32).astype(np.int64)
+    # rank of each coordinate of the difference
+    diff = elevated - rem0
+    rank = np.zeros((D1, N), dtype=np.int64)
+    for i in range(d):
+        for j in range(i + 1, D1):
+            less = diff[i] < diff[j]
+            rank[i] += less
+            rank[j] += ~less
+    rank += total
+    low, high = rank < 0, rank > d
+    rank[low] += D1
+    rem0[low] += up
+    rank[high] -= D1
+    rem0[high] -= up
+    # barycentric weights
+    bary = np.zeros((d + 2, N), dtype=np.float32)
+    cols = np.arange(N)
+    for i in range(D1):   # one entry per column in each statement: plain fancy-index adds
+        w = (elevated[i] - rem0[i]) * down
+        bary[d - rank[i], cols] += w
+        bary[d - rank[i] + 1, cols] -= w
+    bary[0] += np.float32(1.0) + bary[d + 1]
+    return rem0.astype(np.int64), rank, np.ascontiguousarray(bary[:D1].T)
+
+
+def vertex_keys(rem0, rank) -> np.ndarray:
+    """The d coordinates of every simplex corner: int64 ``[N, d+1, d]`` (corner r of point p:
+    ``rem0_i + r`` where ``rank_i <= d - r``, else ``rem0_i + r - (d+1)``; coordinate d implied)."""
+    D1, N = rank.shape
+    d = D1 - 1
+    r = np.arange(D1)[None, :, None]                               # [1, D1, 1]
+    rk = rank[:d].T[:, None, :]                                     # [N, 1, d]
+    return rem0[:d].T[:, None, :] + np.where(rk <= d - r, r, r - D1)
 
 
 class ReferenceLattice:
@@ -37,46 +107,10 @@ class ReferenceLattice:
             N += 1
         self.d = d
         D1 = d + 1
-        scale = _scale_factors(d)
-        # elevate: E p, accumulated from the last coordinate as pydensecrf does
-        elevated = np.zeros((D1, N), dtype=np.float32)
-        sm = np.zeros(N, dtype=np.float32)
-        for j in range(d, 0, -1):
-            cf = f[j - 1] * scale[j - 1]
-            elevated[j] = sm - np.float32(j) * cf
-            sm = sm + cf
-        elevated[0] = sm
-        down = np.float32(1.0) / np.float32(D1)
-        up = np.float32(D1)
-        # nearest remainder-0 point (round half to even, as SSE's cvtps2dq)
-        v = np.rint(down * elevated).astype(np.float32)
-        rem0 = v * up
-        total = v.sum(axis=0, dtype=np.float32).astype(np.int64)
-        # rank of each coordinate of the difference
-        diff = elevated - rem0
-        rank = np.zeros((D1, N), dtype=np.int64)
-        for i in range(d):
-            for j in range(i + 1, D1):
-                less = diff[i] < diff[j]
-                rank[i] += less
-                rank[j] += ~less
-        rank += total
-        low, high = rank < 0, rank > d
-        rank[low] += D1
-        rem0[low] += up
-        rank[high] -= D1
-        rem0[high] -= up
-        # barycentric weights
-        bary = np.zeros((d + 2, N), dtype=np.float32)
-        cols = np.arange(N)
-        for i in range(D1):
-            w = (elevated[i] - rem0[i]) * down
-            np.add.at(bary, (d - rank[i], cols), w)
-            np.add.at(bary, (d - rank[i] + 1, cols), -w)
-        bary[0] += np.float32(1.0) + bary[d + 1]
-        self.weights = np.ascontiguousarray(bary[:D1].T)[:N - ghost_origin]
+        rem0, rank, weights = simplex(f)
+        self.weights = weights[:N - ghost_origin]
         # vertices, in order of first appearance
-        r0 = rem0.astype(np.int64)
+        r0 = rem0
         index: dict[tuple, int] = {}
         self.offsets = np.zeros((N, D1), dtype=np.int64)
         for p in range(N):
