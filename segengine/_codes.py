@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Normalization", "UnaryKind", "Reduction", "ImageDType"]
+__all__ = ["Normalization", "UnaryKind", "Reduction", "ImageDType", "MoveKind"]
 
 
 class Normalization(enum.IntEnum):
@@ -44,3 +44,9 @@ class ImageDType(enum.IntEnum):
     I64 = 7
     F32 = 8
     F64 = 9
+
+
+class MoveKind(enum.IntEnum):
+    """Which move a multi-label grid solve makes."""
+    EXPANSION = 0
+    SWAP = 1

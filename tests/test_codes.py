@@ -10,6 +10,7 @@ MIRRORS = {
     "UnaryKind": (_codes.UnaryKind, "UNARY_"),
     "Reduction": (_codes.Reduction, "REDUCTION_"),
     "ImageDType": (_codes.ImageDType, "DTYPE_"),
+    "MoveKind": (_codes.MoveKind, "MOVE_"),
 }
 
 

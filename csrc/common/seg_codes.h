@@ -43,5 +43,11 @@ enum ImageDType : int {
     DTYPE_F64 = 9,
 };
 
+// Which move a multi-label grid solve makes (maxflow_multilabel.cpp).
+enum MoveKind : int {
+    MOVE_EXPANSION = 0,
+    MOVE_SWAP = 1,
+};
+
 }  // namespace codes
 }  // namespace seg

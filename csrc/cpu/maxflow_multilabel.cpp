@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "maxflow_grid.h"
+#include "seg_codes.h"
 #include "maxflow_solver.h"
 
 namespace seg {
@@ -349,7 +350,7 @@ double multilabel_grid(int method, int ndim, const int64_t* shape, int connectiv
     GridGeom g(ndim, shape, connectivity);
     const Energy E(g, C, unary, V, ew, fixed_point_scale(g, C, unary, V, ew));
     std::vector<Move> moves;
-    if (method == 0) {
+    if (method == seg::codes::MOVE_EXPANSION) {
         for (int64_t a = 0; a < n_order; ++a) moves.push_back(Move{order[a], -1});
     } else {
         for (int64_t a = 0; a < n_order; ++a)

@@ -438,7 +438,7 @@ def grid_solve(const cap_t[::1] src, int64_t src_stride, const cap_t[::1] snk, i
 def multilabel(int method, shape, int connectivity, const double[::1] unary, int64_t C,
                const double[::1] V, ew, const int64_t[::1] order, int64_t max_cycles,
                int64_t[::1] labels, bint allow_dynamic=True, int num_threads=1, bint verify=False):
-    """Alpha-expansion (method 0) or swap (1) in place on ``labels``; returns (energy, cycles).
+    """Alpha-expansion (``method`` = segengine._codes.MoveKind.EXPANSION) or swap (SWAP) in place on ``labels``; returns (energy, cycles).
 
     allow_dynamic=False (testing hook) solves every expansion move afresh; num_threads >= 2
     solves fresh moves of large grids in parallel slabs; verify=True (testing hook) checks the

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from segengine._codes import MoveKind
+
 __all__ = ["aexpansion_grid", "abswap_grid", "energy_of_grid_labeling"]
 
 
@@ -69,8 +71,8 @@ def _run(method, unary, binary, max_cycles, labels, name, num_threads):
         for s in full[:-1]:
             N *= int(s)
         L = int(full[-1])
-        n_moves = L if method == 0 else L * (L - 1) // 2
-        check_working_set(ml.multilabel_working_set(N, 2 * max(2, len(full) - 1), L, n_moves, method == 0, 0)
+        n_moves = L if method == MoveKind.EXPANSION else L * (L - 1) // 2
+        check_working_set(ml.multilabel_working_set(N, 2 * max(2, len(full) - 1), L, n_moves, method == MoveKind.EXPANSION, 0)
                           + 10.0 * N, f"{name} on unary of shape {full}")
     unary, binary, labels = _prepare(unary, binary, labels, name)
     L = unary.shape[-1]
@@ -123,7 +125,7 @@ def aexpansion_grid(unary, binary, max_cycles=None, labels=None, num_threads=Non
     -------
     labels : ndarray ``[S1, ..., SN]``
     """
-    return _run(0, unary, binary, max_cycles, labels, "aexpansion_grid", num_threads)
+    return _run(MoveKind.EXPANSION, unary, binary, max_cycles, labels, "aexpansion_grid", num_threads)
 
 
 def abswap_grid(unary, binary, max_cycles=None, labels=None, num_threads=None):
@@ -132,7 +134,7 @@ def abswap_grid(unary, binary, max_cycles=None, labels=None, num_threads=None):
     ``binary`` only needs ``binary[a, b] + binary[b, a] >= binary[a, a] + binary[b, b]`` for
     all a != b (a semi-metric satisfies it); ValueError otherwise.
     """
-    return _run(1, unary, binary, max_cycles, labels, "abswap_grid", num_threads)
+    return _run(MoveKind.SWAP, unary, binary, max_cycles, labels, "abswap_grid", num_threads)
 
 
 def energy_of_grid_labeling(unary, binary, labels):

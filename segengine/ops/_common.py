@@ -17,7 +17,7 @@ def as_tensor(x, name: str) -> tuple[torch.Tensor, bool]:
             raise TypeError(f"{name} must have a numeric dtype, got {x.dtype}")
         if x.dtype.byteorder == ">":
             x = x.astype(x.dtype.newbyteorder("="))
-        x = np.ascontiguousarray(x)
+        x = np.ascontiguousarray(x) if x.ndim else x.copy()  # ascontiguousarray makes 0-d 1-d
         if not x.flags.writeable:
             x = x.copy()
         return torch.from_numpy(x), True

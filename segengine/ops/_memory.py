@@ -61,6 +61,7 @@ def check_working_set(nbytes: float, what: str) -> None:
     """
     limit = available_memory()
     if limit is not None and nbytes > limit:
+        source = ("SEGENGINE_MEMORY_LIMIT" if os.environ.get("SEGENGINE_MEMORY_LIMIT", "").strip()
+                  else "MemAvailable; set SEGENGINE_MEMORY_LIMIT to change the limit")
         raise MemoryError(f"{what} needs about {nbytes / 2**30:.2f} GiB of working memory, but only "
-                          f"{limit / 2**30:.2f} GiB is available (MemAvailable; set "
-                          f"SEGENGINE_MEMORY_LIMIT to change the limit)")
+                          f"{limit / 2**30:.2f} GiB is available ({source})")

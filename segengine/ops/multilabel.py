@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from segengine._codes import MoveKind
 from segengine.ops._common import as_tensor, op_threads, run_threads, to_output
 from segengine.ops._grid import check_connectivity, offsets
 from segengine.ops._library import define, register_fake, register_kernel
@@ -197,7 +198,7 @@ def multilabel_working_set(n: int, n_slots: int, n_labels: int, n_moves: int, ex
 
 # --------------------------------------------------------------------------- the kernel
 
-_NAMES = {0: "alpha_expansion", 1: "alpha_beta_swap"}   # method 0 / 1 of multilabel_grid
+_NAMES = {MoveKind.EXPANSION: "alpha_expansion", MoveKind.SWAP: "alpha_beta_swap"}
 
 
 def _solve_item(method: int, name: str, U0: np.ndarray, V: np.ndarray, P: np.ndarray,
@@ -301,7 +302,7 @@ _alpha_beta_swap_op = define("alpha_beta_swap" + _SCHEMA)
 def alpha_expansion_cpu(unary, pairwise, edge_weights, init, label_order, connectivity, max_cycles,
                         num_threads):
     """CPU kernel of ``segengine::alpha_expansion`` (see :func:`_multilabel_cpu`)."""
-    return _multilabel_cpu(0, unary, pairwise, edge_weights, init, label_order, connectivity,
+    return _multilabel_cpu(MoveKind.EXPANSION, unary, pairwise, edge_weights, init, label_order, connectivity,
                            max_cycles, num_threads)
 
 
@@ -309,7 +310,7 @@ def alpha_expansion_cpu(unary, pairwise, edge_weights, init, label_order, connec
 def alpha_beta_swap_cpu(unary, pairwise, edge_weights, init, label_order, connectivity, max_cycles,
                         num_threads):
     """CPU kernel of ``segengine::alpha_beta_swap`` (see :func:`_multilabel_cpu`)."""
-    return _multilabel_cpu(1, unary, pairwise, edge_weights, init, label_order, connectivity,
+    return _multilabel_cpu(MoveKind.SWAP, unary, pairwise, edge_weights, init, label_order, connectivity,
                            max_cycles, num_threads)
 
 
@@ -334,17 +335,8 @@ def _real(x, name: str, fname: str):
     return a
 
 
-def _tensor(x) -> torch.Tensor:
-    """A tensor of an ndarray (as_tensor, but 0-d stays 0-d)."""
-    if isinstance(x, torch.Tensor):
-        return x
-    if x.ndim == 0:
-        return torch.from_numpy(x.astype(x.dtype.newbyteorder("=")))
-    return as_tensor(x, "array")[0]
-
-
 def _array(x, name: str, fname: str) -> torch.Tensor:
-    return _tensor(_real(x, name, fname))
+    return as_tensor(_real(x, name, fname), name)[0]
 
 
 def _run(method, unary, pairwise, edge_weights, connectivity, max_cycles, init, label_order,
@@ -367,10 +359,10 @@ def _run(method, unary, pairwise, edge_weights, connectivity, max_cycles, init, 
     order = (torch.arange(C, dtype=torch.int64) if label_order is None
              else _array(label_order, "label_order", name).reshape(-1))
     if not torch.compiler.is_compiling():   # the guard reads the machine: not while tracing
-        check_working_set(multilabel_working_set(N, 2 * K, C, order.numel(), method == 0,
+        check_working_set(multilabel_working_set(N, 2 * K, C, order.numel(), method == MoveKind.EXPANSION,
                                                  K if edge_weights is not None else 0),
                           f"{name} on unary of shape {tuple(unary.shape)}")
-    unary = _tensor(unary)
+    unary = unary if isinstance(unary, torch.Tensor) else as_tensor(unary, "unary")[0]
     if not batched:
         unary = unary.unsqueeze(0)
     P = _array(pairwise, "pairwise", name)
@@ -405,7 +397,7 @@ def _run(method, unary, pairwise, edge_weights, connectivity, max_cycles, init, 
         mc = int(max_cycles)
         if mc < 0:
             raise ValueError(f"{name}: max_cycles must be >= 0 or None, got {max_cycles}")
-    op = _alpha_expansion_op if method == 0 else _alpha_beta_swap_op
+    op = _alpha_expansion_op if method == MoveKind.EXPANSION else _alpha_beta_swap_op
     dev = unary.device
     labels, energy = op(unary, P.to(dev), None if ew is None else ew.to(dev),
                         None if ini is None else ini.to(dev), order.to(dev), conn, mc,
@@ -417,10 +409,10 @@ def _run(method, unary, pairwise, edge_weights, connectivity, max_cycles, init, 
 
 def check_moves(method: int, V: np.ndarray, order: np.ndarray, lab: np.ndarray, name: str,
                 what: str = "pairwise") -> None:
-    """The moves' representability checks: expansion (method 0) of the labels in ``order``
+    """The moves' representability checks: expansion (MoveKind.EXPANSION) of the labels in ``order``
     against every label that can occur (present in ``lab`` or expanded), swap (1) between
     the labels of ``order``."""
-    if method == 0:
+    if method == MoveKind.EXPANSION:
         present = np.union1d(np.unique(lab), order)
         check_expansion_representable(V, order, present, name, what)
     else:
@@ -487,7 +479,7 @@ def alpha_expansion(unary, pairwise=1.0, edge_weights=None, connectivity=None, m
     representable moves, exact integer costs) by the op's kernel, so they are checked under
     ``torch.compile`` too.
     """
-    return _run(0, unary, pairwise, edge_weights, connectivity, max_cycles, init, label_order,
+    return _run(MoveKind.EXPANSION, unary, pairwise, edge_weights, connectivity, max_cycles, init, label_order,
                 num_threads, batched)
 
 
@@ -500,5 +492,5 @@ def alpha_beta_swap(unary, pairwise=1.0, edge_weights=None, connectivity=None, m
     ``pairwise`` needs only ``V[a, b] + V[b, a] >= V[a, a] + V[b, b]`` for the labels a != b
     of ``label_order`` (ValueError otherwise).
     """
-    return _run(1, unary, pairwise, edge_weights, connectivity, max_cycles, init, label_order,
+    return _run(MoveKind.SWAP, unary, pairwise, edge_weights, connectivity, max_cycles, init, label_order,
                 num_threads, batched)
