@@ -159,7 +159,9 @@ class DenseCRF(nn.Module):
         # the working-set guard (host memory: CPU tensors), before any pass over the data
         if logits.device.type == "cpu" and not torch.compiler.is_compiling():
             self._check_memory(logits, image)
-        if image.dtype.is_floating_point and not bool(torch.isfinite(image).all()):
+        # a data-dependent branch torch.compile cannot trace; traced, the lattice build raises
+        if (image.dtype.is_floating_point and not torch.compiler.is_compiling()
+                and not bool(torch.isfinite(image).all())):
             raise ValueError("image must be finite")
 
     def _check_memory(self, logits: torch.Tensor, image: torch.Tensor) -> None:

@@ -91,7 +91,7 @@ def compat_array(compat, C: int, name: str) -> np.ndarray | None:
         compat = compat.detach().cpu().numpy()
     if isinstance(compat, numbers.Number) and not isinstance(compat, bool):
         w = float(compat)
-        if not np.isfinite(w):
+        if not math.isfinite(w):
             raise ValueError(f"{name} must be finite, got {compat!r}")
         if w == 0.0:
             return None
@@ -234,12 +234,15 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
         raise ValueError(f"image must have 1..{MAX_DIM - nd} channels, got {K}")
     cg = compat_array(gaussian_compat, C, "gaussian_compat")
     cb = compat_array(bilateral_compat, C, "bilateral_compat")
-    if lt.device.type == "cpu":  # before anything of the input's size is allocated
+    # host-side checks that torch.compile cannot trace (a /proc read, a data-dependent branch);
+    # traced, a non-finite image still raises, from the lattice build in the kernel
+    eager = not torch.compiler.is_compiling()
+    if eager and lt.device.type == "cpu":  # before anything of the input's size is allocated
         dims = ([nd] if cg is not None else []) + ([nd + K] if cb is not None else [])
         copy = lt.dtype != torch.float32 or not lt.is_contiguous()
         check_working_set(crf_working_set(B, math.prod(spatial), C, dims, copy),
                           f"dense_crf on logits of shape {list(lt.shape)}")
-    if it.dtype.is_floating_point and not bool(torch.isfinite(it).all()):
+    if eager and it.dtype.is_floating_point and not bool(torch.isfinite(it).all()):
         raise ValueError("image must be finite (found NaN or Inf)")
     if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")

@@ -55,7 +55,7 @@ def check_positive_finite(value, name: str) -> float:
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0:
+    if not math.isfinite(v) or v <= 0:
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
     return v
 
@@ -161,7 +161,8 @@ def _check_features(features):
     if not 1 <= d <= MAX_DIM:
         raise ValueError(f"features must have 1..{MAX_DIM} channels (the lattice dimension d), got {d}")
     f = features.to(torch.float32)
-    if not bool(torch.isfinite(f).all()):
+    # a data-dependent branch torch.compile cannot trace; traced, the build itself raises
+    if not torch.compiler.is_compiling() and not bool(torch.isfinite(f).all()):
         raise ValueError("features must be finite (found NaN or Inf)")
     return f.reshape(features.shape[0], d, math.prod(features.shape[2:])).contiguous()
 
