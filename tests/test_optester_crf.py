@@ -12,7 +12,6 @@ batch == single image) of the CPU kernels directly.
 """
 
 import numpy as np
-import pytest
 import torch
 
 import segengine

@@ -3,7 +3,7 @@
 // CSR, blur, slice). The per-element logic is csrc/common/permutohedral.h, shared with the
 // CPU build. No shared memory and no barriers: every kernel also runs under tests/emulate.py.
 //
-// Key building is sort-based (segengine/ops/lattice.py): lattice_keys writes one key row
+// Key building is sort-based (segengine/ops/_lattice_cuda.py): lattice_keys writes one key row
 // (image index, d coordinates) per (point, vertex); torch.unique(dim=0) sorts and dedups
 // them, its inverse gives the vertex of every entry; a stable sort of those gives the CSR.
 //
