@@ -23,6 +23,7 @@
 #include "permutohedral.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -208,10 +209,14 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
         bad |= number_chunk(features, N, P, d, lo, hi, scale, mult, local[c], out.offsets.data(), ghost_id.data(),
                             out.weights.data()) ? 0 : 1;
     }
-    if (bad)
+    if (bad) {  // error path only: say which of the two it was
+        const bool finite = std::all_of(features, features + B * (int64_t)d * N,
+                                        [](float v) { return std::isfinite(v); });
         throw std::invalid_argument(
-            "lattice_build: features too large for the lattice (an elevated coordinate reached "
-            "2^22; divide the features by a larger bandwidth) or not finite");
+            finite ? "lattice_build: features too large for the lattice (an elevated coordinate "
+                     "reached 2^22; divide the features by a larger bandwidth)"
+                   : "features must be finite (found NaN or Inf)");
+    }
     HashTable table;
     std::vector<std::vector<int32_t>> global_of_local((size_t)nchunks);
     if (nchunks == 1) {

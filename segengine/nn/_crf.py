@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from segengine.ops._common import check_threads
+from segengine.ops._common import all_finite, check_threads
 from segengine.ops._crf_norm import normalizers
 from segengine.ops._memory import check_working_set
 from segengine.ops.lattice import (PermutohedralLattice, check_positive_finite, features_xy,
@@ -160,8 +160,7 @@ class DenseCRF(nn.Module):
         if logits.device.type == "cpu" and not torch.compiler.is_compiling():
             self._check_memory(logits, image)
         # a data-dependent branch torch.compile cannot trace; traced, the lattice build raises
-        if (image.dtype.is_floating_point and not torch.compiler.is_compiling()
-                and not bool(torch.isfinite(image).all())):
+        if not torch.compiler.is_compiling() and not all_finite(image):
             raise ValueError("image must be finite")
 
     def _check_memory(self, logits: torch.Tensor, image: torch.Tensor) -> None:

@@ -78,3 +78,16 @@ def op_threads(num_threads) -> int:
 def run_threads(n: int) -> int:
     """Thread count inside an op implementation: 0 means ``torch.get_num_threads()``."""
     return n if n > 0 else torch.get_num_threads()
+
+
+def all_finite(t: torch.Tensor) -> bool:
+    """Whether every element of ``t`` is finite (integer tensors: always).
+
+    CPU tensors are checked through numpy (zero-copy view): the first use of torch's own
+    reduction kernels in a process costs about 4 MB of resident memory, which a script's
+    first call would pay for a check."""
+    if not (t.dtype.is_floating_point or t.dtype.is_complex):
+        return True
+    if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
+        return bool(np.isfinite(t.detach().numpy()).all())
+    return bool(torch.isfinite(t).all())

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from segengine._codes import UnaryKind
-from segengine.ops._common import as_tensor, op_threads, run_threads, to_output
+from segengine.ops._common import all_finite, as_tensor, op_threads, run_threads, to_output
 from segengine.ops._crf_norm import NORMALIZATIONS, normalization_code
 from segengine.ops._library import define, register_fake, register_kernel
 from segengine.ops._memory import check_working_set
@@ -242,7 +242,7 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
         copy = lt.dtype != torch.float32 or not lt.is_contiguous()
         check_working_set(crf_working_set(B, math.prod(spatial), C, dims, copy),
                           f"dense_crf on logits of shape {list(lt.shape)}")
-    if eager and it.dtype.is_floating_point and not bool(torch.isfinite(it).all()):
+    if eager and not all_finite(it):
         raise ValueError("image must be finite (found NaN or Inf)")
     if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")

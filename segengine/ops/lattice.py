@@ -37,7 +37,7 @@ import math
 import numpy as np
 import torch
 
-from segengine.ops._common import as_tensor, op_threads, run_threads, to_output
+from segengine.ops._common import all_finite, as_tensor, op_threads, run_threads, to_output
 from segengine.ops._crf_norm import NORMALIZATIONS, normalization_code, normalizers
 from segengine.ops._library import define, register_autograd, register_fake, register_kernel
 from segengine.ops._memory import check_working_set
@@ -161,8 +161,9 @@ def _check_features(features):
     if not 1 <= d <= MAX_DIM:
         raise ValueError(f"features must have 1..{MAX_DIM} channels (the lattice dimension d), got {d}")
     f = features.to(torch.float32)
-    # a data-dependent branch torch.compile cannot trace; traced, the build itself raises
-    if not torch.compiler.is_compiling() and not bool(torch.isfinite(f).all()):
+    # The CPU build raises the same error itself (no extra pass over the data). Elsewhere: a
+    # data-dependent branch torch.compile cannot trace; traced, the build raises.
+    if f.device.type != "cpu" and not torch.compiler.is_compiling() and not all_finite(f):
         raise ValueError("features must be finite (found NaN or Inf)")
     return f.reshape(features.shape[0], d, math.prod(features.shape[2:])).contiguous()
 

@@ -182,7 +182,9 @@ def _graphcut(args, kwargs, finite):
     check_shape(labels, _shape(unary)[:1] + _shape(unary)[2:], "graphcut")
     if finite:
         check_labels(labels, 0, 2, "graphcut")
-    if backward and labels.requires_grad:
+    if isinstance(unary, np.ndarray) and not isinstance(labels, np.ndarray):
+        raise AssertionError(f"graphcut: numpy in gave {type(labels).__name__} out")
+    if backward and isinstance(labels, torch.Tensor) and labels.requires_grad:
         labels.sum().backward()
         check_finite(unary.grad, finite, "graphcut grad")
 
