@@ -2,8 +2,8 @@
 """Build facts of the compiled extensions (OpenMP on or off)."""
 
 cdef extern from "parallel.h" namespace "seg":
-    bint c_openmp_enabled "seg::openmp_enabled"() nogil
-    int c_resolve_threads "seg::resolve_threads"(int) nogil
+    bint c_openmp_enabled "seg::openmp_enabled"() except + nogil
+    int c_resolve_threads "seg::resolve_threads"(int) except + nogil
 
 
 def openmp_enabled():
