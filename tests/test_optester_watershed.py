@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import segengine
-from segengine._reference.watershed import watershed_reference
+from segengine._reference.watershed import watershed_fast_reference, watershed_reference
 from tests.op_tester import OpTester
 
 try:
@@ -191,6 +191,110 @@ class TestWatershedBatchMinimaOp(TestWatershedBatchOp):
                             for b in range(images.shape[0])])
 
 
+def reference_fast(image, markers=None, **kwargs):
+    """The fast tie order's oracle on CPU tensors (segengine._reference, numpy only)."""
+    kw = {k: _numpy(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()
+          if k != "tie_order"}
+    mk = _numpy(markers) if isinstance(markers, torch.Tensor) else markers
+    return torch.from_numpy(watershed_fast_reference(image.numpy(), mk, **kw))
+
+
+class TestWatershedFastOp(OpTester):
+    """tie_order="fast": few grey levels (ties between labels), a mask, full connectivity;
+    vs the reference of its tie rule; 1/2/3 threads identical."""
+    op_name = "watershed"
+    dtypes = DTYPES
+    differentiable = False
+    batched = False
+    threaded = True
+
+    def fn(self, *args, **kwargs):
+        return segengine.watershed(*args, **kwargs)
+
+    def reference(self, *args, **kwargs):
+        return reference_fast(*args, **kwargs)
+
+    def make_inputs(self, dtype, device, seed=0):
+        rng = np.random.default_rng(seed)
+        image = _image(rng, SHAPE, dtype).to(device)
+        markers = _markers(rng, SHAPE).to(device)
+        mask = torch.from_numpy(rng.random(SHAPE) > 0.15).to(device)
+        return (image, markers), {"connectivity": 2, "mask": mask, "tie_order": "fast"}
+
+    def bad_inputs(self):
+        img = torch.zeros(4, 5)
+        nan = img.clone()
+        nan[1, 2] = float("nan")
+        m = torch.zeros(4, 5, dtype=torch.int32)
+        m[0, 0] = 1
+        return [
+            ((img, m), {"tie_order": "fastest"}, ValueError, "tie_order"),
+            ((img, m), {"tie_order": None}, ValueError, "tie_order"),
+            ((img, m), {"tie_order": "fast", "compactness": 0.5}, ValueError, "compactness"),
+            ((img, m), {"tie_order": "fast", "watershed_line": True}, ValueError,
+             "watershed_line"),
+            ((img, m), {"tie_order": "fast", "num_threads": 0}, ValueError, "num_threads"),
+            ((nan, m), {"tie_order": "fast"}, ValueError, "NaN"),
+            ((img, torch.zeros(4, 4, dtype=torch.int32)), {"tie_order": "fast"}, ValueError,
+             r"markers.*same shape"),
+        ]
+
+    def opcheck_inputs(self):
+        rng = np.random.default_rng(6)
+        img = _image(rng, (9, 11), torch.float32)
+        markers = _markers(rng, (9, 11))
+        mask = torch.from_numpy(rng.random((9, 11)) > 0.1)
+        fp = torch.ones(3, 3, dtype=torch.bool)
+        return [((img, markers, None, fp, [1, 1], 0.0, 0.0, False, None, True, 2), {}),
+                ((img, markers, mask, fp, [1, 1], 0.0, 0.0, False), {"fast": True}),
+                ((img, None, None, fp, [1, 1], 1.0, 0.0, False, None, True, 0), {}),
+                ((img, None, mask, fp, [1, 1], 0.0, 0.0, False, 7.0, True, 1), {})]
+
+
+class TestWatershedFastMinimaOp(TestWatershedFastOp):
+    """tie_order="fast" with markers=None (local minima), face connectivity."""
+
+    def make_inputs(self, dtype, device, seed=0):
+        rng = np.random.default_rng(seed)
+        return (_image(rng, SHAPE, dtype).to(device), None), {"tie_order": "fast"}
+
+
+class TestWatershedBatchFastOp(TestWatershedBatchOp):
+    """watershed_batch with tie_order="fast": per-item markers and masks."""
+
+    def reference(self, images, markers=None, mask=None, **kwargs):
+        return torch.stack([
+            reference_fast(images[b], None if markers is None else markers[b],
+                           mask=None if mask is None else mask[b], **kwargs)
+            for b in range(images.shape[0])])
+
+    def make_inputs(self, dtype, device, seed=0):
+        rng = np.random.default_rng(seed)
+        B = 3
+        images = _image(rng, (B,) + SHAPE, dtype).to(device)
+        markers = torch.stack([_markers(rng, SHAPE) for _ in range(B)]).to(device)
+        mask = torch.from_numpy(rng.random((B,) + SHAPE) > 0.15).to(device)
+        return (images, markers), {"mask": mask, "connectivity": 2, "tie_order": "fast"}
+
+    def bad_inputs(self):
+        imgs = torch.zeros(2, 4, 4)
+        return super().bad_inputs() + [
+            ((imgs, None), {"tie_order": "Fast"}, ValueError, "tie_order"),
+            ((imgs, None), {"tie_order": "fast", "compactness": 1.0}, ValueError,
+             "compactness"),
+        ]
+
+    def opcheck_inputs(self):
+        rng = np.random.default_rng(7)
+        imgs = _image(rng, (2, 7, 8), torch.float64)
+        markers = torch.stack([_markers(rng, (7, 8)) for _ in range(2)])
+        fp = torch.ones(3, 3, dtype=torch.bool)
+        mask = torch.from_numpy(rng.random((7, 8)) > 0.1).expand(2, 7, 8)
+        return [((imgs, markers, None, fp, [1, 1], 0.0, 0.0, False, None, 0, True), {}),
+                ((imgs, None, mask, fp, [1, 1], 1.0, 0.0, False, None, 2, True), {}),
+                ((imgs[:1], None, None, fp, [1, 1], 0.0, 0.0, False, 4.0, 1), {"fast": True})]
+
+
 def test_cuda_kernels_copy_round_trip():
     """The "cuda" kernels are a copy to the CPU and back around the CPU kernels: on CPU
     tensors (where both copies are no-ops) they give the CPU kernels' result."""
@@ -204,6 +308,12 @@ def test_cuda_kernels_copy_round_trip():
     assert torch.equal(_watershed_cuda.watershed_cuda(*args), watershed_cpu(*args))
     bargs = (img[None].expand(2, 9, 10), None, None, fp, [1, 1], 1.0, 0.0, True, None, 2)
     assert torch.equal(_watershed_cuda.watershed_batch_cuda(*bargs), watershed_batch_cpu(*bargs))
+    fargs = args + (None, True, 2)
+    assert torch.equal(_watershed_cuda.watershed_cuda(*fargs), watershed_cpu(*fargs))
+    fbargs = (img[None].expand(2, 9, 10), markers[None].expand(2, 9, 10).contiguous(), None, fp,
+              [1, 1], 0.0, 0.0, False, None, 2, True)
+    assert torch.equal(_watershed_cuda.watershed_batch_cuda(*fbargs),
+                       watershed_batch_cpu(*fbargs))
 
 
 def test_num_threads_not_frozen_by_compile():

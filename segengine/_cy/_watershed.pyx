@@ -1,6 +1,6 @@
 # distutils: language = c++
-# distutils: sources = csrc/cpu/watershed.cpp csrc/cpu/watershed_flood.cpp csrc/cpu/watershed_minima.cpp csrc/cpu/flood_levels.cpp
-"""Thin binding of csrc/cpu/watershed.h and flood_levels.h: typed memoryviews, GIL released.
+# distutils: sources = csrc/cpu/watershed.cpp csrc/cpu/watershed_flood.cpp csrc/cpu/watershed_minima.cpp csrc/cpu/watershed_fast.cpp csrc/cpu/flood_levels.cpp
+"""Thin binding of csrc/cpu/watershed.h, watershed_fast.h and flood_levels.h: typed memoryviews, GIL released.
 
 All checks (shapes, dtypes, contiguity, neighbour lists) are done by
 segengine/ops/watershed.py; this module only forwards buffers. Arrays of several dtypes
@@ -40,6 +40,15 @@ cdef extern from "watershed.h" namespace "seg::ws":
         const void* images, int dtype, const uint8_t* masks, void* labels, int label_bytes,
         int64_t batch, const Geometry& geom, const Geometry* minima_geom, double compactness,
         bint watershed_line, int num_threads) except + nogil
+
+cdef extern from "watershed_fast.h" namespace "seg::ws":
+    void c_watershed_fast "seg::ws::watershed_fast"(
+        const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
+        const Geometry& geom, int num_threads) except + nogil
+    void c_watershed_fast_batch "seg::ws::watershed_fast_batch"(
+        const void* images, int dtype, const uint8_t* masks, void* labels, int label_bytes,
+        int64_t batch, const Geometry& geom, const Geometry* minima_geom,
+        int num_threads) except + nogil
 
 
 # numpy dtype -> seg::codes::ImageDType (segengine._codes mirrors csrc/common/seg_codes.h)
@@ -119,6 +128,16 @@ def watershed(image, mask, labels, spatial_shape, neighbors, double compactness,
                     watershed_line, packed_limit)
 
 
+def watershed_fast(image, mask, labels, spatial_shape, neighbors, int num_threads):
+    """:func:`watershed` (standard mode) with the fast tie order of csrc/cpu/watershed_fast.h
+    on ``num_threads`` threads (resolved by the caller; the result does not depend on it)."""
+    if image.size == 0:
+        return
+    cdef Flood f = _flood(image, mask, labels, spatial_shape, neighbors)
+    with nogil:
+        c_watershed_fast(f.image, f.dtype, f.mask, f.labels, f.label_bytes, f.geom, num_threads)
+
+
 def watershed_levels(image, mask, labels, spatial_shape, neighbors, const double[::1] level_value,
                      double[::1] levels):
     """Standard-mode flood of ``image`` from ``labels`` (as :func:`watershed`) that also
@@ -167,6 +186,25 @@ def watershed_batch(images, masks, labels, spatial_shape, neighbors, minima_neig
     with nogil:
         c_watershed_batch(f.image, f.dtype, f.mask, f.labels, f.label_bytes, batch, f.geom, gmp,
                           compactness, watershed_line, num_threads)
+
+
+def watershed_fast_batch(images, masks, labels, spatial_shape, neighbors, minima_neighbors,
+                         int num_threads):
+    """Batched :func:`watershed_fast` over the first axis (items in parallel; a batch of one
+    item gets the threads). ``minima_neighbors`` not None: seed every item from its local
+    minima (int32 labels)."""
+    if images.size == 0:
+        return
+    cdef Flood f = _flood(images, masks, labels, spatial_shape, neighbors)
+    cdef int64_t batch = images.shape[0]
+    cdef Geometry gm
+    cdef const Geometry* gmp = NULL
+    if minima_neighbors is not None:
+        gm = _geometry(spatial_shape, minima_neighbors)
+        gmp = &gm
+    with nogil:
+        c_watershed_fast_batch(f.image, f.dtype, f.mask, f.labels, f.label_bytes, batch, f.geom,
+                               gmp, num_threads)
 
 
 def flood_levels(const double[::1] priority, const uint8_t[::1] seeds, const uint8_t[::1] inside,

@@ -9,6 +9,9 @@ It spells out scikit-image 0.26's flooding rules one pixel at a time, on coordin
   ``max(image[nb] (+ compactness * |nb - seed|), popped value)``;
 * standard mode labels at push time; compact / watershed-line modes label at pop time
   (a line pixel is one whose in-mask neighbours carry another label when it is popped);
+* ``watershed_fast_reference``: segengine's ``tie_order="fast"`` rule, the same standard
+  flood with every key unique: markers get ages 0, 1, 2, ... in raster order, so any
+  priority queue (here heapq) pops in the same (value, age) order;
 * ties between equal keys (only markers share age 0) are resolved by the heap's layout,
   so the heap below follows scikit-image's exact push (sift-up) and pop (last item to the
   root, sift down preferring the left child) rules.
@@ -16,12 +19,13 @@ It spells out scikit-image 0.26's flooding rules one pixel at a time, on coordin
 
 from __future__ import annotations
 
+import heapq
 import math
 
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["watershed_reference", "local_minima_reference"]
+__all__ = ["watershed_reference", "watershed_fast_reference", "local_minima_reference"]
 
 
 class _Heap:
@@ -171,4 +175,46 @@ def watershed_reference(image, markers, connectivity=1, mask=None, compactness=0
             elif not watershed_line:
                 out[q] = out[p]
             heap.push((max(v, value), age, q, src))
+    return out
+
+
+def watershed_fast_reference(image, markers, connectivity=1, mask=None, offset=None):
+    """Reference of ``watershed(..., tie_order="fast")`` (standard mode only).
+
+    Pixels leave a priority queue in order of (priority, arrival): markers (nonzero labels
+    inside the mask) arrive first in raster order with their own value as priority; a
+    popped pixel gives its label to each unlabelled in-mask neighbour (footprint order),
+    which arrives with priority ``max(its value, the popped priority)``. Values are compared
+    as float64 (-0.0 == 0.0). ``markers`` None: the local minima, labelled as in
+    :func:`watershed_reference`. Returns labels with the markers' dtype.
+    """
+    image = np.asarray(image)
+    values = image.astype(np.float64)
+    shape = image.shape
+    if np.isscalar(connectivity):
+        fp = ndi.generate_binary_structure(image.ndim, connectivity)
+    else:
+        fp = np.asarray(connectivity, dtype=bool)
+    center = tuple(s // 2 for s in fp.shape) if offset is None else tuple(offset)
+    offsets = _offsets(fp, center)
+    inside = np.ones(shape, bool) if mask is None else np.asarray(mask, bool)
+    if markers is None:
+        mins = local_minima_reference(image, connectivity) & inside
+        markers = ndi.label(mins, structure=ndi.generate_binary_structure(image.ndim, connectivity))[0]
+    out = np.where(inside, np.asarray(markers), 0).astype(np.asarray(markers).dtype)
+    heap = []
+    age = 0
+    for p in np.ndindex(shape):
+        if out[p]:
+            heap.append((values[p] + 0.0, age, p))
+            age += 1
+    heapq.heapify(heap)
+    while heap:
+        value, _, p = heapq.heappop(heap)
+        for q in _neighbours(p, offsets, shape):
+            if not inside[q] or out[q]:
+                continue
+            out[q] = out[p]
+            heapq.heappush(heap, (max(values[q] + 0.0, value), age, q))
+            age += 1
     return out

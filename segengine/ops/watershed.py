@@ -14,6 +14,16 @@ kernels in :mod:`segengine.ops._watershed_cuda` (a copy to the CPU and back unti
 watershed exists). Checks that need the data (NaN, seed counts inside a mask, the
 working-set guard) run in the kernels, at call time, as does ``num_threads``.
 
+``tie_order="fast"`` (both functions) floods by (priority, arrival) with the markers
+arriving in raster order instead of scikit-image's heap layout: the exact mode's output
+whenever no two markers of different labels share a value (e.g. on images with distinct
+values), deterministic and independent of the thread count; standard watershed only
+(compactness > 0 and watershed lines raise ValueError). Its kernel
+(``csrc/cpu/watershed_fast.{h,cpp}``) turns values into order-preserving integer codes,
+ranks them (for images wider than 16 bits) with a stable radix sort on ``num_threads``
+threads, and floods with an O(1) bucket queue (one FIFO per rank); flags, codes and the
+sort are parallel, the flood itself is serial.
+
 Departures from scikit-image 0.26 (all documented in :func:`watershed`):
 
 * NaN in ``image`` raises ``ValueError`` (scikit-image floods NaN pixels in an
@@ -49,7 +59,7 @@ from segengine.ops._common import op_threads, run_threads
 from segengine.ops._library import define, register_fake, register_kernel
 from segengine.ops._watershed_inputs import (check_compactness, check_marker_count,
                                              check_marker_tensor, check_memory,
-                                             check_tensor_image, footprint, footprint_tensor,
+                                             check_tensor_image, check_tie_order, footprint, footprint_tensor,
                                              image_view, is_marker_count, kernel_image,
                                              marker_labels, mask_array, mask_tensor,
                                              minima_connectivity, minima_vectors,
@@ -68,7 +78,7 @@ def _ext():
 # ----------------------------------------------------------------------------- the flood
 
 def flood_arrays(raw, markers, seed_count, fp, off, minima_conn, mask_u8, compactness, wsl,
-                 packed_limit=-1):
+                 packed_limit=-1, fast=False, num_threads=1):
     """One watershed on checked numpy arrays: the code after validation, shared by the numpy
     path of :func:`watershed` and its CPU kernel.
 
@@ -93,6 +103,11 @@ def flood_arrays(raw, markers, seed_count, fp, off, minima_conn, mask_u8, compac
         Pixel count from which 32/64-bit images use 24-byte heap items (csrc/cpu/watershed.h;
         -1: the default). Tests pass 0 to cover the wide items on small images; the result
         does not depend on it.
+    fast : bool
+        The fast tie order (csrc/cpu/watershed_fast.h; standard mode only: `compactness` 0
+        and `wsl` False, checked by the caller).
+    num_threads : int
+        Threads (>= 1) of the fast tie order; the result does not depend on it.
 
     Returns
     -------
@@ -121,17 +136,21 @@ def flood_arrays(raw, markers, seed_count, fp, off, minima_conn, mask_u8, compac
     else:
         out_dtype = markers.dtype
         labels = work_labels(markers)
-    ext.watershed(img, mask_u8, labels, sshape, neighbor_vectors(fp, off), compactness, wsl,
-                  packed_limit)
+    if fast:
+        ext.watershed_fast(img, mask_u8, labels, sshape, neighbor_vectors(fp, off), num_threads)
+    else:
+        ext.watershed(img, mask_u8, labels, sshape, neighbor_vectors(fp, off), compactness, wsl,
+                      packed_limit)
     return labels if labels.dtype == out_dtype else labels.astype(out_dtype)
 
 
 def flood_batch_arrays(raw, markers, seed_count, fp, off, minima_conn, mask, compactness,
-                       wsl, num_threads):
+                       wsl, num_threads, fast=False):
     """:func:`flood_arrays` over the first axis of ``raw`` (B, M, N[, ...]), items in
     ``num_threads`` threads (an int >= 1); `markers` (B, M, N[, ...]) or None; `mask` a bool
     (B, M, N[, ...]) ndarray of any layout (a broadcast view is copied only after the
-    working-set guard) or None. The code after validation, shared by the numpy path of
+    working-set guard) or None; `fast`: the fast tie order (standard mode only). The code
+    after validation, shared by the numpy path of
     :func:`watershed_batch` and its CPU kernel."""
     shape = raw.shape
     spatial = shape[1:]
@@ -157,8 +176,12 @@ def flood_batch_arrays(raw, markers, seed_count, fp, off, minima_conn, mask, com
     else:
         out_dtype = markers.dtype
         labels = work_labels(markers)
-    _ext().watershed_batch(img, mask_u8, labels, np.asarray(spatial, dtype=np.int64),
-                           neighbor_vectors(fp, off), mvecs, compactness, wsl, num_threads)
+    if fast:
+        _ext().watershed_fast_batch(img, mask_u8, labels, np.asarray(spatial, dtype=np.int64),
+                                    neighbor_vectors(fp, off), mvecs, num_threads)
+    else:
+        _ext().watershed_batch(img, mask_u8, labels, np.asarray(spatial, dtype=np.int64),
+                               neighbor_vectors(fp, off), mvecs, compactness, wsl, num_threads)
     return labels if labels.dtype == out_dtype else labels.astype(out_dtype)
 
 
@@ -167,12 +190,12 @@ def flood_batch_arrays(raw, markers, seed_count, fp, off, minima_conn, mask, com
 _watershed_op = define(
     "watershed(Tensor image, Tensor? markers, Tensor? mask, Tensor footprint, int[] offset, "
     "float minima_connectivity, float compactness, bool watershed_line, "
-    "float? seed_count=None) -> Tensor")
+    "float? seed_count=None, bool fast=False, int num_threads=0) -> Tensor")
 
 _watershed_batch_op = define(
     "watershed_batch(Tensor images, Tensor? markers, Tensor? mask, Tensor footprint, "
     "int[] offset, float minima_connectivity, float compactness, bool watershed_line, "
-    "float? seed_count, int num_threads) -> Tensor")
+    "float? seed_count, int num_threads, bool fast=False) -> Tensor")
 
 
 def _mask_u8(mask: torch.Tensor | None):
@@ -188,38 +211,40 @@ def _label_dtype(markers, seed_count):
 
 @register_kernel("watershed", "cpu")
 def watershed_cpu(image, markers, mask, footprint, offset, minima_connectivity, compactness,
-                  watershed_line, seed_count=None):
+                  watershed_line, seed_count=None, fast=False, num_threads=0):
     """The CPU kernel of ``segengine::watershed``: labels of ``image.shape`` (CPU tensors in
-    and out; arguments as built by :func:`watershed`)."""
+    and out; arguments as built by :func:`watershed`); ``num_threads`` (fast tie order) 0
+    means ``torch.get_num_threads()`` now."""
     out = flood_arrays(tensor_image(image), None if markers is None else markers.numpy(),
                        seed_count, footprint.numpy().astype(bool),
                        np.asarray(offset, dtype=np.int64), minima_connectivity, _mask_u8(mask),
-                       compactness, watershed_line)
+                       compactness, watershed_line, fast=fast,
+                       num_threads=run_threads(num_threads))
     return torch.from_numpy(out)
 
 
 @register_fake("watershed")
 def _(image, markers, mask, footprint, offset, minima_connectivity, compactness, watershed_line,
-      seed_count=None):
+      seed_count=None, fast=False, num_threads=0):
     return image.new_empty(image.shape, dtype=_label_dtype(markers, seed_count))
 
 
 @register_kernel("watershed_batch", "cpu")
 def watershed_batch_cpu(images, markers, mask, footprint, offset, minima_connectivity,
-                        compactness, watershed_line, seed_count, num_threads):
+                        compactness, watershed_line, seed_count, num_threads, fast=False):
     """The CPU kernel of ``segengine::watershed_batch``: labels of ``images.shape``;
     ``num_threads`` 0 means ``torch.get_num_threads()`` now."""
     out = flood_batch_arrays(tensor_image(images), None if markers is None else markers.numpy(),
                              seed_count, footprint.numpy().astype(bool),
                              np.asarray(offset, dtype=np.int64), minima_connectivity,
                              None if mask is None else mask.numpy(), compactness, watershed_line,
-                             run_threads(num_threads))
+                             run_threads(num_threads), fast)
     return torch.from_numpy(out)
 
 
 @register_fake("watershed_batch")
 def _(images, markers, mask, footprint, offset, minima_connectivity, compactness, watershed_line,
-      seed_count, num_threads):
+      seed_count, num_threads, fast=False):
     return images.new_empty(images.shape, dtype=_label_dtype(markers, seed_count))
 
 
@@ -254,7 +279,7 @@ def _numpy_args(raw, markers, connectivity, offset, compactness, spatial):
 # ----------------------------------------------------------------------------- public API
 
 def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compactness=0.0,
-              watershed_line=False):
+              watershed_line=False, tie_order="exact", num_threads=None):
     """Find watershed basins in an image flooded from given markers.
 
     Same signature, defaults and output as :func:`skimage.segmentation.watershed` in
@@ -290,6 +315,14 @@ def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compa
         scikit-image).
     watershed_line : bool, optional
         If True, a one-pixel wide line of label 0 separates the regions.
+    tie_order : {"exact", "fast"}, optional
+        "exact" (default): scikit-image's output, ties included. "fast": the same flooding
+        with a documented tie rule instead of scikit-image's heap layout (see Notes), on
+        ``num_threads`` threads; standard watershed only (``compactness`` > 0 or
+        ``watershed_line=True`` raise ValueError).
+    num_threads : int, optional
+        Threads of ``tie_order="fast"`` (None: ``torch.get_num_threads()`` when the kernel
+        runs); the result never depends on it. The exact mode is single-threaded.
 
     Returns
     -------
@@ -303,12 +336,26 @@ def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compa
         Non-numeric image, non-integer markers, bad connectivity type.
     ValueError
         Shape mismatch of `markers` or `mask`, connectivity < 1, bad footprint or offset,
-        NaN in `image`, infinite compactness.
+        NaN in `image`, infinite compactness, a `tie_order` other than "exact"/"fast",
+        ``tie_order="fast"`` with ``compactness`` > 0 or ``watershed_line=True``.
 
     Notes
     -----
     Empty images (a zero-length axis) give an empty label array. See the module docstring
     for the few departures from scikit-image.
+
+    ``tie_order="fast"`` is a stable priority flood: every queued pixel has the priority
+    max(its value, the priority of the pixel that reached it) (markers: their value);
+    pixels leave the queue in order of (priority, arrival), markers arriving first in
+    raster (C) order, then each pixel when it is first reached; a pixel leaving the queue
+    gives its label to its unlabelled in-mask neighbours in footprint order. scikit-image
+    applies the same rule except that all its markers arrive "at once" (age 0) and leave
+    in its binary heap's layout order. Hence the fast result equals the exact one whenever
+    no two markers of different labels share a value (for instance when all values are
+    distinct), and otherwise differs at most where such tied fronts meet (measured on the
+    coins tutorial markers: see ``python -m benchmarks --op watershed``). The result is
+    deterministic and independent of ``num_threads``. See the module docstring for how it
+    is computed.
 
     References
     ----------
@@ -330,20 +377,25 @@ def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compa
         fp, off = footprint_tensor(image.dim(), connectivity, offset)
         mask_t = mask_tensor(mask, shape, image.device)
         comp = check_compactness(compactness)
+        fast = check_tie_order(tie_order, comp, bool(watershed_line))
+        threads = op_threads(num_threads)
         markers_t, seed_count = _marker_args(markers, shape, image.device)
         return _watershed_op(image, markers_t, mask_t, fp, off,
                              minima_connectivity(markers, connectivity), comp,
-                             bool(watershed_line), seed_count)
+                             bool(watershed_line), seed_count, fast, threads)
     raw = image_view(image)
     mask_u8 = mask_array(mask, raw.shape)
+    threads = op_threads(num_threads)
     fp, off, comp, marr, seed_count, minima_conn = _numpy_args(raw, markers, connectivity, offset,
                                                                compactness, raw.shape)
+    fast = check_tie_order(tie_order, comp, bool(watershed_line))
     return flood_arrays(raw, marr, seed_count, fp, off, minima_conn, mask_u8, comp,
-                        bool(watershed_line))
+                        bool(watershed_line), fast=fast,
+                        num_threads=run_threads(threads) if fast else 1)
 
 
 def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None,
-                    compactness=0.0, watershed_line=False, num_threads=None):
+                    compactness=0.0, watershed_line=False, num_threads=None, tie_order="exact"):
     """:func:`watershed` over the first axis of a batch, items in parallel threads.
 
     Parameters
@@ -358,7 +410,10 @@ def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None
     mask : None, (B, M, N[, ...]) or (M, N[, ...]) bool array or tensor
         Per-item masks, or one mask for every item.
     num_threads : int, optional
-        Threads over items; None means ``torch.get_num_threads()`` when the kernel runs.
+        Threads over items; None means ``torch.get_num_threads()`` when the kernel runs. With
+        ``tie_order="fast"`` a batch of one item gives them to that item.
+    tie_order : {"exact", "fast"}, optional
+        As in :func:`watershed`, shared by every item.
 
     Returns
     -------
@@ -371,11 +426,12 @@ def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None
         fp, off = footprint_tensor(images.dim() - 1, connectivity, offset)
         mask_t = mask_tensor(mask, shape, images.device, broadcast_from=shape[1:])
         comp = check_compactness(compactness)
+        fast = check_tie_order(tie_order, comp, bool(watershed_line))
         threads = op_threads(num_threads)
         markers_t, seed_count = _marker_args(markers, shape, images.device)
         return _watershed_batch_op(images, markers_t, mask_t, fp, off,
                                    minima_connectivity(markers, connectivity), comp,
-                                   bool(watershed_line), seed_count, threads)
+                                   bool(watershed_line), seed_count, threads, fast)
     raw = image_view(images)
     if raw.ndim < 2:
         raise ValueError(f"`images` must have shape (B, *spatial) with at least one spatial "
@@ -393,8 +449,9 @@ def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None
     threads = op_threads(num_threads)
     fp, off, comp, marr, seed_count, minima_conn = _numpy_args(raw, markers, connectivity, offset,
                                                                compactness, spatial)
+    fast = check_tie_order(tie_order, comp, bool(watershed_line))
     return flood_batch_arrays(raw, marr, seed_count, fp, off, minima_conn, mk, comp,
-                              bool(watershed_line), run_threads(threads))
+                              bool(watershed_line), run_threads(threads), fast)
 
 
 def watershed_levels(image, markers, level_value, connectivity=1, mask=None):

@@ -1,0 +1,240 @@
+"""segengine.watershed(..., tie_order="fast"): the exact mode's output whenever no two
+markers of different labels share a value, its own reference (segengine._reference) on
+ties, deterministic for 1/2/3 threads, and its argument checks."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage as ndi
+
+import segengine
+from segengine._reference.watershed import watershed_fast_reference
+
+# images of at least 2**15 pixels run the parallel parts (csrc/cpu/watershed_fast.cpp)
+BIG2 = (181, 197)
+BIG3 = (33, 35, 37)
+
+
+def distinct_markers(rng, shape, k, labels=None):
+    """k markers at distinct positions; labels 1..labels (default: 1..k)."""
+    m = np.zeros(shape, np.int32)
+    idx = rng.choice(m.size, size=min(k, m.size), replace=False)
+    m.flat[idx] = rng.integers(1, (labels or k) + 1, size=idx.size) if labels else \
+        np.arange(1, idx.size + 1)
+    return m
+
+
+def fast(image, markers, **kw):
+    return segengine.watershed(image, markers, tie_order="fast", **kw)
+
+
+# ------------------------------------------------------------------------ the contract
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("shape", [BIG2, BIG3, (1, 257), (7, 1, 9), (64, 63)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_distinct_values_equal_exact(seed, shape, dtype):
+    """Distinct values: fronts never meet on equal values, so fast == exact, for face and
+    full connectivity, with and without a mask, many seeds."""
+    rng = np.random.default_rng(seed)
+    img = rng.permutation(np.prod(shape)).reshape(shape).astype(dtype)  # distinct, exact
+    img = img / img.size if seed % 2 else img - img.size / 2  # negative values too
+    markers = distinct_markers(rng, shape, int(rng.integers(2, 200)), labels=int(rng.integers(2, 9)))
+    mask = rng.random(shape) > 0.3
+    for conn in (1, len(shape)):
+        for mk in (None, mask):
+            exact = segengine.watershed(img, markers, connectivity=conn, mask=mk)
+            got = fast(img, markers, connectivity=conn, mask=mk)
+            assert got.dtype == exact.dtype
+            np.testing.assert_array_equal(got, exact)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_floats_equal_exact(seed):
+    """Random floats (distinct with probability 1), smoothed volumes, many seeds."""
+    rng = np.random.default_rng(seed)
+    for img in (rng.random(BIG2), ndi.gaussian_filter(rng.random(BIG3), 1.5).astype(np.float32)):
+        markers = distinct_markers(rng, img.shape, 300)
+        for conn in (1, img.ndim):
+            np.testing.assert_array_equal(fast(img, markers, connectivity=conn),
+                                          segengine.watershed(img, markers, connectivity=conn))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32,
+                                   np.uint64, np.int64, np.float32, np.float64])
+def test_uncontested_markers_equal_exact(dtype):
+    """Plateaus and ties, but every marker value used by one label only: still == exact."""
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 40, size=BIG2).astype(dtype)
+    markers = np.zeros(BIG2, np.int32)
+    for lab in range(1, 6):  # label `lab` only on pixels of value 5*lab
+        idx = np.flatnonzero(img == 5 * lab)
+        markers.flat[rng.choice(idx, size=min(30, idx.size), replace=False)] = lab
+    for conn in (1, 2):
+        np.testing.assert_array_equal(fast(img, markers, connectivity=conn),
+                                      segengine.watershed(img, markers, connectivity=conn))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_matches_reference_on_ties(seed):
+    """Few grey levels (markers of different labels tie): the tie rule's own reference."""
+    rng = np.random.default_rng(seed)
+    ndim = int(rng.integers(1, 4))
+    shape = tuple(int(s) for s in rng.integers(1, 14 if ndim < 3 else 7, size=ndim))
+    dtype = [np.uint8, np.int16, np.float32, np.float64, np.int64, np.bool_][seed % 6]
+    img = rng.integers(0, 4, size=shape).astype(dtype)
+    markers = distinct_markers(rng, shape, int(rng.integers(1, 10)), labels=3)
+    mask = rng.random(shape) > 0.2 if seed % 3 else None
+    conn = int(rng.integers(1, ndim + 1))
+    got = fast(img, markers, connectivity=conn, mask=mask)
+    np.testing.assert_array_equal(got, watershed_fast_reference(img, markers, conn, mask))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_local_minima_and_seed_count_match_reference(seed):
+    from segengine.ops._watershed_inputs import regular_seeds
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 6, size=(12, 15)).astype(np.float32)
+    np.testing.assert_array_equal(fast(img, None, connectivity=2),
+                                  watershed_fast_reference(img, None, 2))
+    np.testing.assert_array_equal(fast(img, 9),
+                                  watershed_fast_reference(img, regular_seeds(img.shape, 9)))
+
+
+def test_footprint_and_offset_match_reference():
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 5, size=(10, 12)).astype(np.uint8)
+    markers = distinct_markers(rng, img.shape, 6, labels=3)
+    fp = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], bool)
+    for off in (None, (0, 1)):
+        np.testing.assert_array_equal(
+            fast(img, markers, connectivity=fp, offset=off),
+            watershed_fast_reference(img, markers, fp, offset=off))
+
+
+def test_negative_zero_ties_with_zero():
+    img = np.array([[-0.0, 0.0, 1.0, 0.0]])
+    markers = np.array([[0, 1, 0, 2]])
+    np.testing.assert_array_equal(fast(img, markers), watershed_fast_reference(img, markers))
+
+
+def test_infinities():
+    img = np.array([[np.inf, -np.inf, 0.0, np.inf, 5.0]])
+    markers = np.array([[0, 1, 0, 0, 2]])
+    np.testing.assert_array_equal(fast(img, markers), segengine.watershed(img, markers))
+
+
+# ------------------------------------------------------------------------ determinism
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("shape", [BIG2, BIG3])
+def test_threads_identical(dtype, shape):
+    """Parallel codes, flags and ranks: 1, 2 and 3 threads give the same labels (ties
+    included: few grey levels)."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 50, size=shape).astype(dtype)
+    markers = distinct_markers(rng, shape, 500, labels=7)
+    mask = rng.random(shape) > 0.1
+    for kw in ({}, {"mask": mask, "connectivity": len(shape)}):
+        outs = [fast(img, markers, num_threads=t, **kw) for t in (1, 2, 3)]
+        np.testing.assert_array_equal(outs[1], outs[0])
+        np.testing.assert_array_equal(outs[2], outs[0])
+
+
+def test_batch_of_one_and_many_threads():
+    rng = np.random.default_rng(5)
+    imgs = rng.random((3,) + BIG2).astype(np.float32)
+    markers = np.stack([distinct_markers(rng, BIG2, 100) for _ in range(3)])
+    per_item = np.stack([fast(imgs[b], markers[b]) for b in range(3)])
+    for t in (1, 2, 3):
+        np.testing.assert_array_equal(
+            segengine.watershed_batch(imgs, markers, tie_order="fast", num_threads=t), per_item)
+        np.testing.assert_array_equal(
+            segengine.watershed_batch(imgs[:1], markers[:1], tie_order="fast", num_threads=t),
+            per_item[:1])
+
+
+# ------------------------------------------------------------------------ real images
+
+def test_coins_differing_fraction():
+    """Real image with tied marker regions (scikit-image's coins tutorial): fast differs from
+    exact only where tied fronts meet (a small fraction), and equals its reference rule's
+    result on a crop."""
+    skimage = pytest.importorskip("skimage")
+    from skimage import data, filters
+    coins = data.coins()
+    el = filters.sobel(coins.astype(np.float64) / 255)
+    el8 = np.round(el / el.max() * 255).astype(np.uint8)
+    markers = np.zeros(coins.shape, np.int32)
+    markers[coins < 30] = 1
+    markers[coins > 150] = 2
+    for img in (el, el8):
+        frac = np.mean(fast(img, markers) != segengine.watershed(img, markers))
+        assert frac < 0.01
+    crop = (slice(0, 60), slice(0, 80))
+    np.testing.assert_array_equal(fast(el8[crop], markers[crop]),
+                                  watershed_fast_reference(el8[crop], markers[crop]))
+    assert skimage is not None
+
+
+# ------------------------------------------------------------------------ inputs
+
+def test_tensor_in_tensor_out():
+    rng = np.random.default_rng(2)
+    img = rng.random((20, 30)).astype(np.float32)
+    markers = distinct_markers(rng, img.shape, 8)
+    expected = fast(img, markers)
+    got = fast(torch.from_numpy(img), torch.from_numpy(markers))
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.int32
+    np.testing.assert_array_equal(got.numpy(), expected)
+    assert isinstance(expected, np.ndarray)
+
+
+def test_exact_is_default_and_unchanged():
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 3, size=(30, 40)).astype(np.uint8)
+    markers = distinct_markers(rng, img.shape, 20, labels=4)
+    np.testing.assert_array_equal(segengine.watershed(img, markers),
+                                  segengine.watershed(img, markers, tie_order="exact"))
+
+
+def test_empty_image():
+    out = fast(np.zeros((0, 5), np.float32), np.zeros((0, 5), np.int32))
+    assert out.shape == (0, 5)
+
+
+@pytest.mark.parametrize("tie_order", ["fastest", "", None, 1, "EXACT"])
+def test_bad_tie_order(tie_order):
+    img = np.zeros((4, 5))
+    with pytest.raises(ValueError, match="tie_order"):
+        segengine.watershed(img, np.ones((4, 5), int), tie_order=tie_order)
+    with pytest.raises(ValueError, match="tie_order"):
+        segengine.watershed_batch(img[None], None, tie_order=tie_order)
+    with pytest.raises(ValueError, match="tie_order"):
+        segengine.watershed(torch.from_numpy(img), None, tie_order=tie_order)
+
+
+def test_fast_rejects_compact_and_lines():
+    img = np.zeros((4, 5))
+    with pytest.raises(ValueError, match="compactness"):
+        fast(img, 3, compactness=0.1)
+    with pytest.raises(ValueError, match="watershed_line"):
+        fast(img, 3, watershed_line=True)
+    with pytest.raises(ValueError, match="watershed_line"):
+        segengine.watershed_batch(img[None], None, tie_order="fast", watershed_line=True)
+    fast(img, 3, compactness=-1.0)  # <= 0: the standard watershed, allowed
+
+
+def test_bad_num_threads():
+    img = np.zeros((4, 5))
+    with pytest.raises(ValueError, match="num_threads"):
+        fast(img, 3, num_threads=0)
+    with pytest.raises(TypeError, match="num_threads"):
+        fast(img, 3, num_threads=1.5)
+
+
+def test_nan_raises():
+    img = np.zeros((200, 200), np.float32)
+    img[100, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fast(img, 4, num_threads=2)
