@@ -5,6 +5,11 @@ scikit-image tutorial's two markers on its Sobel elevation map (many equal-value
 different labels: the tie-exact heap runs almost to the end), with region markers, with
 local-minima markers; 128^3 and 256^3 smoothed-noise float volumes with seeds; compact
 watershed (superpixels); a batch of images. ``quick`` uses the untiled coins and small volumes.
+
+``tie_order="fast"`` rows (issue 13) with 1 and 2 threads against scikit-image: the coins
+Sobel map (float64 and float32, tutorial markers), a distance-transform image of the coins
+foreground with peak markers, and a smoothed-noise float volume with seeds; the check column
+gives the fraction of pixels that differ from the exact mode (scikit-image's output).
 """
 
 from __future__ import annotations
@@ -35,6 +40,21 @@ def _coins(tiled: bool):
     markers[coins > 150] = 2
     el8 = np.round(elevation / elevation.max() * 255).astype(np.uint8)
     return coins, elevation, el8, markers
+
+
+def _fast_check(exact, got) -> str:
+    got = np.asarray(got)
+    return f"vs exact: {np.count_nonzero(exact != got) / exact.size:.4%} pixels differ"
+
+
+def _distance_case(coins):
+    """Distance transform of the coins foreground (negated: basins at the centres) with one
+    marker per local maximum (peak markers), float64."""
+    fg = coins > 100
+    dist = ndi.distance_transform_edt(fg)
+    peaks = (dist == ndi.maximum_filter(dist, size=9)) & (dist > 3)
+    markers = ndi.label(peaks)[0].astype(np.int32)
+    return -dist, markers, fg
 
 
 def _volume(n: int, seeds: int, rng):
@@ -80,6 +100,31 @@ def run(quick: bool) -> list[dict]:
                             repeat=r, warmup=warm, check=check))
         rows.append(measure(OP, case, "scikit-image", lambda: sk_watershed(image, mk, **kw),
                             repeat=r, warmup=warm, check="reference"))
+
+    # tie_order="fast": 1 and 2 threads vs scikit-image, differing fraction vs exact
+    dist, dmarkers, fg = _distance_case(coins)
+    vn, vseeds = (64, 200) if quick else (128, 300)
+    vol, vm = _volume(vn, vseeds, np.random.default_rng(1))
+    fast_cases = [
+        (f"coins {size} float64 Sobel, 2 tutorial markers", elevation, markers, {}),
+        (f"coins {size} float32 Sobel, 2 tutorial markers", elevation.astype(np.float32),
+         markers, {}),
+        (f"coins {size} float64 distance transform, {dmarkers.max()} peak markers, mask", dist,
+         dmarkers, {"mask": fg}),
+        (f"volume {vn}^3 float64 smoothed noise, {vseeds} seeds", vol, vm, {}),
+        (f"volume {vn}^3 float32 smoothed noise, {vseeds} seeds", vol.astype(np.float32), vm, {}),
+    ]
+    for case, image, mk, kw in fast_cases:
+        exact = sk_watershed(image, mk, **kw)
+        rows.append(measure(OP, case + ", tie_order=fast", "scikit-image",
+                            lambda: sk_watershed(image, mk, **kw), repeat=rep,
+                            check="reference (exact)"))
+        for t in (1, 2):
+            def run_fast(t=t):
+                return segengine.watershed(image, mk, tie_order="fast", num_threads=t, **kw)
+            rows.append(measure(OP, case + ", tie_order=fast", f"segengine fast, {t} thread"
+                                + ("s" if t > 1 else ""), run_fast, repeat=rep,
+                                check=_fast_check(exact, run_fast())))
 
     # OpenCV: 8-bit 3-channel input, its own flooding rules and -1 boundaries: timing only.
     try:

@@ -164,10 +164,31 @@ void radix_sort(std::vector<C>& key, std::vector<I>& val, int nt) {
     }
 }
 
-// rank[p] for every in-mask pixel p: the number of in-mask pixels with a smaller code (equal
+// node[p].rank for every in-mask pixel p: the number of in-mask pixels with a smaller code (equal
 // values, equal ranks). Returns the number of rank levels (the in-mask pixel count).
-template <class S, class I>
-int64_t ranks(const S* img, const uint8_t* flags, bool masked, int64_t n, I* rank, int nt) {
+// Everything the flood reads or writes about a pixel, in one record (one cache line per
+// visit): its priority level (rank; unused for 8/16-bit images), the next pixel of its
+// level's FIFO, its label and its flags (watershed_grid.h).
+template <class I, class L>
+struct Cell {
+    I rank;
+    I next;
+    L label;
+    uint8_t flags;
+};
+
+// node[p].rank for every in-mask pixel p: the number of in-mask pixels with a smaller code (equal
+// values, equal ranks). Returns the number of rank levels (the in-mask pixel count).
+// Per-pixel queue state: the priority level (rank; unused for 8/16-bit images) and the
+// next pixel of its level's FIFO, side by side (one cache line per pixel visit).
+template <class I>
+struct Node {
+    I rank;
+    I next;
+};
+
+template <class S, class I, class L>
+int64_t ranks(const S* img, const uint8_t* flags, bool masked, int64_t n, Cell<I, L>* node, int nt) {
     using C = CodeT<S>;
     std::vector<I> idx;
     if (masked) {
@@ -193,7 +214,7 @@ int64_t ranks(const S* img, const uint8_t* flags, bool masked, int64_t n, I* ran
             while (r > 0 && key[static_cast<size_t>(r - 1)] == key[static_cast<size_t>(lo)]) --r;
             for (int64_t i = lo; i < hi; ++i) {
                 if (i > lo && key[static_cast<size_t>(i)] != key[static_cast<size_t>(i - 1)]) r = i;
-                rank[idx[static_cast<size_t>(i)]] = static_cast<I>(r);
+                node[idx[static_cast<size_t>(i)]].rank = static_cast<I>(r);
             }
         }
     }
@@ -202,49 +223,98 @@ int64_t ranks(const S* img, const uint8_t* flags, bool masked, int64_t n, I* ran
 
 // ---------------------------------------------------------------- flood
 
-// Bucket queue: one FIFO per priority level, linked through next[] (a pixel is queued at
-// most once, as it is labelled when it arrives). Levels are visited in increasing order;
-// arrivals are clamped to the level being emptied, so pixels leave in (priority, arrival)
-// order. `prio(p)` is the level of in-mask pixel p.
+// Calls f(q) for every neighbour q of p inside the image, in neighbour order (as
+// Grid::for_neighbors, with the border flag read from p's cell).
+template <class F>
+inline void each_neighbor(const Grid& g, int64_t p, bool border, F&& f) {
+    if (!border) {
+        for (int k = 0; k < g.nn; ++k) f(p + g.off[k]);
+        return;
+    }
+    int64_t c[kMaxDim];
+    g.coords(p, c);
+    for (int k = 0; k < g.nn; ++k) {
+        const int64_t* v = &g.vec[static_cast<size_t>(k) * g.ndim];
+        bool ok = true;
+        for (int d = 0; d < g.ndim; ++d) {
+            const int64_t x = c[d] + v[d];
+            if (x < 0 || x >= g.shape[d]) {
+                ok = false;
+                break;
+            }
+        }
+        if (ok) f(p + g.off[k]);
+    }
+}
+
+// Bucket queue: one FIFO per priority level, linked through the cells' `next` (a pixel is
+// queued at most once, as it is labelled when it arrives). Levels are visited in increasing
+// order; arrivals are clamped to the level being emptied, so pixels leave in (priority,
+// arrival) order. `prio(p, cell)` is the level of in-mask pixel p.
 template <class I, class L, class P>
-void flood_buckets(const uint8_t* flags, L* lab, const Grid& g, int64_t nlev, bool masked, P&& prio) {
+void flood_buckets(Cell<I, L>* cell, const Grid& g, int64_t nlev, bool masked, P&& prio) {
     const int64_t n = g.n;
     struct Fifo {
         I head, tail;
     };
     std::vector<Fifo> level(static_cast<size_t>(nlev), Fifo{I(-1), I(-1)});
-    std::vector<I> next(static_cast<size_t>(n));
     Fifo* lvl = level.data();
-    I* nx = next.data();
     auto push = [&](I q, int64_t r) {
         Fifo& f = lvl[r];
         if (f.head < 0) f.head = q;
-        else nx[f.tail] = q;
+        else cell[f.tail].next = q;
         f.tail = q;
-        nx[q] = I(-1);
+        cell[q].next = I(-1);
     };
     int64_t lo = nlev;
     for (int64_t p = 0; p < n; ++p) {
-        if (!lab[p]) continue;
-        const int64_t r = prio(p);
+        if (!cell[p].label) continue;
+        const int64_t r = prio(p, cell[p]);
         push(static_cast<I>(p), r);
         lo = r < lo ? r : lo;
     }
     for (int64_t r = lo; r < nlev; ++r) {
         I p = lvl[r].head;
         while (p >= 0) {
-            const L lb = lab[p];
-            auto visit = [&](int64_t q) {
-                if (lab[q] || (masked && !(flags[q] & kInside))) return;
-                lab[q] = lb;
-                int64_t rq = prio(q);
+            const Cell<I, L>& cp = cell[p];
+            const L lb = cp.label;
+            each_neighbor(g, p, cp.flags & kBorder, [&](int64_t q) {
+                Cell<I, L>& c = cell[q];
+                if (c.label || (masked && !(c.flags & kInside))) return;
+                c.label = lb;
+                int64_t rq = prio(q, c);
                 if (rq < r) rq = r;
                 push(static_cast<I>(q), rq);
-            };
-            g.for_neighbors(p, flags, visit);
-            p = nx[p];
+            });
+            p = cell[p].next;
         }
     }
+}
+
+template <class S, class L, class I>
+void fast_cells(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt) {
+    const int64_t n = g.n;
+    std::vector<Cell<I, L>> cells(static_cast<size_t>(n));
+    Cell<I, L>* cell = cells.data();
+    int64_t nlev = int64_t(1) << (8 * (sizeof(S) <= 2 ? sizeof(S) : 1));
+    {
+        std::vector<uint8_t> flags(static_cast<size_t>(n));
+        fast_flags(img, mask, flags.data(), g, nt);
+        const uint8_t* f = flags.data();
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t p = 0; p < n; ++p)
+            cell[p] = Cell<I, L>{I(0), I(-1), (f[p] & kInside) ? lab[p] : L(0), f[p]};
+        if constexpr (!kNarrow<S>) nlev = ranks(img, f, mask != nullptr, n, cell, nt);
+    }
+    if constexpr (kNarrow<S>) {
+        flood_buckets(cell, g, nlev, mask != nullptr,
+                      [img](int64_t p, const Cell<I, L>&) { return static_cast<int64_t>(code_of(img[p])); });
+    } else {
+        flood_buckets(cell, g, nlev, mask != nullptr,
+                      [](int64_t, const Cell<I, L>& c) { return static_cast<int64_t>(c.rank); });
+    }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t p = 0; p < n; ++p) lab[p] = cell[p].label;
 }
 
 template <class S, class L>
@@ -252,34 +322,8 @@ void fast_typed(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt
     const int64_t n = g.n;
     if (n == 0) return;
     if (n < kParallelMin) nt = 1;  // small images: thread start-up would cost more
-    std::vector<uint8_t> flags(static_cast<size_t>(n));
-    fast_flags(img, mask, flags.data(), g, nt);
-    const bool masked = mask != nullptr;
-    if (masked) {
-        const uint8_t* f = flags.data();
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t p = 0; p < n; ++p)
-            if (!(f[p] & kInside)) lab[p] = 0;
-    }
-    if constexpr (kNarrow<S>) {
-        const int64_t nlev = int64_t(1) << (8 * sizeof(S));
-        auto prio = [img](int64_t p) { return static_cast<int64_t>(code_of(img[p])); };
-        if (n < std::numeric_limits<int32_t>::max())
-            flood_buckets<int32_t>(flags.data(), lab, g, nlev, masked, prio);
-        else
-            flood_buckets<int64_t>(flags.data(), lab, g, nlev, masked, prio);
-    } else {
-        auto run = [&](auto tag) {
-            using I = decltype(tag);
-            std::vector<I> rank(static_cast<size_t>(n));
-            const int64_t nlev = ranks(img, flags.data(), masked, n, rank.data(), nt);
-            const I* rk = rank.data();
-            flood_buckets<I>(flags.data(), lab, g, nlev, masked,
-                             [rk](int64_t p) { return static_cast<int64_t>(rk[p]); });
-        };
-        if (n < std::numeric_limits<int32_t>::max()) run(int32_t(0));
-        else run(int64_t(0));
-    }
+    if (n < std::numeric_limits<int32_t>::max()) fast_cells<S, L, int32_t>(img, mask, lab, g, nt);
+    else fast_cells<S, L, int64_t>(img, mask, lab, g, nt);
 }
 
 void fast_one(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
