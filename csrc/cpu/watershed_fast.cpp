@@ -247,10 +247,12 @@ inline void each_neighbor(const Grid& g, int64_t p, bool border, F&& f) {
     }
 }
 
-// Bucket queue: one FIFO per priority level, linked through the cells' `next` (a pixel is
-// queued at most once, as it is labelled when it arrives). Levels are visited in increasing
-// order; arrivals are clamped to the level being emptied, so pixels leave in (priority,
-// arrival) order. `prio(p, cell)` is the level of in-mask pixel p.
+// Bucket queue: one FIFO per priority level. Pixels that arrive above the level being
+// emptied join their level's FIFO, a list linked through the cells' `next` (a pixel is
+// queued at most once, as it is labelled when it arrives); pixels that arrive at or below it
+// (clamped to it) join `cur`, a plain array read as a FIFO after that level's list: they
+// arrived after everything on the list. Levels are visited in increasing order, so pixels
+// leave in (priority, arrival) order. `prio(p, cell)` is the level of in-mask pixel p.
 template <class I, class L, class P>
 void flood_buckets(Cell<I, L>* cell, const Grid& g, int64_t nlev, bool masked, P&& prio) {
     const int64_t n = g.n;
@@ -273,21 +275,24 @@ void flood_buckets(Cell<I, L>* cell, const Grid& g, int64_t nlev, bool masked, P
         push(static_cast<I>(p), r);
         lo = r < lo ? r : lo;
     }
+    std::vector<I> cur;
+    cur.reserve(4096);
     for (int64_t r = lo; r < nlev; ++r) {
-        I p = lvl[r].head;
-        while (p >= 0) {
+        auto leave = [&](I p) {
             const Cell<I, L>& cp = cell[p];
             const L lb = cp.label;
             each_neighbor(g, p, cp.flags & kBorder, [&](int64_t q) {
                 Cell<I, L>& c = cell[q];
                 if (c.label || (masked && !(c.flags & kInside))) return;
                 c.label = lb;
-                int64_t rq = prio(q, c);
-                if (rq < r) rq = r;
-                push(static_cast<I>(q), rq);
+                const int64_t rq = prio(q, c);
+                if (rq <= r) cur.push_back(static_cast<I>(q));
+                else push(static_cast<I>(q), rq);
             });
-            p = cell[p].next;
-        }
+        };
+        for (I p = lvl[r].head; p >= 0; p = cell[p].next) leave(p);
+        for (size_t i = 0; i < cur.size(); ++i) leave(cur[i]);
+        cur.clear();
     }
 }
 
