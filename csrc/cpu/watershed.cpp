@@ -26,6 +26,7 @@
 #include <stdexcept>
 
 #include "parallel.h"
+#include "watershed_batch.h"
 #include "watershed_dispatch.h"
 #include "watershed_flood.h"
 #include "watershed_grid.h"
@@ -59,29 +60,12 @@ void watershed_batch(const void* images, int dtype, const uint8_t* masks, void* 
                      int label_bytes, int64_t batch, const Geometry& geom,
                      const Geometry* minima_geom, double compactness, bool watershed_line,
                      int num_threads) {
-    detail::Grid g(geom);
-    const bool minima = minima_geom != nullptr;
-    if (minima && label_bytes != 4) throw std::invalid_argument("watershed: minima markers need int32 labels");
-    detail::Grid gm(minima ? *minima_geom : geom);
-    const int64_t n = g.n;
-    const size_t isz = detail::dtype_size(dtype);
-    std::exception_ptr error;
-    const int nt = resolve_threads(num_threads);
-    (void)nt;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (int64_t b = 0; b < batch; ++b) {
-        try {
-            const void* img = static_cast<const char*>(images) + static_cast<size_t>(b * n) * isz;
-            const uint8_t* m = masks ? masks + b * n : nullptr;
-            void* lab = static_cast<char*>(labels) + static_cast<size_t>(b * n) * label_bytes;
-            if (minima) detail::minima_one(img, dtype, m, static_cast<int32_t*>(lab), gm);
-            detail::watershed_one(img, dtype, m, lab, label_bytes, g, compactness, watershed_line, -1);
-        } catch (...) {
-#pragma omp critical(seg_ws_error)
-            if (!error) error = std::current_exception();
-        }
-    }
-    if (error) std::rethrow_exception(error);
+    detail::for_each_item(images, dtype, masks, labels, label_bytes, batch, geom, minima_geom,
+                          resolve_threads(num_threads),
+                          [&](const void* img, const uint8_t* m, void* lab, const detail::Grid& g) {
+                              detail::watershed_one(img, dtype, m, lab, label_bytes, g, compactness,
+                                                    watershed_line, -1);
+                          });
 }
 
 }  // namespace ws

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "parallel.h"
+#include "watershed_batch.h"
 #include "watershed_dispatch.h"
 #include "watershed_grid.h"
 #include "watershed_minima.h"
@@ -354,31 +355,14 @@ void watershed_fast(const void* image, int dtype, const uint8_t* mask, void* lab
 void watershed_fast_batch(const void* images, int dtype, const uint8_t* masks, void* labels,
                           int label_bytes, int64_t batch, const Geometry& geom,
                           const Geometry* minima_geom, int num_threads) {
-    detail::Grid g(geom);
-    const bool minima = minima_geom != nullptr;
-    if (minima && label_bytes != 4) throw std::invalid_argument("watershed: minima markers need int32 labels");
-    detail::Grid gm(minima ? *minima_geom : geom);
-    const int64_t n = g.n;
-    const size_t isz = detail::dtype_size(dtype);
+    // a batch of one item gets the threads; larger batches run items in parallel
     const int nt = resolve_threads(num_threads);
     const int inner = batch == 1 ? nt : 1;
-    const int outer = batch == 1 ? 1 : nt;
-    (void)outer;
-    std::exception_ptr error;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(outer)
-    for (int64_t b = 0; b < batch; ++b) {
-        try {
-            const void* img = static_cast<const char*>(images) + static_cast<size_t>(b * n) * isz;
-            const uint8_t* m = masks ? masks + b * n : nullptr;
-            void* lab = static_cast<char*>(labels) + static_cast<size_t>(b * n) * label_bytes;
-            if (minima) detail::minima_one(img, dtype, m, static_cast<int32_t*>(lab), gm);
-            detail::fast_one(img, dtype, m, lab, label_bytes, g, inner);
-        } catch (...) {
-#pragma omp critical(seg_ws_fast_error)
-            if (!error) error = std::current_exception();
-        }
-    }
-    if (error) std::rethrow_exception(error);
+    detail::for_each_item(images, dtype, masks, labels, label_bytes, batch, geom, minima_geom,
+                          batch == 1 ? 1 : nt,
+                          [&](const void* img, const uint8_t* m, void* lab, const detail::Grid& g) {
+                              detail::fast_one(img, dtype, m, lab, label_bytes, g, inner);
+                          });
 }
 
 }  // namespace ws

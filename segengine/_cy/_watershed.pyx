@@ -168,9 +168,10 @@ def local_minima_markers(image, mask, labels, spatial_shape, neighbors):
 
 
 def watershed_batch(images, masks, labels, spatial_shape, neighbors, minima_neighbors,
-                    double compactness, bint watershed_line, int num_threads):
-    """Batched :func:`watershed` over the first axis (OpenMP over items, ``num_threads``
-    resolved by the caller).
+                    double compactness, bint watershed_line, bint fast, int num_threads):
+    """Batched :func:`watershed` (``fast``: :func:`watershed_fast`, which takes neither
+    compactness nor lines) over the first axis, items in parallel (``num_threads`` resolved
+    by the caller; the fast mode gives a batch of one item the threads).
 
     ``minima_neighbors`` not None: seed every item from its local minima (int32 labels).
     """
@@ -184,27 +185,12 @@ def watershed_batch(images, masks, labels, spatial_shape, neighbors, minima_neig
         gm = _geometry(spatial_shape, minima_neighbors)
         gmp = &gm
     with nogil:
-        c_watershed_batch(f.image, f.dtype, f.mask, f.labels, f.label_bytes, batch, f.geom, gmp,
-                          compactness, watershed_line, num_threads)
-
-
-def watershed_fast_batch(images, masks, labels, spatial_shape, neighbors, minima_neighbors,
-                         int num_threads):
-    """Batched :func:`watershed_fast` over the first axis (items in parallel; a batch of one
-    item gets the threads). ``minima_neighbors`` not None: seed every item from its local
-    minima (int32 labels)."""
-    if images.size == 0:
-        return
-    cdef Flood f = _flood(images, masks, labels, spatial_shape, neighbors)
-    cdef int64_t batch = images.shape[0]
-    cdef Geometry gm
-    cdef const Geometry* gmp = NULL
-    if minima_neighbors is not None:
-        gm = _geometry(spatial_shape, minima_neighbors)
-        gmp = &gm
-    with nogil:
-        c_watershed_fast_batch(f.image, f.dtype, f.mask, f.labels, f.label_bytes, batch, f.geom,
-                               gmp, num_threads)
+        if fast:
+            c_watershed_fast_batch(f.image, f.dtype, f.mask, f.labels, f.label_bytes, batch,
+                                   f.geom, gmp, num_threads)
+        else:
+            c_watershed_batch(f.image, f.dtype, f.mask, f.labels, f.label_bytes, batch, f.geom,
+                              gmp, compactness, watershed_line, num_threads)
 
 
 def flood_levels(const double[::1] priority, const uint8_t[::1] seeds, const uint8_t[::1] inside,

@@ -58,6 +58,8 @@ the exact heap (labels are set at pop time). Measure with
 
 from __future__ import annotations
 
+from typing import NamedTuple, Optional
+
 import numpy as np
 import torch
 
@@ -182,12 +184,8 @@ def flood_batch_arrays(raw, markers, seed_count, fp, off, minima_conn, mask, com
     else:
         out_dtype = markers.dtype
         labels = work_labels(markers)
-    if fast:
-        _ext().watershed_fast_batch(img, mask_u8, labels, np.asarray(spatial, dtype=np.int64),
-                                    neighbor_vectors(fp, off), mvecs, num_threads)
-    else:
-        _ext().watershed_batch(img, mask_u8, labels, np.asarray(spatial, dtype=np.int64),
-                               neighbor_vectors(fp, off), mvecs, compactness, wsl, num_threads)
+    _ext().watershed_batch(img, mask_u8, labels, np.asarray(spatial, dtype=np.int64),
+                           neighbor_vectors(fp, off), mvecs, compactness, wsl, fast, num_threads)
     return labels if labels.dtype == out_dtype else labels.astype(out_dtype)
 
 
@@ -284,6 +282,32 @@ def _numpy_args(raw, markers, connectivity, offset, compactness, spatial):
 
 # ----------------------------------------------------------------------------- public API
 
+class _TensorArgs(NamedTuple):
+    markers: Optional[torch.Tensor]
+    mask: Optional[torch.Tensor]
+    footprint: torch.Tensor
+    offset: list
+    minima_conn: float
+    compactness: float
+    watershed_line: bool
+    seed_count: Optional[float]
+    fast: bool
+    threads: int
+
+
+def _tensor_args(image, spatial_ndim, markers, connectivity, offset, mask_t, compactness,
+                 watershed_line, tie_order, num_threads) -> _TensorArgs:
+    """The op arguments shared by :func:`watershed` and :func:`watershed_batch` on tensors,
+    checked from metadata only (``torch.compile`` traces this)."""
+    fp, off = footprint_tensor(spatial_ndim, connectivity, offset)
+    comp = check_compactness(compactness)
+    fast = check_tie_order(tie_order, comp, bool(watershed_line))
+    threads = op_threads(num_threads)
+    markers_t, seed_count = _marker_args(markers, tuple(image.shape), image.device)
+    return _TensorArgs(markers_t, mask_t, fp, off, minima_connectivity(markers, connectivity),
+                       comp, bool(watershed_line), seed_count, fast, threads)
+
+
 def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compactness=0.0,
               watershed_line=False, tie_order="exact", num_threads=None):
     """Find watershed basins in an image flooded from given markers.
@@ -379,16 +403,11 @@ def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compa
     """
     if isinstance(image, torch.Tensor):
         check_tensor_image(image)
-        shape = tuple(image.shape)
-        fp, off = footprint_tensor(image.dim(), connectivity, offset)
-        mask_t = mask_tensor(mask, shape, image.device)
-        comp = check_compactness(compactness)
-        fast = check_tie_order(tie_order, comp, bool(watershed_line))
-        threads = op_threads(num_threads)
-        markers_t, seed_count = _marker_args(markers, shape, image.device)
-        return _watershed_op(image, markers_t, mask_t, fp, off,
-                             minima_connectivity(markers, connectivity), comp,
-                             bool(watershed_line), seed_count, fast, threads)
+        a = _tensor_args(image, image.dim(), markers, connectivity, offset,
+                         mask_tensor(mask, tuple(image.shape), image.device), compactness,
+                         watershed_line, tie_order, num_threads)
+        return _watershed_op(image, a.markers, a.mask, a.footprint, a.offset, a.minima_conn,
+                             a.compactness, a.watershed_line, a.seed_count, a.fast, a.threads)
     raw = image_view(image)
     mask_u8 = mask_array(mask, raw.shape)
     threads = op_threads(num_threads)
@@ -429,15 +448,12 @@ def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None
     if isinstance(images, torch.Tensor):
         check_tensor_image(images, min_ndim=2, name="images")
         shape = tuple(images.shape)
-        fp, off = footprint_tensor(images.dim() - 1, connectivity, offset)
-        mask_t = mask_tensor(mask, shape, images.device, broadcast_from=shape[1:])
-        comp = check_compactness(compactness)
-        fast = check_tie_order(tie_order, comp, bool(watershed_line))
-        threads = op_threads(num_threads)
-        markers_t, seed_count = _marker_args(markers, shape, images.device)
-        return _watershed_batch_op(images, markers_t, mask_t, fp, off,
-                                   minima_connectivity(markers, connectivity), comp,
-                                   bool(watershed_line), seed_count, threads, fast)
+        a = _tensor_args(images, images.dim() - 1, markers, connectivity, offset,
+                         mask_tensor(mask, shape, images.device, broadcast_from=shape[1:]),
+                         compactness, watershed_line, tie_order, num_threads)
+        return _watershed_batch_op(images, a.markers, a.mask, a.footprint, a.offset,
+                                   a.minima_conn, a.compactness, a.watershed_line, a.seed_count,
+                                   a.threads, a.fast)
     raw = image_view(images)
     if raw.ndim < 2:
         raise ValueError(f"`images` must have shape (B, *spatial) with at least one spatial "
