@@ -127,10 +127,10 @@ def local_minima_reference(image, connectivity=1):
     return out
 
 
-def watershed_reference(image, markers, connectivity=1, mask=None, compactness=0.0,
-                        watershed_line=False, offset=None):
-    """Reference watershed. ``markers``: integer array or None (local minima);
-    ``connectivity``: int or footprint array. Returns labels with the markers' dtype."""
+def _flood_setup(image, markers, connectivity, mask, offset):
+    """What both reference floods start from: float64 values, the shape, the neighbour
+    offsets, a writable in-mask array, and the labels (markers inside the mask; local minima
+    labelled as ``ndi.label`` when ``markers`` is None)."""
     image = np.asarray(image)
     values = image.astype(np.float64)
     shape = image.shape
@@ -145,6 +145,14 @@ def watershed_reference(image, markers, connectivity=1, mask=None, compactness=0
         mins = local_minima_reference(image, connectivity) & inside
         markers = ndi.label(mins, structure=ndi.generate_binary_structure(image.ndim, connectivity))[0]
     out = np.where(inside, np.asarray(markers), 0).astype(np.asarray(markers).dtype)
+    return values, shape, offsets, inside, out
+
+
+def watershed_reference(image, markers, connectivity=1, mask=None, compactness=0.0,
+                        watershed_line=False, offset=None):
+    """Reference watershed. ``markers``: integer array or None (local minima);
+    ``connectivity``: int or footprint array. Returns labels with the markers' dtype."""
+    values, shape, offsets, inside, out = _flood_setup(image, markers, connectivity, mask, offset)
     compact = compactness > 0
     heap = _Heap()
     for p in np.ndindex(shape):
@@ -188,20 +196,7 @@ def watershed_fast_reference(image, markers, connectivity=1, mask=None, offset=N
     as float64 (-0.0 == 0.0). ``markers`` None: the local minima, labelled as in
     :func:`watershed_reference`. Returns labels with the markers' dtype.
     """
-    image = np.asarray(image)
-    values = image.astype(np.float64)
-    shape = image.shape
-    if np.isscalar(connectivity):
-        fp = ndi.generate_binary_structure(image.ndim, connectivity)
-    else:
-        fp = np.asarray(connectivity, dtype=bool)
-    center = tuple(s // 2 for s in fp.shape) if offset is None else tuple(offset)
-    offsets = _offsets(fp, center)
-    inside = np.ones(shape, bool) if mask is None else np.asarray(mask, bool)
-    if markers is None:
-        mins = local_minima_reference(image, connectivity) & inside
-        markers = ndi.label(mins, structure=ndi.generate_binary_structure(image.ndim, connectivity))[0]
-    out = np.where(inside, np.asarray(markers), 0).astype(np.asarray(markers).dtype)
+    values, shape, offsets, inside, out = _flood_setup(image, markers, connectivity, mask, offset)
     heap = []
     age = 0
     for p in np.ndindex(shape):
