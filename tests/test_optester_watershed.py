@@ -199,27 +199,17 @@ def reference_fast(image, markers=None, **kwargs):
     return torch.from_numpy(watershed_fast_reference(image.numpy(), mk, **kw))
 
 
-class TestWatershedFastOp(OpTester):
-    """tie_order="fast": few grey levels (ties between labels), a mask, full connectivity;
+class TestWatershedFastOp(TestWatershedOp):
+    """tie_order="fast" on TestWatershedOp's inputs (few grey levels: ties between labels);
     vs the reference of its tie rule; 1/2/3 threads identical."""
-    op_name = "watershed"
-    dtypes = DTYPES
-    differentiable = False
-    batched = False
     threaded = True
-
-    def fn(self, *args, **kwargs):
-        return segengine.watershed(*args, **kwargs)
 
     def reference(self, *args, **kwargs):
         return reference_fast(*args, **kwargs)
 
     def make_inputs(self, dtype, device, seed=0):
-        rng = np.random.default_rng(seed)
-        image = _image(rng, SHAPE, dtype).to(device)
-        markers = _markers(rng, SHAPE).to(device)
-        mask = torch.from_numpy(rng.random(SHAPE) > 0.15).to(device)
-        return (image, markers), {"connectivity": 2, "mask": mask, "tie_order": "fast"}
+        args, kwargs = super().make_inputs(dtype, device, seed)
+        return args, {**kwargs, "tie_order": "fast"}
 
     def bad_inputs(self):
         img = torch.zeros(4, 5)
