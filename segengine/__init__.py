@@ -8,8 +8,18 @@ Public functions are imported on first use so that ``import segengine`` stays ch
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # the lazy names below, for type checkers (the package ships py.typed)
+    from segengine import densecrf, maxflow, metrics, nn
+    from segengine.ops.crf import dense_crf
+    from segengine.ops.graphcut import graphcut
+    from segengine.ops.lattice import PermutohedralLattice, bilateral_filter, permutohedral_filter
+    from segengine.ops.multilabel import alpha_beta_swap, alpha_expansion
+    from segengine.ops.upsample import upsample_argmax, upsample_cross_entropy
+    from segengine.ops.watershed import watershed, watershed_batch
+
+    __version__: str
 
 _LAZY = {
     "upsample_argmax": "segengine.ops.upsample",
@@ -27,9 +37,24 @@ _LAZY = {
 _SUBMODULES = ("densecrf", "maxflow", "nn", "metrics")
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)
+# __version__ is read from the installed package metadata on first access (__getattr__ below),
+# so that the version is written once, in pyproject.toml.
 
 
-def __getattr__(name):
+def _version() -> str:
+    """The installed distribution's version (``0+unknown`` for a source tree nobody installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("segengine")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def __getattr__(name: str):
+    if name == "__version__":  # read from the package metadata on first use
+        value = globals()["__version__"] = _version()
+        return value
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
@@ -42,4 +67,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | {"__version__"})

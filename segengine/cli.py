@@ -8,12 +8,124 @@ need, and the dask commands import :mod:`segengine.dask._cli` only when they run
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+
+def _bundled_libraries(package_dir: Path) -> list[str]:
+    """Shared libraries a wheel repair tool copied in: ``segengine.libs/`` beside the package
+    (auditwheel, delvewheel) or ``segengine/.dylibs/`` inside it (delocate)."""
+    names = []
+    for folder in (package_dir.parent / "segengine.libs", package_dir / ".dylibs"):
+        if folder.is_dir():
+            names += sorted(p.name for p in folder.iterdir() if p.is_file())
+    return names
+
+
+def describe_build(kind: str, *, location: str = "", wheel_tags: Sequence[str] = (),
+                   direct_url: dict | None = None, bundled: Sequence[str] = ()) -> str:
+    """One line saying which build of segengine this is.
+
+    Parameters
+    ----------
+    kind : {"editable", "installed", "source"}
+        ``editable``: an editable install of a checkout; ``installed``: a copy installed from
+        a wheel (the wheel pip built from an sdist or a folder counts as that, see below);
+        ``source``: a source tree on ``sys.path`` that no installed distribution describes.
+    location : str
+        The checkout (editable, source) or the folder of the installed package.
+    wheel_tags : sequence of str
+        The ``Tag:`` lines of the installed ``.dist-info/WHEEL`` file, e.g.
+        ``["cp311-cp311-manylinux_2_34_x86_64"]``.
+    direct_url : dict or None
+        The installed ``direct_url.json`` (PEP 610): present when pip installed from a URL or
+        a local file or folder, absent for an install from an index.
+    bundled : sequence of str
+        File names of the libraries the wheel repair tool bundled.
+
+    Returns
+    -------
+    str
+        e.g. ``"binary wheel cp311-cp311-manylinux_2_34_x86_64 (bundled: libgomp-....so.1.0.0)"``.
+    """
+    if kind == "editable":
+        return f"editable install of the source tree {location} (compiled in place)"
+    if kind == "source":
+        return f"source tree {location} (not installed; compiled in place)"
+    tags = ", ".join(wheel_tags) or "unknown tag"
+    url = (direct_url or {}).get("url", "")
+    origin = f", installed from {url.rsplit('/', 1)[-1]}" if url else ""
+    repaired = any(("manylinux" in t or "musllinux" in t) for t in wheel_tags)
+    if repaired or bundled:
+        extra = f" (bundled: {', '.join(bundled)})" if bundled else ""
+        return f"binary wheel {tags}{extra}{origin}"
+    # pip builds a wheel from an sdist or a folder and installs it: a platform tag that no
+    # repair tool made portable (linux_x86_64, or macOS/Windows without bundled libraries).
+    if url.endswith((".tar.gz", ".zip")):
+        return f"built from the sdist {url.rsplit('/', 1)[-1]} on this machine ({tags})"
+    if "dir_info" in (direct_url or {}):
+        return f"built from the source folder {url} on this machine ({tags})"
+    if url.endswith(".whl"):
+        return f"wheel built on a machine like this one, not repaired ({tags}{origin})"
+    return f"built from source on this machine ({tags})"
+
+
+def build_kind() -> str:
+    """Which build of segengine is imported: wheel, built from an sdist, editable, or a source tree."""
+    from importlib import metadata
+
+    import segengine
+
+    package_dir = Path(segengine.__file__).resolve().parent
+    dists = list(metadata.distributions(name="segengine"))
+    for dist in dists:  # an editable install whose source tree holds the imported package
+        info = json.loads(dist.read_text("direct_url.json") or "{}")
+        if info.get("dir_info", {}).get("editable"):
+            root = Path(url2pathname(urlparse(info.get("url", "")).path)).resolve()
+            if package_dir.is_relative_to(root):
+                return describe_build("editable", location=str(root))
+    for dist in dists:  # an installed copy whose files are the imported ones
+        wheel = dist.read_text("WHEEL")
+        here = Path(dist.locate_file("segengine/__init__.py")).resolve().parent
+        if wheel and here == package_dir:
+            tags = [line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")]
+            return describe_build("installed", location=str(package_dir), wheel_tags=tags,
+                                  direct_url=json.loads(dist.read_text("direct_url.json") or "null"),
+                                  bundled=_bundled_libraries(package_dir))
+    return describe_build("source", location=str(package_dir.parent))
+
+
+def compiled_lines() -> list[str]:
+    """The compiled extensions' facts: compiler, OpenMP, instruction sets, run-time dispatch."""
+    try:
+        from segengine._cy import _runtime
+    except ImportError as exc:
+        return [f"compiled extensions: missing ({exc})"]
+    f = _runtime.build_facts()
+    lines = [f"compiled extensions: yes, {f['compiler']}, C++ {f['cplusplus']}"]
+    if f["openmp"]:
+        lines.append(f"OpenMP: on, specification {f['openmp_spec']}, runtime "
+                     f"{f['openmp_library'] or 'unknown'}, default threads {_runtime.max_threads()}")
+    else:
+        lines.append("OpenMP: off (serial kernels)")
+    cpu = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in f["cpu"].items())
+    lines.append(f"instruction sets compiled for: {' '.join(f['isa']) or 'compiler default'}"
+                 + (f"; this processor: {cpu}" if cpu else ""))
+    if f["dispatch"]:
+        lines.append("run-time dispatch (other kernels: the instruction sets above only):")
+        lines += [f"  - {d}" for d in f["dispatch"]]
+    else:
+        lines.append("run-time dispatch: none (every kernel runs the instruction sets above)")
+    return lines
 
 
 def info_lines() -> list[str]:
-    """Versions and capabilities, one fact per line."""
+    """Versions, build, and capabilities, one fact per line."""
     import numpy as np
     import torch
 
@@ -21,14 +133,10 @@ def info_lines() -> list[str]:
     from segengine import _cuda
 
     lines = [f"segengine {segengine.__version__}",
+             f"build: {build_kind()}",
              f"Python {platform.python_version()} on {platform.system()} {platform.machine()}",
              f"torch {torch.__version__}, numpy {np.__version__}"]
-    try:
-        from segengine._cy import _runtime
-        lines.append(f"compiled extensions: yes, OpenMP {'on' if _runtime.openmp_enabled() else 'off'} "
-                     f"(OpenMP default threads {_runtime.max_threads()})")
-    except ImportError as exc:
-        lines.append(f"compiled extensions: missing ({exc})")
+    lines += compiled_lines()
     lines.append(f"threads used by default (torch.get_num_threads()): {torch.get_num_threads()}")
     cuda = torch.cuda.is_available()
     lines.append(f"CUDA available to torch: {cuda}"
@@ -182,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``segengine`` command."""
     parser = argparse.ArgumentParser(prog="segengine", description="segengine command line")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="versions, threads, OpenMP, CUDA/CuPy/NVRTC availability")
+    sub.add_parser("info", help="versions, build (wheel/sdist/editable, compiler, OpenMP, instruction "
+                                "sets), threads, CUDA/CuPy/NVRTC availability")
     demo = sub.add_parser("demo", help="run every op on a shipped image and write before/after PNGs")
     demo.add_argument("--out", default="segengine_demo", help="folder for the PNG images (default: %(default)s)")
     demo.add_argument("--device", default="cpu", help="torch device to run on (default: %(default)s)")
