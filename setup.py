@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
@@ -85,26 +84,10 @@ def _pyx_sources(pyx):
     return []
 
 
-class BuildExt(build_ext):
-    """``build_ext`` that builds the extensions in parallel unless told otherwise, and stops
-    with a clear message on MSVC."""
-
-    def finalize_options(self):
-        if self.parallel is None:
-            jobs = os.environ.get("SEGENGINE_BUILD_JOBS") or os.cpu_count() or 1
-            self.parallel = int(jobs)
-        super().finalize_options()
-
-    def build_extensions(self):
-        if self.compiler.compiler_type == "msvc":
-            raise SystemExit("segengine: the C++ kernels need GCC or Clang (they use GCC vector "
-                             "extensions and GCC-style flags); MSVC cannot build them. On Windows "
-                             "use WSL, or a Linux or macOS machine.")
-        super().build_extensions()
-
-
 def extensions():
-    omp_c, omp_l = openmp_flags()
+    """One Extension per ``segengine/_cy/_*.pyx``, the one with most C++ sources first (a parallel
+    build then starts the longest one first). OpenMP flags and Cython are applied when
+    ``build_ext`` runs (:class:`BuildExt`), so that making an sdist compiles and generates nothing."""
     dbg_c, dbg_l = debug_flags()
     wanted = {n for n in os.environ.get("SEGENGINE_EXTS", "").split(",") if n}
     exts = []
@@ -118,20 +101,49 @@ def extensions():
                 [str(pyx.relative_to(ROOT))],
                 include_dirs=["csrc/cpu", "csrc", "csrc/common", np.get_include()],
                 language="c++",
-                extra_compile_args=BASE_FLAGS + omp_c + dbg_c,
-                extra_link_args=omp_l + dbg_l,
-                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
-                + ([("SEGENGINE_OPENMP", "1")] if omp_c else []),
+                extra_compile_args=BASE_FLAGS + dbg_c,
+                extra_link_args=dbg_l,
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             )
         )
-    # Most C++ sources first, so that a parallel build starts the longest extension first.
     exts.sort(key=lambda e: -len(_pyx_sources(e.sources[0])))
-    return cythonize(
-        exts,
-        language_level=3,
-        compiler_directives={"boundscheck": False, "wraparound": False,
-                             "cdivision": True, "embedsignature": True},
-    )
+    return exts
+
+
+class BuildExt(build_ext):
+    """``build_ext`` that adds the OpenMP flags, runs Cython, builds the extensions in parallel
+    unless told otherwise, and stops with a clear message on MSVC."""
+
+    def finalize_options(self):
+        if self.parallel is None:
+            jobs = os.environ.get("SEGENGINE_BUILD_JOBS") or os.cpu_count() or 1
+            self.parallel = int(jobs)
+        super().finalize_options()
+
+    def build_extensions(self):
+        if self.compiler.compiler_type == "msvc":
+            raise SystemExit("segengine: the C++ kernels need GCC or Clang (they use GCC vector "
+                             "extensions and GCC-style flags); MSVC cannot build them. On Windows "
+                             "use WSL, or a Linux or macOS machine.")
+        from Cython.Build import cythonize
+
+        omp_c, omp_l = openmp_flags()
+        for ext in self.extensions:
+            ext.extra_compile_args = ext.extra_compile_args + omp_c
+            ext.extra_link_args = ext.extra_link_args + omp_l
+            if omp_c:
+                ext.define_macros = ext.define_macros + [("SEGENGINE_OPENMP", "1")]
+            if not ext.sources[0].endswith(".pyx"):
+                continue
+            new = cythonize([ext], language_level=3,
+                            compiler_directives={"boundscheck": False, "wraparound": False,
+                                                 "cdivision": True, "embedsignature": True})[0]
+            # In place (setuptools has prepared these objects): the generated .cpp, and what the
+            # .pyx's "# distutils:" lines add (its C++ sources, libraries).
+            for attr in ("sources", "libraries", "language", "include_dirs", "define_macros",
+                         "extra_compile_args", "extra_link_args", "depends"):
+                setattr(ext, attr, getattr(new, attr))
+        super().build_extensions()
 
 
 setup(
