@@ -76,9 +76,25 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: Optional[int]
     Parameters
     ----------
     pred, target : integer tensors or arrays of the same shape
+        Predicted and true labels, any number of dimensions (e.g. ``[B, H, W]``), on one
+        device.
     num_classes : int
+        Number of classes n (1 <= n <= 2**30).
     ignore_index : int, optional
         Target value to leave out.
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray
+        int64 ``[n, n]`` counts; a tensor on the labels' device, or numpy for numpy input.
+
+    Raises
+    ------
+    ValueError
+        Shapes or devices differ, a bad ``num_classes``, or a label outside ``[0, n)`` (other
+        than ``ignore_index`` in ``target``).
+    TypeError
+        Labels that are not integers.
     """
     n = _check_num_classes(num_classes)
     p, was_numpy = as_tensor(pred, "pred")
@@ -116,7 +132,22 @@ def _out(value: torch.Tensor, was_numpy: bool):
 
 def iou(pred, target, num_classes: int, ignore_index: Optional[int] = None):
     """Per-class intersection over union ``[num_classes]`` (float64); NaN for a class
-    absent from both prediction and target."""
+    absent from both prediction and target.
+
+    Parameters
+    ----------
+    pred, target : integer tensors or arrays of the same shape
+        Predicted and true labels (see :func:`confusion_matrix`).
+    num_classes : int
+        Number of classes.
+    ignore_index : int, optional
+        Target value to leave out.
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray
+        float64 ``[num_classes]``: ``TP / (TP + FP + FN)`` per class.
+    """
     n = _check_num_classes(num_classes)
     p, was_numpy = as_tensor(pred, "pred")
     t, _ = as_tensor(target, "target")
@@ -124,7 +155,22 @@ def iou(pred, target, num_classes: int, ignore_index: Optional[int] = None):
 
 
 def mean_iou(pred, target, num_classes: int, ignore_index: Optional[int] = None):
-    """Mean IoU over the classes present in the prediction or the target (0-D float64)."""
+    """Mean IoU over the classes present in the prediction or the target (0-D float64).
+
+    Parameters
+    ----------
+    pred, target : integer tensors or arrays of the same shape
+        Predicted and true labels (see :func:`confusion_matrix`).
+    num_classes : int
+        Number of classes.
+    ignore_index : int, optional
+        Target value to leave out.
+
+    Returns
+    -------
+    torch.Tensor or float
+        0-D float64 tensor (a float for numpy input); NaN when no class is present.
+    """
     n = _check_num_classes(num_classes)
     p, was_numpy = as_tensor(pred, "pred")
     t, _ = as_tensor(target, "target")
@@ -132,7 +178,22 @@ def mean_iou(pred, target, num_classes: int, ignore_index: Optional[int] = None)
 
 
 def pixel_accuracy(pred, target, num_classes: int, ignore_index: Optional[int] = None):
-    """Fraction of the non-ignored pixels predicted correctly (0-D float64; NaN if none)."""
+    """Fraction of the non-ignored pixels predicted correctly (0-D float64; NaN if none).
+
+    Parameters
+    ----------
+    pred, target : integer tensors or arrays of the same shape
+        Predicted and true labels (see :func:`confusion_matrix`).
+    num_classes : int
+        Number of classes.
+    ignore_index : int, optional
+        Target value to leave out.
+
+    Returns
+    -------
+    torch.Tensor or float
+        0-D float64 tensor (a float for numpy input).
+    """
     n = _check_num_classes(num_classes)
     p, was_numpy = as_tensor(pred, "pred")
     t, _ = as_tensor(target, "target")
@@ -147,7 +208,16 @@ class ConfusionMatrix:
     Parameters
     ----------
     num_classes : int
+        Number of classes n.
     ignore_index : int, optional
+        Target value to leave out.
+
+    Examples
+    --------
+    >>> cm = segengine.metrics.ConfusionMatrix(21, ignore_index=255)
+    >>> for pred, target in batches:
+    ...     cm.update(pred, target)
+    >>> cm.mean_iou()
     """
 
     def __init__(self, num_classes: int, ignore_index: Optional[int] = None):
@@ -156,9 +226,18 @@ class ConfusionMatrix:
         self.matrix: Optional[torch.Tensor] = None
 
     def reset(self) -> None:
+        """Forget every update."""
         self.matrix = None
 
     def update(self, pred, target) -> None:
+        """Add the counts of one batch.
+
+        Parameters
+        ----------
+        pred, target : integer tensors or arrays of the same shape
+            As in :func:`confusion_matrix`; the counts are added on the device of the first
+            update.
+        """
         p, _ = as_tensor(pred, "pred")
         t, _ = as_tensor(target, "target")
         cm = _confusion(p, t, self.num_classes, self.ignore_index)
@@ -173,10 +252,13 @@ class ConfusionMatrix:
         return self.matrix
 
     def iou(self) -> torch.Tensor:
+        """Per-class IoU ``[num_classes]`` float64 of the accumulated counts (NaN: absent class)."""
         return _iou_from_cm(self.compute())
 
     def mean_iou(self) -> torch.Tensor:
+        """Mean IoU (0-D float64) over the classes present in the accumulated counts."""
         return _mean_present(self.iou())
 
     def pixel_accuracy(self) -> torch.Tensor:
+        """Fraction of the counted pixels predicted correctly (0-D float64; NaN if none)."""
         return _accuracy_from_cm(self.compute())

@@ -82,7 +82,7 @@ bilateral_compat, normalization, spacing
         there to avoid oversubscription.
     depth : None, int, sequence of ints (one per spatial axis) or dict {spatial axis: int}
         Halo in pixels when the spatial axes are chunked (ignored otherwise). Spatial axes
-        are numbered from 0 (the first axis after C). None: :func:`default_crf_depth`,
+        are numbered from 0 (the first axis after C). None: ``segengine.dask._crf.default_crf_depth``,
         ``ceil(3 * s / spacing)`` with ``s`` the widest kernel's spatial standard deviation,
         capped at the chunk size (largest chunk) along each axis (a ``UserWarning`` says when
         the cap applies: rechunk to chunks of at least the halo for the full one). Chunks

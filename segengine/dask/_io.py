@@ -196,7 +196,7 @@ def open_array(path, chunks=None, component=None):
     ValueError
         An unsupported format; a zarr group without ``component``; a zarr output left
         incomplete by an interrupted run (its ``segengine_complete`` attribute is false, or it
-        is the ``.partial-`` temporary of one); a TIFF larger than :data:`SMALL_FILE_LIMIT`.
+        is the ``.partial-`` temporary of one); a TIFF larger than ``SMALL_FILE_LIMIT`` (2 GiB).
     ImportError
         A TIFF file and no tifffile.
 
@@ -233,6 +233,17 @@ def is_complete(path, component=None) -> bool:
     attribute is true; a ``.npy``/TIFF file when it exists under its final name and its header
     reads (those are renamed into place only once written). Missing paths, ``.partial-``
     temporaries and stores written by other tools give False.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A zarr store, ``.npy`` or TIFF file.
+    component : str, optional
+        The array inside a zarr group.
+
+    Returns
+    -------
+    bool
     """
     path = _fspath(path, "path")
     if PARTIAL_TAG in os.path.basename(path) or not os.path.exists(path):
@@ -355,7 +366,7 @@ def save_array(x, path, overwrite=False, *, scheduler=None, progress=False, zarr
     zarr_format : {2, 3}, optional
         Zarr format of the store (default: zarr's default, 3).
     max_bytes : int, optional
-        Size limit of ``.npy``/TIFF outputs (default :data:`SMALL_FILE_LIMIT`).
+        Size limit of ``.npy``/TIFF outputs (default ``SMALL_FILE_LIMIT``, 2 GiB).
 
     Raises
     ------

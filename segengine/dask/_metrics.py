@@ -106,7 +106,8 @@ def mean_iou(pred, target, num_classes: int, ignore_index=None, split_every=None
 
     Raises
     ------
-    As :func:`confusion_matrix`.
+    TypeError, ValueError
+        As :func:`confusion_matrix`.
     """
     import dask.array as da
     cm = confusion_matrix(pred, target, num_classes, ignore_index, split_every)

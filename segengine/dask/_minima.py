@@ -83,7 +83,7 @@ def regional_minima_markers(image, mask=None, connectivity=1):
     per-pixel intermediate is held across the global task (the image blocks with their
     1-pixel halo are, as they feed both). The global task sees only the plateau pieces that
     touch a block face. Per-block work is vectorised numpy/scipy
-    (:mod:`segengine.dask._minima_blocks`).
+    (``segengine.dask._minima_blocks``).
 
     Examples
     --------

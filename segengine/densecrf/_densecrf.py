@@ -16,7 +16,7 @@ from segengine.ops.lattice import MAX_DIM, check_positive_finite
 
 
 class NormalizationType(enum.IntEnum):
-    """pydensecrf's names of the :class:`segengine._codes.Normalization` codes."""
+    """pydensecrf's names of the ``segengine._codes.Normalization`` codes."""
     NO_NORMALIZATION = int(Normalization.NONE)
     NORMALIZE_BEFORE = int(Normalization.BEFORE)
     NORMALIZE_AFTER = int(Normalization.AFTER)
@@ -24,6 +24,8 @@ class NormalizationType(enum.IntEnum):
 
 
 class KernelType(enum.IntEnum):
+    """pydensecrf's kernel types; accepted by ``addPairwise*`` and unused (they matter only
+    for learning, which is not supported)."""
     CONST_KERNEL = 0
     DIAG_KERNEL = 1
     FULL_KERNEL = 2
@@ -83,17 +85,46 @@ class DenseCRF:
 
     # -------------------------------------------------------------- setup
     def setUnaryEnergy(self, u, f=None):
-        """Unary energies ``u`` float32 ``[nlabels, nvar]`` (negative log-probabilities)."""
+        """Set the unary energies.
+
+        Parameters
+        ----------
+        u : numpy.ndarray or torch.Tensor, float32 ``[nlabels, nvar]``
+            Unary energies (negative log-probabilities, e.g. from
+            :func:`~segengine.densecrf.utils.unary_from_softmax`); finite.
+        f : None
+            pydensecrf's logistic unary (features ``f``) is not supported.
+
+        Raises
+        ------
+        TypeError
+            ``u`` is not float32.
+        ValueError
+            Wrong shape or non-finite values.
+        NotImplementedError
+            ``f`` is given.
+        """
         if f is not None:
             raise NotImplementedError("segengine.densecrf: the logistic unary (setUnaryEnergy(u, f)) "
                                       "is not supported")
         self._unary = _float32_2d(u, "unary energy", (self._nlabel, self._nvar))
 
     def addPairwiseEnergy(self, features, compat, kernel=DIAG_KERNEL, normalization=NORMALIZE_SYMMETRIC):
-        """Add a Gaussian kernel on ``features`` float32 ``[d, nvar]`` (positions / bandwidths).
+        """Add a Gaussian pairwise kernel on arbitrary features.
 
-        ``compat``: a number (Potts), a length-nlabels vector (``+diag``) or a matrix
-        (``+(M + M^T)/2``), as pydensecrf. ``kernel`` only matters for learning (accepted, unused).
+        Parameters
+        ----------
+        features : numpy.ndarray or torch.Tensor, float32 ``[d, nvar]``
+            Point positions divided by their bandwidths (1 <= d <= 16), e.g. from
+            :func:`~segengine.densecrf.utils.create_pairwise_bilateral`.
+        compat : float, array ``[nlabels]`` or ``[nlabels, nlabels]``
+            Label compatibility as pydensecrf: a number is Potts (``-w K Q``), a vector is
+            used as ``+diag(v) K Q`` (positive entries push labels apart), a matrix as
+            ``+(M + M^T)/2 K Q``.
+        kernel : KernelType
+            Accepted and unused (it only matters for learning).
+        normalization : NormalizationType
+            Kernel normalisation (default ``NORMALIZE_SYMMETRIC``).
         """
         feats = _float32_2d(features, "features")
         if feats.shape[1] != self._nvar:
@@ -117,7 +148,19 @@ class DenseCRF:
         return np.ascontiguousarray(self._unary.T)
 
     def inference(self, niter):
-        """Marginals after ``niter`` mean-field iterations: float32 ``[nlabels, nvar]``."""
+        """Run mean-field inference.
+
+        Parameters
+        ----------
+        niter : int
+            Mean-field iterations (>= 0; 0 returns ``softmax(-U)``).
+
+        Returns
+        -------
+        numpy.ndarray
+            Marginals float32 ``[nlabels, nvar]`` (pydensecrf returns an Eigen matrix;
+            ``np.array(...)`` converts either).
+        """
         if isinstance(niter, bool) or not isinstance(niter, numbers.Integral) or niter < 0:
             raise ValueError(f"niter must be a non-negative integer, got {niter!r}")
         from segengine._cy import _lattice
@@ -157,7 +200,15 @@ class DenseCRF:
         return Q, np.empty(0, np.float32), np.empty(0, np.float32)
 
     def stepInference(self, Q, tmp1=None, tmp2=None):
-        """One mean-field update of ``Q`` (float32 ``[nlabels, nvar]``, updated in place)."""
+        """One mean-field update of ``Q``, in place.
+
+        Parameters
+        ----------
+        Q : numpy.ndarray, float32 ``[nlabels, nvar]``
+            Current marginals (from :meth:`startInference`); overwritten.
+        tmp1, tmp2 : optional
+            pydensecrf's work buffers; accepted and unused.
+        """
         Qa = _float32_2d(Q, "Q", (self._nlabel, self._nvar))
         e = -self._unary_points() - self._pairwise(np.ascontiguousarray(Qa.T))
         e = e - e.max(axis=1, keepdims=True)
@@ -165,7 +216,18 @@ class DenseCRF:
         Q[...] = (x / x.sum(axis=1, keepdims=True)).T
 
     def klDivergence(self, Q):
-        """pydensecrf's KL-divergence of marginals ``Q`` ``[nlabels, nvar]`` (up to a constant)."""
+        """pydensecrf's KL-divergence of marginals ``Q`` (up to a constant).
+
+        Parameters
+        ----------
+        Q : numpy.ndarray, float32 ``[nlabels, nvar]``
+            Marginals.
+
+        Returns
+        -------
+        float
+            ``sum Q log Q + sum Q U + sum Q (pairwise terms of Q)``, computed in float64.
+        """
         Qa = _float32_2d(Q, "Q", (self._nlabel, self._nvar)).astype(np.float64)
         kl = float((Qa * np.log(np.maximum(Qa, 1e-20))).sum())
         if self._unary is not None:
@@ -195,12 +257,34 @@ class DenseCRF2D(DenseCRF):
                          ys.reshape(-1).astype(np.float32) / np.float32(sy)])
 
     def addPairwiseGaussian(self, sxy, compat, kernel=DIAG_KERNEL, normalization=NORMALIZE_SYMMETRIC):
-        """Smoothness kernel on ``(x/sx, y/sy)``; ``sxy`` a number or ``(sx, sy)``."""
+        """Add the smoothness kernel on the features ``(x/sx, y/sy)``.
+
+        Parameters
+        ----------
+        sxy : float or (float, float)
+            Spatial standard deviation in pixels, one number or ``(sx, sy)``.
+        compat, kernel, normalization
+            As in :meth:`DenseCRF.addPairwiseEnergy`.
+        """
         self.addPairwiseEnergy(self._xy(sxy), compat, kernel, normalization)
 
     def addPairwiseBilateral(self, sxy, srgb, rgbim, compat, kernel=DIAG_KERNEL,
                              normalization=NORMALIZE_SYMMETRIC):
-        """Appearance kernel on ``(x/sx, y/sy, r/sr, g/sg, b/sb)`` of ``rgbim`` uint8 ``[h, w, 3]``."""
+        """Add the appearance kernel on the features ``(x/sx, y/sy, r/sr, g/sg, b/sb)``.
+
+        Parameters
+        ----------
+        sxy : float or (float, float)
+            Spatial standard deviation in pixels, one number or ``(sx, sy)``.
+        srgb : float or (float, float, float)
+            Colour standard deviation, one number or one per channel.
+        rgbim : numpy.ndarray or torch.Tensor, uint8 ``[h, w, 3]``
+            The image (other channel counts: build the features with
+            :func:`~segengine.densecrf.utils.create_pairwise_bilateral` and call
+            :meth:`DenseCRF.addPairwiseEnergy`).
+        compat, kernel, normalization
+            As in :meth:`DenseCRF.addPairwiseEnergy`.
+        """
         if isinstance(rgbim, torch.Tensor):
             rgbim = rgbim.detach().cpu().numpy()
         rgbim = np.asarray(rgbim)

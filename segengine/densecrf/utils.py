@@ -52,9 +52,25 @@ def unary_from_labels(labels, n_labels, gt_prob, zero_unsure=True):
 
 
 def unary_from_softmax(sm, scale=None, clip=1e-5):
-    """Unary float32 ``[n_classes, N]`` = ``-log(clip(p))`` of class probabilities ``sm``
-    ``[n_classes, ...]``; ``scale`` in (0, 1] mixes in the uniform distribution first.
+    """Unary energies ``-log(clip(p))`` of class probabilities (pydensecrf's function).
 
+    Parameters
+    ----------
+    sm : array_like, shape ``[n_classes, ...]``
+        Class probabilities (e.g. a softmax ``[n_classes, H, W]``).
+    scale : float in (0, 1], optional
+        Mix in the uniform distribution first: ``scale * sm + (1 - scale) / n_classes``.
+    clip : float or None
+        Probability floor (default 1e-5); None: no clipping.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``[n_classes, N]``, N the product of the other axes (the layout of
+        ``DenseCRF.setUnaryEnergy``).
+
+    Notes
+    -----
     ``clip`` must be None or a finite number > 0: unlike pydensecrf, which returns inf or
     NaN unaries (with numpy warnings only) for ``clip <= 0``, this raises ValueError.
     """
@@ -100,11 +116,26 @@ def _mesh(shape, sdims):
 
 
 def create_pairwise_gaussian(sdims, shape):
-    """Features float32 ``[len(shape), N]``: the index along each axis divided by ``sdims``
-    (axis order as ``shape``, e.g. ``(y, x)``).
+    """Features of a Gaussian (smoothness) kernel: the index along each axis divided by ``sdims``.
 
-    Each ``sdims`` entry must be finite and > 0: unlike pydensecrf, which returns inf/NaN
-    features (with numpy warnings only) for 0, this raises ValueError.
+    Parameters
+    ----------
+    sdims : sequence of float
+        Standard deviation along each axis, in the order of ``shape`` (e.g. ``(sy, sx)``);
+        finite and > 0.
+    shape : sequence of int
+        Image shape (e.g. ``(H, W)``).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``[len(shape), N]`` with N = ``prod(shape)``, for
+        ``DenseCRF.addPairwiseEnergy``.
+
+    Notes
+    -----
+    Unlike pydensecrf, which returns inf/NaN features (with numpy warnings only) for a zero
+    ``sdims`` entry, this raises ValueError.
     """
     _check_bandwidths(sdims, "sdims")
     mesh = _mesh(shape, sdims)
@@ -112,12 +143,29 @@ def create_pairwise_gaussian(sdims, shape):
 
 
 def create_pairwise_bilateral(sdims, schan, img, chdim=-1):
-    """Features float32 ``[len(sdims) + channels, N]``: coordinates / ``sdims`` then channels /
-    ``schan``; ``chdim`` is the image's channel axis (-1: no channel axis).
+    """Features of a bilateral (appearance) kernel: coordinates / ``sdims``, then channels / ``schan``.
 
-    ``sdims`` and ``schan`` (a number or one per channel) must be finite and > 0: unlike
-    pydensecrf, which returns inf/NaN features (with numpy warnings only) for 0, this raises
-    ValueError.
+    Parameters
+    ----------
+    sdims : sequence of float
+        Spatial standard deviation along each spatial axis (e.g. ``(sy, sx)``); finite, > 0.
+    schan : float or sequence of float
+        Standard deviation of the channels, one number or one per channel; finite, > 0.
+    img : array_like
+        The image, e.g. ``[H, W, 3]`` with ``chdim=2``, or ``[H, W]`` with ``chdim=-1``.
+    chdim : int
+        The image's channel axis; -1: no channel axis (one channel).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``[len(sdims) + channels, N]``, N the number of pixels, for
+        ``DenseCRF.addPairwiseEnergy``.
+
+    Notes
+    -----
+    Unlike pydensecrf, which returns inf/NaN features (with numpy warnings only) for a zero
+    bandwidth, this raises ValueError.
     """
     _check_bandwidths(sdims, "sdims")
     _check_bandwidths(schan, "schan")

@@ -129,16 +129,43 @@ def aexpansion_grid(unary, binary, max_cycles=None, labels=None, num_threads=Non
 
 
 def abswap_grid(unary, binary, max_cycles=None, labels=None, num_threads=None):
-    """Minimise a grid energy by alpha-beta swap (PyMaxflow layout); see :func:`aexpansion_grid`.
+    """Minimise a grid energy by alpha-beta swap (PyMaxflow layout).
 
-    ``binary`` only needs ``binary[a, b] + binary[b, a] >= binary[a, a] + binary[b, b]`` for
-    all a != b (a semi-metric satisfies it); ValueError otherwise.
+    Parameters
+    ----------
+    unary : ndarray ``[S1, ..., SN, L]``
+        ``unary[p, l]``: cost of label l at p.
+    binary : ndarray ``[L, L]``
+        Pairwise cost; needs only ``binary[a, b] + binary[b, a] >= binary[a, a] + binary[b, b]``
+        for all a != b (a semi-metric satisfies it); ValueError otherwise.
+    max_cycles, labels, num_threads
+        As in :func:`~segengine.maxflow.fastmin.aexpansion_grid`.
+
+    Returns
+    -------
+    labels : ndarray ``[S1, ..., SN]``
     """
     return _run(MoveKind.SWAP, unary, binary, max_cycles, labels, "abswap_grid", num_threads)
 
 
 def energy_of_grid_labeling(unary, binary, labels):
-    """Energy of ``labels`` with PyMaxflow's convention (see the module docstring)."""
+    """Energy of a labelling with PyMaxflow's convention (see the module docstring).
+
+    Parameters
+    ----------
+    unary : ndarray ``[S1, ..., SN, L]``
+        Unary costs.
+    binary : ndarray ``[L, L]``
+        Pairwise costs: a face-neighbour pair (p, q = p + e_d) costs
+        ``binary[labels[q], labels[p]]``.
+    labels : ndarray of int ``[S1, ..., SN]``
+        The labelling.
+
+    Returns
+    -------
+    number
+        ``sum_p unary[p, labels[p]] + sum_(p, q) binary[labels[q], labels[p]]``.
+    """
     unary = np.asarray(unary)
     labels = np.asarray(labels)
     L = unary.shape[-1]

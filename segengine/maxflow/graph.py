@@ -6,8 +6,8 @@ names; ``Graph[np.float32]`` and ``Graph[np.int32]`` use 4-byte capacities.  Nod
 64-bit.  All construction is vectorised: grid calls and ``add_edges``/``add_tedges`` run
 without a Python loop per node or edge.
 
-Grid form: a graph built only by :meth:`~_GraphBase.add_grid_nodes` (on an empty graph),
-:meth:`~_GraphBase.add_grid_edges` over all of those nodes (no periodic axis, neighbour
+Grid form: a graph built only by :meth:`~segengine.maxflow.GraphFloat.add_grid_nodes` (on an empty graph),
+:meth:`~segengine.maxflow.GraphFloat.add_grid_edges` over all of those nodes (no periodic axis, neighbour
 offsets in {-1, 0, 1}^ndim) and terminal capacities is stored as an implicit grid (slot
 capacities per node, no arc indices: 48 bytes per node for a 2D 4-connected float64 grid)
 and solved by the grid solver, in parallel slabs when large.  Any other call (``add_edge``,
@@ -160,7 +160,18 @@ class _GraphBase:
 
     # ------------------------------------------------------------ nodes
     def add_nodes(self, num_nodes: int) -> np.ndarray:
-        """Add ``num_nodes`` nodes; return their ids, int64 ``[num_nodes]``."""
+        """Add nodes.
+
+        Parameters
+        ----------
+        num_nodes : int
+            How many (>= 0).
+
+        Returns
+        -------
+        numpy.ndarray
+            Their ids, int64 ``[num_nodes]``, consecutive.
+        """
         num_nodes = int(num_nodes)
         if num_nodes < 0:
             raise GraphError(f"num_nodes must be non-negative, got {num_nodes}")
@@ -171,7 +182,21 @@ class _GraphBase:
         return np.arange(first, first + num_nodes, dtype=np.int64)
 
     def add_grid_nodes(self, shape) -> np.ndarray:
-        """Add ``prod(shape)`` nodes; return their ids as an int64 array of ``shape`` (C order)."""
+        """Add a grid of ``prod(shape)`` nodes.
+
+        On an empty graph with 1 to 3 dimensions this starts the grid form (see the module
+        docstring): as long as only grid calls follow, the graph is solved as an implicit grid.
+
+        Parameters
+        ----------
+        shape : int or sequence of int
+            Grid shape.
+
+        Returns
+        -------
+        numpy.ndarray
+            Their ids, int64 of ``shape``, in C order.
+        """
         shape = tuple(int(s) for s in np.atleast_1d(shape))
         if any(s < 0 for s in shape):
             raise GraphError(f"shape must be non-negative, got {shape}")
@@ -215,7 +240,15 @@ class _GraphBase:
 
     # ------------------------------------------------------------ edges
     def add_edge(self, i, j, capacity, rcapacity) -> None:
-        """Add the edge i->j with ``capacity`` and j->i with ``rcapacity`` (both >= 0)."""
+        """Add the edge i -> j and its reverse.
+
+        Parameters
+        ----------
+        i, j : int
+            Node ids.
+        capacity, rcapacity : float or int
+            Capacities of i -> j and j -> i (non-negative, finite).
+        """
         self._edges([i], [j], [capacity], [rcapacity], "add_edge")
 
     def add_edges(self, i, j, capacities, rcapacities) -> None:
@@ -243,7 +276,16 @@ class _GraphBase:
             self._grid_shape = None
 
     def add_tedge(self, i, cap_source, cap_sink) -> None:
-        """Add terminal capacities to node ``i`` (negative values allowed, as in PyMaxflow)."""
+        """Add terminal capacities to one node.
+
+        Parameters
+        ----------
+        i : int
+            Node id.
+        cap_source, cap_sink : float or int
+            Capacities from the source and to the sink; added to the node's current ones
+            (negative values allowed, as in PyMaxflow).
+        """
         self._tedges([i], [cap_source], [cap_sink], "add_tedge")
 
     def add_tedges(self, i, cap_source, cap_sink) -> None:
@@ -252,7 +294,9 @@ class _GraphBase:
         Parameters
         ----------
         i : array_like of int, shape ``[m]``
+            Node ids.
         cap_source, cap_sink : array_like, broadcastable to ``[m]``
+            Capacities from the source and to the sink (any sign, as in PyMaxflow).
         """
         self._tedges(i, cap_source, cap_sink, "add_tedges")
 
@@ -264,8 +308,15 @@ class _GraphBase:
             self._g.add_tweights(ii, s, t)
 
     def add_grid_tedges(self, nodeids, sourcecaps, sinkcaps) -> None:
-        """Terminal capacities for a grid of nodes; ``sourcecaps``/``sinkcaps`` broadcast to
-        ``nodeids.shape``."""
+        """Add terminal capacities to a grid of nodes.
+
+        Parameters
+        ----------
+        nodeids : numpy.ndarray of int
+            Node ids, any shape ``S`` (typically from :meth:`add_grid_nodes`).
+        sourcecaps, sinkcaps : array_like broadcastable to ``S``
+            Capacities from the source and to the sink (any sign).
+        """
         ids = np.asarray(nodeids)
         s = self._caps(sourcecaps, "add_grid_tedges: sourcecaps", ids.shape, allow_negative=True)
         t = self._caps(sinkcaps, "add_grid_tedges: sinkcaps", ids.shape, allow_negative=True)
@@ -284,11 +335,15 @@ class _GraphBase:
         Parameters
         ----------
         nodeids : ndarray of int, any shape ``S``
+            Node ids (typically from :meth:`add_grid_nodes`).
         weights : array_like broadcastable to ``S``, default 1
+            Per-node factor of the capacities of the edges leaving it (non-negative).
         structure : array_like, ndim ``len(S)``, odd sizes, optional
             Default: ``vonNeumann_structure(len(S), directed=symmetric)``.
         symmetric : bool
+            Add the reverse edges with the same capacity (default: reverse capacity 0).
         periodic : bool or sequence of ``len(S)`` bools
+            Axes along which neighbours wrap around.
         """
         ids = np.asarray(nodeids)
         ndim = ids.ndim
@@ -381,36 +436,57 @@ class _GraphBase:
     def maxflow(self, reuse_trees: bool = False, num_threads=None):
         """Compute the maximum flow (= capacity of the minimum cut).
 
-        With ``reuse_trees`` the search trees of the previous call are reused; nodes whose
-        terminal capacities changed since must be marked with :meth:`mark_node` first.
-        Returns ``float`` for float graphs and ``int`` for integer graphs.
+        Parameters
+        ----------
+        reuse_trees : bool
+            Reuse the search trees of the previous call; nodes whose terminal capacities
+            changed since must be marked with :meth:`mark_node` first.
+        num_threads : int, optional
+            segengine extension (None: ``torch.get_num_threads()``): a fresh solve of a grid
+            form graph of at least 65536 nodes runs in parallel slabs, as
+            :func:`~segengine.maxflow.grid_maxflow` does; other graphs are solved serially.
 
+        Returns
+        -------
+        float or int
+            The flow: ``float`` for float graphs, ``int`` for integer graphs.
+
+        Notes
+        -----
         A graph built only by :meth:`add_grid_nodes` (on an empty graph), then
         :meth:`add_grid_edges` over all of its nodes (no periodic axes, neighbour offsets in
         {-1, 0, 1}^ndim) and terminal capacities is held and solved as an implicit grid:
-        the same flow network in less than half the memory, solved faster.  ``num_threads``
-        (segengine extension; None: ``torch.get_num_threads()``) then lets a fresh solve of
-        at least 65536 nodes run in parallel slabs as :func:`grid_maxflow` does; other
-        graphs are solved serially.
+        the same flow network in less than half the memory, solved faster.
         """
         num_threads = resolve_threads(num_threads)
         with _named("maxflow"):
             return self._g.maxflow(bool(reuse_trees), num_threads)
 
     def mark_node(self, i) -> None:
-        """Mark node ``i`` as changed for ``maxflow(reuse_trees=True)``."""
+        """Mark node ``i`` (an int id) as changed for ``maxflow(reuse_trees=True)``."""
         self._g.mark_nodes(self._ids([i], "i"))
 
     def mark_grid_nodes(self, nodeids) -> None:
-        """Mark many nodes as changed (any shape)."""
+        """Mark many nodes as changed for ``maxflow(reuse_trees=True)``; ``nodeids``: int ids of any shape."""
         self._g.mark_nodes(self._ids(nodeids, "nodeids").reshape(-1))
 
     def get_segment(self, i) -> int:
-        """0 if node ``i`` is on the source side of the minimum cut, 1 if on the sink side."""
+        """Side of node ``i`` (an int id) in the minimum cut: 0 source side, 1 sink side."""
         return int(self._g.segments(self._ids([i], "i"))[0])
 
     def get_grid_segments(self, nodeids) -> np.ndarray:
-        """Bool array of ``nodeids.shape``: True where the node is on the sink side."""
+        """Sides of many nodes in the minimum cut.
+
+        Parameters
+        ----------
+        nodeids : array_like of int
+            Node ids, any shape ``S``.
+
+        Returns
+        -------
+        numpy.ndarray
+            bool of shape ``S``: True where the node is on the sink side.
+        """
         ids = np.asarray(nodeids)
         return self._g.segments(self._ids(ids, "nodeids").reshape(-1)).astype(bool).reshape(ids.shape)
 

@@ -57,7 +57,7 @@ def grid_maxflow(source, sink, weights=1.0, connectivity=None, rweights=None, dt
         Terminal capacities (any sign; only ``source - sink`` and ``min(source, sink)`` matter).
     weights : scalar or array_like ``[K, *S]``
         Capacity of the arc p -> p + o_k for the K forward offsets of
-        :func:`forward_offsets`; non-negative and finite.  Arcs leaving the grid are ignored.
+        :func:`segengine.maxflow.grid.forward_offsets`; non-negative and finite.  Arcs leaving the grid are ignored.
     connectivity : int, optional
         4 or 8 in 2D (default 4), 6, 18 or 26 in 3D (default 6).
     rweights : scalar or array_like ``[K, *S]``, optional

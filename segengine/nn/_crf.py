@@ -179,7 +179,20 @@ class DenseCRF(nn.Module):
                           f"DenseCRF forward on logits {tuple(logits.shape)} and image {tuple(image.shape)}")
 
     def kernels(self, image: torch.Tensor, dtype: torch.dtype) -> list[_Kernel]:
-        """Build the Gaussian and bilateral lattices for ``image`` (once per forward)."""
+        """Build the Gaussian and bilateral lattices for ``image`` (once per forward).
+
+        Parameters
+        ----------
+        image : torch.Tensor
+            ``[B, K, H, W]``, as in :meth:`forward`.
+        dtype : torch.dtype
+            dtype of the values the kernels will filter.
+
+        Returns
+        -------
+        list
+            The two kernels (internal ``_Kernel`` objects holding a lattice and its normaliser).
+        """
         g, b = crf_features(image, self.gaussian_sxy, self.bilateral_sxy, self.bilateral_srgb)
         return [_Kernel(g, self.normalization, dtype, self.num_threads),
                 _Kernel(b, self.normalization, dtype, self.num_threads)]
@@ -189,7 +202,21 @@ class DenseCRF(nn.Module):
         return msg + kw[1] * torch.einsum("ij,bj...->bi...", bm, kernels[1].apply(q))
 
     def forward(self, logits: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """Refined logits ``[B, C, H, W]`` (same dtype as ``logits``)."""
+        """Run the mean-field iterations.
+
+        Parameters
+        ----------
+        logits : torch.Tensor
+            float32 or float64 ``[B, C, H, W]``, C = ``num_classes``.
+        image : torch.Tensor
+            ``[B, K, H, W]``, uint8 or float in 0..255 (the units of ``bilateral_srgb``), on
+            the device of ``logits``; receives no gradient.
+
+        Returns
+        -------
+        torch.Tensor
+            Refined pre-softmax logits ``[B, C, H, W]``, dtype of ``logits``.
+        """
         self._check(logits, image)
         kernels = self.kernels(image, logits.dtype)
         gm = self.gaussian_compat.to(logits.dtype)

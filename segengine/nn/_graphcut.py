@@ -37,8 +37,10 @@ class GraphCut(nn.Module):
     num_threads : int, optional
         Threads for the batch (None: ``torch.get_num_threads()`` when the op runs).
 
-    Shape
+    Notes
     -----
+    Shapes of ``forward(unary, image=None)``:
+
     - unary: ``[B, 2, H, W]`` or ``[B, 2, D, H, W]`` (floating point), the cost of each label;
     - image (optional): ``[B, C', *spatial]``, makes the weights contrast-sensitive;
     - output: ``[B, *spatial]``, unary's dtype, values in {0, 1}.
@@ -67,6 +69,20 @@ class GraphCut(nn.Module):
         self.num_threads = num_threads
 
     def forward(self, unary: torch.Tensor, image: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Solve the batch.
+
+        Parameters
+        ----------
+        unary : torch.Tensor
+            ``[B, 2, H, W]`` or ``[B, 2, D, H, W]`` floating point: the cost of each label.
+        image : torch.Tensor, optional
+            ``[B, C', *spatial]``: makes the weights contrast-sensitive.
+
+        Returns
+        -------
+        torch.Tensor
+            Labels ``[B, *spatial]`` in {0, 1}, dtype of ``unary``; see :func:`segengine.graphcut`.
+        """
         return graphcut(unary, self.pairwise, image=image, beta=self.beta,
                         connectivity=self.connectivity, blackbox_lambda=self.blackbox_lambda,
                         num_threads=self.num_threads)

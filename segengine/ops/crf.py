@@ -169,7 +169,8 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
     bilateral_compat : float, array of shape ``[C]`` or ``[C, C]``, or None
         Its label compatibility (None or 0: no bilateral kernel).
     normalization : {"symmetric", "after", "before", "none"}
-        Kernel normalisation (pydensecrf's NORMALIZE_SYMMETRIC, ..._AFTER, ..._BEFORE, NO_...).
+        Kernel normalisation (pydensecrf's ``NORMALIZE_SYMMETRIC``, ``NORMALIZE_AFTER``, ``NORMALIZE_BEFORE``,
+        ``NO_NORMALIZATION``).
     spacing : sequence of float, optional
         Voxel size per spatial axis, ``(sy, sx)`` in 2D or ``(sz, sy, sx)`` in 3D; coordinates
         are multiplied by it before dividing by the bandwidths.

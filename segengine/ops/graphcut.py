@@ -144,7 +144,7 @@ def contrast_weights(image: torch.Tensor, connectivity: int, beta=None) -> torch
     ----------
     image : Tensor ``[B, C', *S]`` (float)
     connectivity : int
-        4/8 (2D) or 6/18/26 (3D); the K offsets of :func:`segengine.ops._grid.offsets` (the table there).
+        4/8 (2D) or 6/18/26 (3D); the K offsets of ``segengine.ops._grid.offsets`` (the table there).
     beta : float or None
         None: per batch item, beta = 1 / (2 * mean ||I_p - I_q||^2) over all neighbour pairs
         (0 when the image is constant).
@@ -193,7 +193,7 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
     pairwise : float or Tensor/ndarray ``[B, K, *spatial]``
         Potts weight: a scalar, or one non-negative weight per forward neighbour pair, K being
         2, 4 (2D connectivity 4, 8) or 3, 9, 13 (3D 6, 18, 26), in the order of
-        :func:`segengine.ops._grid.offsets` (2D 4: right (0, 1), down (1, 0);
+        ``segengine.ops._grid.offsets`` (2D 4: right (0, 1), down (1, 0);
         2D 8: (0, 1), (1, -1), (1, 0), (1, 1); 3D 6: (0, 0, 1), (0, 1, 0), (1, 0, 0)).
         ``pairwise[b, k, p]`` weights the pair (p, p + o_k).
     image : Tensor or ndarray ``[B, C', *spatial]``, optional
@@ -209,11 +209,16 @@ def graphcut(unary, pairwise=1.0, image=None, beta=None, connectivity=None,
 
     Returns
     -------
-    Tensor ``[B, *spatial]``, dtype of ``unary``, values in {0, 1}, on ``unary``'s device
-    (CUDA inputs are solved on the CPU); an ndarray when ``unary`` is one.  Differentiable
-    with respect to ``unary`` through blackbox differentiation (Vlastelica et al. 2020): the backward solves again with
-    ``unary[:, 1] + lambda * grad`` and returns ``-(y - y_lambda) / lambda`` on channel 1 and
-    its negative on channel 0.  ``pairwise`` and ``image`` receive no gradient.
+    labels : Tensor or ndarray ``[B, *spatial]``
+        dtype of ``unary``, values in {0, 1}, on ``unary``'s device (CUDA inputs are solved
+        on the CPU); an ndarray when ``unary`` is one.
+
+    Notes
+    -----
+    Differentiable with respect to ``unary`` through blackbox differentiation (Vlastelica
+    et al. 2020): the backward solves again with ``unary[:, 1] + lambda * grad`` and returns
+    ``-(y - y_lambda) / lambda`` on channel 1 and its negative on channel 0.  ``pairwise``
+    and ``image`` receive no gradient.
 
     Examples
     --------

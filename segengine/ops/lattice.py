@@ -294,7 +294,18 @@ class PermutohedralLattice:
         return self._back(out, shape, was_numpy)
 
     def adjoint(self, values):
-        """The adjoint filter ``K^T values`` (blur axes in reverse order); see :meth:`filter`."""
+        """The adjoint filter ``K^T values`` (blur axes in reverse order).
+
+        Parameters
+        ----------
+        values : torch.Tensor or numpy.ndarray, shape ``[B, C, *spatial]`` or ``[B, C, N]``
+            As in :meth:`filter`.
+
+        Returns
+        -------
+        torch.Tensor or numpy.ndarray
+            Same shape and dtype as ``values``; ``filter(values, reverse=True)``.
+        """
         return self.filter(values, reverse=True)
 
     def normalizer(self):

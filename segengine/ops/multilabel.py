@@ -5,7 +5,7 @@ Both minimise
     E(l) = sum_p unary[l_p, p] + sum_k sum_p w_k(p) * V[l_p, l_(p + o_k)]
 
 over labellings l of a 2D/3D grid, with the forward neighbour offsets o_k of
-:func:`segengine.ops._grid.offsets`, by repeated exact binary moves solved
+``segengine.ops._grid.offsets``, by repeated exact binary moves solved
 with segengine's max-flow (a move is kept only when it lowers the energy).
 
 Speed notes: every move is solved on the implicit grid.  A move whose labels did not change

@@ -190,6 +190,8 @@ def upsample_argmax(logits, size=None, scale_factor=None, align_corners: bool = 
     confidence : float32, shape ``[B, H, W]``
         Only with ``return_confidence=True``.
 
+    Notes
+    -----
     Numpy in gives numpy out; a tensor in gives tensors on its device. Not differentiable.
     """
     t, was_numpy = as_tensor(logits, "logits")
@@ -473,17 +475,21 @@ def upsample_cross_entropy(logits, target, weight=None, ignore_index: int = -100
     weight : tensor, shape ``[C]``, optional
         Per-class weights, as in ``F.cross_entropy``.
     ignore_index : int
+        Target value that contributes neither to the loss nor to the gradient.
     reduction : {"mean", "sum", "none"}
         "none" gives the per-pixel loss ``[B, H, W]``.
     label_smoothing : float in [0, 1]
+        As in ``F.cross_entropy``.
     align_corners : bool
+        As in ``F.interpolate``.
     num_threads : int, optional
         CPU threads; None means ``torch.get_num_threads()``. The CPU result does not
         depend on it (deterministic, gather-based backward).
 
     Returns
     -------
-    loss : tensor of ``logits.dtype`` (0-D, or ``[B, H, W]`` for reduction "none").
+    loss : torch.Tensor or numpy.ndarray
+        ``logits.dtype``, 0-D, or ``[B, H, W]`` for reduction "none".
     """
     t, was_numpy = as_tensor(logits, "logits")
     tgt, _ = as_tensor(target, "target")
