@@ -17,6 +17,13 @@ if ! "$PY" -c "import sphinx, numpydoc, myst_parser, furo" 2>/dev/null; then
     echo "build_docs.sh: Sphinx, numpydoc, myst-parser and furo are needed: pip install -e '.[docs]'" >&2
     exit 2
 fi
+# The pages document the segengine that `python` imports from here (the checkout first):
+# its compiled extensions must be built (pip install -e ., or setup.py build_ext --inplace).
+if ! "$PY" -c "import segengine._cy._lattice, segengine._cy._maxflow, segengine._cy._watershed, segengine._cy._upsample" 2>/dev/null; then
+    echo "build_docs.sh: segengine's compiled extensions do not import from $(pwd);" \
+         "build them first: pip install -e . (or python setup.py build_ext --inplace)" >&2
+    exit 2
+fi
 start=$SECONDS
 "$PY" -m sphinx -W --keep-going -n -E -q -b html docs "$OUT"
 echo "docs: $OUT/index.html ($((SECONDS - start)) s)"
