@@ -13,8 +13,6 @@ import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 
 def _bundled_libraries(package_dir: Path) -> list[str]:
@@ -78,6 +76,8 @@ def describe_build(kind: str, *, location: str = "", wheel_tags: Sequence[str] =
 def build_kind() -> str:
     """Which build of segengine is imported: wheel, built from an sdist, editable, or a source tree."""
     from importlib import metadata
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
 
     import segengine
 
