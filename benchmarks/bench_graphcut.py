@@ -4,6 +4,10 @@ Cases (quick mode: smaller):
   * 2D 4-connected contrast-sensitive segmentation of ``skimage.data.coffee()`` (400x600) and
     of the image tiled to 1200x1200;
   * a 3D 6-connected 128^3 volume (noisy blob);
+  * end to end only (PyMaxflow's Graph API against segengine's implicit grid, one thread and
+    all): the coffee image 8-connected (contrast weights on all four forward offsets), the
+    noisy volume 26-connected, and a noisier volume 6-connected (the hard case of issue 13,
+    where most of the flow crosses the parallel slabs' borders);
   * alpha-expansion on a stereo problem (``skimage.data.stereo_motorcycle``, Potts);
   * issue 10's float-cost stereo case (the motorcycle pair at 1/2 and full size, 32
     disparities, costs truncated at 0.1, Potts 0.02, 3 cycles) through the PyMaxflow
@@ -41,11 +45,11 @@ def _image_problem(img, lam=2.0):
     return src, snk, w
 
 
-def _volume_problem(n, seed=0):
+def _volume_problem(n, seed=0, noise=0.6):
     rng = np.random.default_rng(seed)
     z, y, x = np.meshgrid(*[np.linspace(-1, 1, n)] * 3, indexing="ij")
     blob = (np.sqrt(x ** 2 + 1.3 * y ** 2 + 0.8 * z ** 2) < 0.6 + 0.1 * np.sin(5 * x)).astype(float)
-    vol = blob + rng.normal(0, 0.6, blob.shape)
+    vol = blob + rng.normal(0, noise, blob.shape)
     return (vol - 1) ** 2, vol ** 2, 0.6
 
 
@@ -156,6 +160,66 @@ def _binary_cases(rows, name, src, snk, w, repeat):
     rows.append(dict(r_pm, case=f"{name}: end to end (implicit grid, float32)"))
 
 
+def _contrast_weights(img, offsets, lam=2.0):
+    """Contrast-sensitive weights ``[K, H, W]`` of a grey image for the forward offsets
+    (``lam / |o| * exp(-beta * dI^2)``, 0 where p + o leaves the image)."""
+    H, W = img.shape
+    diffs = []
+    for dy, dx in offsets:
+        d = np.zeros_like(img)
+        ys, xs = slice(0, H - dy), slice(max(0, -dx), W - max(0, dx))
+        yt, xt = slice(dy, H), slice(max(0, dx), W - max(0, -dx))
+        d[ys, xs] = (img[yt, xt] - img[ys, xs]) ** 2
+        diffs.append((d, (ys, xs)))
+    beta = 1.0 / (2 * np.concatenate([d[sl].ravel() for d, sl in diffs]).mean())
+    w = np.zeros((len(offsets), H, W))
+    for k, ((d, sl), o) in enumerate(zip(diffs, offsets)):
+        w[k][sl] = lam / np.hypot(*o) * np.exp(-beta * d[sl])
+    return w
+
+
+def _pm_grid_e2e(src, snk, w, offsets):
+    """PyMaxflow end to end: add_grid_edges per forward offset, maxflow, segments."""
+    import maxflow as pmf
+
+    g = pmf.Graph[float]()
+    ids = g.add_grid_nodes(src.shape)
+    for k, o in enumerate(offsets):
+        st = np.zeros((3,) * src.ndim)
+        st[tuple(1 + np.asarray(o))] = 1
+        g.add_grid_edges(ids, w if np.ndim(w) == 0 else w[k], structure=st, symmetric=True)
+    g.add_grid_tedges(ids, src, snk)
+    flow = g.maxflow()
+    return flow, g.get_grid_segments(ids)
+
+
+def _end_to_end_case(rows, name, src, snk, w, connectivity, repeat):
+    """End-to-end rows only: PyMaxflow's Graph API vs segengine's implicit grid (1 and all threads)."""
+    import torch
+
+    import segengine.maxflow as smf
+    from segengine.ops._grid import forward_offsets
+
+    offsets = [tuple(int(v) for v in o) for o in forward_offsets(src.ndim, connectivity)]
+    nvox = src.size
+    pm_flow, pm_seg = _pm_grid_e2e(src, snk, w, offsets)
+    r_pm = measure(OP, name, "PyMaxflow", lambda: _pm_grid_e2e(src, snk, w, offsets), repeat=repeat,
+                   warmup=0)
+    threads = torch.get_num_threads()
+    for nt in sorted({1, threads}):
+        flow, seg = smf.grid_maxflow(src, snk, w, connectivity=connectivity, num_threads=nt)
+        rel = abs(flow - pm_flow) / max(abs(pm_flow), 1e-300)
+        check = ("same flow" if rel < 1e-9 else f"flow rel diff {rel:.1e}") + (
+            ", same segments" if np.array_equal(seg, pm_seg) else f", {int((seg != pm_seg).sum())} segments differ")
+        case = f"{name}, {nt} thread{'s' if nt > 1 else ''}"
+        r = measure(OP, case, "segengine",
+                    lambda: smf.grid_maxflow(src, snk, w, connectivity=connectivity, num_threads=nt),
+                    repeat=repeat, check=check)
+        r["notes"] = (f"{r['peak_mb'] * 2**20 / nvox:.0f} B/voxel peak vs PyMaxflow "
+                      f"{r_pm['peak_mb'] * 2**20 / nvox:.0f} B/voxel")
+        rows += [r, dict(r_pm, case=case)]
+
+
 def _stereo(quick):
     from benchmarks.problems import stereo_motorcycle_costs
     s = 0.125 if quick else 0.25
@@ -227,6 +291,16 @@ def run(quick: bool) -> list[dict]:
     n = 48 if quick else 128
     src, snk, w = _volume_problem(n)
     _binary_cases(rows, f"3D 6-conn volume {n}^3", src, snk, w, 2 if not quick else repeat)
+    from segengine.ops._grid import forward_offsets
+    w8 = _contrast_weights(img, [tuple(o) for o in forward_offsets(2, 8)])
+    src, snk, _ = _image_problem(img)
+    _end_to_end_case(rows, f"2D 8-conn coffee {img.shape[0]}x{img.shape[1]}: end to end", src, snk, w8, 8,
+                     repeat)
+    src, snk, _ = _volume_problem(n)
+    _end_to_end_case(rows, f"3D 26-conn volume {n}^3: end to end", src, snk, 0.25, 26, 3 if not quick else 2)
+    src, snk, _ = _volume_problem(n, noise=1.0)
+    _end_to_end_case(rows, f"3D 6-conn noisier volume {n}^3 (noise sd 1.0): end to end", src, snk, 0.6, 6,
+                     3 if not quick else 2)
     _multilabel_case(rows, quick, 2 if not quick else repeat)
     _float_stereo_case(rows, 0.5, repeat)
     if not quick:

@@ -179,3 +179,14 @@ def test_expansion_resumed_from_kept_graphs_equals_fresh_moves(shape, conn, metr
     offs = offsets(len(shape), conn)
     assert out[0][1] == ref.grid_energy(unary, V, out[0][0].reshape(shape), offs, ew)
     assert out[0][1] < ref.grid_energy(unary, V, init, offs, ew)
+
+
+def test_module_level_names_match_pymaxflow():
+    """``import segengine.maxflow as maxflow`` keeps PyMaxflow's module-level names working."""
+    pmf = pytest.importorskip("maxflow")
+    import segengine.maxflow as smf
+
+    theirs = {n for n in dir(pmf) if not n.startswith("_")} - {"np", "version"}
+    assert theirs <= set(dir(smf)), theirs - set(dir(smf))
+    assert smf.aexpansion_grid is smf.fastmin.aexpansion_grid
+    assert smf.abswap_grid is smf.fastmin.abswap_grid

@@ -70,6 +70,8 @@ struct GridPart {
     std::unique_ptr<SolverOf<0>> s0;
     std::unique_ptr<SolverOf<4>> s4;
     std::unique_ptr<SolverOf<6>> s6;
+    std::unique_ptr<SolverOf<8>> s8;
+    std::unique_ptr<SolverOf<26>> s26;
     bool stale = true;            // slots changed structurally since the last solve
 
     GridPart(int nd, const int64_t* shp) {
@@ -89,11 +91,15 @@ struct GridPart {
     template <class F> decltype(auto) visit(F&& f) {
         if (s4) return f(*s4);
         if (s6) return f(*s6);
+        if (s8) return f(*s8);
+        if (s26) return f(*s26);
         return f(*s0);
     }
     template <class F> decltype(auto) visit(F&& f) const {
         if (s4) return f(static_cast<const SolverOf<4>&>(*s4));
         if (s6) return f(static_cast<const SolverOf<6>&>(*s6));
+        if (s8) return f(static_cast<const SolverOf<8>&>(*s8));
+        if (s26) return f(static_cast<const SolverOf<26>&>(*s26));
         return f(static_cast<const SolverOf<0>&>(*s0));
     }
 
@@ -129,7 +135,7 @@ struct GridPart {
         conn = c;
         // a solver of the new layout's kind over the same nodes, with the flow so far
         const flow_t<T> f = flow();
-        s0.reset(); s4.reset(); s6.reset();
+        s0.reset(); s4.reset(); s6.reset(); s8.reset(); s26.reset();
         with_slots(*geom, [&](auto ac) {
             constexpr int AC = decltype(ac)::value;
             std::unique_ptr<SolverOf<AC>> s(new SolverOf<AC>(nodes.get(), N));
@@ -137,6 +143,8 @@ struct GridPart {
             setup_grid_solver(*s, *geom, rc.get());
             if constexpr (AC == 4) s4 = std::move(s);
             else if constexpr (AC == 6) s6 = std::move(s);
+            else if constexpr (AC == 8) s8 = std::move(s);
+            else if constexpr (AC == 26) s26 = std::move(s);
             else s0 = std::move(s);
         });
         stale = true;   // parent codes name slots of the old layout

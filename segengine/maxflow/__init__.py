@@ -15,9 +15,10 @@ computed, not stored), which is the fastest and leanest path.
 """
 
 from segengine.maxflow import fastmin
+from segengine.maxflow.fastmin import abswap_grid, aexpansion_grid
 from segengine.maxflow.graph import (Graph, GraphError, GraphFloat, GraphFloat32, GraphInt,
                                      GraphInt32, moore_structure, vonNeumann_structure)
 from segengine.maxflow.grid import grid_maxflow
 
 __all__ = ["Graph", "GraphFloat", "GraphInt", "GraphFloat32", "GraphInt32", "GraphError",
-           "fastmin", "grid_maxflow", "moore_structure", "vonNeumann_structure"]
+           "abswap_grid", "aexpansion_grid", "fastmin", "grid_maxflow", "moore_structure", "vonNeumann_structure"]
