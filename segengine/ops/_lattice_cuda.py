@@ -127,10 +127,12 @@ def filter_values(values, offsets, weights, neighbors, splat_ptr, splat_pt, spla
 
 @register_kernel("lattice_build", "cuda")
 def _lattice_build_cuda(features, num_threads, ghost_origin=False):
-    return build(features, ghost_origin)
+    return build(features.contiguous(), ghost_origin)
 
 
 @register_kernel("lattice_filter", "cuda")
 def _lattice_filter_cuda(values, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, reverse,
                          num_threads):
-    return filter_values(values, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, reverse)
+    # contiguous here too: an exported graph may pass a strided view (see lattice.py)
+    return filter_values(values.contiguous(), offsets, weights, neighbors, splat_ptr, splat_pt,
+                         splat_w, reverse)

@@ -94,8 +94,11 @@ _lattice_filter_op = define(
 
 @register_kernel("lattice_build", "cpu")
 def _(features, num_threads, ghost_origin=False):
-    """features float32 [B, d, N] contiguous; num_threads 0: torch.get_num_threads()."""
+    """features float32 [B, d, N]; num_threads 0: torch.get_num_threads()."""
     from segengine._cy import _lattice
+    # the wrapper passes contiguous tensors, but a graph captured by torch.export may hand the
+    # kernel a view with other strides (a reshape traced as a copy can be a view at run time)
+    features = features.contiguous()
     outs = _lattice.build(features.numpy(), run_threads(num_threads), ghost_origin)
     return tuple(torch.from_numpy(o) for o in outs)
 
@@ -115,9 +118,12 @@ def _(features, num_threads, ghost_origin=False):
 
 @register_kernel("lattice_filter", "cpu")
 def _(values, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, reverse, num_threads):
-    """values float32/float64 [P, C] contiguous (points-major), the lattice tensors of
-    lattice_build; num_threads 0: torch.get_num_threads()."""
+    """values float32/float64 [P, C] (points-major), the lattice tensors of lattice_build;
+    num_threads 0: torch.get_num_threads()."""
     from segengine._cy import _lattice
+    # contiguous here, not only in the wrapper: an exported graph's reshape of [B, N, C] to
+    # [B*N, C] is traced as a copy (B > 1) but is a strided view when run with B == 1
+    values = values.contiguous()
     out = torch.empty_like(values)
     _lattice.filter_values(values.numpy(), out.numpy(), offsets.numpy(), weights.numpy(), neighbors.numpy(),
                            splat_ptr.numpy(), splat_pt.numpy(), splat_w.numpy(), reverse,
@@ -127,7 +133,7 @@ def _(values, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, reverse
 
 @register_fake("lattice_filter")
 def _(values, offsets, weights, neighbors, splat_ptr, splat_pt, splat_w, reverse, num_threads):
-    return torch.empty_like(values)
+    return torch.empty_like(values, memory_format=torch.contiguous_format)
 
 
 def _filter_setup(ctx, inputs, output):
