@@ -76,11 +76,13 @@ def output_size(h: int, w: int, size, scale_factor) -> tuple[int, int, float, fl
     if size is not None:
         H, W = _pair(size, "size")
         for v in (H, W):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer, torch.SymInt)) or v < 1:
                 raise ValueError(f"size must hold positive ints, got {size!r}")
             if v > _INT64_MAX:
                 raise ValueError(f"size must hold ints below 2**63, got {size!r}")
-        return int(H), int(W), -1.0, -1.0
+        # a SymInt (a traced size, e.g. x.shape[-2:] under torch.export with dynamic shapes)
+        # stays symbolic: int() would specialise the graph to the example's size
+        return tuple(v if isinstance(v, torch.SymInt) else int(v) for v in (H, W)) + (-1.0, -1.0)
     sh, sw = _pair(scale_factor, "scale_factor")
     for v in (sh, sw):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
@@ -128,7 +130,7 @@ def _check_ignore_index(ignore_index) -> int:
 # --------------------------------------------------------------------------- argmax op
 
 _upsample_argmax_op = define(
-    "upsample_argmax(Tensor logits, int out_h, int out_w, float scale_h, float scale_w, "
+    "upsample_argmax(Tensor logits, SymInt out_h, SymInt out_w, float scale_h, float scale_w, "
     "bool align_corners, bool return_confidence, int num_threads) -> (Tensor, Tensor)")
 
 
