@@ -121,8 +121,11 @@ inline decltype(auto) with_slots(const GridGeom& g, F&& f) {
     return f(std::integral_constant<int, 0>());
 }
 
-// Slabs per thread of a parallel slab solve (see solve_slabs).
-constexpr int kSlabsPerThread = 4;
+// Slabs per thread of a parallel slab solve (see solve_slabs).  Measured with 2 threads on the
+// benchmark grids (coffee 4/8-connected, tiled coffee, 128^3 volumes 6/26-connected), 2 beat 4
+// on all six (by 8-30 %: fewer borders for the serial merge pass) and 1 on four of them (uneven
+// slabs leave a thread idle).
+constexpr int kSlabsPerThread = 2;
 
 // Whether a fresh solve of grid g with nthreads threads is split into parallel slabs.
 inline bool slab_solve_pays(const GridGeom& g, int nthreads) {
