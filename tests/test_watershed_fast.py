@@ -242,7 +242,9 @@ def test_nan_raises():
 
 def test_kernels_take_strided_inputs():
     """The CPU kernels accept non-contiguous tensors (as a graph captured by torch.export may
-    pass them) and give the answer of their contiguous copies."""
+    pass them) and give the answer of their contiguous copies. (The flood reads strided arrays
+    itself: copying in the kernel would also materialise a broadcast input before the memory
+    guard sees it.)"""
     import torch
 
     import segengine.ops.watershed  # noqa: F401  (defines the ops)

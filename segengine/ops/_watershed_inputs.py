@@ -102,13 +102,11 @@ def check_tensor_image(image: torch.Tensor, min_ndim: int = 1, name: str = "imag
 
 
 def tensor_image(image: torch.Tensor) -> np.ndarray:
-    """C-contiguous numpy array of a CPU image tensor inside a kernel (a view when it already
-    is; bfloat16 read as float32). A graph captured by torch.export may hand the kernel a
-    strided view."""
+    """numpy view of a CPU image tensor inside a kernel (bfloat16 read as float32)."""
     t = image.detach()
     if t.dtype == torch.bfloat16:
         t = t.float()
-    return np.ascontiguousarray(t.numpy())
+    return t.numpy()
 
 
 # ----------------------------------------------------------------------------- neighbourhood

@@ -219,8 +219,7 @@ def watershed_cpu(image, markers, mask, footprint, offset, minima_connectivity, 
     """The CPU kernel of ``segengine::watershed``: labels of ``image.shape`` (CPU tensors in
     and out; arguments as built by :func:`watershed`); ``num_threads`` (fast tie order) 0
     means ``torch.get_num_threads()`` now."""
-    markers = None if markers is None else np.ascontiguousarray(markers.numpy())
-    out = flood_arrays(tensor_image(image), markers,
+    out = flood_arrays(tensor_image(image), None if markers is None else markers.numpy(),
                        seed_count, footprint.numpy().astype(bool),
                        np.asarray(offset, dtype=np.int64), minima_connectivity, _mask_u8(mask),
                        compactness, watershed_line, fast=fast,
@@ -239,12 +238,11 @@ def watershed_batch_cpu(images, markers, mask, footprint, offset, minima_connect
                         compactness, watershed_line, seed_count, num_threads, fast=False):
     """The CPU kernel of ``segengine::watershed_batch``: labels of ``images.shape``;
     ``num_threads`` 0 means ``torch.get_num_threads()`` now."""
-    markers = None if markers is None else np.ascontiguousarray(markers.numpy())
-    out = flood_batch_arrays(tensor_image(images), markers,
+    out = flood_batch_arrays(tensor_image(images), None if markers is None else markers.numpy(),
                              seed_count, footprint.numpy().astype(bool),
                              np.asarray(offset, dtype=np.int64), minima_connectivity,
-                             None if mask is None else np.ascontiguousarray(mask.numpy()),
-                             compactness, watershed_line, run_threads(num_threads), fast)
+                             None if mask is None else mask.numpy(), compactness, watershed_line,
+                             run_threads(num_threads), fast)
     return torch.from_numpy(out)
 
 
