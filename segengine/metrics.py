@@ -69,6 +69,14 @@ def _confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     return counts.reshape(num_classes, num_classes)
 
 
+def _confusion_of_inputs(pred, target, num_classes, ignore_index):
+    """Checked inputs of a metric function -> (confusion matrix, whether the input was numpy)."""
+    n = _check_num_classes(num_classes)
+    p, was_numpy = as_tensor(pred, "pred")
+    t, _ = as_tensor(target, "target")
+    return _confusion(p, t, n, ignore_index), was_numpy
+
+
 def confusion_matrix(pred, target, num_classes: int, ignore_index: Optional[int] = None):
     """Confusion matrix ``[num_classes, num_classes]`` (int64): rows are the target class,
     columns the predicted class.
@@ -96,10 +104,7 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: Optional[int]
     TypeError
         Labels that are not integers.
     """
-    n = _check_num_classes(num_classes)
-    p, was_numpy = as_tensor(pred, "pred")
-    t, _ = as_tensor(target, "target")
-    cm = _confusion(p, t, n, ignore_index)
+    cm, was_numpy = _confusion_of_inputs(pred, target, num_classes, ignore_index)
     return cm.cpu().numpy() if was_numpy else cm
 
 
@@ -148,10 +153,8 @@ def iou(pred, target, num_classes: int, ignore_index: Optional[int] = None):
     torch.Tensor or numpy.ndarray
         float64 ``[num_classes]``: ``TP / (TP + FP + FN)`` per class.
     """
-    n = _check_num_classes(num_classes)
-    p, was_numpy = as_tensor(pred, "pred")
-    t, _ = as_tensor(target, "target")
-    return _out(_iou_from_cm(_confusion(p, t, n, ignore_index)), was_numpy)
+    cm, was_numpy = _confusion_of_inputs(pred, target, num_classes, ignore_index)
+    return _out(_iou_from_cm(cm), was_numpy)
 
 
 def mean_iou(pred, target, num_classes: int, ignore_index: Optional[int] = None):
@@ -171,10 +174,8 @@ def mean_iou(pred, target, num_classes: int, ignore_index: Optional[int] = None)
     torch.Tensor or float
         0-D float64 tensor (a float for numpy input); NaN when no class is present.
     """
-    n = _check_num_classes(num_classes)
-    p, was_numpy = as_tensor(pred, "pred")
-    t, _ = as_tensor(target, "target")
-    return _out(_mean_present(_iou_from_cm(_confusion(p, t, n, ignore_index))), was_numpy)
+    cm, was_numpy = _confusion_of_inputs(pred, target, num_classes, ignore_index)
+    return _out(_mean_present(_iou_from_cm(cm)), was_numpy)
 
 
 def pixel_accuracy(pred, target, num_classes: int, ignore_index: Optional[int] = None):
@@ -194,10 +195,8 @@ def pixel_accuracy(pred, target, num_classes: int, ignore_index: Optional[int] =
     torch.Tensor or float
         0-D float64 tensor (a float for numpy input).
     """
-    n = _check_num_classes(num_classes)
-    p, was_numpy = as_tensor(pred, "pred")
-    t, _ = as_tensor(target, "target")
-    return _out(_accuracy_from_cm(_confusion(p, t, n, ignore_index)), was_numpy)
+    cm, was_numpy = _confusion_of_inputs(pred, target, num_classes, ignore_index)
+    return _out(_accuracy_from_cm(cm), was_numpy)
 
 
 class ConfusionMatrix:
