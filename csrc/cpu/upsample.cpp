@@ -17,7 +17,7 @@ void upsample_cross_entropy_fma(const T*, int64_t, int64_t, int64_t, int64_t, in
 
 namespace {
 bool cpu_has_fma() {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if SEG_UPSAMPLE_FMA_DISPATCH
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return true;  // non-x86 targets with FMA in their base ISA (aarch64) or a correct libm fma

@@ -9,6 +9,14 @@
 #include <cstdint>
 #include <vector>
 
+// 1 where an AVX2+FMA instantiation of the kernels is compiled (upsample_fma.cpp) and chosen per
+// call when the processor has both (upsample.cpp); segengine info reports it (_runtime.pyx).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SEG_UPSAMPLE_FMA_DISPATCH 1
+#else
+#define SEG_UPSAMPLE_FMA_DISPATCH 0
+#endif
+
 namespace seg {
 
 // Source taps of every output index along one axis (PyTorch's bilinear formula).

@@ -10,7 +10,7 @@
 #include "upsample.h"
 #include "common/upsample.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if SEG_UPSAMPLE_FMA_DISPATCH
 #pragma GCC target("avx2,fma")
 #define SEG_UPSAMPLE_FMA_TARGET 1
 #endif

@@ -16,6 +16,7 @@ cdef extern from *:
     #include <dlfcn.h>
     #include "parallel.h"
     #include "permutohedral.h"  /* SEG_MULTIVERSION: the lattice/CRF hot loops' attribute */
+    #include "upsample.h"       /* SEG_UPSAMPLE_FMA_DISPATCH */
 
     #define SEG_STR_(x) #x
     #define SEG_STR(x) SEG_STR_(x)
@@ -90,15 +91,8 @@ cdef extern from *:
     /* The expansion of SEG_MULTIVERSION: empty when the hot loops are compiled once. */
     static const char* seg_multiversion(void) { return SEG_STR(SEG_MULTIVERSION); }
 
-    /* Same condition as csrc/cpu/upsample.cpp's cpu_has_fma() and upsample_fma.cpp's
-       target pragma: on x86-64 the AVX2+FMA upsampling kernel is chosen per call. */
-    static int seg_upsample_fma_dispatch(void) {
-    #if defined(__x86_64__) && defined(__GNUC__)
-        return 1;
-    #else
-        return 0;
-    #endif
-    }
+    /* upsample.h: whether the AVX2+FMA upsampling kernel is compiled and chosen per call. */
+    static int seg_upsample_fma_dispatch(void) { return SEG_UPSAMPLE_FMA_DISPATCH; }
 
     /* What this processor offers (x86-64 only; -1: not asked on this architecture). */
     static int seg_cpu_supports(int which) {

@@ -21,4 +21,5 @@ from segengine.maxflow.graph import (Graph, GraphError, GraphFloat, GraphFloat32
 from segengine.maxflow.grid import grid_maxflow
 
 __all__ = ["Graph", "GraphFloat", "GraphInt", "GraphFloat32", "GraphInt32", "GraphError",
-           "abswap_grid", "aexpansion_grid", "fastmin", "grid_maxflow", "moore_structure", "vonNeumann_structure"]
+           "abswap_grid", "aexpansion_grid", "fastmin", "grid_maxflow", "moore_structure",
+           "vonNeumann_structure"]
