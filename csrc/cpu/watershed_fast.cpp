@@ -13,6 +13,7 @@
 #include "parallel.h"
 #include "watershed_batch.h"
 #include "watershed_dispatch.h"
+#include "watershed_fast_flood.h"
 #include "watershed_grid.h"
 #include "watershed_minima.h"
 
@@ -103,7 +104,7 @@ void fast_flags(const S* img, const uint8_t* mask, uint8_t* flags, const Grid& g
     if (bad) throw std::invalid_argument("watershed: `image` contains NaN");
 }
 
-// ---------------------------------------------------------------- ranks
+// ---------------------------------------------------------------- levels
 
 // Stable LSD radix sort of (key, value) pairs by key, 11-bit digits, digits in which no two
 // keys differ skipped; each pass histograms and scatters in `nt` threads. The output is the
@@ -131,7 +132,6 @@ void radix_sort(std::vector<C>& key, std::vector<I>& val, int nt) {
         const I* vs = val.data();
         C* kd = k2.data();
         I* vd = v2.data();
-        int used = 1;
 #pragma omp parallel num_threads(nt)
         {
             const int t = thread_id();
@@ -143,7 +143,6 @@ void radix_sort(std::vector<C>& key, std::vector<I>& val, int nt) {
 #pragma omp barrier
 #pragma omp single
             {
-                used = T;
                 int64_t s = 0;
                 for (int64_t d = 0; d < R; ++d)
                     for (int u = 0; u < T; ++u) {
@@ -159,37 +158,52 @@ void radix_sort(std::vector<C>& key, std::vector<I>& val, int nt) {
                 vd[pos] = vs[i];
             }
         }
-        (void)used;
         key.swap(k2);
         val.swap(v2);
     }
 }
 
-// node[p].rank for every in-mask pixel p: the number of in-mask pixels with a smaller code (equal
-// values, equal ranks). Returns the number of rank levels (the in-mask pixel count).
-// Everything the flood reads or writes about a pixel, in one record (one cache line per
-// visit): its priority level (rank; unused for 8/16-bit images), the next pixel of its
-// level's FIFO, its label and its flags (watershed_grid.h).
-template <class I, class L>
-struct Cell {
-    I rank;
-    I next;
-    L label;
-    uint8_t flags;
-};
+// Largest level whose pixels get their own slots (watershed_fast_flood.h); larger levels
+// are counted.
+constexpr int64_t kOwnMax = 16;
 
-// node[p].rank for every in-mask pixel p: the number of in-mask pixels with a smaller code (equal
-// values, equal ranks). Returns the number of rank levels (the in-mask pixel count).
-// Per-pixel queue state: the priority level (rank; unused for 8/16-bit images) and the
-// next pixel of its level's FIFO, side by side (one cache line per pixel visit).
-template <class I>
-struct Node {
-    I rank;
-    I next;
-};
+// From the codes sorted increasingly (key[0..m), equal codes adjacent; idx: their pixels):
+// cell[idx[i]] |= i << kPosShift for levels (runs of equal codes) of at most kOwnMax pixels,
+// (level start) << kPosShift | kCounted for larger ones; levstart: the level starts, with m
+// appended. Each thread handles the levels that start in its range of positions.
+template <class C, class I>
+void levels_of_sorted(const C* key, const I* idx, int64_t m, I* cell, std::vector<I>& levstart, int nt) {
+    std::vector<std::vector<I>> starts(static_cast<size_t>(nt));
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = thread_id();
+        const int T = team_size();
+        const int64_t lo = m * t / T, hi = m * (t + 1) / T;
+        std::vector<I>& st = starts[static_cast<size_t>(t)];
+        int64_t i = lo;
+        while (i < hi && i > 0 && key[i] == key[i - 1]) ++i;
+        while (i < hi) {
+            int64_t j = i + 1;
+            while (j < m && key[j] == key[i]) ++j;
+            st.push_back(static_cast<I>(i));
+            if (j - i > kOwnMax) {
+                const I w = static_cast<I>((i << kPosShift) | kCounted);
+                for (int64_t u = i; u < j; ++u) cell[idx[u]] |= w;
+            } else {
+                for (int64_t u = i; u < j; ++u) cell[idx[u]] |= static_cast<I>(u << kPosShift);
+            }
+            i = j;
+        }
+    }
+    levstart.clear();
+    for (const auto& st : starts) levstart.insert(levstart.end(), st.begin(), st.end());
+    levstart.push_back(static_cast<I>(m));
+}
 
-template <class S, class I, class L>
-int64_t ranks(const S* img, const uint8_t* flags, bool masked, int64_t n, Cell<I, L>* node, int nt) {
+// Levels of an image wider than 16 bits: sort the in-mask codes, then levels_of_sorted.
+template <class S, class I>
+void wide_levels(const S* img, const uint8_t* flags, bool masked, int64_t n, I* enc, std::vector<I>& levstart,
+                 int nt) {
     using C = CodeT<S>;
     std::vector<I> idx;
     if (masked) {
@@ -205,122 +219,75 @@ int64_t ranks(const S* img, const uint8_t* flags, bool masked, int64_t n, Cell<I
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t i = 0; i < m; ++i) key[static_cast<size_t>(i)] = code_of(img[idx[static_cast<size_t>(i)]]);
     radix_sort(key, idx, nt);
+    levels_of_sorted(key.data(), idx.data(), m, enc, levstart, nt);
+}
+
+// Levels of an 8/16-bit image: a histogram of the grey levels; table[code] = enc of that code.
+template <class S, class I>
+void narrow_levels(const S* img, const uint8_t* flags, bool masked, int64_t n, std::vector<I>& table,
+                   std::vector<I>& levstart, int nt) {
+    constexpr int64_t K = int64_t(1) << (8 * sizeof(S));
+    std::vector<int64_t> hist(static_cast<size_t>(K * nt), 0);
 #pragma omp parallel num_threads(nt)
     {
         const int t = thread_id();
         const int T = team_size();
-        const int64_t lo = m * t / T, hi = m * (t + 1) / T;
-        if (lo < hi) {
-            int64_t r = lo;
-            while (r > 0 && key[static_cast<size_t>(r - 1)] == key[static_cast<size_t>(lo)]) --r;
-            for (int64_t i = lo; i < hi; ++i) {
-                if (i > lo && key[static_cast<size_t>(i)] != key[static_cast<size_t>(i - 1)]) r = i;
-                node[idx[static_cast<size_t>(i)]].rank = static_cast<I>(r);
-            }
+        const int64_t lo = n * t / T, hi = n * (t + 1) / T;
+        int64_t* h = &hist[static_cast<size_t>(t * K)];
+        if (masked) {
+            for (int64_t p = lo; p < hi; ++p)
+                if (flags[p] & kInside) ++h[code_of(img[p])];
+        } else {
+            for (int64_t p = lo; p < hi; ++p) ++h[code_of(img[p])];
         }
     }
-    return m;
+    table.assign(static_cast<size_t>(K), I(0));
+    levstart.clear();
+    int64_t s = 0;
+    for (int64_t c = 0; c < K; ++c) {
+        int64_t cnt = 0;
+        for (int u = 0; u < nt; ++u) cnt += hist[static_cast<size_t>(u * K + c)];
+        if (!cnt) continue;
+        levstart.push_back(static_cast<I>(s));
+        table[static_cast<size_t>(c)] = static_cast<I>((s << kPosShift) | (cnt > 1 ? kCounted : 0));
+        s += cnt;
+    }
+    levstart.push_back(static_cast<I>(s));
 }
 
 // ---------------------------------------------------------------- flood
 
-// Calls f(q) for every neighbour q of p inside the image, in neighbour order (as
-// Grid::for_neighbors, with the border flag read from p's cell).
-template <class F>
-inline void each_neighbor(const Grid& g, int64_t p, bool border, F&& f) {
-    if (!border) {
-        for (int k = 0; k < g.nn; ++k) f(p + g.off[k]);
-        return;
-    }
-    int64_t c[kMaxDim];
-    g.coords(p, c);
-    for (int k = 0; k < g.nn; ++k) {
-        const int64_t* v = &g.vec[static_cast<size_t>(k) * g.ndim];
-        bool ok = true;
-        for (int d = 0; d < g.ndim; ++d) {
-            const int64_t x = c[d] + v[d];
-            if (x < 0 || x >= g.shape[d]) {
-                ok = false;
-                break;
-            }
-        }
-        if (ok) f(p + g.off[k]);
-    }
-}
-
-// Bucket queue: one FIFO per priority level. Pixels that arrive above the level being
-// emptied join their level's FIFO, a list linked through the cells' `next` (a pixel is
-// queued at most once, as it is labelled when it arrives); pixels that arrive at or below it
-// (clamped to it) join `cur`, a plain array read as a FIFO after that level's list: they
-// arrived after everything on the list. Levels are visited in increasing order, so pixels
-// leave in (priority, arrival) order. `prio(p, cell)` is the level of in-mask pixel p.
-template <class I, class L, class P>
-void flood_buckets(Cell<I, L>* cell, const Grid& g, int64_t nlev, bool masked, P&& prio) {
-    const int64_t n = g.n;
-    struct Fifo {
-        I head, tail;
-    };
-    std::vector<Fifo> level(static_cast<size_t>(nlev), Fifo{I(-1), I(-1)});
-    Fifo* lvl = level.data();
-    auto push = [&](I q, int64_t r) {
-        Fifo& f = lvl[r];
-        if (f.head < 0) f.head = q;
-        else cell[f.tail].next = q;
-        f.tail = q;
-        cell[q].next = I(-1);
-    };
-    int64_t lo = nlev;
-    for (int64_t p = 0; p < n; ++p) {
-        if (!cell[p].label) continue;
-        const int64_t r = prio(p, cell[p]);
-        push(static_cast<I>(p), r);
-        lo = r < lo ? r : lo;
-    }
-    std::vector<I> cur;
-    cur.reserve(4096);
-    for (int64_t r = lo; r < nlev; ++r) {
-        auto leave = [&](I p) {
-            const Cell<I, L>& cp = cell[p];
-            const L lb = cp.label;
-            each_neighbor(g, p, cp.flags & kBorder, [&](int64_t q) {
-                Cell<I, L>& c = cell[q];
-                if (c.label || (masked && !(c.flags & kInside))) return;
-                c.label = lb;
-                const int64_t rq = prio(q, c);
-                if (rq <= r) cur.push_back(static_cast<I>(q));
-                else push(static_cast<I>(q), rq);
-            });
-        };
-        for (I p = lvl[r].head; p >= 0; p = cell[p].next) leave(p);
-        for (size_t i = 0; i < cur.size(); ++i) leave(cur[i]);
-        cur.clear();
-    }
-}
-
 template <class S, class L, class I>
-void fast_cells(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt) {
+void fast_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt) {
     const int64_t n = g.n;
-    std::vector<Cell<I, L>> cells(static_cast<size_t>(n));
-    Cell<I, L>* cell = cells.data();
-    int64_t nlev = int64_t(1) << (8 * (sizeof(S) <= 2 ? sizeof(S) : 1));
+    const bool masked = mask != nullptr;
+    std::vector<I> cell_buf(static_cast<size_t>(n));
+    I* cell = cell_buf.data();
+    std::vector<I> levstart;
     {
-        std::vector<uint8_t> flags(static_cast<size_t>(n));
-        fast_flags(img, mask, flags.data(), g, nt);
-        const uint8_t* f = flags.data();
+        std::vector<uint8_t> flag_buf(static_cast<size_t>(n));
+        uint8_t* flags = flag_buf.data();
+        fast_flags(img, mask, flags, g, nt);
 #pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t p = 0; p < n; ++p)
-            cell[p] = Cell<I, L>{I(0), I(-1), (f[p] & kInside) ? lab[p] : L(0), f[p]};
-        if constexpr (!kNarrow<S>) nlev = ranks(img, f, mask != nullptr, n, cell, nt);
-    }
-    if constexpr (kNarrow<S>) {
-        flood_buckets(cell, g, nlev, mask != nullptr,
-                      [img](int64_t p, const Cell<I, L>&) { return static_cast<int64_t>(code_of(img[p])); });
-    } else {
-        flood_buckets(cell, g, nlev, mask != nullptr,
-                      [](int64_t, const Cell<I, L>& c) { return static_cast<int64_t>(c.rank); });
-    }
+        for (int64_t p = 0; p < n; ++p) {
+            I w = flags[p];
+            if (!(w & kInside)) lab[p] = L(0);
+            else if (lab[p]) w |= kLabelled;
+            cell[p] = w;
+        }
+        if constexpr (kNarrow<S>) {
+            std::vector<I> table;
+            narrow_levels(img, flags, masked, n, table, levstart, nt);
+            const I* tb = table.data();
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t p = 0; p < n; ++p) lab[p] = cell[p].label;
+            for (int64_t p = 0; p < n; ++p)
+                if (cell[p] & kInside) cell[p] |= tb[code_of(img[p])];
+        } else {
+            wide_levels(img, flags, masked, n, cell, levstart, nt);
+        }
+    }
+    flood_levels_scan<I, L>(cell, lab, g, levstart.data(), static_cast<int64_t>(levstart.size()) - 1,
+                            kNarrow<S> ? 1 : kOwnMax);
 }
 
 template <class S, class L>
@@ -328,8 +295,9 @@ void fast_typed(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt
     const int64_t n = g.n;
     if (n == 0) return;
     if (n < kParallelMin) nt = 1;  // small images: thread start-up would cost more
-    if (n < std::numeric_limits<int32_t>::max()) fast_cells<S, L, int32_t>(img, mask, lab, g, nt);
-    else fast_cells<S, L, int64_t>(img, mask, lab, g, nt);
+    // int32 cells while level << kPosShift and pixel << 1 fit
+    if (n < (int64_t(1) << (31 - kPosShift))) fast_scan<S, L, int32_t>(img, mask, lab, g, nt);
+    else fast_scan<S, L, int64_t>(img, mask, lab, g, nt);
 }
 
 void fast_one(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
