@@ -263,59 +263,95 @@ void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, 
 // memory (NV = 0). The arithmetic is that of csrc/common/permutohedral.h (slice_point:
 // products w*alpha*V summed over the vertices in order, then * post) and csrc/common/crf.h
 // (compatibility; the softmax of softmax_simd.h), operation for operation.
+
+// e = -U[p] plus (slice) the pairwise terms of every kernel at point p; s: scratch row.
+template <int NV>
+SEG_SIMD_INLINE void point_energy(const std::vector<KernelState>& kss, int64_t p, const float* Up, int C, int Cp,
+                                  bool slice, v8f* e, v8f* s) {
+    const int nv = NV > 0 ? NV : Cp / 8;
+    const float* u = Up + p * Cp;
+    for (int k = 0; k < nv; ++k) e[k] = -load8(u + 8 * k);
+    if (!slice) return;
+    for (const KernelState& ks : kss) {
+        const int D1 = ks.d + 1;
+        const int32_t* off = ks.kn->offsets + p * D1;
+        const float* w = ks.kn->weights + p * D1;
+        for (int k = 0; k < nv; ++k) s[k] = (v8f){};
+        for (int r = 0; r < D1; ++r) {
+            const float wr = w[r] * ks.alpha;
+            const float* src = ks.V + (int64_t)off[r] * Cp;
+            for (int k = 0; k < nv; ++k) s[k] += wr * load8(src + 8 * k);
+        }
+        if (!ks.post.empty())
+            for (int k = 0; k < nv; ++k) s[k] *= ks.post[p];
+        const float* m = ks.compat.data();
+        if (ks.kn->compat_kind == COMPAT_DIAG) {
+            for (int k = 0; k < nv; ++k) e[k] -= load8(m + 8 * k) * s[k];
+        } else {  // row l of the padded array is column l of M
+            for (int k = 0; k < nv; ++k) {
+                v8f acc = {};
+                for (int l = 0; l < C; ++l) acc += load8(m + (int64_t)l * Cp + 8 * k) * s[l >> 3][l & 7];
+                e[k] -= acc;
+            }
+        }
+    }
+}
+
+// The new marginals e of point p: splatted into the kernels' targets dst (scatter) or
+// written to row p of Qp.
+template <int NV>
+SEG_SIMD_INLINE void point_emit(const std::vector<KernelState>& kss, int64_t p, float* const* dst, int Cp,
+                                bool scatter, float* Qp, const v8f* e) {
+    const int nv = NV > 0 ? NV : Cp / 8;
+    if (!scatter) {
+        float* qrow = Qp + p * Cp;
+        for (int k = 0; k < nv; ++k) store8(qrow + 8 * k, e[k]);
+        return;
+    }
+    const int K = (int)kss.size();
+    for (int kk = 0; kk < K; ++kk) {
+        const KernelState& ks = kss[kk];
+        const int D1 = ks.d + 1;
+        const int32_t* off = ks.kn->offsets + p * D1;
+        const float* w = ks.kn->weights + p * D1;
+        const bool has_pre = !ks.pre.empty();
+        for (int r = 0; r < D1; ++r) {
+            const float wr = has_pre ? w[r] * ks.pre[p] : w[r];
+            float* row = dst[kk] + (int64_t)off[r] * Cp;
+            for (int k = 0; k < nv; ++k) store8(row + 8 * k, load8(row + 8 * k) + wr * e[k]);
+        }
+    }
+}
+
+// The points of a part, two at a time: the softmax is a long dependency chain (max, exp,
+// sum, divide) that one point alone cannot fill the core with, so the two points' chains
+// are issued side by side. Each point's arithmetic, and the order of the additions into
+// every vertex row (point p before point p+1), are those of one point at a time.
+// e: room for 2*nv vectors, s: nv.
 template <int NV>
 SEG_SIMD_INLINE void update_points(std::vector<KernelState>& kss, const Part& part, float* const* dst,
                                    const float* Up, int C, int Cp, bool slice, bool scatter, float* Qp,
                                    v8f* e, v8f* s) {
     const int nv = NV > 0 ? NV : Cp / 8;
-    const int K = (int)kss.size();
-    for (int64_t p = part.lo; p < part.hi; ++p) {
-        const float* u = Up + p * Cp;
-        for (int k = 0; k < nv; ++k) e[k] = -load8(u + 8 * k);
-        if (slice) {
-            for (int kk = 0; kk < K; ++kk) {
-                const KernelState& ks = kss[kk];
-                const int D1 = ks.d + 1;
-                const int32_t* off = ks.kn->offsets + p * D1;
-                const float* w = ks.kn->weights + p * D1;
-                for (int k = 0; k < nv; ++k) s[k] = (v8f){};
-                for (int r = 0; r < D1; ++r) {
-                    const float wr = w[r] * ks.alpha;
-                    const float* src = ks.V + (int64_t)off[r] * Cp;
-                    for (int k = 0; k < nv; ++k) s[k] += wr * load8(src + 8 * k);
-                }
-                if (!ks.post.empty())
-                    for (int k = 0; k < nv; ++k) s[k] *= ks.post[p];
-                const float* m = ks.compat.data();
-                if (ks.kn->compat_kind == COMPAT_DIAG) {
-                    for (int k = 0; k < nv; ++k) e[k] -= load8(m + 8 * k) * s[k];
-                } else {  // row l of the padded array is column l of M
-                    for (int k = 0; k < nv; ++k) {
-                        v8f acc = {};
-                        for (int l = 0; l < C; ++l) acc += load8(m + (int64_t)l * Cp + 8 * k) * s[l >> 3][l & 7];
-                        e[k] -= acc;
-                    }
-                }
-            }
-        }
-        softmax_rows(e, nv, C);
-        if (scatter) {
-            for (int kk = 0; kk < K; ++kk) {
-                const KernelState& ks = kss[kk];
-                const int D1 = ks.d + 1;
-                const int32_t* off = ks.kn->offsets + p * D1;
-                const float* w = ks.kn->weights + p * D1;
-                const bool has_pre = !ks.pre.empty();
-                for (int r = 0; r < D1; ++r) {
-                    const float wr = has_pre ? w[r] * ks.pre[p] : w[r];
-                    float* row = dst[kk] + (int64_t)off[r] * Cp;
-                    for (int k = 0; k < nv; ++k) store8(row + 8 * k, load8(row + 8 * k) + wr * e[k]);
-                }
-            }
-        } else {
-            float* qrow = Qp + p * Cp;
-            for (int k = 0; k < nv; ++k) store8(qrow + 8 * k, e[k]);
-        }
+    // with NV known, rows that never leave this function (registers: no aliasing with the
+    // vertex rows written through float pointers)
+    v8f local[NV > 0 ? 3 * NV : 1];
+    v8f* e0 = NV > 0 ? local : e;
+    v8f* e1 = e0 + nv;
+    v8f* s0 = NV > 0 ? local + 2 * NV : s;
+    int64_t p = part.lo;
+    for (; p + 1 < part.hi; p += 2) {
+        point_energy<NV>(kss, p, Up, C, Cp, slice, e0, s0);
+        point_energy<NV>(kss, p + 1, Up, C, Cp, slice, e1, s0);
+        softmax_rows(e0, nv, C);
+        softmax_rows(e1, nv, C);
+        point_emit<NV>(kss, p, dst, Cp, scatter, Qp, e0);
+        point_emit<NV>(kss, p + 1, dst, Cp, scatter, Qp, e1);
+    }
+    if (p < part.hi) {
+        point_energy<NV>(kss, p, Up, C, Cp, slice, e0, s0);
+        softmax_rows(e0, nv, C);
+        point_emit<NV>(kss, p, dst, Cp, scatter, Qp, e0);
     }
 }
 
@@ -335,7 +371,7 @@ SEG_UPDATE_POINTS(4)
 // One pass over the points of part q. slice: add the pairwise terms from the kernels' V
 // (otherwise Q = softmax(-U)); scatter: splat the new marginals into the kernels' targets;
 // otherwise write them to Qp [P, Cp] (which may be Up: each row is read before it is written).
-// work: room for two rows (2*Cp floats), 32-byte aligned here.
+// work: room for three rows (3*Cp floats), 32-byte aligned here.
 void update_part(std::vector<KernelState>& kss, int64_t q, const Part& part, const float* Up, int C, int Cp,
                  bool slice, bool scatter, float* Qp, std::vector<float>& work) {
     const int K = (int)kss.size();
@@ -347,9 +383,9 @@ void update_part(std::vector<KernelState>& kss, int64_t q, const Part& part, con
         }
     }
     const int nv = Cp / 8;
-    if (work.size() < (size_t)(2 * Cp + 8)) work.resize((size_t)(2 * Cp + 8));
+    if (work.size() < (size_t)(3 * Cp + 8)) work.resize((size_t)(3 * Cp + 8));
     v8f* e = reinterpret_cast<v8f*>((reinterpret_cast<uintptr_t>(work.data()) + 31) & ~(uintptr_t)31);
-    v8f* s = e + nv;
+    v8f* s = e + 2 * nv;
     switch (nv) {
         case 1: update_points_1(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;
         case 2: update_points_2(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;

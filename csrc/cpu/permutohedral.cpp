@@ -132,6 +132,9 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d,
     auto image_of = [=](int64_t p) { return p < P ? p / N : p - P; };
     auto image_end = [=](int64_t p, int64_t b) { return p < P ? std::min((b + 1) * N, P) : p + 1; };
     int64_t b = image_of(lo), end = image_end(lo, b);
+    int prev_r0[SEG_LATTICE_MAX_D + 1], prev_rk[SEG_LATTICE_MAX_D + 1];
+    const int32_t* prev_ids = nullptr;  // ids of the previous point (null: none yet)
+    int64_t prev_b = -1;
     for (int64_t p = lo; p < hi; ++p) {
         if (p == end) {
             b = image_of(p);
@@ -143,8 +146,25 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d,
             ok = false;
             continue;
         }
-        lattice::simplex_hashes(b, r0, rk, d, mult, h);
         int32_t* ids = ghost ? ghost_id + (p - P) * D1 : offsets + p * D1;
+        if (!ghost)
+            for (int r = 0; r <= d; ++r) weights[p * D1 + r] = w[r];
+        // Neighbouring points mostly fall in the same simplex (same rem0 and rank, same
+        // image): then they have the same vertices, all numbered already, and nothing new
+        // is inserted, so the ids are the previous point's (the numbering is unchanged).
+        if (prev_ids && b == prev_b) {
+            int same = 1;
+            for (int i = 0; i <= d; ++i) same &= (r0[i] == prev_r0[i]) & (rk[i] == prev_rk[i]);
+            if (same) {
+                for (int r = 0; r <= d; ++r) ids[r] = prev_ids[r];
+                prev_ids = ids;
+                continue;
+            }
+        }
+        for (int i = 0; i <= d; ++i) prev_r0[i] = r0[i], prev_rk[i] = rk[i];
+        prev_ids = ids;
+        prev_b = b;
+        lattice::simplex_hashes(b, r0, rk, d, mult, h);
         // vertex keys incrementally (vertex_key): from vertex r-1 to r every coordinate
         // grows by 1, except the one of rank d-r+1, which drops by d
         key[0] = (int32_t)b;
@@ -154,8 +174,6 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d,
             for (int i = 0; i < d; ++i) key[1 + i] += rk[i] == d - r + 1 ? -d : 1;
             ids[r] = (int32_t)t.insert(h[r], key, p * D1 + r);
         }
-        if (!ghost)
-            for (int r = 0; r <= d; ++r) weights[p * D1 + r] = w[r];
     }
     return ok;
 }
