@@ -14,6 +14,7 @@
 #include "watershed_batch.h"
 #include "watershed_dispatch.h"
 #include "watershed_fast_flood.h"
+#include "watershed_fast_levels.h"
 #include "watershed_grid.h"
 #include "watershed_minima.h"
 
@@ -21,22 +22,6 @@ namespace seg {
 namespace ws {
 namespace detail {
 namespace {
-
-inline int thread_id() {
-#ifdef SEGENGINE_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-inline int team_size() {
-#ifdef SEGENGINE_OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
 
 // ---------------------------------------------------------------- codes
 
@@ -106,122 +91,6 @@ void fast_flags(const S* img, const uint8_t* mask, uint8_t* flags, const Grid& g
 
 // ---------------------------------------------------------------- levels
 
-// Stable LSD radix sort of (key, value) pairs by key, 11-bit digits, digits in which no two
-// keys differ skipped; each pass histograms and scatters in `nt` threads. The output is the
-// unique stable order, whatever the thread count.
-template <class C, class I>
-void radix_sort(std::vector<C>& key, std::vector<I>& val, int nt) {
-    const int64_t m = static_cast<int64_t>(key.size());
-    if (m < 2) return;
-    C any = 0, all = ~C(0);
-#pragma omp parallel for schedule(static) num_threads(nt) reduction(| : any) reduction(& : all)
-    for (int64_t i = 0; i < m; ++i) {
-        any |= key[i];
-        all &= key[i];
-    }
-    const C diff = any ^ all;
-    constexpr int kBits = 11;
-    constexpr int64_t R = int64_t(1) << kBits;
-    constexpr int kWidth = 8 * sizeof(C);
-    std::vector<C> k2(static_cast<size_t>(m));
-    std::vector<I> v2(static_cast<size_t>(m));
-    std::vector<int64_t> hist(static_cast<size_t>(R * nt));
-    for (int shift = 0; shift < kWidth; shift += kBits) {
-        if (!((diff >> shift) & C(R - 1))) continue;
-        const C* ks = key.data();
-        const I* vs = val.data();
-        C* kd = k2.data();
-        I* vd = v2.data();
-#pragma omp parallel num_threads(nt)
-        {
-            const int t = thread_id();
-            const int T = team_size();
-            const int64_t lo = m * t / T, hi = m * (t + 1) / T;
-            int64_t* h = &hist[static_cast<size_t>(t * R)];
-            std::fill(h, h + R, int64_t(0));
-            for (int64_t i = lo; i < hi; ++i) ++h[(ks[i] >> shift) & C(R - 1)];
-#pragma omp barrier
-#pragma omp single
-            {
-                int64_t s = 0;
-                for (int64_t d = 0; d < R; ++d)
-                    for (int u = 0; u < T; ++u) {
-                        int64_t& c = hist[static_cast<size_t>(u * R + d)];
-                        const int64_t cnt = c;
-                        c = s;
-                        s += cnt;
-                    }
-            }
-            for (int64_t i = lo; i < hi; ++i) {
-                const int64_t pos = h[(ks[i] >> shift) & C(R - 1)]++;
-                kd[pos] = ks[i];
-                vd[pos] = vs[i];
-            }
-        }
-        key.swap(k2);
-        val.swap(v2);
-    }
-}
-
-// Largest level whose pixels get their own slots (watershed_fast_flood.h); larger levels
-// are counted.
-constexpr int64_t kOwnMax = 16;
-
-// From the codes sorted increasingly (key[0..m), equal codes adjacent; idx: their pixels):
-// cell[idx[i]] |= i << kPosShift for levels (runs of equal codes) of at most kOwnMax pixels,
-// (level start) << kPosShift | kCounted for larger ones; levstart: the level starts, with m
-// appended. Each thread handles the levels that start in its range of positions.
-template <class C, class I>
-void levels_of_sorted(const C* key, const I* idx, int64_t m, I* cell, std::vector<I>& levstart, int nt) {
-    std::vector<std::vector<I>> starts(static_cast<size_t>(nt));
-#pragma omp parallel num_threads(nt)
-    {
-        const int t = thread_id();
-        const int T = team_size();
-        const int64_t lo = m * t / T, hi = m * (t + 1) / T;
-        std::vector<I>& st = starts[static_cast<size_t>(t)];
-        int64_t i = lo;
-        while (i < hi && i > 0 && key[i] == key[i - 1]) ++i;
-        while (i < hi) {
-            int64_t j = i + 1;
-            while (j < m && key[j] == key[i]) ++j;
-            st.push_back(static_cast<I>(i));
-            if (j - i > kOwnMax) {
-                const I w = static_cast<I>((i << kPosShift) | kCounted);
-                for (int64_t u = i; u < j; ++u) cell[idx[u]] |= w;
-            } else {
-                for (int64_t u = i; u < j; ++u) cell[idx[u]] |= static_cast<I>(u << kPosShift);
-            }
-            i = j;
-        }
-    }
-    levstart.clear();
-    for (const auto& st : starts) levstart.insert(levstart.end(), st.begin(), st.end());
-    levstart.push_back(static_cast<I>(m));
-}
-
-// Levels of an image wider than 16 bits: sort the in-mask codes, then levels_of_sorted.
-template <class S, class I>
-void wide_levels(const S* img, const uint8_t* flags, bool masked, int64_t n, I* enc, std::vector<I>& levstart,
-                 int nt) {
-    using C = CodeT<S>;
-    std::vector<I> idx;
-    if (masked) {
-        for (int64_t p = 0; p < n; ++p)
-            if (flags[p] & kInside) idx.push_back(static_cast<I>(p));
-    } else {
-        idx.resize(static_cast<size_t>(n));
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t p = 0; p < n; ++p) idx[static_cast<size_t>(p)] = static_cast<I>(p);
-    }
-    const int64_t m = static_cast<int64_t>(idx.size());
-    std::vector<C> key(static_cast<size_t>(m));
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t i = 0; i < m; ++i) key[static_cast<size_t>(i)] = code_of(img[idx[static_cast<size_t>(i)]]);
-    radix_sort(key, idx, nt);
-    levels_of_sorted(key.data(), idx.data(), m, enc, levstart, nt);
-}
-
 // Levels of an 8/16-bit image: a histogram of the grey levels; table[code] = enc of that code.
 template <class S, class I>
 void narrow_levels(const S* img, const uint8_t* flags, bool masked, int64_t n, std::vector<I>& table,
@@ -261,12 +130,12 @@ template <class S, class L, class I>
 void fast_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt) {
     const int64_t n = g.n;
     const bool masked = mask != nullptr;
-    std::vector<I> cell_buf(static_cast<size_t>(n));
-    I* cell = cell_buf.data();
-    std::vector<I> levstart;
+    big_ptr<I> cell_buf = big_array<I>(static_cast<size_t>(n));
+    I* cell = cell_buf.get();
+    BigVector<I> levstart;
     {
-        std::vector<uint8_t> flag_buf(static_cast<size_t>(n));
-        uint8_t* flags = flag_buf.data();
+        big_ptr<uint8_t> flag_buf = big_array<uint8_t>(static_cast<size_t>(n));
+        uint8_t* flags = flag_buf.get();
         fast_flags(img, mask, flags, g, nt);
 #pragma omp parallel for schedule(static) num_threads(nt)
         for (int64_t p = 0; p < n; ++p) {
@@ -277,17 +146,20 @@ void fast_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt)
         }
         if constexpr (kNarrow<S>) {
             std::vector<I> table;
-            narrow_levels(img, flags, masked, n, table, levstart, nt);
+            std::vector<I> starts;
+            narrow_levels(img, flags, masked, n, table, starts, nt);
+            levstart.resize_uninitialized(starts.size());
+            std::copy(starts.begin(), starts.end(), levstart.data());
             const I* tb = table.data();
 #pragma omp parallel for schedule(static) num_threads(nt)
             for (int64_t p = 0; p < n; ++p)
                 if (cell[p] & kInside) cell[p] |= tb[code_of(img[p])];
         } else {
-            wide_levels(img, flags, masked, n, cell, levstart, nt);
+            levstart = sorted_levels<CodeT<S>, I>([img](int64_t p) { return code_of(img[p]); }, cell, n, nt);
         }
     }
     flood_levels_scan<I, L>(cell, lab, g, levstart.data(), static_cast<int64_t>(levstart.size()) - 1,
-                            kNarrow<S> ? 1 : kOwnMax);
+                            kNarrow<S> ? 1 : kOwnMax, nt);
 }
 
 template <class S, class L>

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "big_alloc.h"
 #include "watershed_grid.h"
 
 namespace seg {
@@ -81,15 +82,18 @@ inline void each_neighbor(const Grid& g, int64_t p, bool border, F&& f) {
 // the mask; written); `lab`: the markers inside the mask, 0 elsewhere (written);
 // `levstart[0..nlev]`: the start positions of the `nlev` levels, increasing, levstart[nlev] = m
 // (the in-mask pixel count). Levels of more than `own_max` pixels are counted, the others
-// give each pixel its own slot (and are sorted by arrival when visited).
+// give each pixel its own slot (and are sorted by arrival when visited). `nt` threads fill
+// the slots; the flood itself is serial.
 template <class I, class L>
-void flood_levels_scan(I* cell, L* lab, const Grid& g, const I* levstart, int64_t nlev, int64_t own_max) {
+void flood_levels_scan(I* cell, L* lab, const Grid& g, const I* levstart, int64_t nlev, int64_t own_max, int nt) {
     using S = Slot<I, L>;
     using E = Entry<I, L>;
     const int64_t n = g.n;
     const int64_t m = nlev ? static_cast<int64_t>(levstart[nlev]) : 0;
-    std::vector<S> slots(static_cast<size_t>(m), S{I(-1), I(0), L(0)});
-    S* Q = slots.data();
+    big_ptr<S> slots = big_array<S>(static_cast<size_t>(m));
+    S* Q = slots.get();
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i = 0; i < m; ++i) Q[i] = S{I(-1), I(0), L(0)};
     std::vector<E> fifo;
     fifo.reserve(4096);
     I arrivals = 0;

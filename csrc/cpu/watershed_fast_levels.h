@@ -1,0 +1,272 @@
+// The priority levels of the fast tie order (watershed_fast.h) for images wider than 16
+// bits: the in-mask pixels sorted by their order-preserving codes, in parallel.
+//
+// A sample sort: splitters from a regular sample of the codes cut the code range into
+// buckets of about kBucketTarget pixels (a 2^16-entry table on the top bits of code - min
+// narrows each lookup to a few splitters); pixels are counted and scattered into their
+// buckets (thread-major ranges, so positions do not depend on the thread count), each bucket
+// is sorted on its own (LSD radix on the bits in which its codes differ, in cache) and its
+// runs of equal codes become levels. Equal codes always share a bucket, so the order among
+// equal codes is the only thing the thread count could change, and the flood does not
+// depend on it (watershed_fast_flood.h sorts a level's queued pixels by arrival).
+//
+// Internal to watershed_fast.cpp.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "big_alloc.h"
+#include "parallel.h"
+#include "watershed_fast_flood.h"
+
+namespace seg {
+namespace ws {
+namespace detail {
+
+inline int thread_id() {
+#ifdef SEGENGINE_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+inline int team_size() {
+#ifdef SEGENGINE_OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+// Largest level whose pixels get their own slots (watershed_fast_flood.h); larger levels
+// are counted.
+constexpr int64_t kOwnMax = 16;
+
+// Pixels per bucket aimed at (their keys and pixels stay in L2 while the bucket is sorted).
+constexpr int64_t kBucketTarget = 8192;
+
+// Sorts key[0..m) (with val) by key, not stably (the order of equal keys is unspecified but
+// fixed by the input order): a counting pass on the top 11 bits of key - min, then each
+// group by insertion sort (up to 32 entries) or the same way (recursively: its range is
+// 2^11 times smaller). `k2`/`v2`: scratch of m entries; the result ends in key/val.
+template <class C, class I>
+void bucket_sort(C* key, I* val, int64_t m, C* k2, I* v2) {
+    if (m < 2) return;
+    C lo = key[0], hi = key[0];
+    for (int64_t i = 1; i < m; ++i) {
+        lo = key[i] < lo ? key[i] : lo;
+        hi = key[i] > hi ? key[i] : hi;
+    }
+    if (lo == hi) return;
+    constexpr int kDigit = 11;
+    int sh = 0;
+    while (((hi - lo) >> sh) >= (C(1) << kDigit)) ++sh;
+    const int64_t R = static_cast<int64_t>((hi - lo) >> sh) + 1;
+    int32_t h[(1 << kDigit) + 1];
+    std::fill(h, h + R + 1, 0);
+    for (int64_t i = 0; i < m; ++i) ++h[((key[i] - lo) >> sh) + 1];
+    for (int64_t d = 0; d < R; ++d) h[d + 1] += h[d];
+    int32_t start[(1 << kDigit) + 1];
+    std::copy(h, h + R + 1, start);
+    for (int64_t i = 0; i < m; ++i) {
+        const int32_t pos = h[(key[i] - lo) >> sh]++;
+        k2[pos] = key[i];
+        v2[pos] = val[i];
+    }
+    for (int64_t d = 0; d < R; ++d) {
+        const int64_t a = start[d], z = start[d + 1];
+        if (z - a > 32) {
+            std::copy(k2 + a, k2 + z, key + a);
+            std::copy(v2 + a, v2 + z, val + a);
+            bucket_sort(key + a, val + a, z - a, k2 + a, v2 + a);
+            continue;
+        }
+        for (int64_t i = a; i < z; ++i) {
+            const C k = k2[i];
+            const I v = v2[i];
+            int64_t j = i;
+            for (; j > a && key[j - 1] > k; --j) {
+                key[j] = key[j - 1];
+                val[j] = val[j - 1];
+            }
+            key[j] = k;
+            val[j] = v;
+        }
+    }
+}
+
+// Marks the levels of bucket [b0, b1) of the sorted keys: cell[idx[i]] |= i << kPosShift for
+// levels (runs of equal codes) of at most kOwnMax pixels, (level start) << kPosShift |
+// kCounted for larger ones. Returns the number of levels; writes their starts to `starts`
+// when not null.
+template <class C, class I>
+int64_t mark_levels(const C* key, const I* idx, int64_t b0, int64_t b1, I* cell, I* starts) {
+    int64_t count = 0;
+    for (int64_t i = b0; i < b1;) {
+        int64_t j = i + 1;
+        while (j < b1 && key[j] == key[i]) ++j;
+        if (starts) starts[count] = static_cast<I>(i);
+        ++count;
+        if (cell) {
+            if (j - i > kOwnMax) {
+                const I w = static_cast<I>((i << kPosShift) | kCounted);
+                for (int64_t u = i; u < j; ++u) cell[idx[u]] |= w;
+            } else {
+                for (int64_t u = i; u < j; ++u) cell[idx[u]] |= static_cast<I>(u << kPosShift);
+            }
+        }
+        i = j;
+    }
+    return count;
+}
+
+// Sorts the in-mask pixels (cell[p] & kInside) by code(p) (an unsigned C, order-preserving),
+// marks their levels in `cell` (see mark_levels) and returns the level starts with the
+// in-mask count appended. `nt` threads; the result does not depend on it.
+template <class C, class I, class Code>
+BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
+    // in-mask count and code range
+    int64_t m = 0;
+    C lo = ~C(0), hi = 0;
+#pragma omp parallel for schedule(static) num_threads(nt) reduction(+ : m) reduction(min : lo) reduction(max : hi)
+    for (int64_t p = 0; p < n; ++p) {
+        if (!(cell[p] & kInside)) continue;
+        const C c = code(p);
+        ++m;
+        lo = c < lo ? c : lo;
+        hi = c > hi ? c : hi;
+    }
+    BigVector<I> levstart;
+    if (m == 0) {
+        levstart.assign(1, I(0));
+        return levstart;
+    }
+    // splitters from a regular sample of the pixels (deterministic)
+    std::vector<C> split;
+    const int64_t want = m / kBucketTarget;
+    if (want > 1) {
+        const int64_t S = std::min<int64_t>(n, want * 32);
+        std::vector<C> sample;
+        sample.reserve(static_cast<size_t>(S));
+        for (int64_t j = 0; j < S; ++j) {
+            const int64_t p = S > 1 ? (n - 1) * j / (S - 1) : 0;
+            if (cell[p] & kInside) sample.push_back(code(p));
+        }
+        std::sort(sample.begin(), sample.end());
+        const int64_t s = static_cast<int64_t>(sample.size());
+        for (int64_t b = 1; b < want && s; ++b) {
+            const C c = sample[static_cast<size_t>(s * b / want)];
+            if (split.empty() || c > split.back()) split.push_back(c);
+        }
+    }
+    const int64_t B = static_cast<int64_t>(split.size()) + 1;
+    // table[t]: the number of splitters below min + (t << sh); bucket(c) lies in
+    // [table[t], table[t + 1]] for c in table bin t
+    int sh = 0;
+    while (((hi - lo) >> sh) >= C(65536)) ++sh;
+    const int64_t bins = static_cast<int64_t>((hi - lo) >> sh) + 1;
+    std::vector<uint32_t> table(static_cast<size_t>(bins) + 1);
+    {
+        int64_t j = 0;
+        for (int64_t t = 0; t <= bins; ++t) {
+            if (t == bins) {
+                j = B - 1;
+            } else {
+                const C base = lo + (C(t) << sh);
+                while (j < B - 1 && split[static_cast<size_t>(j)] < base) ++j;
+            }
+            table[static_cast<size_t>(t)] = static_cast<uint32_t>(j);
+        }
+    }
+    const C* sp = split.data();
+    const uint32_t* tb = table.data();
+    auto bucket_of = [=](C c) -> int64_t {
+        const int64_t t = static_cast<int64_t>((c - lo) >> sh);
+        int64_t a = tb[t], z = tb[t + 1];  // answer in [a, z]: a + #{splitters in [a, z) <= c}
+        int64_t len = z - a;
+        while (len > 0) {  // branch-free steps (cmov)
+            const int64_t half = len >> 1;
+            const bool le = sp[a + half] <= c;
+            a = le ? a + half + 1 : a;
+            len = le ? len - half - 1 : half;
+        }
+        return a;
+    };
+    // count per (thread, bucket), then scatter (thread-major within each bucket)
+    big_ptr<C> key = big_array<C>(static_cast<size_t>(m));
+    big_ptr<I> idx = big_array<I>(static_cast<size_t>(m));
+    std::vector<int64_t> boff(static_cast<size_t>(B) + 1, 0);
+    std::vector<int64_t> lcount(static_cast<size_t>(B), 0);
+    {
+        std::vector<int64_t> cnt(static_cast<size_t>(B * nt), 0);
+        const bool small_b = B <= 65536;
+        big_ptr<uint16_t> bk = big_array<uint16_t>(small_b ? static_cast<size_t>(n) : 0);
+#pragma omp parallel num_threads(nt)
+        {
+            const int t = thread_id();
+            const int T = team_size();
+            const int64_t p0 = n * t / T, p1 = n * (t + 1) / T;
+            int64_t* h = &cnt[static_cast<size_t>(t * B)];
+            for (int64_t p = p0; p < p1; ++p) {
+                if (!(cell[p] & kInside)) continue;
+                const int64_t b = bucket_of(code(p));
+                if (small_b) bk[static_cast<size_t>(p)] = static_cast<uint16_t>(b);
+                ++h[b];
+            }
+#pragma omp barrier
+#pragma omp single
+            {
+                int64_t s = 0;
+                for (int64_t b = 0; b < B; ++b) {
+                    boff[static_cast<size_t>(b)] = s;
+                    for (int u = 0; u < T; ++u) {
+                        int64_t& c = cnt[static_cast<size_t>(u * B + b)];
+                        const int64_t k = c;
+                        c = s;
+                        s += k;
+                    }
+                }
+                boff[static_cast<size_t>(B)] = s;
+            }
+            for (int64_t p = p0; p < p1; ++p) {
+                if (!(cell[p] & kInside)) continue;
+                const C c = code(p);
+                const int64_t b = small_b ? bk[static_cast<size_t>(p)] : bucket_of(c);
+                const int64_t pos = h[b]++;
+                key[static_cast<size_t>(pos)] = c;
+                idx[static_cast<size_t>(pos)] = static_cast<I>(p);
+            }
+        }
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        std::vector<C> k2;
+        std::vector<I> v2;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t b0 = boff[static_cast<size_t>(b)], b1 = boff[static_cast<size_t>(b) + 1];
+            if (k2.size() < static_cast<size_t>(b1 - b0)) {
+                k2.resize(static_cast<size_t>(b1 - b0));
+                v2.resize(static_cast<size_t>(b1 - b0));
+            }
+            bucket_sort(key.get() + b0, idx.get() + b0, b1 - b0, k2.data(), v2.data());
+            lcount[static_cast<size_t>(b)] = mark_levels(key.get(), idx.get(), b0, b1, cell, static_cast<I*>(nullptr));
+        }
+    }
+    std::vector<int64_t> loff(static_cast<size_t>(B) + 1, 0);
+    for (int64_t b = 0; b < B; ++b) loff[static_cast<size_t>(b) + 1] = loff[static_cast<size_t>(b)] + lcount[static_cast<size_t>(b)];
+    levstart.resize_uninitialized(static_cast<size_t>(loff[static_cast<size_t>(B)]) + 1);
+    levstart[static_cast<size_t>(loff[static_cast<size_t>(B)])] = static_cast<I>(m);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
+    for (int64_t b = 0; b < B; ++b)
+        mark_levels(key.get(), idx.get(), boff[static_cast<size_t>(b)], boff[static_cast<size_t>(b) + 1],
+                    static_cast<I*>(nullptr), levstart.data() + loff[static_cast<size_t>(b)]);
+    return levstart;
+}
+
+}  // namespace detail
+}  // namespace ws
+}  // namespace seg
