@@ -262,3 +262,101 @@ def test_kernels_take_strided_inputs():
     got_b = torch.ops.segengine.watershed_batch(img.t().contiguous().t()[None], markers.t().contiguous().t()[None],
                                                 None, *args, None, 1)
     assert torch.equal(got_b, ref_b)
+
+
+# ------------------------------------------------------------------------ level building
+# (csrc/cpu/watershed_fast_levels.h: buckets of ~8192 pixels, levels of <= 16 pixels get
+# their own slots, larger ones are counted; watershed_fast_flood.h)
+
+def plateau_image(rng, shape, dtype):
+    """Distinct values plus equal-valued runs of every size class: 2..16 pixels (own slots),
+    17..400 (counted) and one value on ~10 % of the pixels, spread over many buckets."""
+    n = int(np.prod(shape))
+    vals = rng.permutation(n).astype(np.float64) / n - 0.5
+    pos = rng.permutation(n)
+    i = 0
+    for size in [2, 3, 5, 16, 17, 40, 400] * 12 + [n // 10]:
+        vals[pos[i:i + size]] = vals[pos[i]]
+        i += size
+    return vals.reshape(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plateaus_in_many_buckets_match_reference(dtype):
+    rng = np.random.default_rng(7)
+    shape = (260, 290)  # 75400 pixels: about 9 buckets
+    img = plateau_image(rng, shape, dtype)
+    markers = distinct_markers(rng, shape, 400, labels=5)
+    mask = rng.random(shape) > 0.05
+    np.testing.assert_array_equal(fast(img, markers, mask=mask),
+                                  watershed_fast_reference(img, markers, 1, mask))
+
+
+def test_plateaus_3d_full_connectivity_match_reference():
+    rng = np.random.default_rng(8)
+    shape = (34, 40, 44)  # 59840 pixels, 26 neighbours (the generic neighbour loop)
+    img = plateau_image(rng, shape, np.float64)
+    markers = distinct_markers(rng, shape, 300, labels=4).astype(np.int64)
+    got = fast(img, markers, connectivity=3)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, watershed_fast_reference(img, markers, 3))
+
+
+def test_huge_dynamic_range_equals_exact():
+    """Distinct values over the whole float64 range (subnormals, +-inf, both zeros' code,
+    1e-300..1e300): bucket lookups below/above the sampled splitters."""
+    rng = np.random.default_rng(9)
+    shape = (300, 310)
+    n = shape[0] * shape[1]
+    mag = 10.0 ** rng.uniform(-300, 300, n)
+    vals = np.where(rng.random(n) < 0.5, -mag, mag)
+    vals[:6] = [np.inf, -np.inf, 0.0, 5e-324, -5e-324, np.finfo(np.float64).max]
+    img = rng.permutation(vals).reshape(shape)
+    assert np.unique(img).size == n  # distinct
+    markers = distinct_markers(rng, shape, 500, labels=9)
+    for conn in (1, 2):
+        np.testing.assert_array_equal(fast(img, markers, connectivity=conn),
+                                      segengine.watershed(img, markers, connectivity=conn))
+
+
+def test_negative_zero_in_large_image():
+    """-0.0 and +0.0 are one level also when the image is sorted in buckets."""
+    rng = np.random.default_rng(10)
+    img = np.abs(rng.standard_normal((200, 200)))
+    img[rng.random(img.shape) < 0.3] = 0.0
+    neg = img.copy()
+    neg[(img == 0) & (rng.random(img.shape) < 0.5)] = -0.0
+    markers = distinct_markers(rng, img.shape, 300, labels=6)
+    np.testing.assert_array_equal(fast(neg, markers), fast(img, markers))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint16])
+def test_threads_identical_large_with_plateaus(dtype):
+    """Many buckets, own-slot and counted levels, a mask: 1, 2 and 3 threads agree."""
+    rng = np.random.default_rng(11)
+    shape = (420, 390)
+    img = plateau_image(rng, shape, np.float64)
+    if np.issubdtype(dtype, np.integer):
+        img = (img * 3000).astype(dtype)
+    else:
+        img = img.astype(dtype)
+    markers = distinct_markers(rng, shape, 2000, labels=11)
+    mask = rng.random(shape) > 0.1
+    for kw in ({}, {"mask": mask, "connectivity": 2}):
+        outs = [fast(img, markers, num_threads=t, **kw) for t in (1, 2, 3)]
+        np.testing.assert_array_equal(outs[1], outs[0])
+        np.testing.assert_array_equal(outs[2], outs[0])
+
+
+def test_solid_marker_blocks_match_reference():
+    """Markers whose neighbours are all labelled never enter the queue (they would label
+    nothing): blocks of two labels side by side on few grey levels, as the reference."""
+    rng = np.random.default_rng(12)
+    img = rng.integers(0, 3, size=(40, 50)).astype(np.float64)
+    markers = np.zeros(img.shape, np.int32)
+    markers[5:15, 5:20] = 1
+    markers[5:15, 20:30] = 2
+    markers[25:35, 10:40] = rng.integers(1, 4, size=(10, 30))
+    for conn in (1, 2):
+        np.testing.assert_array_equal(fast(img, markers, connectivity=conn),
+                                      watershed_fast_reference(img, markers, conn))

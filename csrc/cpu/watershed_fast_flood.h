@@ -20,6 +20,7 @@
 // Internal to watershed_fast.cpp.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -55,11 +56,16 @@ struct Entry {
 };
 
 // Calls f(q) for every neighbour q of p inside the image, in neighbour order (as
-// Grid::for_neighbors, with the border flag given).
-template <class F>
-inline void each_neighbor(const Grid& g, int64_t p, bool border, F&& f) {
+// Grid::for_neighbors, with the border flag given). NN > 0: the neighbour count, known at
+// compile time (`off`: the raveled offsets, g.off copied), so the interior loop unrolls.
+template <int NN, class F>
+inline void each_neighbor(const Grid& g, const int64_t* off, int64_t p, bool border, F&& f) {
     if (!border) {
-        for (int k = 0; k < g.nn; ++k) f(p + g.off[k]);
+        if constexpr (NN > 0) {
+            for (int k = 0; k < NN; ++k) f(p + off[k]);
+        } else {
+            for (int k = 0; k < g.nn; ++k) f(p + off[k]);
+        }
         return;
     }
     int64_t c[kMaxDim];
@@ -84,8 +90,8 @@ inline void each_neighbor(const Grid& g, int64_t p, bool border, F&& f) {
 // (the in-mask pixel count). Levels of more than `own_max` pixels are counted, the others
 // give each pixel its own slot (and are sorted by arrival when visited). `nt` threads fill
 // the slots; the flood itself is serial.
-template <class I, class L>
-void flood_levels_scan(I* cell, L* lab, const Grid& g, const I* levstart, int64_t nlev, int64_t own_max, int nt) {
+template <int NN, class I, class L>
+void flood_levels_scan_nn(I* cell, L* lab, const Grid& g, const I* levstart, int64_t nlev, int64_t own_max, int nt) {
     using S = Slot<I, L>;
     using E = Entry<I, L>;
     const int64_t n = g.n;
@@ -107,9 +113,19 @@ void flood_levels_scan(I* cell, L* lab, const Grid& g, const I* levstart, int64_
             s.label = lb;
         }
     };
+    int64_t off[NN > 0 ? NN : 1];
+    if constexpr (NN > 0) std::copy(g.off.begin(), g.off.end(), off);
+    const int64_t* offs = NN > 0 ? off : g.off.data();
     for (int64_t p = 0; p < n; ++p) {  // markers arrive in raster order
         const I w = cell[p];
-        if (w & kLabelled) queue_at_level(static_cast<I>((p << 1) | ((w & kBorder) ? 1 : 0)), lab[p], w);
+        if (!(w & kLabelled)) continue;
+        // a marker whose neighbours are all labelled or outside the mask would label nothing:
+        // leaving it out of the queue changes no one's order
+        bool idle = true;
+        each_neighbor<NN>(g, offs, p, w & kBorder, [&](int64_t q) {
+            idle = idle && (cell[q] & (kLabelled | kInside)) != kInside;
+        });
+        if (!idle) queue_at_level(static_cast<I>((p << 1) | ((w & kBorder) ? 1 : 0)), lab[p], w);
     }
     // neighbour offsets that leave p's cache line: prefetched around pixels a few levels ahead
     std::vector<int64_t> ahead_off{0};
@@ -129,7 +145,7 @@ void flood_levels_scan(I* cell, L* lab, const Grid& g, const I* levstart, int64_
         }
         auto leave = [&](I pb, L lb) {
             const int64_t p = static_cast<int64_t>(pb >> 1);
-            each_neighbor(g, p, pb & 1, [&](int64_t q) {
+            each_neighbor<NN>(g, offs, p, pb & 1, [&](int64_t q) {
                 const I w = cell[q];
                 if ((w & (kLabelled | kInside)) != kInside) return;
                 cell[q] = w | kLabelled;
@@ -162,6 +178,16 @@ void flood_levels_scan(I* cell, L* lab, const Grid& g, const I* levstart, int64_
             leave(e.pb, e.label);
         }
         fifo.clear();
+    }
+}
+
+template <class I, class L>
+void flood_levels_scan(I* cell, L* lab, const Grid& g, const I* levstart, int64_t nlev, int64_t own_max, int nt) {
+    switch (g.nn) {
+        case 4: flood_levels_scan_nn<4>(cell, lab, g, levstart, nlev, own_max, nt); break;
+        case 6: flood_levels_scan_nn<6>(cell, lab, g, levstart, nlev, own_max, nt); break;
+        case 8: flood_levels_scan_nn<8>(cell, lab, g, levstart, nlev, own_max, nt); break;
+        default: flood_levels_scan_nn<0>(cell, lab, g, levstart, nlev, own_max, nt);
     }
 }
 

@@ -128,25 +128,10 @@ int64_t mark_levels(const C* key, const I* idx, int64_t b0, int64_t b1, I* cell,
 // in-mask count appended. `nt` threads; the result does not depend on it.
 template <class C, class I, class Code>
 BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
-    // in-mask count and code range
-    int64_t m = 0;
-    C lo = ~C(0), hi = 0;
-#pragma omp parallel for schedule(static) num_threads(nt) reduction(+ : m) reduction(min : lo) reduction(max : hi)
-    for (int64_t p = 0; p < n; ++p) {
-        if (!(cell[p] & kInside)) continue;
-        const C c = code(p);
-        ++m;
-        lo = c < lo ? c : lo;
-        hi = c > hi ? c : hi;
-    }
-    BigVector<I> levstart;
-    if (m == 0) {
-        levstart.assign(1, I(0));
-        return levstart;
-    }
-    // splitters from a regular sample of the pixels (deterministic)
+    // splitters from a regular sample of the pixels (deterministic), at most 65535
     std::vector<C> split;
-    const int64_t want = m / kBucketTarget;
+    const int64_t want = std::min<int64_t>(n / kBucketTarget, 65535);
+    C lo = 0, hi = 0;
     if (want > 1) {
         const int64_t S = std::min<int64_t>(n, want * 32);
         std::vector<C> sample;
@@ -161,14 +146,20 @@ BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
             const C c = sample[static_cast<size_t>(s * b / want)];
             if (split.empty() || c > split.back()) split.push_back(c);
         }
+        if (!split.empty()) {
+            lo = split.front();
+            hi = split.back();
+        }
     }
     const int64_t B = static_cast<int64_t>(split.size()) + 1;
-    // table[t]: the number of splitters below min + (t << sh); bucket(c) lies in
-    // [table[t], table[t + 1]] for c in table bin t
+    // table[t]: the number of splitters below lo + (t << sh), so bucket(c) (the number of
+    // splitters <= c) lies in [table[t], table[t + 1]] for c in table bin t (codes below lo
+    // or above hi: the first or last bin)
+    constexpr int kTableBits = 18;
     int sh = 0;
-    while (((hi - lo) >> sh) >= C(65536)) ++sh;
+    while (((hi - lo) >> sh) >= (C(1) << kTableBits)) ++sh;
     const int64_t bins = static_cast<int64_t>((hi - lo) >> sh) + 1;
-    std::vector<uint32_t> table(static_cast<size_t>(bins) + 1);
+    std::vector<uint16_t> table(static_cast<size_t>(bins) + 1);
     {
         int64_t j = 0;
         for (int64_t t = 0; t <= bins; ++t) {
@@ -178,13 +169,14 @@ BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
                 const C base = lo + (C(t) << sh);
                 while (j < B - 1 && split[static_cast<size_t>(j)] < base) ++j;
             }
-            table[static_cast<size_t>(t)] = static_cast<uint32_t>(j);
+            table[static_cast<size_t>(t)] = static_cast<uint16_t>(j);
         }
     }
     const C* sp = split.data();
-    const uint32_t* tb = table.data();
+    const uint16_t* tb = table.data();
     auto bucket_of = [=](C c) -> int64_t {
-        const int64_t t = static_cast<int64_t>((c - lo) >> sh);
+        const C d = c <= lo ? C(0) : (c - lo) >> sh;
+        const int64_t t = d >= C(bins) ? bins - 1 : static_cast<int64_t>(d);
         int64_t a = tb[t], z = tb[t + 1];  // answer in [a, z]: a + #{splitters in [a, z) <= c}
         int64_t len = z - a;
         while (len > 0) {  // branch-free steps (cmov)
@@ -196,14 +188,14 @@ BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
         return a;
     };
     // count per (thread, bucket), then scatter (thread-major within each bucket)
-    big_ptr<C> key = big_array<C>(static_cast<size_t>(m));
-    big_ptr<I> idx = big_array<I>(static_cast<size_t>(m));
+    big_ptr<C> key;
+    big_ptr<I> idx;
+    int64_t m = 0;
     std::vector<int64_t> boff(static_cast<size_t>(B) + 1, 0);
     std::vector<int64_t> lcount(static_cast<size_t>(B), 0);
     {
         std::vector<int64_t> cnt(static_cast<size_t>(B * nt), 0);
-        const bool small_b = B <= 65536;
-        big_ptr<uint16_t> bk = big_array<uint16_t>(small_b ? static_cast<size_t>(n) : 0);
+        big_ptr<uint16_t> bk = big_array<uint16_t>(static_cast<size_t>(n));
 #pragma omp parallel num_threads(nt)
         {
             const int t = thread_id();
@@ -213,7 +205,7 @@ BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
             for (int64_t p = p0; p < p1; ++p) {
                 if (!(cell[p] & kInside)) continue;
                 const int64_t b = bucket_of(code(p));
-                if (small_b) bk[static_cast<size_t>(p)] = static_cast<uint16_t>(b);
+                bk[static_cast<size_t>(p)] = static_cast<uint16_t>(b);
                 ++h[b];
             }
 #pragma omp barrier
@@ -230,14 +222,16 @@ BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
                     }
                 }
                 boff[static_cast<size_t>(B)] = s;
+                m = s;
+                key = big_array<C>(static_cast<size_t>(m));
+                idx = big_array<I>(static_cast<size_t>(m));
             }
             for (int64_t p = p0; p < p1; ++p) {
                 if (!(cell[p] & kInside)) continue;
                 const C c = code(p);
-                const int64_t b = small_b ? bk[static_cast<size_t>(p)] : bucket_of(c);
-                const int64_t pos = h[b]++;
-                key[static_cast<size_t>(pos)] = c;
-                idx[static_cast<size_t>(pos)] = static_cast<I>(p);
+                const int64_t pos = h[bk[static_cast<size_t>(p)]]++;
+                key[pos] = c;
+                idx[pos] = static_cast<I>(p);
             }
         }
     }
@@ -258,6 +252,7 @@ BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
     }
     std::vector<int64_t> loff(static_cast<size_t>(B) + 1, 0);
     for (int64_t b = 0; b < B; ++b) loff[static_cast<size_t>(b) + 1] = loff[static_cast<size_t>(b)] + lcount[static_cast<size_t>(b)];
+    BigVector<I> levstart;
     levstart.resize_uninitialized(static_cast<size_t>(loff[static_cast<size_t>(B)]) + 1);
     levstart[static_cast<size_t>(loff[static_cast<size_t>(B)])] = static_cast<I>(m);
 #pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
