@@ -1,5 +1,6 @@
-// Fast tie order watershed: see watershed_fast.h for the rule. One job per section: value
-// codes and flags (parallel), ranks (parallel radix sort), the bucket-queue flood (serial).
+// Fast tie order watershed: see watershed_fast.h for the rule. This file: value codes and
+// flags (parallel), the levels of 8/16-bit images (a histogram), the per-item entry points;
+// the sort of wider images is in watershed_fast_levels.h, the flood in watershed_fast_flood.h.
 #include "watershed_fast.h"
 
 #include <algorithm>
@@ -91,7 +92,9 @@ void fast_flags(const S* img, const uint8_t* mask, uint8_t* flags, const Grid& g
 
 // ---------------------------------------------------------------- levels
 
-// Levels of an 8/16-bit image: a histogram of the grey levels; table[code] = enc of that code.
+// Levels of an 8/16-bit image: a histogram of the grey levels; table[code] = the cell bits of
+// that grey level (its level start << kPosShift, kCounted when it holds more than one pixel:
+// watershed_fast_flood.h); levstart: the level starts with the in-mask count appended.
 template <class S, class I>
 void narrow_levels(const S* img, const uint8_t* flags, bool masked, int64_t n, std::vector<I>& table,
                    std::vector<I>& levstart, int nt) {

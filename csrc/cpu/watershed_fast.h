@@ -13,11 +13,15 @@
 // markers of different labels share a value (in particular on images with distinct values),
 // and it never depends on the thread count.
 //
-// How: values become order-preserving integer codes; for 8/16-bit images the code is the
-// grey level, for wider images the rank of the code among the in-mask pixels (a stable,
-// OpenMP-parallel LSD radix sort). The flood is then a bucket queue with one FIFO (a linked
-// list through a per-pixel `next` array) per priority level: O(1) per pixel. The codes,
-// flags, NaN check and sort run on `num_threads` threads; the flood itself is serial.
+// How: values become order-preserving integer codes. Every in-mask pixel gets a level (the
+// position of its code in the sorted order of the in-mask codes) and a slot: 8/16-bit images
+// by a histogram of the grey levels, wider ones by a parallel sample sort
+// (watershed_fast_levels.h). The flood scans the levels in increasing order; a pixel queued
+// above the level being emptied waits in its level's slots (one per pixel, so a level's
+// queue needs no list), pixels clamped to the current level go to a FIFO: O(1) per pixel,
+// slots read in order, the neighbourhoods of pixels a few levels ahead prefetched
+// (watershed_fast_flood.h). Flags, codes, the sort and the slot setup run on `num_threads`
+// threads; the flood itself is serial.
 // Arguments as in watershed.h (compact and watershed-line modes are not offered here).
 // Errors: std::invalid_argument (NaN in a float image, bad arguments), std::bad_alloc.
 #pragma once

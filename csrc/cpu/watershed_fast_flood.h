@@ -1,21 +1,23 @@
 // The serial flood of the fast tie order (watershed_fast.h): a scan of the priority levels in
 // increasing order with one slot per in-mask pixel.
 //
-// Levels. Every in-mask pixel p has a level: the position, in the sorted order of the
-// in-mask pixels' codes, of the first pixel with p's code (equal codes, equal level), so
-// level l holds `size(l)` pixels at positions [l, l + size(l)). A pixel that arrives in the
-// queue above the level being emptied can only arrive once, at its own level, so the
-// slots [l, l + size(l)) hold level l's queue in arrival order (filled by a counter; a level
-// of one pixel needs no counter: its slot is empty or not). Pixels that arrive at or below
-// the level being emptied (clamped to it) join a plain FIFO emptied after that level's slots
-// (they arrived after everything in them). Levels are visited in increasing order, so pixels
-// leave in (priority, arrival) order, as the rule in watershed_fast.h says.
+// Levels. Sorting the in-mask pixels by code gives each a position; level l (a run of equal
+// codes) holds the positions [l, l + size(l)). A pixel that arrives in the queue above the
+// level being emptied arrives there only once, at its own level, so the slots
+// [l, l + size(l)) can hold level l's queue: levels of up to `own_max` pixels give each pixel
+// its own slot (written without reading anything, with the pixel's arrival number; the
+// queued ones are sorted by arrival when the level is visited), larger levels (8/16-bit
+// grey levels, big plateaus) fill their slots in arrival order with a counter kept in the
+// first slot. Pixels that arrive at or below the level being emptied (clamped to it) join
+// a plain FIFO emptied after that level's slots (they arrived after everything in them).
+// Levels are visited in increasing order, so pixels leave in (priority, arrival) order, as
+// the rule in watershed_fast.h says. Markers with no unlabelled in-mask neighbour would
+// label nothing and are not queued.
 //
-// Per-pixel state is split by how often the flood touches it: one byte of flags (read for
-// every neighbour; watershed_grid.h's kInside/kBorder plus kLabelled), the level code (read
-// once, when the pixel is reached) and the label (written once). A queue entry carries the
-// pixel's border flag and label, so leaving the queue reads neither; the slots are read in
-// order, which lets the scan prefetch the neighbourhoods of pixels a few levels ahead.
+// Per pixel the flood reads one cell word (flags and slot position, see below) for every
+// neighbour and writes the label once; a queue entry carries the pixel's border flag and
+// label, so leaving the queue reads neither. The slots are read in order, which lets the
+// scan prefetch the neighbourhoods of the pixels queued a few levels ahead.
 //
 // Internal to watershed_fast.cpp.
 #pragma once
@@ -25,11 +27,28 @@
 #include <vector>
 
 #include "big_alloc.h"
+#include "parallel.h"
 #include "watershed_grid.h"
 
 namespace seg {
 namespace ws {
 namespace detail {
+
+inline int thread_id() {
+#ifdef SEGENGINE_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+inline int team_size() {
+#ifdef SEGENGINE_OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
 
 // A pixel's cell word: pos << kPosShift | kCounted | kLabelled | kBorder | kInside
 // (kInside/kBorder: watershed_grid.h). pos: the pixel's own slot (its position in the sorted
@@ -116,17 +135,31 @@ void flood_levels_scan_nn(I* cell, L* lab, const Grid& g, const I* levstart, int
     int64_t off[NN > 0 ? NN : 1];
     if constexpr (NN > 0) std::copy(g.off.begin(), g.off.end(), off);
     const int64_t* offs = NN > 0 ? off : g.off.data();
-    for (int64_t p = 0; p < n; ++p) {  // markers arrive in raster order
-        const I w = cell[p];
-        if (!(w & kLabelled)) continue;
-        // a marker whose neighbours are all labelled or outside the mask would label nothing:
-        // leaving it out of the queue changes no one's order
-        bool idle = true;
-        each_neighbor<NN>(g, offs, p, w & kBorder, [&](int64_t q) {
-            idle = idle && (cell[q] & (kLabelled | kInside)) != kInside;
-        });
-        if (!idle) queue_at_level(static_cast<I>((p << 1) | ((w & kBorder) ? 1 : 0)), lab[p], w);
+    // Markers arrive in raster order. A marker whose neighbours are all labelled or outside
+    // the mask would label nothing: leaving it out of the queue changes no one's order.
+    // The other markers are listed per thread range (in parallel), then queued in order.
+    std::vector<std::vector<I>> active(static_cast<size_t>(nt));
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = thread_id();
+        const int T = team_size();
+        const int64_t p0 = n * t / T, p1 = n * (t + 1) / T;
+        std::vector<I>& act = active[static_cast<size_t>(t)];
+        for (int64_t p = p0; p < p1; ++p) {
+            const I w = cell[p];
+            if (!(w & kLabelled)) continue;
+            bool idle = true;
+            each_neighbor<NN>(g, offs, p, w & kBorder, [&](int64_t q) {
+                idle = idle && (cell[q] & (kLabelled | kInside)) != kInside;
+            });
+            if (!idle) act.push_back(static_cast<I>(p));
+        }
     }
+    for (const auto& act : active)
+        for (const I p : act) {
+            const I w = cell[p];
+            queue_at_level(static_cast<I>((int64_t(p) << 1) | ((w & kBorder) ? 1 : 0)), lab[p], w);
+        }
     // neighbour offsets that leave p's cache line: prefetched around pixels a few levels ahead
     std::vector<int64_t> ahead_off{0};
     for (int k = 0; k < g.nn; ++k)

@@ -25,22 +25,6 @@ namespace seg {
 namespace ws {
 namespace detail {
 
-inline int thread_id() {
-#ifdef SEGENGINE_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-inline int team_size() {
-#ifdef SEGENGINE_OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
 // Largest level whose pixels get their own slots (watershed_fast_flood.h); larger levels
 // are counted.
 constexpr int64_t kOwnMax = 16;
