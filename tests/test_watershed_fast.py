@@ -360,3 +360,19 @@ def test_solid_marker_blocks_match_reference():
     for conn in (1, 2):
         np.testing.assert_array_equal(fast(img, markers, connectivity=conn),
                                       watershed_fast_reference(img, markers, conn))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.uint8])
+def test_masks_empty_and_sparse(dtype):
+    """A mask with no pixel (nothing to sort or flood) and one with few pixels on a large
+    image (few buckets from a sparse sample)."""
+    rng = np.random.default_rng(13)
+    img = (rng.random((250, 260)) * 200).astype(dtype)
+    markers = distinct_markers(rng, img.shape, 300, labels=5)
+    none = np.zeros(img.shape, bool)
+    np.testing.assert_array_equal(fast(img, markers, mask=none, num_threads=2),
+                                  np.zeros(img.shape, np.int32))
+    sparse = rng.random(img.shape) < 0.02
+    sparse[100:140, 100:140] = True
+    np.testing.assert_array_equal(fast(img, markers, mask=sparse, num_threads=2),
+                                  watershed_fast_reference(img, markers, 1, sparse))

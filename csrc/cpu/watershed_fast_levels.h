@@ -49,14 +49,14 @@ void bucket_sort(C* key, I* val, int64_t m, C* k2, I* v2) {
     int sh = 0;
     while (((hi - lo) >> sh) >= (C(1) << kDigit)) ++sh;
     const int64_t R = static_cast<int64_t>((hi - lo) >> sh) + 1;
-    int32_t h[(1 << kDigit) + 1];
+    int64_t h[(1 << kDigit) + 1];
     std::fill(h, h + R + 1, 0);
     for (int64_t i = 0; i < m; ++i) ++h[((key[i] - lo) >> sh) + 1];
     for (int64_t d = 0; d < R; ++d) h[d + 1] += h[d];
-    int32_t start[(1 << kDigit) + 1];
+    int64_t start[(1 << kDigit) + 1];
     std::copy(h, h + R + 1, start);
     for (int64_t i = 0; i < m; ++i) {
-        const int32_t pos = h[(key[i] - lo) >> sh]++;
+        const int64_t pos = h[(key[i] - lo) >> sh]++;
         k2[pos] = key[i];
         v2[pos] = val[i];
     }
