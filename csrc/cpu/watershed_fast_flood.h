@@ -164,18 +164,24 @@ void flood_levels_scan_nn(I* cell, L* lab, const Grid& g, const I* levstart, int
     std::vector<int64_t> ahead_off{0};
     for (int k = 0; k < g.nn; ++k)
         if (g.off[k] * int64_t(sizeof(I)) >= 64 || g.off[k] * int64_t(sizeof(I)) <= -64) ahead_off.push_back(g.off[k]);
-    constexpr int kAhead = 16;  // levels; measured on the coins and volume benchmarks
+    // a cursor kAhead slots ahead of the slot being read prefetches the neighbourhoods of
+    // the pixels queued there (each slot once)
+    constexpr int64_t kAhead = 24;
+    int64_t ahead = 0;
+    auto prefetch_to = [&](int64_t pos) {
+        const int64_t stop = std::min<int64_t>(pos + kAhead, m);
+        for (; ahead < stop; ++ahead) {
+            const I a = Q[ahead].pb;
+            if (a < 0) continue;
+            const I* c = cell + (a >> 1);
+            for (int64_t o : ahead_off) __builtin_prefetch(c + o, 0, 3);
+        }
+    };
     std::vector<S> small(static_cast<size_t>(own_max > 1 ? own_max : 1));
     for (int64_t k = 0; k < nlev; ++k) {
         const int64_t r = levstart[k];
         const int64_t end = levstart[k + 1];
-        if (k + kAhead < nlev) {
-            const I a = Q[levstart[k + kAhead]].pb;
-            if (a >= 0) {
-                const I* c = cell + (a >> 1);
-                for (int64_t o : ahead_off) __builtin_prefetch(c + o, 0, 3);
-            }
-        }
+        prefetch_to(end);
         auto leave = [&](I pb, L lb) {
             const int64_t p = static_cast<int64_t>(pb >> 1);
             each_neighbor<NN>(g, offs, p, pb & 1, [&](int64_t q) {
@@ -193,7 +199,10 @@ void flood_levels_scan_nn(I* cell, L* lab, const Grid& g, const I* levstart, int
             if (Q[r].pb >= 0) leave(Q[r].pb, Q[r].label);
         } else if (size > own_max) {
             const int64_t c = Q[r].tag;
-            for (int64_t j = 0; j < c; ++j) leave(Q[r + j].pb, Q[r + j].label);
+            for (int64_t j = 0; j < c; ++j) {
+                prefetch_to(r + j);
+                leave(Q[r + j].pb, Q[r + j].label);
+            }
         } else {  // own slots: the queued ones by arrival (insertion sort, few)
             int64_t c = 0;
             for (int64_t j = r; j < end; ++j) {
