@@ -254,3 +254,31 @@ def test_bad_inputs(rng):
             segengine.bilateral_filter(img, s, 3)
     with pytest.raises(ValueError, match=r"\[B, K, H, W\]"):
         segengine.bilateral_filter(np.zeros((5, 5)), 1, 1)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 5, 6])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("padding", [False, True])
+def test_box_and_hash_tables_number_alike(rng, d, threads, padding):
+    """Features in a small range are numbered in a dense table over the box of keys they can
+    reach (csrc/cpu/lattice_tables.h); one far outlier point makes that box too large, so
+    the same points go through the hash table. Every vertex id, weight and blur neighbour
+    of the other points must be the same either way: the outlier's d+1 vertices are new
+    and numbered right after the real points' (before pydensecrf's padding vertices)."""
+    n = 40001  # two build chunks with two threads; n and n+1 both leave padding ghosts
+    D1 = d + 1
+    f = _features(rng, 1, d, n, spread=4.0)
+    far = np.concatenate([f, np.zeros((1, d, 1), np.float32)], axis=2)
+    far[0, d - 1, n] = 2e5
+    a = segengine.PermutohedralLattice(f, num_threads=threads, pydensecrf_padding=padding)
+    b = segengine.PermutohedralLattice(far, num_threads=threads, pydensecrf_padding=padding)
+    M = a.num_vertices
+    M_real = int(a.offsets.max()) + 1  # vertices of real points: numbered first
+    assert b.num_vertices == M + D1
+    assert torch.equal(a.offsets, b.offsets[:n])
+    assert torch.equal(a.weights, b.weights[:n])
+    assert torch.equal(torch.sort(b.offsets[n]).values, torch.arange(M_real, M_real + D1, dtype=torch.int32))
+    keep = torch.cat([torch.arange(M_real), torch.arange(M_real + D1, M + D1)])
+    nb = b.neighbors[:, keep].long()
+    nb = torch.where(nb >= M_real + D1, nb - D1, nb)
+    assert torch.equal(a.neighbors.long(), nb)

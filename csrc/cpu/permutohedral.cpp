@@ -27,7 +27,9 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
+#include "lattice_tables.h"
 #include "parallel.h"
 #include "../common/permutohedral.h"
 
@@ -35,76 +37,9 @@ namespace seg {
 
 namespace {
 
-struct HashTable {
-    int kw = 0;                      // key width: 1 (image) + d
-    std::vector<int32_t> keys;       // [nv, kw]
-    std::vector<uint64_t> hashes;    // [nv]
-    std::vector<int64_t> first;      // [nv] first (smallest) entry that created the vertex
-    // open addressing; a slot holds (high 32 bits of the hash) << 32 | vertex id, so most
-    // mismatches are rejected without touching the vertex's key; kEmpty when free
-    std::vector<uint64_t> slots;
-    uint64_t mask = 0;
-    int64_t nv = 0;
-    static constexpr uint64_t kEmpty = ~0ull;
-
-    void init(int64_t expected, int key_width) {
-        kw = key_width;
-        uint64_t cap = 16;
-        while (cap < (uint64_t)expected * 2) cap <<= 1;
-        slots.assign(cap, kEmpty);
-        mask = cap - 1;
-        keys.reserve((size_t)expected * kw / 2 + kw);
-        hashes.reserve((size_t)expected / 2 + 1);
-    }
-    // Rehash into the smallest power-of-two slot array at most 1/4 full (cache-friendly finds).
-    void compact() {
-        uint64_t cap = 16;
-        while (cap < (uint64_t)nv * 4) cap <<= 1;
-        if (cap < mask + 1) rehash(cap);
-    }
-    void grow() { rehash((mask + 1) * 2); }
-    void rehash(uint64_t cap) {
-        std::vector<uint64_t>(cap, kEmpty).swap(slots);
-        mask = cap - 1;
-        for (int64_t v = 0; v < nv; ++v) {
-            uint64_t s = hashes[v] & mask;
-            while (slots[s] != kEmpty) s = (s + 1) & mask;
-            slots[s] = slot_value(hashes[v], v);
-        }
-    }
-    static uint64_t slot_value(uint64_t h, int64_t v) { return (h & 0xFFFFFFFF00000000ull) | (uint32_t)v; }
-    bool same(int64_t v, const int32_t* key) const {  // branch-free: keys almost always match
-        const int32_t* k = &keys[(size_t)v * kw];
-        int32_t diff = 0;
-        for (int i = 0; i < kw; ++i) diff |= k[i] ^ key[i];
-        return diff == 0;
-    }
-    // Slot of key (hash h): the slot holding it, or the empty slot where it would go.
-    uint64_t probe(uint64_t h, const int32_t* key) const {
-        const uint64_t tag = h & 0xFFFFFFFF00000000ull;
-        uint64_t s = h & mask;
-        while (true) {
-            const uint64_t x = slots[s];
-            if (x == kEmpty) return s;
-            if ((x & 0xFFFFFFFF00000000ull) == tag && same((int64_t)(uint32_t)x, key)) return s;
-            s = (s + 1) & mask;
-        }
-    }
-    int64_t find(uint64_t h, const int32_t* key) const {
-        const uint64_t x = slots[probe(h, key)];
-        return x == kEmpty ? -1 : (int64_t)(uint32_t)x;
-    }
-    int64_t insert(uint64_t h, const int32_t* key, int64_t entry) {
-        if ((uint64_t)(nv + 1) * 2 > mask + 1) grow();
-        const uint64_t s = probe(h, key);
-        if (slots[s] != kEmpty) return (int64_t)(uint32_t)slots[s];
-        slots[s] = slot_value(h, nv);
-        keys.insert(keys.end(), key, key + kw);
-        hashes.push_back(h);
-        first.push_back(entry);
-        return nv++;
-    }
-};
+using lattice_tables::BoxTable;
+using lattice_tables::HashTable;
+using lattice_tables::KeyBox;
 
 constexpr int64_t kMinBuildChunk = 16384;  // points per chunk of the parallel numbering
 
@@ -113,10 +48,14 @@ constexpr int64_t kMinBuildChunk = 16384;  // points per chunk of the parallel n
 // numbered in the local table t; local ids to offsets (ghost_id for ghost points), weights
 // to weights. Everything by value or through restrict pointers, so that the compiler keeps
 // the loop state in registers (OpenMP's shared variables could alias the stores). Returns
-// false when a point's features are too large or not finite.
-bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d, int64_t lo, int64_t hi,
-                  const float* scale_in, const uint64_t* mult_in, HashTable& t, int32_t* __restrict offsets,
+// false when a point's features are too large or not finite. DC: the feature dimension as a
+// compile-time constant (the per-point loops unroll: 2.5x fewer instructions for d = 2), or
+// 0 to take d_in.
+template <class Table, int DC>
+bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d_in, int64_t lo, int64_t hi,
+                  const float* scale_in, const uint64_t* mult_in, Table& t, int32_t* __restrict offsets,
                   int32_t* __restrict ghost_id, float* __restrict weights) {
+    const int d = DC > 0 ? DC : d_in;
     const int D1 = d + 1;
     float scale[SEG_LATTICE_MAX_D];
     uint64_t mult[SEG_LATTICE_MAX_D];
@@ -125,7 +64,7 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d,
     int r0[SEG_LATTICE_MAX_D + 1], rk[SEG_LATTICE_MAX_D + 1];
     float w[SEG_LATTICE_MAX_D + 1];
     int32_t key[SEG_LATTICE_MAX_D + 1];
-    uint64_t h[SEG_LATTICE_MAX_D + 1];
+    uint64_t h[SEG_LATTICE_MAX_D + 1] = {};  // (unused by a BoxTable)
     bool ok = true;
     // image of each point (real points in image order, then one ghost per image), updated
     // at image boundaries only (no division per point)
@@ -164,7 +103,7 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d,
         for (int i = 0; i <= d; ++i) prev_r0[i] = r0[i], prev_rk[i] = rk[i];
         prev_ids = ids;
         prev_b = b;
-        lattice::simplex_hashes(b, r0, rk, d, mult, h);
+        if constexpr (Table::kHashed) lattice::simplex_hashes(b, r0, rk, d, mult, h);
         // vertex keys incrementally (vertex_key): from vertex r-1 to r every coordinate
         // grows by 1, except the one of rank d-r+1, which drops by d
         key[0] = (int32_t)b;
@@ -206,104 +145,127 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
     uint64_t mult[SEG_LATTICE_MAX_D];
     lattice::hash_multipliers(d, mult);
 
-    // 1. per chunk of points (parallel): simplex and barycentric weights of each point, and
-    //    the d+1 vertex keys (image index + d coordinates) numbered in a local table in
-    //    order of first occurrence within the chunk (local ids go to out.offsets for now).
-    //    Then one serial pass merges the chunks' distinct keys in chunk order, and the
-    //    entries are renumbered: the ids are those of a serial insertion in entry order
-    //    (pydensecrf's order) for any chunking, so they never depend on the thread count.
-    const int kw = d + 1;
-    // at least a chunk per image in a batch: local tables of one image's size stay in cache
-    const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(std::max<int64_t>(threads, B), Pg / kMinBuildChunk));
-    std::vector<int64_t> point_of_chunk((size_t)nchunks + 1);
-    for (int64_t c = 0; c <= nchunks; ++c) point_of_chunk[c] = Pg * c / nchunks;
-    std::vector<HashTable> local((size_t)nchunks);
-    std::vector<int32_t> ghost_id((size_t)(Eg - E));  // local ids of the ghost points' entries
-    int bad = 0;
+    // Vertex keys go to a dense table over the box they can reach when it is small (the
+    // spatial-only kernel's regular grid of features), to a hash table otherwise; the ids
+    // are the same either way.
+    const KeyBox box = lattice_tables::key_box(features, B, d, N, ghost_origin, scale,
+                                               std::max<int64_t>(int64_t(1) << 16, 2 * N * D1));
+    auto number_and_link = [&](auto* table_tag) {
+        using Table = std::remove_pointer_t<decltype(table_tag)>;
+        // 1. per chunk of points (parallel): simplex and barycentric weights of each point, and
+        //    the d+1 vertex keys (image index + d coordinates) numbered in a local table in
+        //    order of first occurrence within the chunk (local ids go to out.offsets for now).
+        //    Then one serial pass merges the chunks' distinct keys in chunk order, and the
+        //    entries are renumbered: the ids are those of a serial insertion in entry order
+        //    (pydensecrf's order) for any chunking, so they never depend on the thread count.
+        const int kw = d + 1;
+        // at least a chunk per image in a batch: local tables of one image's size stay in cache
+        const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(std::max<int64_t>(threads, B), Pg / kMinBuildChunk));
+        std::vector<int64_t> point_of_chunk((size_t)nchunks + 1);
+        for (int64_t c = 0; c <= nchunks; ++c) point_of_chunk[c] = Pg * c / nchunks;
+        std::vector<Table> local((size_t)nchunks);
+        std::vector<int32_t> ghost_id((size_t)(Eg - E));  // local ids of the ghost points' entries
+        int bad = 0;
 #pragma omp parallel for num_threads(threads) schedule(static, 1) reduction(| : bad)
-    for (int64_t c = 0; c < nchunks; ++c) {
-        const int64_t lo = point_of_chunk[c], hi = point_of_chunk[c + 1];
-        local[c].init(std::max<int64_t>(256, (hi - lo) * D1 / 64), kw);
-        bad |= number_chunk(features, N, P, d, lo, hi, scale, mult, local[c], out.offsets.data(), ghost_id.data(),
-                            out.weights.data()) ? 0 : 1;
-    }
-    if (bad) {  // error path only: say which of the two it was
-        const bool finite = std::all_of(features, features + B * (int64_t)d * N,
-                                        [](float v) { return std::isfinite(v); });
-        throw std::invalid_argument(
-            finite ? "lattice_build: features too large for the lattice (an elevated coordinate "
-                     "reached 2^22; divide the features by a larger bandwidth)"
-                   : "features must be finite (found NaN or Inf)");
-    }
-    HashTable table;
-    std::vector<std::vector<int32_t>> global_of_local((size_t)nchunks);
-    if (nchunks == 1) {
-        table = std::move(local[0]);
-    } else {
-        int64_t total = 0;
-        for (const HashTable& t : local) total += t.nv;
-        table.init(std::max<int64_t>(16, total / 2), kw);
         for (int64_t c = 0; c < nchunks; ++c) {
-            HashTable& t = local[c];
-            std::vector<int32_t>& g = global_of_local[c];
-            g.resize((size_t)t.nv);
-            for (int64_t v = 0; v < t.nv; ++v)
-                g[v] = (int32_t)table.insert(t.hashes[v], &t.keys[(size_t)v * kw], t.first[v]);
-            t = HashTable();  // release it
+            const int64_t lo = point_of_chunk[c], hi = point_of_chunk[c + 1];
+            const int64_t img_lo = std::min(lo, P) / std::max<int64_t>(N, 1);
+            const int64_t img_hi = hi > P ? B : (hi - 1) / std::max<int64_t>(N, 1) + 1;  // ghosts: any image
+            local[c].init(std::max<int64_t>(256, (hi - lo) * D1 / 64), kw, box, hi > P ? 0 : img_lo,
+                          hi > P ? B : img_hi - img_lo);
+            auto chunk = [&](auto dc) {
+                return number_chunk<Table, decltype(dc)::value>(features, N, P, d, lo, hi, scale, mult, local[c],
+                                                                out.offsets.data(), ghost_id.data(),
+                                                                out.weights.data());
+            };
+            // the feature dimensions of the usual kernels: 2-D / 3-D spatial, 2-D / 3-D bilateral (RGB)
+            const bool ok = d == 2 ? chunk(std::integral_constant<int, 2>())
+                          : d == 3 ? chunk(std::integral_constant<int, 3>())
+                          : d == 5 ? chunk(std::integral_constant<int, 5>())
+                          : d == 6 ? chunk(std::integral_constant<int, 6>())
+                                   : chunk(std::integral_constant<int, 0>());
+            bad |= ok ? 0 : 1;
         }
-    }
-    // renumber (chunk c's entries: local -> global); the ghost entries need no ids
-    if (nchunks > 1) {
+        if (bad) {  // error path only: say which of the two it was
+            const bool finite = std::all_of(features, features + B * (int64_t)d * N,
+                                            [](float v) { return std::isfinite(v); });
+            throw std::invalid_argument(
+                finite ? "lattice_build: features too large for the lattice (an elevated coordinate "
+                         "reached 2^22; divide the features by a larger bandwidth)"
+                       : "features must be finite (found NaN or Inf)");
+        }
+        Table table;
+        std::vector<std::vector<int32_t>> global_of_local((size_t)nchunks);
+        if (nchunks == 1) {
+            table = std::move(local[0]);
+        } else {
+            int64_t total = 0;
+            for (const Table& t : local) total += t.nv;
+            table.init(std::max<int64_t>(16, total / 2), kw, box, 0, B);
+            for (int64_t c = 0; c < nchunks; ++c) {
+                Table& t = local[c];
+                std::vector<int32_t>& g = global_of_local[c];
+                g.resize((size_t)t.nv);
+                for (int64_t v = 0; v < t.nv; ++v)
+                    g[v] = (int32_t)table.insert(Table::kHashed ? t.hashes[v] : 0, &t.keys[(size_t)v * kw], t.first[v]);
+                t = Table();  // release it
+            }
+        }
+        // renumber (chunk c's entries: local -> global); the ghost entries need no ids
+        if (nchunks > 1) {
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
-        for (int64_t c = 0; c < nchunks; ++c) {
-            const int64_t lo = point_of_chunk[c] * D1, hi = std::min(point_of_chunk[c + 1] * D1, E);
-            const int32_t* g = global_of_local[c].data();
-            for (int64_t e = lo; e < hi; ++e) out.offsets[e] = g[out.offsets[e]];
-        }
-    }
-    std::vector<int32_t>().swap(ghost_id);
-    std::vector<std::vector<int32_t>>().swap(global_of_local);
-    table.compact();  // a dense slot array for the neighbour look-ups below
-    const int64_t M = table.nv;
-    if (M >= (int64_t)INT32_MAX) throw std::invalid_argument("lattice_build: too many lattice vertices");
-    out.num_vertices = M;
-
-    // 3. splat CSR: entries of each vertex in point order (counting sort by vertex)
-    if (with_csr) {
-    out.splat_ptr.assign((size_t)M + 1, 0);
-    for (int64_t e = 0; e < E; ++e) out.splat_ptr[(size_t)out.offsets[e] + 1]++;
-    for (int64_t v = 0; v < M; ++v) out.splat_ptr[v + 1] += out.splat_ptr[v];
-    out.splat_pt.resize_uninitialized((size_t)E);  // a permutation of the entries: all written
-    out.splat_w.resize_uninitialized((size_t)E);
-    {
-        std::vector<int64_t> pos(out.splat_ptr.begin(), out.splat_ptr.end() - 1);
-        int64_t e = 0;
-        for (int64_t p = 0; p < P; ++p)
-            for (int r = 0; r <= d; ++r, ++e) {
-                const int64_t o = pos[out.offsets[e]]++;
-                out.splat_pt[o] = (int32_t)p;
-                out.splat_w[o] = out.weights[e];
+            for (int64_t c = 0; c < nchunks; ++c) {
+                const int64_t lo = point_of_chunk[c] * D1, hi = std::min(point_of_chunk[c + 1] * D1, E);
+                const int32_t* g = global_of_local[c].data();
+                for (int64_t e = lo; e < hi; ++e) out.offsets[e] = g[out.offsets[e]];
             }
-    }
-    }
+        }
+        std::vector<int32_t>().swap(ghost_id);
+        std::vector<std::vector<int32_t>>().swap(global_of_local);
+        table.compact();  // a dense slot array for the neighbour look-ups below
+        const int64_t M = table.nv;
+        if (M >= (int64_t)INT32_MAX) throw std::invalid_argument("lattice_build: too many lattice vertices");
+        out.num_vertices = M;
 
-    // 4. blur neighbours (read-only look-ups, parallel) and vertices per image
-    out.neighbors.resize_uninitialized((size_t)D1 * M * 2);  // all written below
+        // 3. splat CSR: entries of each vertex in point order (counting sort by vertex)
+        if (with_csr) {
+        out.splat_ptr.assign((size_t)M + 1, 0);
+        for (int64_t e = 0; e < E; ++e) out.splat_ptr[(size_t)out.offsets[e] + 1]++;
+        for (int64_t v = 0; v < M; ++v) out.splat_ptr[v + 1] += out.splat_ptr[v];
+        out.splat_pt.resize_uninitialized((size_t)E);  // a permutation of the entries: all written
+        out.splat_w.resize_uninitialized((size_t)E);
+        {
+            std::vector<int64_t> pos(out.splat_ptr.begin(), out.splat_ptr.end() - 1);
+            int64_t e = 0;
+            for (int64_t p = 0; p < P; ++p)
+                for (int r = 0; r <= d; ++r, ++e) {
+                    const int64_t o = pos[out.offsets[e]]++;
+                    out.splat_pt[o] = (int32_t)p;
+                    out.splat_w[o] = out.weights[e];
+                }
+        }
+        }
+
+        // 4. blur neighbours (read-only look-ups, parallel) and vertices per image
+        out.neighbors.resize_uninitialized((size_t)D1 * M * 2);  // all written below
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t v = 0; v < M; ++v) {
-        const int32_t* key = &table.keys[(size_t)v * (d + 1)];
-        int32_t nk[SEG_LATTICE_MAX_D + 1];
-        nk[0] = key[0];
-        for (int j = 0; j <= d; ++j) {
-            for (int s = 0; s < 2; ++s) {
-                lattice::neighbor_key(key + 1, j, d, s == 0 ? -1 : 1, nk + 1);
-                const int64_t nv = table.find(lattice::key_hash(key[0], nk + 1, d, mult), nk);
-                out.neighbors[((size_t)j * M + v) * 2 + s] = (int32_t)nv;
+        for (int64_t v = 0; v < M; ++v) {
+            const int32_t* key = &table.keys[(size_t)v * (d + 1)];
+            int32_t nk[SEG_LATTICE_MAX_D + 1];
+            nk[0] = key[0];
+            for (int j = 0; j <= d; ++j) {
+                for (int s = 0; s < 2; ++s) {
+                    lattice::neighbor_key(key + 1, j, d, s == 0 ? -1 : 1, nk + 1);
+                    const int64_t nv = table.find(Table::kHashed ? lattice::key_hash(key[0], nk + 1, d, mult) : 0, nk);
+                    out.neighbors[((size_t)j * M + v) * 2 + s] = (int32_t)nv;
+                }
             }
         }
-    }
-    out.batch_vertices.assign((size_t)std::max<int64_t>(B, 0), 0);
-    for (int64_t v = 0; v < M; ++v) out.batch_vertices[table.keys[(size_t)v * (d + 1)]]++;
+        out.batch_vertices.assign((size_t)std::max<int64_t>(B, 0), 0);
+        for (int64_t v = 0; v < M; ++v) out.batch_vertices[table.keys[(size_t)v * (d + 1)]]++;
+    };
+    if (box.per_image > 0) number_and_link((BoxTable*)nullptr);
+    else number_and_link((HashTable*)nullptr);
 }
 
 constexpr int64_t kRows = 256;  // rows per scheduling chunk
