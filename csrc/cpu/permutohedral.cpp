@@ -301,6 +301,11 @@ constexpr int64_t kParallelMin = 1 << 18;  // floats touched below which a regio
     SEG_MULTIVERSION void slice_range(int64_t lo, int64_t hi, const int32_t* offsets,               \
                                       const float* weights, const T* V, T alpha, int d, int C,      \
                                       T* out) {                                                     \
+        if (C == 1) { /* normalisers: the constant C lets the channel loops go */                   \
+            for (int64_t p = lo; p < hi; ++p)                                                       \
+                lattice::slice_point<T>(p, offsets, weights, V, (const T*)nullptr, alpha, d, 1, out + p); \
+            return;                                                                                 \
+        }                                                                                           \
         for (int64_t p = lo; p < hi; ++p)                                                           \
             lattice::slice_point<T>(p, offsets, weights, V, (const T*)nullptr, alpha, d, C,         \
                                     out + p * C);                                                   \
