@@ -20,22 +20,23 @@ whenever no two markers of different labels share a value (e.g. on images with d
 values), deterministic and independent of the thread count; standard watershed only
 (compactness > 0 and watershed lines raise ValueError). Its kernel
 (``csrc/cpu/watershed_fast*.{h,cpp}``) turns values into order-preserving integer codes and
-gives every in-mask pixel a level (its code's position in sorted order) and a queue slot:
-a histogram for 8/16-bit images, a parallel sample sort (buckets of ~8k pixels sorted in
+gives every in-mask pixel a level (its code's position in sorted order) and a queue slot: a
+histogram for 8/16-bit images, a parallel sample sort (buckets of ~8k pixels sorted in
 cache) for wider ones. The flood scans the levels in increasing order: a pixel queued above
 the current level waits in its own slot (levels of more than 16 equal pixels: slots filled
 by a counter), pixels clamped to the current level go to a FIFO, so each pixel costs O(1)
 and the slots are read in order (the neighbourhoods of pixels a few levels ahead are
-prefetched). Flags, codes, the sort and the queue setup run on ``num_threads`` threads;
-the flood itself is serial. Measured (2026-12-03, 2-core Intel Xeon VM, the fast rows of
-``python -m benchmarks --op watershed``; another process kept one core busy, so two-thread
-figures are pessimistic): coins Sobel map float64 with the tutorial markers 130 ms on one
-thread and 95 ms on two against 1008 ms for scikit-image 0.26 in the same run (7.8x and
-10.6x), a 128^3 float64 volume 229 ms on one thread against 1277 ms (5.6x). The serial
-flood (memory access in value order: ~50 ms of the coins case, ~150 ms of the volume) now
-dominates, so the volume does not reach the 10x of issue 13. Pixels that differ from the
-exact mode: 0 on the coins tutorial markers, 0.12 % with region markers on the uint8 Sobel
-map, 0.35 % on the distance transform with peak markers.
+prefetched). Flags, codes, the sort and the queue setup run on ``num_threads`` threads; the
+flood itself is serial. Measured (2026-12-03, 2-core Intel Xeon VM, scikit-image 0.26 timed
+in the same runs, the fast-mode images of ``python -m benchmarks --op watershed``; another
+process kept one core busy throughout, so the figures are pessimistic and noisy, two threads
+most of all): coins Sobel map float64 with the tutorial markers 4.9-7.8x scikit-image on one
+thread (130-194 ms) and 4.2-10.6x on two; 128^3 float64 volume 5.6-7.4x on one thread
+(229-261 ms). The serial flood (memory access in value order: ~50-65 ms of the coins case,
+~130-150 ms of the volume on one thread) now dominates, so the 10x of issue 13 is not
+reached reliably. Pixels that differ from the exact mode: 0 on the coins tutorial markers,
+0.12 % with region markers on the uint8 Sobel map, 0.35 % on the distance transform with
+peak markers.
 
 Departures from scikit-image 0.26 (all documented in :func:`watershed`):
 
