@@ -27,16 +27,14 @@ the current level waits in its own slot (levels of more than 16 equal pixels: sl
 by a counter), pixels clamped to the current level go to a FIFO, so each pixel costs O(1)
 and the slots are read in order (the neighbourhoods of pixels a few levels ahead are
 prefetched). Flags, codes, the sort and the queue setup run on ``num_threads`` threads; the
-flood itself is serial. Measured (2026-12-03, 2-core Intel Xeon VM, scikit-image 0.26 timed
-in the same runs, the fast-mode images of ``python -m benchmarks --op watershed``; another
-process kept one core busy throughout, so the figures are pessimistic and noisy, two threads
-most of all): coins Sobel map float64 with the tutorial markers 4.9-7.8x scikit-image on one
-thread (130-194 ms) and 4.2-10.6x on two; 128^3 float64 volume 5.6-7.4x on one thread
-(229-261 ms). The serial flood (memory access in value order: ~50-65 ms of the coins case,
-~130-150 ms of the volume on one thread) now dominates, so the 10x of issue 13 is not
-reached reliably. Pixels that differ from the exact mode: 0 on the coins tutorial markers,
-0.12 % with region markers on the uint8 Sobel map, 0.35 % on the distance transform with
-peak markers.
+flood itself is serial. Measured (2026-12-03, 2-core Intel Xeon VM otherwise idle,
+``python -m benchmarks --op watershed``, scikit-image 0.26 timed in the same run): coins
+Sobel map float64 with the tutorial markers 6.3x scikit-image on one thread (224 ms) and
+8.4x on two (167 ms), float32 7.6x / 8.9x; 128^3 float64 volume 5.2x / 5.5x (409 / 381 ms).
+The serial flood (memory access in value order: ~50-65 ms of the coins case, ~130-150 ms of
+the volume on one thread) now dominates, so the 10x of issue 13 is not reached. Pixels
+that differ from the exact mode: 0 on the coins tutorial markers, 0.12 % with region markers
+on the uint8 Sobel map, 0.35 % on the distance transform with peak markers.
 
 Departures from scikit-image 0.26 (all documented in :func:`watershed`):
 
