@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "big_alloc.h"
@@ -264,42 +265,71 @@ void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, 
 // products w*alpha*V summed over the vertices in order, then * post) and csrc/common/crf.h
 // (compatibility; the softmax of softmax_simd.h), operation for operation.
 
+// e -= the pairwise term of one kernel at point p; s: scratch row. DK: the kernel's feature
+// dimension when known at compile time (the vertex loop unrolls), 0: ks.d.
+template <int NV, int DK>
+SEG_SIMD_INLINE void kernel_energy(const KernelState& ks, int64_t p, int C, int Cp, v8f* e, v8f* s) {
+    const int nv = NV > 0 ? NV : Cp / 8;
+    const int D1 = (DK > 0 ? DK : ks.d) + 1;
+    const int32_t* off = ks.kn->offsets + p * D1;
+    const float* w = ks.kn->weights + p * D1;
+    for (int k = 0; k < nv; ++k) s[k] = (v8f){};
+    for (int r = 0; r < D1; ++r) {
+        const float wr = w[r] * ks.alpha;
+        const float* src = ks.V + (int64_t)off[r] * Cp;
+        for (int k = 0; k < nv; ++k) s[k] += wr * load8(src + 8 * k);
+    }
+    if (!ks.post.empty())
+        for (int k = 0; k < nv; ++k) s[k] *= ks.post[p];
+    const float* m = ks.compat.data();
+    if (ks.kn->compat_kind == COMPAT_DIAG) {
+        for (int k = 0; k < nv; ++k) e[k] -= load8(m + 8 * k) * s[k];
+    } else {  // row l of the padded array is column l of M
+        for (int k = 0; k < nv; ++k) {
+            v8f acc = {};
+            for (int l = 0; l < C; ++l) acc += load8(m + (int64_t)l * Cp + 8 * k) * s[l >> 3][l & 7];
+            e[k] -= acc;
+        }
+    }
+}
+
+// Splat the new marginals e of point p into one kernel's target dst (DK as above).
+template <int NV, int DK>
+SEG_SIMD_INLINE void kernel_emit(const KernelState& ks, int64_t p, float* dst, int Cp, const v8f* e) {
+    const int nv = NV > 0 ? NV : Cp / 8;
+    const int D1 = (DK > 0 ? DK : ks.d) + 1;
+    const int32_t* off = ks.kn->offsets + p * D1;
+    const float* w = ks.kn->weights + p * D1;
+    const bool has_pre = !ks.pre.empty();
+    for (int r = 0; r < D1; ++r) {
+        const float wr = has_pre ? w[r] * ks.pre[p] : w[r];
+        float* row = dst + (int64_t)off[r] * Cp;
+        for (int k = 0; k < nv; ++k) store8(row + 8 * k, load8(row + 8 * k) + wr * e[k]);
+    }
+}
+
 // e = -U[p] plus (slice) the pairwise terms of every kernel at point p; s: scratch row.
-template <int NV>
+template <int NV, int DA, int DB>
 SEG_SIMD_INLINE void point_energy(const std::vector<KernelState>& kss, int64_t p, const float* Up, int C, int Cp,
                                   bool slice, v8f* e, v8f* s) {
     const int nv = NV > 0 ? NV : Cp / 8;
     const float* u = Up + p * Cp;
     for (int k = 0; k < nv; ++k) e[k] = -load8(u + 8 * k);
     if (!slice) return;
-    for (const KernelState& ks : kss) {
-        const int D1 = ks.d + 1;
-        const int32_t* off = ks.kn->offsets + p * D1;
-        const float* w = ks.kn->weights + p * D1;
-        for (int k = 0; k < nv; ++k) s[k] = (v8f){};
-        for (int r = 0; r < D1; ++r) {
-            const float wr = w[r] * ks.alpha;
-            const float* src = ks.V + (int64_t)off[r] * Cp;
-            for (int k = 0; k < nv; ++k) s[k] += wr * load8(src + 8 * k);
-        }
-        if (!ks.post.empty())
-            for (int k = 0; k < nv; ++k) s[k] *= ks.post[p];
-        const float* m = ks.compat.data();
-        if (ks.kn->compat_kind == COMPAT_DIAG) {
-            for (int k = 0; k < nv; ++k) e[k] -= load8(m + 8 * k) * s[k];
-        } else {  // row l of the padded array is column l of M
-            for (int k = 0; k < nv; ++k) {
-                v8f acc = {};
-                for (int l = 0; l < C; ++l) acc += load8(m + (int64_t)l * Cp + 8 * k) * s[l >> 3][l & 7];
-                e[k] -= acc;
-            }
-        }
+    // DA > 0: exactly two kernels of feature dimensions DA and DB (pydensecrf's usual pair:
+    // the 2-D Gaussian, d = 2, then the bilateral with RGB, d = 5), whose loops unroll.
+    // No lambdas here: a call that is not inlined would leave the AVX2 clone.
+    if constexpr (DA > 0) {
+        kernel_energy<NV, DA>(kss[0], p, C, Cp, e, s);
+        kernel_energy<NV, DB>(kss[1], p, C, Cp, e, s);
+    } else {
+        for (const KernelState& ks : kss) kernel_energy<NV, 0>(ks, p, C, Cp, e, s);
     }
 }
 
 // The new marginals e of point p: splatted into the kernels' targets dst (scatter) or
 // written to row p of Qp.
-template <int NV>
+template <int NV, int DA, int DB>
 SEG_SIMD_INLINE void point_emit(const std::vector<KernelState>& kss, int64_t p, float* const* dst, int Cp,
                                 bool scatter, float* Qp, const v8f* e) {
     const int nv = NV > 0 ? NV : Cp / 8;
@@ -308,18 +338,11 @@ SEG_SIMD_INLINE void point_emit(const std::vector<KernelState>& kss, int64_t p, 
         for (int k = 0; k < nv; ++k) store8(qrow + 8 * k, e[k]);
         return;
     }
-    const int K = (int)kss.size();
-    for (int kk = 0; kk < K; ++kk) {
-        const KernelState& ks = kss[kk];
-        const int D1 = ks.d + 1;
-        const int32_t* off = ks.kn->offsets + p * D1;
-        const float* w = ks.kn->weights + p * D1;
-        const bool has_pre = !ks.pre.empty();
-        for (int r = 0; r < D1; ++r) {
-            const float wr = has_pre ? w[r] * ks.pre[p] : w[r];
-            float* row = dst[kk] + (int64_t)off[r] * Cp;
-            for (int k = 0; k < nv; ++k) store8(row + 8 * k, load8(row + 8 * k) + wr * e[k]);
-        }
+    if constexpr (DA > 0) {  // as in point_energy
+        kernel_emit<NV, DA>(kss[0], p, dst[0], Cp, e);
+        kernel_emit<NV, DB>(kss[1], p, dst[1], Cp, e);
+    } else {
+        for (size_t k = 0; k < kss.size(); ++k) kernel_emit<NV, 0>(kss[k], p, dst[k], Cp, e);
     }
 }
 
@@ -328,7 +351,7 @@ SEG_SIMD_INLINE void point_emit(const std::vector<KernelState>& kss, int64_t p, 
 // are issued side by side. Each point's arithmetic, and the order of the additions into
 // every vertex row (point p before point p+1), are those of one point at a time.
 // e: room for 2*nv vectors, s: nv.
-template <int NV>
+template <int NV, int DA, int DB>
 SEG_SIMD_INLINE void update_points(std::vector<KernelState>& kss, const Part& part, float* const* dst,
                                    const float* Up, int C, int Cp, bool slice, bool scatter, float* Qp,
                                    v8f* e, v8f* s) {
@@ -341,32 +364,51 @@ SEG_SIMD_INLINE void update_points(std::vector<KernelState>& kss, const Part& pa
     v8f* s0 = NV > 0 ? local + 2 * NV : s;
     int64_t p = part.lo;
     for (; p + 1 < part.hi; p += 2) {
-        point_energy<NV>(kss, p, Up, C, Cp, slice, e0, s0);
-        point_energy<NV>(kss, p + 1, Up, C, Cp, slice, e1, s0);
+        point_energy<NV, DA, DB>(kss, p, Up, C, Cp, slice, e0, s0);
+        point_energy<NV, DA, DB>(kss, p + 1, Up, C, Cp, slice, e1, s0);
         softmax_rows(e0, nv, C);
         softmax_rows(e1, nv, C);
-        point_emit<NV>(kss, p, dst, Cp, scatter, Qp, e0);
-        point_emit<NV>(kss, p + 1, dst, Cp, scatter, Qp, e1);
+        point_emit<NV, DA, DB>(kss, p, dst, Cp, scatter, Qp, e0);
+        point_emit<NV, DA, DB>(kss, p + 1, dst, Cp, scatter, Qp, e1);
     }
     if (p < part.hi) {
-        point_energy<NV>(kss, p, Up, C, Cp, slice, e0, s0);
+        point_energy<NV, DA, DB>(kss, p, Up, C, Cp, slice, e0, s0);
         softmax_rows(e0, nv, C);
-        point_emit<NV>(kss, p, dst, Cp, scatter, Qp, e0);
+        point_emit<NV, DA, DB>(kss, p, dst, Cp, scatter, Qp, e0);
     }
 }
 
-#define SEG_UPDATE_POINTS(NV)                                                                            \
-    SEG_MULTIVERSION void update_points_##NV(std::vector<KernelState>& kss, const Part& part,             \
-                                             float* const* dst, const float* Up, int C, int Cp, bool slice, \
-                                             bool scatter, float* Qp, v8f* e, v8f* s) {                   \
-        update_points<NV>(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s);                          \
+using UpdatePoints = void (*)(std::vector<KernelState>&, const Part&, float* const*, const float*, int, int, bool,
+                              bool, float*, v8f*, v8f*);
+
+#define SEG_UPDATE_POINTS(NV, DA, DB)                                                                    \
+    SEG_MULTIVERSION void update_points_##NV##_##DA##DB(std::vector<KernelState>& kss, const Part& part,  \
+                                                        float* const* dst, const float* Up, int C, int Cp, \
+                                                        bool slice, bool scatter, float* Qp, v8f* e, v8f* s) { \
+        update_points<NV, DA, DB>(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s);                  \
     }
-SEG_UPDATE_POINTS(0)
-SEG_UPDATE_POINTS(1)
-SEG_UPDATE_POINTS(2)
-SEG_UPDATE_POINTS(3)
-SEG_UPDATE_POINTS(4)
+SEG_UPDATE_POINTS(0, 0, 0)
+SEG_UPDATE_POINTS(1, 0, 0)
+SEG_UPDATE_POINTS(2, 0, 0)
+SEG_UPDATE_POINTS(3, 0, 0)
+SEG_UPDATE_POINTS(4, 0, 0)
+SEG_UPDATE_POINTS(1, 2, 5)
+SEG_UPDATE_POINTS(2, 2, 5)
+SEG_UPDATE_POINTS(3, 2, 5)
+SEG_UPDATE_POINTS(4, 2, 5)
 #undef SEG_UPDATE_POINTS
+
+// The compiled update for nv label vectors and the kernels' dimensions.
+UpdatePoints pick_update(int nv, const std::vector<KernelState>& kss) {
+    const bool pair25 = kss.size() == 2 && kss[0].d == 2 && kss[1].d == 5;
+    switch (nv) {
+        case 1: return pair25 ? update_points_1_25 : update_points_1_00;
+        case 2: return pair25 ? update_points_2_25 : update_points_2_00;
+        case 3: return pair25 ? update_points_3_25 : update_points_3_00;
+        case 4: return pair25 ? update_points_4_25 : update_points_4_00;
+        default: return update_points_0_00;
+    }
+}
 
 // One pass over the points of part q. slice: add the pairwise terms from the kernels' V
 // (otherwise Q = softmax(-U)); scatter: splat the new marginals into the kernels' targets;
@@ -386,13 +428,7 @@ void update_part(std::vector<KernelState>& kss, int64_t q, const Part& part, con
     if (work.size() < (size_t)(3 * Cp + 8)) work.resize((size_t)(3 * Cp + 8));
     v8f* e = reinterpret_cast<v8f*>((reinterpret_cast<uintptr_t>(work.data()) + 31) & ~(uintptr_t)31);
     v8f* s = e + 2 * nv;
-    switch (nv) {
-        case 1: update_points_1(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;
-        case 2: update_points_2(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;
-        case 3: update_points_3(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;
-        case 4: update_points_4(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;
-        default: update_points_0(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s); break;
-    }
+    pick_update(nv, kss)(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s);
 }
 
 // Points lo..hi-1 (hi - lo <= kRows) of image b into U [.., Cp] (padding 0) from input
