@@ -7,6 +7,8 @@
 //     features are a regular grid of pixel coordinates.
 //
 // The same ids come out of either for the same insertions, so the choice changes no result.
+// A key outside the box (never expected: the box has a margin) makes BoxTable::insert
+// return -1 and set `outside`; the build then starts again with a HashTable.
 #pragma once
 
 #include <algorithm>
@@ -96,12 +98,12 @@ struct BoxTable {
     static constexpr bool kHashed = false;
     int kw = 0;
     std::vector<int32_t> keys;       // [nv, kw]
-    std::vector<uint64_t> hashes;    // unused (the HashTable interface)
     std::vector<int64_t> first;      // [nv] first (smallest) entry that created the vertex
     std::vector<int32_t> slot;       // [images * box.per_image] vertex id, -1 when none
     const KeyBox* box = nullptr;
     int64_t image_lo = 0, images = 0;
     int64_t nv = 0;
+    bool outside = false;            // a key fell outside the box (see the file comment)
 
     void init(int64_t expected, int key_width, const KeyBox& b, int64_t first_image, int64_t image_count) {
         kw = key_width;
@@ -113,13 +115,17 @@ struct BoxTable {
         first.reserve((size_t)expected / 2 + 1);
     }
     void compact() {}
+    uint64_t hash_of(int64_t) const { return 0; }  // no hashes (the HashTable interface)
     int64_t find(uint64_t, const int32_t* key) const {
         const int64_t i = box->index(key, image_lo, images);
         return i < 0 ? -1 : slot[(size_t)i];
     }
     int64_t insert(uint64_t, const int32_t* key, int64_t entry) {
         const int64_t i = box->index(key, image_lo, images);
-        if (i < 0) throw std::logic_error("lattice_build: a vertex key fell outside its key box");
+        if (i < 0) {  // no throw: this runs inside OpenMP regions
+            outside = true;
+            return -1;
+        }
         int32_t& s = slot[(size_t)i];
         if (s >= 0) return s;
         s = (int32_t)nv;
@@ -140,6 +146,7 @@ struct HashTable {
     std::vector<uint64_t> slots;
     uint64_t mask = 0;
     int64_t nv = 0;
+    bool outside = false;            // never set (the BoxTable interface)
     static constexpr uint64_t kEmpty = ~0ull;
 
     void init(int64_t expected, int key_width, const KeyBox&, int64_t, int64_t) {
@@ -185,6 +192,7 @@ struct HashTable {
             s = (s + 1) & mask;
         }
     }
+    uint64_t hash_of(int64_t v) const { return hashes[(size_t)v]; }
     int64_t find(uint64_t h, const int32_t* key) const {
         const uint64_t x = slots[probe(h, key)];
         return x == kEmpty ? -1 : (int64_t)(uint32_t)x;

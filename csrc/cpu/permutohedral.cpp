@@ -71,7 +71,7 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d_
     auto image_of = [=](int64_t p) { return p < P ? p / N : p - P; };
     auto image_end = [=](int64_t p, int64_t b) { return p < P ? std::min((b + 1) * N, P) : p + 1; };
     int64_t b = image_of(lo), end = image_end(lo, b);
-    int prev_r0[SEG_LATTICE_MAX_D + 1], prev_rk[SEG_LATTICE_MAX_D + 1];
+    int prev_r0[SEG_LATTICE_MAX_D + 1] = {}, prev_rk[SEG_LATTICE_MAX_D + 1] = {};
     const int32_t* prev_ids = nullptr;  // ids of the previous point (null: none yet)
     int64_t prev_b = -1;
     for (int64_t p = lo; p < hi; ++p) {
@@ -117,6 +117,146 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d_
     return ok;
 }
 
+// The parts of a lattice build that depend on the vertex table (see lattice_tables.h).
+struct BuildInput {
+    const float* features;
+    int64_t B, N;
+    int d;
+    int64_t P, E, Pg, Eg;          // real points, their entries; with the ghost points
+    int threads;
+    bool with_csr;
+    const float* scale;            // [d]
+    const uint64_t* mult;          // [d]
+    const KeyBox* box;
+};
+
+// Steps 1-4 of lattice_build with vertex table Table: number the vertices (chunks in
+// parallel, merged in order), the splat CSR when asked, the blur neighbours. Returns false,
+// leaving `out` partly written, when a BoxTable met a key outside its box.
+template <class Table>
+bool number_and_link(const BuildInput& in, LatticeData& out) {
+    const float* features = in.features;
+    const int64_t B = in.B, N = in.N, P = in.P, E = in.E, Pg = in.Pg, Eg = in.Eg;
+    const int d = in.d, D1 = d + 1, threads = in.threads;
+    const bool with_csr = in.with_csr;
+    const float* scale = in.scale;
+    const uint64_t* mult = in.mult;
+    const KeyBox& box = *in.box;
+    // 1. per chunk of points (parallel): simplex and barycentric weights of each point, and
+    //    the d+1 vertex keys (image index + d coordinates) numbered in a local table in
+    //    order of first occurrence within the chunk (local ids go to out.offsets for now).
+    //    Then one serial pass merges the chunks' distinct keys in chunk order, and the
+    //    entries are renumbered: the ids are those of a serial insertion in entry order
+    //    (pydensecrf's order) for any chunking, so they never depend on the thread count.
+    const int kw = d + 1;
+    // at least a chunk per image in a batch: local tables of one image's size stay in cache
+    const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(std::max<int64_t>(threads, B), Pg / kMinBuildChunk));
+    std::vector<int64_t> point_of_chunk((size_t)nchunks + 1);
+    for (int64_t c = 0; c <= nchunks; ++c) point_of_chunk[c] = Pg * c / nchunks;
+    std::vector<Table> local((size_t)nchunks);
+    std::vector<int32_t> ghost_id((size_t)(Eg - E));  // local ids of the ghost points' entries
+    int bad = 0;
+#pragma omp parallel for num_threads(threads) schedule(static, 1) reduction(| : bad)
+    for (int64_t c = 0; c < nchunks; ++c) {
+        const int64_t lo = point_of_chunk[c], hi = point_of_chunk[c + 1];
+        // the images whose keys the chunk creates: those of its real points; all of them
+        // when it holds ghost points (one per image, after the real points)
+        const int64_t n = std::max<int64_t>(N, 1);  // N = 0: no points, an empty chunk
+        const int64_t img_lo = hi > P ? 0 : lo / n, img_hi = hi > P ? B : (hi - 1) / n + 1;
+        local[c].init(std::max<int64_t>(256, (hi - lo) * D1 / 64), kw, box, img_lo, img_hi - img_lo);
+        auto chunk = [&](auto dc) {
+            return number_chunk<Table, decltype(dc)::value>(features, N, P, d, lo, hi, scale, mult, local[c],
+                                                            out.offsets.data(), ghost_id.data(),
+                                                            out.weights.data());
+        };
+        // the feature dimensions of the usual kernels: 2-D / 3-D spatial, 2-D / 3-D bilateral (RGB)
+        const bool ok = d == 2 ? chunk(std::integral_constant<int, 2>())
+                      : d == 3 ? chunk(std::integral_constant<int, 3>())
+                      : d == 5 ? chunk(std::integral_constant<int, 5>())
+                      : d == 6 ? chunk(std::integral_constant<int, 6>())
+                               : chunk(std::integral_constant<int, 0>());
+        bad |= ok ? 0 : 1;
+    }
+    if (bad) {  // error path only: say which of the two it was
+        const bool finite = std::all_of(features, features + B * (int64_t)d * N,
+                                        [](float v) { return std::isfinite(v); });
+        throw std::invalid_argument(
+            finite ? "lattice_build: features too large for the lattice (an elevated coordinate "
+                     "reached 2^22; divide the features by a larger bandwidth)"
+                   : "features must be finite (found NaN or Inf)");
+    }
+    for (const Table& t : local)
+        if (t.outside) return false;
+    Table table;
+    std::vector<std::vector<int32_t>> global_of_local((size_t)nchunks);
+    if (nchunks == 1) {
+        table = std::move(local[0]);
+    } else {
+        int64_t total = 0;
+        for (const Table& t : local) total += t.nv;
+        table.init(std::max<int64_t>(16, total / 2), kw, box, 0, B);
+        for (int64_t c = 0; c < nchunks; ++c) {
+            Table& t = local[c];
+            std::vector<int32_t>& g = global_of_local[c];
+            g.resize((size_t)t.nv);
+            for (int64_t v = 0; v < t.nv; ++v)
+                g[v] = (int32_t)table.insert(t.hash_of(v), &t.keys[(size_t)v * kw], t.first[v]);
+            t = Table();  // release it
+        }
+    }
+    // renumber (chunk c's entries: local -> global); the ghost entries need no ids
+    if (nchunks > 1) {
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int64_t c = 0; c < nchunks; ++c) {
+            const int64_t lo = point_of_chunk[c] * D1, hi = std::min(point_of_chunk[c + 1] * D1, E);
+            const int32_t* g = global_of_local[c].data();
+            for (int64_t e = lo; e < hi; ++e) out.offsets[e] = g[out.offsets[e]];
+        }
+    }
+    std::vector<int32_t>().swap(ghost_id);
+    std::vector<std::vector<int32_t>>().swap(global_of_local);
+    table.compact();  // a dense slot array for the neighbour look-ups below
+    const int64_t M = table.nv;
+    if (M >= (int64_t)INT32_MAX) throw std::invalid_argument("lattice_build: too many lattice vertices");
+    out.num_vertices = M;
+
+    // 3. splat CSR: entries of each vertex in point order (counting sort by vertex)
+    if (with_csr) {
+        out.splat_ptr.assign((size_t)M + 1, 0);
+        for (int64_t e = 0; e < E; ++e) out.splat_ptr[(size_t)out.offsets[e] + 1]++;
+        for (int64_t v = 0; v < M; ++v) out.splat_ptr[v + 1] += out.splat_ptr[v];
+        out.splat_pt.resize_uninitialized((size_t)E);  // a permutation of the entries: all written
+        out.splat_w.resize_uninitialized((size_t)E);
+        std::vector<int64_t> pos(out.splat_ptr.begin(), out.splat_ptr.end() - 1);
+        int64_t e = 0;
+        for (int64_t p = 0; p < P; ++p)
+            for (int r = 0; r <= d; ++r, ++e) {
+                const int64_t o = pos[out.offsets[e]]++;
+                out.splat_pt[o] = (int32_t)p;
+                out.splat_w[o] = out.weights[e];
+            }
+    }
+
+    // 4. blur neighbours (read-only look-ups, parallel) and vertices per image
+    out.neighbors.resize_uninitialized((size_t)D1 * M * 2);  // all written below
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t v = 0; v < M; ++v) {
+        const int32_t* key = &table.keys[(size_t)v * (d + 1)];
+        int32_t nk[SEG_LATTICE_MAX_D + 1];
+        nk[0] = key[0];
+        for (int j = 0; j <= d; ++j) {
+            for (int s = 0; s < 2; ++s) {
+                lattice::neighbor_key(key + 1, j, d, s == 0 ? -1 : 1, nk + 1);
+                const int64_t nv = table.find(Table::kHashed ? lattice::key_hash(key[0], nk + 1, d, mult) : 0, nk);
+                out.neighbors[((size_t)j * M + v) * 2 + s] = (int32_t)nv;
+            }
+        }
+    }
+    out.batch_vertices.assign((size_t)std::max<int64_t>(B, 0), 0);
+    for (int64_t v = 0; v < M; ++v) out.batch_vertices[table.keys[(size_t)v * (d + 1)]]++;
+    return true;
+}
+
 }  // namespace
 
 void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghost_origin,
@@ -150,122 +290,9 @@ void lattice_build(const float* features, int64_t B, int d, int64_t N, bool ghos
     // are the same either way.
     const KeyBox box = lattice_tables::key_box(features, B, d, N, ghost_origin, scale,
                                                std::max<int64_t>(int64_t(1) << 16, 2 * N * D1));
-    auto number_and_link = [&](auto* table_tag) {
-        using Table = std::remove_pointer_t<decltype(table_tag)>;
-        // 1. per chunk of points (parallel): simplex and barycentric weights of each point, and
-        //    the d+1 vertex keys (image index + d coordinates) numbered in a local table in
-        //    order of first occurrence within the chunk (local ids go to out.offsets for now).
-        //    Then one serial pass merges the chunks' distinct keys in chunk order, and the
-        //    entries are renumbered: the ids are those of a serial insertion in entry order
-        //    (pydensecrf's order) for any chunking, so they never depend on the thread count.
-        const int kw = d + 1;
-        // at least a chunk per image in a batch: local tables of one image's size stay in cache
-        const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(std::max<int64_t>(threads, B), Pg / kMinBuildChunk));
-        std::vector<int64_t> point_of_chunk((size_t)nchunks + 1);
-        for (int64_t c = 0; c <= nchunks; ++c) point_of_chunk[c] = Pg * c / nchunks;
-        std::vector<Table> local((size_t)nchunks);
-        std::vector<int32_t> ghost_id((size_t)(Eg - E));  // local ids of the ghost points' entries
-        int bad = 0;
-#pragma omp parallel for num_threads(threads) schedule(static, 1) reduction(| : bad)
-        for (int64_t c = 0; c < nchunks; ++c) {
-            const int64_t lo = point_of_chunk[c], hi = point_of_chunk[c + 1];
-            const int64_t img_lo = std::min(lo, P) / std::max<int64_t>(N, 1);
-            const int64_t img_hi = hi > P ? B : (hi - 1) / std::max<int64_t>(N, 1) + 1;  // ghosts: any image
-            local[c].init(std::max<int64_t>(256, (hi - lo) * D1 / 64), kw, box, hi > P ? 0 : img_lo,
-                          hi > P ? B : img_hi - img_lo);
-            auto chunk = [&](auto dc) {
-                return number_chunk<Table, decltype(dc)::value>(features, N, P, d, lo, hi, scale, mult, local[c],
-                                                                out.offsets.data(), ghost_id.data(),
-                                                                out.weights.data());
-            };
-            // the feature dimensions of the usual kernels: 2-D / 3-D spatial, 2-D / 3-D bilateral (RGB)
-            const bool ok = d == 2 ? chunk(std::integral_constant<int, 2>())
-                          : d == 3 ? chunk(std::integral_constant<int, 3>())
-                          : d == 5 ? chunk(std::integral_constant<int, 5>())
-                          : d == 6 ? chunk(std::integral_constant<int, 6>())
-                                   : chunk(std::integral_constant<int, 0>());
-            bad |= ok ? 0 : 1;
-        }
-        if (bad) {  // error path only: say which of the two it was
-            const bool finite = std::all_of(features, features + B * (int64_t)d * N,
-                                            [](float v) { return std::isfinite(v); });
-            throw std::invalid_argument(
-                finite ? "lattice_build: features too large for the lattice (an elevated coordinate "
-                         "reached 2^22; divide the features by a larger bandwidth)"
-                       : "features must be finite (found NaN or Inf)");
-        }
-        Table table;
-        std::vector<std::vector<int32_t>> global_of_local((size_t)nchunks);
-        if (nchunks == 1) {
-            table = std::move(local[0]);
-        } else {
-            int64_t total = 0;
-            for (const Table& t : local) total += t.nv;
-            table.init(std::max<int64_t>(16, total / 2), kw, box, 0, B);
-            for (int64_t c = 0; c < nchunks; ++c) {
-                Table& t = local[c];
-                std::vector<int32_t>& g = global_of_local[c];
-                g.resize((size_t)t.nv);
-                for (int64_t v = 0; v < t.nv; ++v)
-                    g[v] = (int32_t)table.insert(Table::kHashed ? t.hashes[v] : 0, &t.keys[(size_t)v * kw], t.first[v]);
-                t = Table();  // release it
-            }
-        }
-        // renumber (chunk c's entries: local -> global); the ghost entries need no ids
-        if (nchunks > 1) {
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-            for (int64_t c = 0; c < nchunks; ++c) {
-                const int64_t lo = point_of_chunk[c] * D1, hi = std::min(point_of_chunk[c + 1] * D1, E);
-                const int32_t* g = global_of_local[c].data();
-                for (int64_t e = lo; e < hi; ++e) out.offsets[e] = g[out.offsets[e]];
-            }
-        }
-        std::vector<int32_t>().swap(ghost_id);
-        std::vector<std::vector<int32_t>>().swap(global_of_local);
-        table.compact();  // a dense slot array for the neighbour look-ups below
-        const int64_t M = table.nv;
-        if (M >= (int64_t)INT32_MAX) throw std::invalid_argument("lattice_build: too many lattice vertices");
-        out.num_vertices = M;
-
-        // 3. splat CSR: entries of each vertex in point order (counting sort by vertex)
-        if (with_csr) {
-        out.splat_ptr.assign((size_t)M + 1, 0);
-        for (int64_t e = 0; e < E; ++e) out.splat_ptr[(size_t)out.offsets[e] + 1]++;
-        for (int64_t v = 0; v < M; ++v) out.splat_ptr[v + 1] += out.splat_ptr[v];
-        out.splat_pt.resize_uninitialized((size_t)E);  // a permutation of the entries: all written
-        out.splat_w.resize_uninitialized((size_t)E);
-        {
-            std::vector<int64_t> pos(out.splat_ptr.begin(), out.splat_ptr.end() - 1);
-            int64_t e = 0;
-            for (int64_t p = 0; p < P; ++p)
-                for (int r = 0; r <= d; ++r, ++e) {
-                    const int64_t o = pos[out.offsets[e]]++;
-                    out.splat_pt[o] = (int32_t)p;
-                    out.splat_w[o] = out.weights[e];
-                }
-        }
-        }
-
-        // 4. blur neighbours (read-only look-ups, parallel) and vertices per image
-        out.neighbors.resize_uninitialized((size_t)D1 * M * 2);  // all written below
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t v = 0; v < M; ++v) {
-            const int32_t* key = &table.keys[(size_t)v * (d + 1)];
-            int32_t nk[SEG_LATTICE_MAX_D + 1];
-            nk[0] = key[0];
-            for (int j = 0; j <= d; ++j) {
-                for (int s = 0; s < 2; ++s) {
-                    lattice::neighbor_key(key + 1, j, d, s == 0 ? -1 : 1, nk + 1);
-                    const int64_t nv = table.find(Table::kHashed ? lattice::key_hash(key[0], nk + 1, d, mult) : 0, nk);
-                    out.neighbors[((size_t)j * M + v) * 2 + s] = (int32_t)nv;
-                }
-            }
-        }
-        out.batch_vertices.assign((size_t)std::max<int64_t>(B, 0), 0);
-        for (int64_t v = 0; v < M; ++v) out.batch_vertices[table.keys[(size_t)v * (d + 1)]]++;
-    };
-    if (box.per_image > 0) number_and_link((BoxTable*)nullptr);
-    else number_and_link((HashTable*)nullptr);
+    const BuildInput in{features, B, N, d, P, E, Pg, Eg, threads, with_csr, scale, mult, &box};
+    if (box.per_image > 0 && number_and_link<BoxTable>(in, out)) return;
+    number_and_link<HashTable>(in, out);
 }
 
 constexpr int64_t kRows = 256;  // rows per scheduling chunk
