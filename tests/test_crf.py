@@ -138,10 +138,13 @@ def _unfused_meanfield(unary, features, compats, norm, iterations):
     return q.reshape(B, N, C).transpose(1, 2)
 
 
-@pytest.mark.parametrize("C, norm", [(3, 3), (21, 3), (37, 2), (9, 0)])
-def test_fused_meanfield_matches_unfused(rng, C, norm):
+@pytest.mark.parametrize("C, norm, swap", [(3, 3, False), (21, 3, False), (37, 2, False), (9, 0, False),
+                                           (29, 1, False), (21, 3, True)])
+def test_fused_meanfield_matches_unfused(rng, C, norm, swap):
     """Images large enough to be cut into several parts (private splat buffers, reduced in
-    part order), batch 2, every padding of C to whole 8-lane vectors, both compat kinds."""
+    part order), batch 2, every padding of C to whole 8-lane vectors, both compat kinds.
+    The Gaussian (d = 2) then bilateral (d = 5) pair has an update compiled for it; swap puts
+    the bilateral first, which takes the general update."""
     from segengine.ops import crf as crf_ops
     from segengine.ops import lattice as lattice_ops
     B, H, W = 2, 131, 127
@@ -154,11 +157,13 @@ def test_fused_meanfield_matches_unfused(rng, C, norm):
     compats = [torch.full((C,), -3.0 * w),
                torch.from_numpy(crf_ops.compat_array(rng.uniform(-4, 1, (C, C)) * w, C, "m"))]
     unary = -torch.log_softmax(logits.reshape(B, C, -1), 1)
-    got = crf_ops._dense_crf_op(unary.contiguous(), [g, b], compats, [norm, norm], 4, 2)
-    ref = _unfused_meanfield(unary, [g, b], compats, norm, 4)
+    feats = [b, g] if swap else [g, b]
+    compats = compats[::-1] if swap else compats
+    got = crf_ops._dense_crf_op(unary.contiguous(), feats, compats, [norm, norm], 4, 2)
+    ref = _unfused_meanfield(unary, feats, compats, norm, 4)
     torch.testing.assert_close(got, ref, atol=2e-5, rtol=0)
     for threads in (1, 3):  # bitwise the same for any thread count
-        assert torch.equal(crf_ops._dense_crf_op(unary.contiguous(), [g, b], compats, [norm, norm], 4, threads),
+        assert torch.equal(crf_ops._dense_crf_op(unary.contiguous(), feats, compats, [norm, norm], 4, threads),
                            got)
 
 
