@@ -376,3 +376,24 @@ def test_masks_empty_and_sparse(dtype):
     sparse[100:140, 100:140] = True
     np.testing.assert_array_equal(fast(img, markers, mask=sparse, num_threads=2),
                                   watershed_fast_reference(img, markers, 1, sparse))
+
+
+@pytest.mark.parametrize("span", [2 ** 27 - 3, 2 ** 27 - 1, 2 ** 40])
+@pytest.mark.parametrize("shape", [BIG2, (100, 130)])
+def test_label_values_of_any_range(span, shape):
+    """Labels travel in the flood's cell words when their range fits beside the flags
+    (csrc/cpu/watershed_fast_flood.h: max - min < 2**27 - 2 with int32 cells) and are
+    written directly otherwise; negative, huge and boundary ranges give the same regions as
+    labels 1..k."""
+    rng = np.random.default_rng(span % 97)
+    img = plateau_image(rng, shape, np.float64)
+    small = distinct_markers(rng, shape, 200, labels=5).astype(np.int64)
+    lo = -(span // 3) - 7
+    values = np.array([0, lo, lo + 1, lo + span // 2, lo + span - 1, lo + span], np.int64)
+    mapped = values[small]
+    expected = values[fast(img, small)]
+    np.testing.assert_array_equal(fast(img, mapped), expected)
+    mask = rng.random(shape) > 0.1
+    np.testing.assert_array_equal(fast(img, mapped, mask=mask), values[fast(img, small, mask=mask)])
+    if span < 2 ** 31:
+        np.testing.assert_array_equal(fast(img, mapped.astype(np.int32)), expected.astype(np.int32))
