@@ -45,9 +45,13 @@ void bucket_sort(C* key, I* val, int64_t m, C* k2, I* v2) {
         hi = key[i] > hi ? key[i] : hi;
     }
     if (lo == hi) return;
+    // digits of up to 11 bits, no wider than the group needs: a small group spread over a
+    // wide range would otherwise pay for 2^11 counters
     constexpr int kDigit = 11;
+    int digit = 1;
+    while (digit < kDigit && (int64_t(1) << digit) < m) ++digit;
     int sh = 0;
-    while (((hi - lo) >> sh) >= (C(1) << kDigit)) ++sh;
+    while (((hi - lo) >> sh) >= (C(1) << digit)) ++sh;
     const int64_t R = static_cast<int64_t>((hi - lo) >> sh) + 1;
     int64_t h[(1 << kDigit) + 1];
     std::fill(h, h + R + 1, 0);
@@ -82,6 +86,9 @@ void bucket_sort(C* key, I* val, int64_t m, C* k2, I* v2) {
     }
 }
 
+// How far ahead mark_levels prefetches the cells it writes.
+constexpr int64_t kMarkAhead = 16;
+
 // Marks the levels of bucket [b0, b1) of the sorted keys: cell[idx[i]] |= i << kPosShift for
 // levels (runs of equal codes) of at most kOwnMax pixels, (level start) << kPosShift |
 // kCounted for larger ones. Returns the number of levels; writes their starts to `starts`
@@ -99,7 +106,11 @@ int64_t mark_levels(const C* key, const I* idx, int64_t b0, int64_t b1, I* cell,
                 const I w = static_cast<I>((i << kPosShift) | kCounted);
                 for (int64_t u = i; u < j; ++u) cell[idx[u]] |= w;
             } else {
-                for (int64_t u = i; u < j; ++u) cell[idx[u]] |= static_cast<I>(u << kPosShift);
+                for (int64_t u = i; u < j; ++u) {
+                    // the cells are scattered over the image: fetch a few ahead
+                    if (u + kMarkAhead < b1) __builtin_prefetch(cell + idx[u + kMarkAhead], 1, 3);
+                    cell[idx[u]] |= static_cast<I>(u << kPosShift);
+                }
             }
         }
         i = j;
