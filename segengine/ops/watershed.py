@@ -26,13 +26,14 @@ cache) for wider ones. The flood scans the levels in increasing order: a pixel q
 the current level waits in its own slot (levels of more than 16 equal pixels: slots filled
 by a counter), pixels clamped to the current level go to a FIFO, so each pixel costs O(1)
 and the slots are read in order (the neighbourhoods of pixels a few levels ahead are
-prefetched). Flags, codes, the sort and the queue setup run on ``num_threads`` threads; the
-flood itself is serial. Measured (2026-12-03, 2-core Intel Xeon VM otherwise idle,
+prefetched; arriving pixels' labels are kept in their cell words when the markers' label
+range allows). Flags, codes, the sort and the queue setup run on ``num_threads`` threads;
+the flood itself is serial. Measured (2026-12-03, 2-core Intel Xeon VM,
 ``python -m benchmarks --op watershed``, scikit-image 0.26 timed in the same run): coins
-Sobel map float64 with the tutorial markers 6.3x scikit-image on one thread (224 ms) and
-8.4x on two (167 ms), float32 7.6x / 8.9x; 128^3 float64 volume 5.2x / 5.5x (409 / 381 ms).
-The serial flood (memory access in value order: ~50-65 ms of the coins case, ~130-150 ms of
-the volume on one thread) now dominates, so the 10x of issue 13 is not reached. Pixels
+Sobel map float64 with the tutorial markers 7.4x scikit-image on one thread and 9.1x on two,
+float32 9.1x / 10.9x; 128^3 float64 volume 6.3x / 8.5x. The serial flood (memory access in
+value order: ~35-50 ms of the coins case, ~90-110 ms of the volume) dominates, so the 10x of
+issue 13 is reached on float32 images only. Pixels
 that differ from the exact mode: 0 on the coins tutorial markers, 0.12 % with region markers
 on the uint8 Sobel map, 0.35 % on the distance transform with peak markers.
 
