@@ -244,22 +244,20 @@ void scan_levels(I* cell, const LabelSink<I, L, InCell>& sink, const Grid& g, co
 }
 
 // Floods in place. `cell[p]`: the cell words (kLabelled on the markers: nonzero labels inside
-// the mask; overwritten); `lab`: the markers inside the mask, 0 elsewhere (written);
+// the mask; idle markers, whose in-image neighbours are all markers or outside the mask, have
+// kLabelled without kInside and no level; overwritten); `lab`: the markers inside the mask, 0 elsewhere (written);
 // `levstart[0..nlev]`: the start positions of the `nlev` levels, increasing, levstart[nlev] = m
 // (the in-mask pixel count). Levels of more than `own_max` pixels are counted, the others
 // give each pixel its own slot (and are sorted by arrival when visited). `nt` threads list
 // the markers, fill the slots and decode the labels; the flood itself is serial.
 //
-// Markers arrive in raster order. A marker whose neighbours are all labelled or outside the
-// mask would label nothing: leaving it out of the queue changes no one's order. The others
-// are listed per thread range (in parallel), and the range of all markers' labels is taken
-// on the way (it decides whether labels travel in the cells).
+// Markers arrive in raster order. An idle marker would label nothing: leaving it out of the
+// queue changes no one's order. The others are listed per thread range (in parallel), and
+// the range of all markers' labels is taken on the way (it decides whether labels travel in
+// the cells).
 template <int NN, class I, class L>
 void flood_levels_scan_nn(I* cell, L* lab, const Grid& g, const I* levstart, int64_t nlev, int64_t own_max, int nt) {
     const int64_t n = g.n;
-    int64_t off[NN > 0 ? NN : 1];
-    if constexpr (NN > 0) std::copy(g.off.begin(), g.off.end(), off);
-    const int64_t* offs = NN > 0 ? off : g.off.data();
     std::vector<std::vector<I>> active(static_cast<size_t>(nt));
     L lo = std::numeric_limits<L>::max(), hi = std::numeric_limits<L>::min();
 #pragma omp parallel num_threads(nt) reduction(min : lo) reduction(max : hi)
@@ -273,11 +271,7 @@ void flood_levels_scan_nn(I* cell, L* lab, const Grid& g, const I* levstart, int
             if (!(w & kLabelled)) continue;
             lo = std::min(lo, lab[p]);
             hi = std::max(hi, lab[p]);
-            bool idle = true;
-            each_neighbor<NN>(g, offs, p, w & kBorder, [&](int64_t q) {
-                idle = idle && (cell[q] & (kLabelled | kInside)) != kInside;
-            });
-            if (!idle) act.push_back(static_cast<I>(p));
+            if (w & kInside) act.push_back(static_cast<I>(p));
         }
     }
     // codes label - lo + 1 must fit in I beside the flags (and their sign bit stay clear)
