@@ -397,3 +397,74 @@ def test_label_values_of_any_range(span, shape):
     np.testing.assert_array_equal(fast(img, mapped, mask=mask), values[fast(img, small, mask=mask)])
     if span < 2 ** 31:
         np.testing.assert_array_equal(fast(img, mapped.astype(np.int32)), expected.astype(np.int32))
+
+
+# ------------------------------------------------------------------------ few distinct values
+# (csrc/cpu/watershed_fast_levels.h few_levels: images of at most 2**16 distinct codes are
+# counted per code instead of sorted; more per thread, more in the threads' union, or a
+# thread whose first pixels are mostly distinct fall back to the sort)
+
+def few_valued_image(rng, shape, k, dtype):
+    """Values drawn from k distinct floats (a float copy of a k-level image)."""
+    levels = np.sort(rng.random(k)) * 3 - 1
+    return levels[rng.integers(0, k, size=shape)].astype(dtype)
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 300, 5000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint64])
+def test_few_distinct_values_match_reference(k, dtype):
+    rng = np.random.default_rng(k)
+    img = few_valued_image(rng, BIG2, k, np.float64)
+    if np.issubdtype(dtype, np.integer):
+        img = np.round((img + 1) * 1000).astype(dtype)
+    else:
+        img = img.astype(dtype)
+    markers = distinct_markers(rng, BIG2, 150, labels=6)
+    mask = rng.random(BIG2) > 0.1
+    expected = watershed_fast_reference(img, markers, 1, mask)
+    for t in (1, 2, 3):
+        np.testing.assert_array_equal(fast(img, markers, mask=mask, num_threads=t), expected)
+
+
+def _distinct_in_halves(rng, shape, per_half, shared):
+    """Float image whose top and bottom halves each hold `per_half` distinct values, the
+    halves sharing none of them (shared=False) or all of them (shared=True), each value
+    repeated over its half."""
+    n = int(np.prod(shape))
+    top = rng.permutation(per_half).astype(np.float64)
+    bottom = top if shared else top + per_half
+    half = n // 2
+    vals = np.concatenate([np.resize(top, half), np.resize(bottom, n - half)])
+    vals[:half] = vals[:half][rng.permutation(half)]
+    vals[half:] = vals[half:][rng.permutation(n - half)]
+    return vals.reshape(shape)
+
+
+@pytest.mark.parametrize("per_half,shared", [(40000, False), (40000, True), (2 ** 16, True),
+                                             (2 ** 16 + 1, True)])
+def test_distinct_counts_around_the_few_limit_equal_exact(per_half, shared):
+    """Distinct values per thread range and in the union around 2**16 (counted, or the
+    fallback to the sort), 1 and 2 threads; markers on distinct values, so the fast result
+    equals the exact one."""
+    rng = np.random.default_rng(per_half + shared)
+    shape = (400, 401)
+    img = _distinct_in_halves(rng, shape, per_half, shared)
+    markers = np.zeros(shape, np.int32)
+    _, first = np.unique(img, return_index=True)
+    idx = rng.choice(first, size=300, replace=False)  # one pixel per chosen value
+    markers.flat[idx] = rng.integers(1, 9, size=idx.size)
+    expected = segengine.watershed(img, markers)
+    for t in (1, 2):
+        np.testing.assert_array_equal(fast(img, markers, num_threads=t), expected)
+
+
+def test_mostly_distinct_start_then_few_values():
+    """A thread whose first pixels are mostly distinct gives up counting (the sort takes
+    over); the result is the same."""
+    rng = np.random.default_rng(11)
+    img = few_valued_image(rng, BIG2, 50, np.float64)
+    img.flat[:9000] = rng.random(9000) + 5
+    markers = distinct_markers(rng, BIG2, 120, labels=5)
+    expected = watershed_fast_reference(img, markers)
+    for t in (1, 2):
+        np.testing.assert_array_equal(fast(img, markers, num_threads=t), expected)

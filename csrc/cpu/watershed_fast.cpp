@@ -136,6 +136,7 @@ void fast_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt)
     big_ptr<I> cell_buf = big_array<I>(static_cast<size_t>(n));
     I* cell = cell_buf.get();
     BigVector<I> levstart;
+    bool few = false;  // levels counted per distinct value (few_levels)
     {
         big_ptr<uint8_t> flag_buf = big_array<uint8_t>(static_cast<size_t>(n));
         uint8_t* flags = flag_buf.get();
@@ -169,11 +170,13 @@ void fast_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt)
             for (int64_t p = 0; p < n; ++p)
                 if (cell[p] & kInside) cell[p] |= tb[code_of(img[p])];
         } else {
-            levstart = sorted_levels<CodeT<S>, I>([img](int64_t p) { return code_of(img[p]); }, cell, n, nt);
+            auto code = [img](int64_t p) { return code_of(img[p]); };
+            few = few_levels<CodeT<S>, I>(code, cell, n, levstart, nt);
+            if (!few) levstart = sorted_levels<CodeT<S>, I>(code, cell, n, nt);
         }
     }
     flood_levels_scan<I, L>(cell, lab, g, levstart.data(), static_cast<int64_t>(levstart.size()) - 1,
-                            kNarrow<S> ? 1 : kOwnMax, nt);
+                            kNarrow<S> || few ? 1 : kOwnMax, nt);
 }
 
 template <class S, class L>

@@ -1,5 +1,6 @@
 // The priority levels of the fast tie order (watershed_fast.h) for images wider than 16
-// bits: the in-mask pixels sorted by their order-preserving codes, in parallel.
+// bits: the in-mask pixels sorted by their order-preserving codes, in parallel; images of at
+// most 2^16 distinct codes are counted per code instead (few_levels).
 //
 // A sample sort: splitters from a regular sample of the codes cut the code range into
 // buckets of about kBucketTarget pixels (a 2^16-entry table on the top bits of code - min
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "big_alloc.h"
@@ -116,6 +118,105 @@ int64_t mark_levels(const C* key, const I* idx, int64_t b0, int64_t b1, I* cell,
         i = j;
     }
     return count;
+}
+
+// Images with few distinct values (a float copy of an 8-bit image, a filter of one) need no
+// sort: their levels come from a count per distinct code, as for 8/16-bit images.
+constexpr int64_t kFewMax = int64_t(1) << 16;  // most distinct codes taken that way
+constexpr int kFewBits = 17;                    // hash table: 2^17 slots, at most half full
+
+// Open-addressing (linear probing) table code -> value of 2^kFewBits slots (a code and its
+// value share a cache line); value 0: empty.
+template <class C>
+struct CodeTable {
+    struct Entry {
+        C key;
+        int64_t val;
+    };
+    std::vector<Entry> e;
+    CodeTable() : e(size_t(1) << kFewBits, Entry{C(0), 0}) {}
+    // the slot holding c, or the empty slot where c would go
+    Entry& find(C c) {
+        constexpr size_t mask = (size_t(1) << kFewBits) - 1;
+        size_t i = static_cast<size_t>((uint64_t(c) * 0x9E3779B97F4A7C15ull) >> (64 - kFewBits));
+        while (e[i].val && e[i].key != c) i = (i + 1) & mask;
+        return e[i];
+    }
+};
+
+// Levels of an image whose in-mask pixels (cell[p] & kInside) hold at most kFewMax distinct
+// codes: counts per code in per-thread tables, the distinct codes sorted, then every cell
+// marked as narrow_levels does (level start << kPosShift, kCounted for levels of more than
+// one pixel: the flood's own_max is 1). Returns false, leaving the cells untouched, when
+// there are more distinct codes, or when a thread's first pixels are mostly distinct (an
+// image of many values gives up after a few thousand pixels); else the level starts with the
+// in-mask count appended.
+template <class C, class I, class Code>
+bool few_levels(const Code& code, I* cell, int64_t n, BigVector<I>& levstart, int nt) {
+    std::vector<std::unique_ptr<CodeTable<C>>> local(static_cast<size_t>(nt));
+    int many = 0;
+#pragma omp parallel num_threads(nt) reduction(| : many)
+    {
+        const int t = thread_id();
+        const int T = team_size();
+        const int64_t p0 = n * t / T, p1 = n * (t + 1) / T;
+        local[static_cast<size_t>(t)].reset(new CodeTable<C>());  // zeroed by its own thread
+        CodeTable<C>& tab = *local[static_cast<size_t>(t)];
+        int64_t distinct = 0, seen = 0;
+        for (int64_t p = p0; p < p1 && !many; ++p) {
+            if (!(cell[p] & kInside)) continue;
+            const C c = code(p);
+            auto& en = tab.find(c);
+            ++seen;
+            if (!en.val) {
+                en.key = c;
+                ++distinct;
+                many = distinct > kFewMax || (distinct > 4096 && 4 * distinct > seen);
+            }
+            ++en.val;
+        }
+    }
+    if (many) return false;
+    // the other threads' counts into thread 0's table, which then maps each code to its cell
+    // bits + 1
+    CodeTable<C>& bits = *local[0];
+    int64_t distinct = 0;
+    for (const auto& en : bits.e) distinct += en.val != 0;
+    for (size_t u = 1; u < local.size(); ++u) {
+        if (!local[u]) continue;
+        for (const auto& en : local[u]->e) {
+            if (!en.val) continue;
+            auto& to = bits.find(en.key);
+            if (!to.val) {
+                if (++distinct > kFewMax) return false;  // the threads' codes differ
+                to.key = en.key;
+            }
+            to.val += en.val;
+        }
+        local[u].reset();
+    }
+    std::vector<C> keys;
+    keys.reserve(static_cast<size_t>(distinct));
+    for (const auto& en : bits.e)
+        if (en.val) keys.push_back(en.key);
+    std::sort(keys.begin(), keys.end());
+    std::vector<I> starts;
+    starts.reserve(keys.size() + 1);
+    int64_t s = 0;
+    for (const C c : keys) {
+        auto& en = bits.find(c);
+        const int64_t cnt = en.val;
+        en.val = ((s << kPosShift) | (cnt > 1 ? kCounted : 0)) + 1;
+        starts.push_back(static_cast<I>(s));
+        s += cnt;
+    }
+    starts.push_back(static_cast<I>(s));
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t p = 0; p < n; ++p)
+        if (cell[p] & kInside) cell[p] |= static_cast<I>(bits.find(code(p)).val - 1);
+    levstart.resize_uninitialized(starts.size());
+    std::copy(starts.begin(), starts.end(), levstart.data());
+    return true;
 }
 
 // Sorts the in-mask pixels (cell[p] & kInside) by code(p) (an unsigned C, order-preserving),

@@ -21,8 +21,10 @@ values), deterministic and independent of the thread count; standard watershed o
 (compactness > 0 and watershed lines raise ValueError). Its kernel
 (``csrc/cpu/watershed_fast*.{h,cpp}``) turns values into order-preserving integer codes and
 gives every in-mask pixel a level (its code's position in sorted order) and a queue slot: a
-histogram for 8/16-bit images, a parallel sample sort (buckets of ~8k pixels sorted in
-cache) for wider ones. The flood scans the levels in increasing order: a pixel queued above
+histogram for 8/16-bit images, a count per distinct value (hash tables) for wider ones
+with at most 2**16 distinct values (a float copy or filter of an 8-bit image), a parallel
+sample sort (buckets of ~8k pixels sorted in cache) for the others; markers with no
+unlabelled in-mask neighbour get no level. The flood scans the levels in increasing order: a pixel queued above
 the current level waits in its own slot (levels of more than 16 equal pixels: slots filled
 by a counter), pixels clamped to the current level go to a FIFO, so each pixel costs O(1)
 and the slots are read in order (the neighbourhoods of pixels a few levels ahead are
