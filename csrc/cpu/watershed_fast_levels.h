@@ -16,7 +16,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "big_alloc.h"
@@ -133,8 +132,8 @@ struct CodeTable {
         C key;
         int64_t val;
     };
-    std::vector<Entry> e;
-    CodeTable() : e(size_t(1) << kFewBits, Entry{C(0), 0}) {}
+    std::vector<Entry> e;  // empty until reset() (by the thread that uses it)
+    void reset() { e.assign(size_t(1) << kFewBits, Entry{C(0), 0}); }
     // the slot holding c, or the empty slot where c would go
     Entry& find(C c) {
         constexpr size_t mask = (size_t(1) << kFewBits) - 1;
@@ -153,15 +152,17 @@ struct CodeTable {
 // in-mask count appended.
 template <class C, class I, class Code>
 bool few_levels(const Code& code, I* cell, int64_t n, BigVector<I>& levstart, int nt) {
-    std::vector<std::unique_ptr<CodeTable<C>>> local(static_cast<size_t>(nt));
+    // allocated here (an exception must not leave a parallel region), zeroed by each thread
+    std::vector<CodeTable<C>> local(static_cast<size_t>(nt));
+    for (CodeTable<C>& tab : local) tab.e.reserve(size_t(1) << kFewBits);
     int many = 0;
 #pragma omp parallel num_threads(nt) reduction(| : many)
     {
         const int t = thread_id();
         const int T = team_size();
         const int64_t p0 = n * t / T, p1 = n * (t + 1) / T;
-        local[static_cast<size_t>(t)].reset(new CodeTable<C>());  // zeroed by its own thread
-        CodeTable<C>& tab = *local[static_cast<size_t>(t)];
+        CodeTable<C>& tab = local[static_cast<size_t>(t)];
+        tab.reset();  // within the reserved capacity: no allocation
         int64_t distinct = 0, seen = 0;
         for (int64_t p = p0; p < p1 && !many; ++p) {
             if (!(cell[p] & kInside)) continue;
@@ -179,12 +180,11 @@ bool few_levels(const Code& code, I* cell, int64_t n, BigVector<I>& levstart, in
     if (many) return false;
     // the other threads' counts into thread 0's table, which then maps each code to its cell
     // bits + 1
-    CodeTable<C>& bits = *local[0];
+    CodeTable<C>& bits = local[0];
     int64_t distinct = 0;
     for (const auto& en : bits.e) distinct += en.val != 0;
     for (size_t u = 1; u < local.size(); ++u) {
-        if (!local[u]) continue;
-        for (const auto& en : local[u]->e) {
+        for (const auto& en : local[u].e) {
             if (!en.val) continue;
             auto& to = bits.find(en.key);
             if (!to.val) {
@@ -193,7 +193,7 @@ bool few_levels(const Code& code, I* cell, int64_t n, BigVector<I>& levstart, in
             }
             to.val += en.val;
         }
-        local[u].reset();
+        std::vector<typename CodeTable<C>::Entry>().swap(local[u].e);
     }
     std::vector<C> keys;
     keys.reserve(static_cast<size_t>(distinct));
