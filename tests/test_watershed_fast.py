@@ -174,6 +174,11 @@ def test_coins_differing_fraction():
     crop = (slice(0, 60), slice(0, 80))
     np.testing.assert_array_equal(fast(el8[crop], markers[crop]),
                                   watershed_fast_reference(el8[crop], markers[crop]))
+    # the float64 map at full size has ~35000 distinct values: its levels are counted per
+    # value (few_levels), on 1 and 2 threads
+    expected = watershed_fast_reference(el, markers)
+    for t in (1, 2):
+        np.testing.assert_array_equal(fast(el, markers, num_threads=t), expected)
     assert skimage is not None
 
 
@@ -426,30 +431,27 @@ def test_few_distinct_values_match_reference(k, dtype):
         np.testing.assert_array_equal(fast(img, markers, mask=mask, num_threads=t), expected)
 
 
-def _distinct_in_halves(rng, shape, per_half, shared):
-    """Float image whose top and bottom halves each hold `per_half` distinct values, the
-    halves sharing none of them (shared=False) or all of them (shared=True), each value
-    repeated over its half."""
-    n = int(np.prod(shape))
-    top = rng.permutation(per_half).astype(np.float64)
-    bottom = top if shared else top + per_half
-    half = n // 2
-    vals = np.concatenate([np.resize(top, half), np.resize(bottom, n - half)])
-    vals[:half] = vals[:half][rng.permutation(half)]
-    vals[half:] = vals[half:][rng.permutation(n - half)]
-    return vals.reshape(shape)
+def _distinct_in_halves(per_half, shared, run=5):
+    """Float image of two halves (the two threads' ranges) each holding `per_half` distinct
+    values in runs of `run` equal pixels along the rows, so that no prefix of a half is
+    mostly distinct (few_levels would give up early); the halves share none of their values
+    (shared=False) or all of them (shared=True)."""
+    half = np.repeat(np.arange(per_half, dtype=np.float64), run)
+    other = half if shared else half + per_half
+    vals = np.concatenate([half, other])
+    return vals.reshape(2 * run, per_half)
 
 
-@pytest.mark.parametrize("per_half,shared", [(40000, False), (40000, True), (2 ** 16, True),
+@pytest.mark.parametrize("per_half,shared", [(40000, True), (2 ** 16, True), (40000, False),
                                              (2 ** 16 + 1, True)])
 def test_distinct_counts_around_the_few_limit_equal_exact(per_half, shared):
-    """Distinct values per thread range and in the union around 2**16 (counted, or the
-    fallback to the sort), 1 and 2 threads; markers on distinct values, so the fast result
-    equals the exact one."""
+    """Distinct values around 2**16: counted (40000 or exactly 2**16 shared by both threads),
+    or the fallback to the sort when the threads' union is larger (40000 + 40000) or one
+    thread's range alone is (2**16 + 1); 1 and 2 threads. Markers sit on distinct values, so
+    the fast result equals the exact one."""
     rng = np.random.default_rng(per_half + shared)
-    shape = (400, 401)
-    img = _distinct_in_halves(rng, shape, per_half, shared)
-    markers = np.zeros(shape, np.int32)
+    img = _distinct_in_halves(per_half, shared)
+    markers = np.zeros(img.shape, np.int32)
     _, first = np.unique(img, return_index=True)
     idx = rng.choice(first, size=300, replace=False)  # one pixel per chosen value
     markers.flat[idx] = rng.integers(1, 9, size=idx.size)
