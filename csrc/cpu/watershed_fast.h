@@ -18,8 +18,8 @@
 // by a histogram of the grey levels, wider ones with at most 2^16 distinct values (a float
 // copy of an 8-bit image, a filter of one) by a count per value in hash tables, others by a
 // parallel sample sort (watershed_fast_levels.h); idle markers (all neighbours markers or
-// outside the mask) get no level. The flood scans the levels in increasing order; a pixel queued
-// above the level being emptied waits in its level's slots (one per pixel, so a level's
+// outside the mask) get no level. The flood scans the levels in increasing order; a pixel
+// queued above the level being emptied waits in its level's slots (one per pixel, so a level's
 // queue needs no list), pixels clamped to the current level go to a FIFO: O(1) per pixel,
 // slots read in order, the neighbourhoods of pixels a few levels ahead prefetched
 // (watershed_fast_flood.h). Flags, codes, the sort and the slot setup run on `num_threads`

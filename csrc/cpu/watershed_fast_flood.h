@@ -245,8 +245,8 @@ void scan_levels(I* cell, const LabelSink<I, L, InCell>& sink, const Grid& g, co
 
 // Floods in place. `cell[p]`: the cell words (kLabelled on the markers: nonzero labels inside
 // the mask; idle markers, whose in-image neighbours are all markers or outside the mask, have
-// kLabelled without kInside and no level; overwritten); `lab`: the markers inside the mask, 0 elsewhere (written);
-// `levstart[0..nlev]`: the start positions of the `nlev` levels, increasing, levstart[nlev] = m
+// kLabelled without kInside and no level; overwritten); `lab`: the markers inside the mask,
+// 0 elsewhere (written); `levstart[0..nlev]`: the start positions of the `nlev` levels, increasing, levstart[nlev] = m
 // (the in-mask pixel count). Levels of more than `own_max` pixels are counted, the others
 // give each pixel its own slot (and are sorted by arrival when visited). `nt` threads list
 // the markers, fill the slots and decode the labels; the flood itself is serial.

@@ -21,24 +21,24 @@ values), deterministic and independent of the thread count; standard watershed o
 (compactness > 0 and watershed lines raise ValueError). Its kernel
 (``csrc/cpu/watershed_fast*.{h,cpp}``) turns values into order-preserving integer codes and
 gives every in-mask pixel a level (its code's position in sorted order) and a queue slot: a
-histogram for 8/16-bit images, a count per distinct value (hash tables) for wider ones
-with at most 2**16 distinct values (a float copy or filter of an 8-bit image), a parallel
-sample sort (buckets of ~8k pixels sorted in cache) for the others; markers with no
-unlabelled in-mask neighbour get no level. The flood scans the levels in increasing order: a pixel queued above
-the current level waits in its own slot (levels of more than 16 equal pixels: slots filled
-by a counter), pixels clamped to the current level go to a FIFO, so each pixel costs O(1)
-and the slots are read in order (the neighbourhoods of pixels a few levels ahead are
-prefetched; arriving pixels' labels are kept in their cell words when the markers' label
-range allows). Flags, codes, the sort and the queue setup run on ``num_threads`` threads;
+histogram for 8/16-bit images, a count per distinct value (hash tables) for wider ones with
+at most 2**16 distinct values (a float copy or filter of an 8-bit image), a parallel sample
+sort (buckets of ~8k pixels sorted in cache) for the others; markers with no unlabelled
+in-mask neighbour get no level. The flood scans the levels in increasing order: a pixel
+queued above the current level waits in its own slot (levels of more than 16 equal pixels:
+slots filled by a counter), pixels clamped to the current level go to a FIFO, so each pixel
+costs O(1) and the slots are read in order (the neighbourhoods of pixels a few levels ahead
+are prefetched; arriving pixels' labels are kept in their cell words when the markers'
+label range allows). Flags, codes, the sort and the queue setup run on ``num_threads`` threads;
 the flood itself is serial. Measured (2026-12-03, 2-core Intel Xeon VM,
 ``python -m benchmarks --op watershed``, scikit-image 0.26 timed in the same run): coins
 Sobel map float64 with the tutorial markers 11.0x scikit-image on one thread and 10.1x on
 two, float32 11.7x / 13.5x (levels counted per distinct value: 35726 in float64); 128^3
 float64 volume 5.9x / 8.8x. On images with many distinct values the serial flood (memory
 access in value order: ~90-110 ms of the volume) dominates, so the 10x of issue 13 is
-reached on the coins Sobel maps, not on the volumes. Pixels
-that differ from the exact mode: 0 on the coins tutorial markers, 0.12 % with region markers
-on the uint8 Sobel map, 0.35 % on the distance transform with peak markers.
+reached on the coins Sobel maps, not on the volumes. Pixels that differ from the exact
+mode: 0 on the coins tutorial markers, 0.12 % with region markers on the uint8 Sobel map,
+0.35 % on the distance transform with peak markers.
 
 Departures from scikit-image 0.26 (all documented in :func:`watershed`):
 
