@@ -92,6 +92,34 @@ def test_lattice_tensors_are_consistent(rng):
     assert torch.bincount(img_of_vertex, minlength=2).tolist() == lat.batch_vertices.tolist()
 
 
+@pytest.mark.parametrize("d", [1, 2, 3, 5, 6, 7])
+@pytest.mark.parametrize("padding", [False, True])
+def test_simplices_equal_reference_bit_for_bit(rng, d, padding):
+    """The CPU build computes the simplices of eight points at a time for d = 2, 3, 5 and 6
+    (csrc/cpu/lattice_point8.h) and one at a time otherwise and at the end of each image:
+    every weight must equal the float32 reference's bit for bit and every vertex id its
+    first-appearance id, on points with ties in the ranks (integers), negative coordinates,
+    a run of identical points, and images whose length is not a multiple of 8."""
+    B, n, D1 = 2, 1003, d + 1
+    f = _features(rng, B, d, n, spread=20.0) - 10.0
+    f[:, :, ::7] = np.round(f[:, :, ::7])
+    f[0, :, 100:140] = 0.0
+    lat = segengine.PermutohedralLattice(f, num_threads=1, pydensecrf_padding=padding)
+    w = lat.weights.numpy().reshape(B, n, D1)
+    o = lat.offsets.numpy().reshape(B, n, D1).astype(np.int64)
+    first = 0
+    for b in range(B):
+        ref = ReferenceLattice(f[b], ghost_origin=padding)
+        assert np.array_equal(w[b].view(np.uint32), ref.weights.view(np.uint32))
+        assert np.array_equal(o[b] - first, ref.offsets)
+        first += ref.num_vertices
+    # a point too large in the middle of an eight-point batch
+    big = f.copy()
+    big[1, d - 1, 517] = 1e8
+    with pytest.raises(ValueError, match="too large"):
+        segengine.PermutohedralLattice(big, num_threads=1)
+
+
 def test_adjoint_identity_and_gradcheck(rng):
     f = torch.from_numpy(_features(rng, 1, 3, 40))
     lat = segengine.PermutohedralLattice(f)

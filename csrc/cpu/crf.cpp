@@ -2,7 +2,8 @@
 // kernel, applies normalisation and compatibility, takes the softmax and at once splats
 // the new marginals into the next iteration's vertex buffers (the slice and the splat read
 // the same vertex indices and weights); then the buffers are reduced and blurred. The
-// marginals themselves are only written out after the last update.
+// marginals themselves are only written out by the last update, straight into the
+// channel-major output.
 //
 // Determinism: each image's points are cut into parts that depend on its size only (never
 // on the thread count or the batch). Each part scatters, in point order, into a buffer of its own, except the
@@ -13,7 +14,7 @@
 // FP exceptions are never trapped here: let GCC if-convert and vectorise the conditional
 // float loops (clamps, selects). Results are unchanged (this is not -ffast-math).
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
+#pragma GCC optimize("no-trapping-math", "fp-contract=fast")
 #endif
 #include "crf.h"
 
@@ -31,6 +32,12 @@
 #include "../common/crf.h"
 #include "../common/permutohedral.h"
 #include "softmax_simd.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SEG_MULTIVERSION_FMA __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define SEG_MULTIVERSION_FMA
+#endif
 
 namespace seg {
 
@@ -328,14 +335,14 @@ SEG_SIMD_INLINE void point_energy(const std::vector<KernelState>& kss, int64_t p
 }
 
 // The new marginals e of point p: splatted into the kernels' targets dst (scatter) or
-// written to row p of Qp.
+// written to Qp[c * qn + p] for every label c (channel-major output: Qp is the output of p's
+// image shifted so that p indexes it).
 template <int NV, int DA, int DB>
 SEG_SIMD_INLINE void point_emit(const std::vector<KernelState>& kss, int64_t p, float* const* dst, int Cp,
-                                bool scatter, float* Qp, const v8f* e) {
-    const int nv = NV > 0 ? NV : Cp / 8;
+                                bool scatter, float* Qp, int64_t qn, int C, const v8f* e) {
     if (!scatter) {
-        float* qrow = Qp + p * Cp;
-        for (int k = 0; k < nv; ++k) store8(qrow + 8 * k, e[k]);
+        float* q = Qp + p;
+        for (int c = 0; c < C; ++c) q[c * qn] = e[c >> 3][c & 7];
         return;
     }
     if constexpr (DA > 0) {  // as in point_energy
@@ -353,7 +360,7 @@ SEG_SIMD_INLINE void point_emit(const std::vector<KernelState>& kss, int64_t p, 
 // e: room for 2*nv vectors, s: nv.
 template <int NV, int DA, int DB>
 SEG_SIMD_INLINE void update_points(std::vector<KernelState>& kss, const Part& part, float* const* dst,
-                                   const float* Up, int C, int Cp, bool slice, bool scatter, float* Qp,
+                                   const float* Up, int C, int Cp, bool slice, bool scatter, float* Qp, int64_t qn,
                                    v8f* e, v8f* s) {
     const int nv = NV > 0 ? NV : Cp / 8;
     // with NV known, rows that never leave this function (registers: no aliasing with the
@@ -368,24 +375,24 @@ SEG_SIMD_INLINE void update_points(std::vector<KernelState>& kss, const Part& pa
         point_energy<NV, DA, DB>(kss, p + 1, Up, C, Cp, slice, e1, s0);
         softmax_rows(e0, nv, C);
         softmax_rows(e1, nv, C);
-        point_emit<NV, DA, DB>(kss, p, dst, Cp, scatter, Qp, e0);
-        point_emit<NV, DA, DB>(kss, p + 1, dst, Cp, scatter, Qp, e1);
+        point_emit<NV, DA, DB>(kss, p, dst, Cp, scatter, Qp, qn, C, e0);
+        point_emit<NV, DA, DB>(kss, p + 1, dst, Cp, scatter, Qp, qn, C, e1);
     }
     if (p < part.hi) {
         point_energy<NV, DA, DB>(kss, p, Up, C, Cp, slice, e0, s0);
         softmax_rows(e0, nv, C);
-        point_emit<NV, DA, DB>(kss, p, dst, Cp, scatter, Qp, e0);
+        point_emit<NV, DA, DB>(kss, p, dst, Cp, scatter, Qp, qn, C, e0);
     }
 }
 
 using UpdatePoints = void (*)(std::vector<KernelState>&, const Part&, float* const*, const float*, int, int, bool,
-                              bool, float*, v8f*, v8f*);
+                              bool, float*, int64_t, v8f*, v8f*);
 
 #define SEG_UPDATE_POINTS(NV, DA, DB)                                                                    \
-    SEG_MULTIVERSION void update_points_##NV##_##DA##DB(std::vector<KernelState>& kss, const Part& part,  \
+    SEG_MULTIVERSION_FMA void update_points_##NV##_##DA##DB(std::vector<KernelState>& kss, const Part& part,  \
                                                         float* const* dst, const float* Up, int C, int Cp, \
-                                                        bool slice, bool scatter, float* Qp, v8f* e, v8f* s) { \
-        update_points<NV, DA, DB>(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s);                  \
+                                                        bool slice, bool scatter, float* Qp, int64_t qn, v8f* e, v8f* s) { \
+        update_points<NV, DA, DB>(kss, part, dst, Up, C, Cp, slice, scatter, Qp, qn, e, s);              \
     }
 SEG_UPDATE_POINTS(0, 0, 0)
 SEG_UPDATE_POINTS(1, 0, 0)
@@ -412,10 +419,10 @@ UpdatePoints pick_update(int nv, const std::vector<KernelState>& kss) {
 
 // One pass over the points of part q. slice: add the pairwise terms from the kernels' V
 // (otherwise Q = softmax(-U)); scatter: splat the new marginals into the kernels' targets;
-// otherwise write them to Qp [P, Cp] (which may be Up: each row is read before it is written).
+// otherwise write them to the image's output (Qp, qn: as in point_emit).
 // work: room for three rows (3*Cp floats), 32-byte aligned here.
 void update_part(std::vector<KernelState>& kss, int64_t q, const Part& part, const float* Up, int C, int Cp,
-                 bool slice, bool scatter, float* Qp, std::vector<float>& work) {
+                 bool slice, bool scatter, float* Qp, int64_t qn, std::vector<float>& work) {
     const int K = (int)kss.size();
     float* dst[8] = {};
     for (int k = 0; k < K; ++k) {
@@ -428,7 +435,7 @@ void update_part(std::vector<KernelState>& kss, int64_t q, const Part& part, con
     if (work.size() < (size_t)(3 * Cp + 8)) work.resize((size_t)(3 * Cp + 8));
     v8f* e = reinterpret_cast<v8f*>((reinterpret_cast<uintptr_t>(work.data()) + 31) & ~(uintptr_t)31);
     v8f* s = e + 2 * nv;
-    pick_update(nv, kss)(kss, part, dst, Up, C, Cp, slice, scatter, Qp, e, s);
+    pick_update(nv, kss)(kss, part, dst, Up, C, Cp, slice, scatter, Qp, qn, e, s);
 }
 
 // Points lo..hi-1 (hi - lo <= kRows) of image b into U [.., Cp] (padding 0) from input
@@ -508,7 +515,7 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
 
     // unary in a point-major, channel-padded layout [P, Cp] (padding 0): whole SIMD chunks;
     // converted and checked in blocks of points of one image (reads along rows of the input)
-    big_ptr<float> Up = big_array<float>((size_t)P * Cp);  // fully written; the last update writes Q there
+    big_ptr<float> Up = big_array<float>((size_t)P * Cp);  // fully written
     const int64_t blocks_per_image = (N + kRows - 1) / kRows;
     int bad = 0;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad)
@@ -538,19 +545,9 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
                 const bool last = it == iterations;
 #pragma omp for schedule(static)
                 for (int64_t q = b0 * per_image; q < b1 * per_image; ++q)
-                    update_part(kss, q, parts[q], Up.get(), C, Cp, it > 0, !last, Up.get(), work);
+                    update_part(kss, q, parts[q], Up.get(), C, Cp, it > 0, !last,
+                                Q + parts[q].image * (C - 1) * N, N, work);
             }
-        }
-    }
-    // marginals out in blocks of points of one image
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t blk = 0; blk < B * blocks_per_image; ++blk) {
-        const int64_t b = blk / blocks_per_image, lo = (blk - b * blocks_per_image) * kRows;
-        const int64_t hi = std::min(N, lo + kRows);
-        const float* src = Up.get() + b * N * Cp;
-        for (int c = 0; c < C; ++c) {
-            float* dst = Q + (b * C + c) * N;
-            for (int64_t n = lo; n < hi; ++n) dst[n] = src[n * Cp + c];
         }
     }
 }

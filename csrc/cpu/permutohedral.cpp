@@ -29,6 +29,7 @@
 #include <string>
 #include <type_traits>
 
+#include "lattice_point8.h"
 #include "lattice_tables.h"
 #include "parallel.h"
 #include "../common/permutohedral.h"
@@ -42,6 +43,26 @@ using lattice_tables::HashTable;
 using lattice_tables::KeyBox;
 
 constexpr int64_t kMinBuildChunk = 16384;  // points per chunk of the parallel numbering
+
+// lattice::point8 for the feature dimensions number_chunk compiles (2, 3, 5, 6), not inlined:
+// multi-versioned (vectors of 8 floats need AVX; the baseline emulates them with pairs).
+#define SEG_POINT8(D)                                                                               \
+    SEG_MULTIVERSION void points8_##D(const float* f, int64_t fstride, const float* scale,         \
+                                      lattice::Points8<D>& out) {                                   \
+        lattice::point8<D>(f, fstride, scale, out);                                                 \
+    }
+SEG_POINT8(2)
+SEG_POINT8(3)
+SEG_POINT8(5)
+SEG_POINT8(6)
+#undef SEG_POINT8
+template <int D>
+void points8(const float* f, int64_t fstride, const float* scale, lattice::Points8<D>& out) {
+    if constexpr (D == 2) points8_2(f, fstride, scale, out);
+    else if constexpr (D == 3) points8_3(f, fstride, scale, out);
+    else if constexpr (D == 5) points8_5(f, fstride, scale, out);
+    else points8_6(f, fstride, scale, out);
+}
 
 // Step 1 of lattice_build for points [lo, hi) of the P real points (then one ghost point
 // per image, all-zero features): simplex and weights of each point, its d+1 vertex keys
@@ -73,6 +94,8 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d_
     int64_t b = image_of(lo), end = image_end(lo, b);
     int prev_r0[SEG_LATTICE_MAX_D + 1] = {}, prev_rk[SEG_LATTICE_MAX_D + 1] = {};
     const int32_t* prev_ids = nullptr;  // ids of the previous point (null: none yet)
+    lattice::Points8<(DC > 0 ? DC : 1)> batch;  // points [batch_lo, batch_lo + 8) (DC > 0)
+    int64_t batch_lo = INT64_MIN / 2;
     int64_t prev_b = -1;
     for (int64_t p = lo; p < hi; ++p) {
         if (p == end) {
@@ -80,8 +103,22 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d_
             end = image_end(p, b);
         }
         const bool ghost = p >= P;
-        if (!(ghost ? lattice::point(zeros, 1, scale, d, r0, rk, w)
-                    : lattice::point(features + b * d * N + (p - b * N), N, scale, d, r0, rk, w))) {
+        if constexpr (DC > 0) {
+            // eight real points of one image at a time (the same results as lattice::point)
+            if (!ghost && (p < batch_lo || p >= batch_lo + 8) && p + 8 <= std::min(hi, end)) {
+                points8<DC>(features + b * d * N + (p - b * N), N, scale, batch);
+                batch_lo = p;
+            }
+        }
+        if (DC > 0 && !ghost && p >= batch_lo && p < batch_lo + 8) {
+            const int64_t l = p - batch_lo;
+            if (!batch.ok[l]) {
+                ok = false;
+                continue;
+            }
+            for (int i = 0; i <= d; ++i) r0[i] = batch.rem0[i][l], rk[i] = batch.rank[i][l], w[i] = batch.bary[i][l];
+        } else if (!(ghost ? lattice::point(zeros, 1, scale, d, r0, rk, w)
+                           : lattice::point(features + b * d * N + (p - b * N), N, scale, d, r0, rk, w))) {
             ok = false;
             continue;
         }
