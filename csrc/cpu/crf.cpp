@@ -33,10 +33,14 @@
 #include "../common/permutohedral.h"
 #include "softmax_simd.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define SEG_MULTIVERSION_FMA __attribute__((target_clones("arch=x86-64-v3", "default")))
+// The update passes are also compiled for AVX2+FMA and chosen at run time when the processor
+// has both (pick_update): with the contraction allowed above (values only; the lattice
+// coordinates are computed in permutohedral.cpp, uncontracted), their multiply-adds and the
+// exp polynomial become FMAs.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SEG_CRF_FMA_DISPATCH 1
 #else
-#define SEG_MULTIVERSION_FMA
+#define SEG_CRF_FMA_DISPATCH 0
 #endif
 
 namespace seg {
@@ -388,12 +392,23 @@ SEG_SIMD_INLINE void update_points(std::vector<KernelState>& kss, const Part& pa
 using UpdatePoints = void (*)(std::vector<KernelState>&, const Part&, float* const*, const float*, int, int, bool,
                               bool, float*, int64_t, v8f*, v8f*);
 
+#if SEG_CRF_FMA_DISPATCH
+#define SEG_UPDATE_POINTS_FMA(NV, DA, DB)                                                                 \
+    __attribute__((target("avx2,fma"))) void update_points_fma_##NV##_##DA##DB(                          \
+        std::vector<KernelState>& kss, const Part& part, float* const* dst, const float* Up, int C, int Cp, \
+        bool slice, bool scatter, float* Qp, int64_t qn, v8f* e, v8f* s) {                               \
+        update_points<NV, DA, DB>(kss, part, dst, Up, C, Cp, slice, scatter, Qp, qn, e, s);              \
+    }
+#else
+#define SEG_UPDATE_POINTS_FMA(NV, DA, DB)
+#endif
 #define SEG_UPDATE_POINTS(NV, DA, DB)                                                                    \
-    SEG_MULTIVERSION_FMA void update_points_##NV##_##DA##DB(std::vector<KernelState>& kss, const Part& part,  \
+    SEG_MULTIVERSION void update_points_##NV##_##DA##DB(std::vector<KernelState>& kss, const Part& part,  \
                                                         float* const* dst, const float* Up, int C, int Cp, \
                                                         bool slice, bool scatter, float* Qp, int64_t qn, v8f* e, v8f* s) { \
         update_points<NV, DA, DB>(kss, part, dst, Up, C, Cp, slice, scatter, Qp, qn, e, s);              \
-    }
+    }                                                                                                     \
+    SEG_UPDATE_POINTS_FMA(NV, DA, DB)
 SEG_UPDATE_POINTS(0, 0, 0)
 SEG_UPDATE_POINTS(1, 0, 0)
 SEG_UPDATE_POINTS(2, 0, 0)
@@ -404,10 +419,21 @@ SEG_UPDATE_POINTS(2, 2, 5)
 SEG_UPDATE_POINTS(3, 2, 5)
 SEG_UPDATE_POINTS(4, 2, 5)
 #undef SEG_UPDATE_POINTS
+#undef SEG_UPDATE_POINTS_FMA
 
 // The compiled update for nv label vectors and the kernels' dimensions.
 UpdatePoints pick_update(int nv, const std::vector<KernelState>& kss) {
     const bool pair25 = kss.size() == 2 && kss[0].d == 2 && kss[1].d == 5;
+#if SEG_CRF_FMA_DISPATCH
+    static const bool fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (fma) switch (nv) {
+        case 1: return pair25 ? update_points_fma_1_25 : update_points_fma_1_00;
+        case 2: return pair25 ? update_points_fma_2_25 : update_points_fma_2_00;
+        case 3: return pair25 ? update_points_fma_3_25 : update_points_fma_3_00;
+        case 4: return pair25 ? update_points_fma_4_25 : update_points_fma_4_00;
+        default: return update_points_fma_0_00;
+    }
+#endif
     switch (nv) {
         case 1: return pair25 ? update_points_1_25 : update_points_1_00;
         case 2: return pair25 ? update_points_2_25 : update_points_2_00;
