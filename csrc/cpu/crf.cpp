@@ -421,12 +421,18 @@ SEG_UPDATE_POINTS(4, 2, 5)
 #undef SEG_UPDATE_POINTS
 #undef SEG_UPDATE_POINTS_FMA
 
+#if SEG_CRF_FMA_DISPATCH
+bool cpu_has_fma() {
+    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return has;
+}
+#endif
+
 // The compiled update for nv label vectors and the kernels' dimensions.
 UpdatePoints pick_update(int nv, const std::vector<KernelState>& kss) {
     const bool pair25 = kss.size() == 2 && kss[0].d == 2 && kss[1].d == 5;
 #if SEG_CRF_FMA_DISPATCH
-    static const bool fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (fma) switch (nv) {
+    if (cpu_has_fma()) switch (nv) {
         case 1: return pair25 ? update_points_fma_1_25 : update_points_fma_1_00;
         case 2: return pair25 ? update_points_fma_2_25 : update_points_fma_2_00;
         case 3: return pair25 ? update_points_fma_3_25 : update_points_fma_3_00;
@@ -467,33 +473,58 @@ void update_part(std::vector<KernelState>& kss, int64_t q, const Part& part, con
 // Points lo..hi-1 (hi - lo <= kRows) of image b into U [.., Cp] (padding 0) from input
 // [B, C, N]: U itself, -logits, or -log(clip(p, 1e-5, 1)) (kind: a codes::UnaryKind).
 // Returns a bit set: 1 = a non-finite value, 2 = a probability outside [0, 1 + 1e-3] or NaN.
-SEG_MULTIVERSION int unary_rows(const float* input, int kind, int64_t b, int64_t N, int C, int Cp,
-                                int64_t lo, int64_t hi, float* U) {
+// Up to kUnaryGroup channels are converted along the input's rows into a block buffer, then
+// written out point by point (whole rows of U: contiguous stores).
+constexpr int kUnaryGroup = 32;
+SEG_SIMD_INLINE int unary_rows_impl(const float* input, int kind, int64_t b, int64_t N, int C, int Cp,
+                                    int64_t lo, int64_t hi, float* U) {
     int bad = 0;
-    float u[kRows];
+    alignas(32) float u[kUnaryGroup][kRows];
     const int64_t n = hi - lo;
-    for (int c = 0; c < C; ++c) {
-        const float* src = input + (b * C + c) * N + lo;
-        if (kind == codes::UNARY_PROBABILITIES) {
-            for (int64_t i = 0; i < n; ++i) {
-                const float x = src[i];
-                bad |= (x >= 0.0f && x <= 1.001f) ? 0 : 2;
-                u[i] = -log_positive(x < 1e-5f ? 1e-5f : (x > 1.0f ? 1.0f : x));
-            }
-        } else {
-            const float sign = kind == codes::UNARY_LOGITS ? -1.0f : 1.0f;
-            for (int64_t i = 0; i < n; ++i) {
-                const float x = src[i];
-                bad |= std::fabs(x) <= 3.4028234e38f ? 0 : 1;
-                u[i] = sign * x;
+    float* rows = U + (b * N + lo) * Cp;
+    for (int c0 = 0; c0 < C; c0 += kUnaryGroup) {
+        const int nc = std::min(kUnaryGroup, C - c0);
+        for (int c = 0; c < nc; ++c) {
+            const float* src = input + (b * C + c0 + c) * N + lo;
+            float* uc = u[c];
+            if (kind == codes::UNARY_PROBABILITIES) {
+                for (int64_t i = 0; i < n; ++i) {
+                    const float x = src[i];
+                    bad |= (x >= 0.0f && x <= 1.001f) ? 0 : 2;
+                    uc[i] = -log_positive(x < 1e-5f ? 1e-5f : (x > 1.0f ? 1.0f : x));
+                }
+            } else {
+                const float sign = kind == codes::UNARY_LOGITS ? -1.0f : 1.0f;
+                for (int64_t i = 0; i < n; ++i) {
+                    const float x = src[i];
+                    bad |= std::fabs(x) <= 3.4028234e38f ? 0 : 1;
+                    uc[i] = sign * x;
+                }
             }
         }
-        float* dst = U + (b * N + lo) * Cp + c;
-        for (int64_t i = 0; i < n; ++i) dst[i * Cp] = u[i];
+        for (int64_t i = 0; i < n; ++i)
+            for (int c = 0; c < nc; ++c) rows[i * Cp + c0 + c] = u[c][i];
     }
     for (int64_t i = 0; i < n; ++i)
-        for (int c = C; c < Cp; ++c) U[(b * N + lo + i) * Cp + c] = 0.0f;
+        for (int c = C; c < Cp; ++c) rows[i * Cp + c] = 0.0f;
     return bad;
+}
+SEG_MULTIVERSION int unary_rows_generic(const float* input, int kind, int64_t b, int64_t N, int C, int Cp,
+                                        int64_t lo, int64_t hi, float* U) {
+    return unary_rows_impl(input, kind, b, N, C, Cp, lo, hi, U);
+}
+#if SEG_CRF_FMA_DISPATCH
+__attribute__((target("avx2,fma"))) int unary_rows_fma(const float* input, int kind, int64_t b, int64_t N, int C,
+                                                       int Cp, int64_t lo, int64_t hi, float* U) {
+    return unary_rows_impl(input, kind, b, N, C, Cp, lo, hi, U);
+}
+#endif
+int unary_rows(const float* input, int kind, int64_t b, int64_t N, int C, int Cp, int64_t lo, int64_t hi,
+               float* U) {
+#if SEG_CRF_FMA_DISPATCH
+    if (cpu_has_fma()) return unary_rows_fma(input, kind, b, N, C, Cp, lo, hi, U);
+#endif
+    return unary_rows_generic(input, kind, b, N, C, Cp, lo, hi, U);
 }
 
 }  // namespace

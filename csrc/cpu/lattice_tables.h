@@ -175,11 +175,21 @@ struct HashTable {
         }
     }
     static uint64_t slot_value(uint64_t h, int64_t v) { return (h & 0xFFFFFFFF00000000ull) | (uint32_t)v; }
+    template <int KW>
+    static bool same_n(const int32_t* a, const int32_t* b, int n) {  // KW > 0: n == KW
+        int32_t diff = 0;
+        for (int i = 0; i < (KW > 0 ? KW : n); ++i) diff |= a[i] ^ b[i];
+        return diff == 0;
+    }
     bool same(int64_t v, const int32_t* key) const {  // branch-free: keys almost always match
         const int32_t* k = &keys[(size_t)v * kw];
-        int32_t diff = 0;
-        for (int i = 0; i < kw; ++i) diff |= k[i] ^ key[i];
-        return diff == 0;
+        switch (kw) {  // the usual kernels' key widths, unrolled (1 + d for d = 2, 3, 5, 6)
+            case 3: return same_n<3>(k, key, 3);
+            case 4: return same_n<4>(k, key, 4);
+            case 6: return same_n<6>(k, key, 6);
+            case 7: return same_n<7>(k, key, 7);
+            default: return same_n<0>(k, key, kw);
+        }
     }
     // Slot of key (hash h): the slot holding it, or the empty slot where it would go.
     uint64_t probe(uint64_t h, const int32_t* key) const {
