@@ -274,7 +274,9 @@ void normalisers(std::vector<KernelState>& kss, const std::vector<Part>& parts, 
 // registers when nv is a compile-time constant NV (1..4, C <= 32), otherwise nv = Cp/8 from
 // memory (NV = 0). The arithmetic is that of csrc/common/permutohedral.h (slice_point:
 // products w*alpha*V summed over the vertices in order, then * post) and csrc/common/crf.h
-// (compatibility; the softmax of softmax_simd.h), operation for operation.
+// (compatibility; the softmax of softmax_simd.h), operation for operation, except that the
+// AVX2+FMA build fuses each multiply-add into one rounding (results move by float rounding
+// only; the lattice, computed elsewhere, is unchanged).
 
 // e -= the pairwise term of one kernel at point p; s: scratch row. DK: the kernel's feature
 // dimension when known at compile time (the vertex loop unrolls), 0: ks.d.

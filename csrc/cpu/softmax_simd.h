@@ -1,8 +1,9 @@
 // 8-lane float vectors (GCC/Clang vector extensions: SSE pairs in the baseline build, AVX2
 // in the multi-versioned one) for the dense-CRF update: loads/stores, exp_nonpositive on
-// 8 lanes (the operations of csrc/common/fast_exp.h one for one; no FMA contraction:
-// -ffp-contract=off) and the softmax of a padded row. The softmax takes the max and the
-// sum lane-wise, then combines the 8 lanes in a fixed order.
+// 8 lanes (the operations of csrc/common/fast_exp.h one for one, contracted into FMAs only
+// where the including file allows it: the AVX2+FMA build of crf.cpp) and the softmax of a
+// padded row. The softmax takes the max and the sum lane-wise, then combines the 8 lanes in
+// a fixed order.
 #pragma once
 
 #include <cstring>
@@ -54,14 +55,25 @@ SEG_SIMD_INLINE void softmax_rows(v8f* e, int nv, int C) {
         e[k] = lane + 8 * k < C ? e[k] : (v8f){} - 3.0e38f;
     v8f m = e[0];
     for (int k = 1; k < nv; ++k) m = e[k] > m ? e[k] : m;
-    float mx = m[0];
-    for (int l = 1; l < 8; ++l) mx = m[l] > mx ? m[l] : mx;
+    // the lanes' maximum and sum by halving trees (a short dependency chain); the sum's
+    // tree is ((s0+s4) + (s1+s5)) + ((s2+s6) + (s3+s7)) in every lane
+    const v8i halves = {4, 5, 6, 7, 0, 1, 2, 3}, pairs = {1, 0, 3, 2, 5, 4, 7, 6}, quads = {2, 3, 0, 1, 6, 7, 4, 5};
+    v8f t = __builtin_shuffle(m, halves);
+    m = t > m ? t : m;
+    t = __builtin_shuffle(m, quads);
+    m = t > m ? t : m;
+    t = __builtin_shuffle(m, pairs);
+    m = t > m ? t : m;
+    const float mx = m[0];
     v8f s = {};
     for (int k = 0; k < nv; ++k) {
         e[k] = exp_nonpositive8(e[k] - mx);
         s += e[k];
     }
-    const float total = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    s = s + __builtin_shuffle(s, halves);  // lane i < 4: s_i + s_(i+4)
+    s = s + __builtin_shuffle(s, pairs);   // lane 0: (s0+s4) + (s1+s5), lane 2: (s2+s6) + (s3+s7)
+    s = s + __builtin_shuffle(s, quads);   // lane 0: their sum
+    const float total = s[0];
     const float inv = 1.0f / total;
     for (int k = 0; k < nv; ++k) e[k] *= inv;
 }
