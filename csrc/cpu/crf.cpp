@@ -33,15 +33,10 @@
 #include "../common/permutohedral.h"
 #include "softmax_simd.h"
 
-// The update passes are also compiled for AVX2+FMA and chosen at run time when the processor
-// has both (pick_update): with the contraction allowed above (values only; the lattice
-// coordinates are computed in permutohedral.cpp, uncontracted), their multiply-adds and the
-// exp polynomial become FMAs.
-#if defined(__x86_64__) && defined(__GNUC__)
-#define SEG_CRF_FMA_DISPATCH 1
-#else
-#define SEG_CRF_FMA_DISPATCH 0
-#endif
+// SEG_CRF_FMA_DISPATCH (crf.h): the update passes and the unary conversion are also compiled
+// for AVX2+FMA and chosen at run time when the processor has both (pick_update, unary_rows):
+// with the contraction allowed above (values only; the lattice coordinates are computed in
+// permutohedral.cpp, uncontracted), their multiply-adds and the exp/log polynomials become FMAs.
 
 namespace seg {
 

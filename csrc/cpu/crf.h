@@ -10,6 +10,14 @@
 
 #include "seg_codes.h"
 
+// 1 where the dense-CRF update passes and unary conversion have an AVX2+FMA instantiation,
+// chosen per call when the processor has both (crf.cpp); segengine info reports it.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SEG_CRF_FMA_DISPATCH 1
+#else
+#define SEG_CRF_FMA_DISPATCH 0
+#endif
+
 namespace seg {
 
 // How a kernel's compatibility array is laid out (set by the binding, segengine/_cy/_lattice.pyx).

@@ -17,6 +17,7 @@ cdef extern from *:
     #include "parallel.h"
     #include "permutohedral.h"  /* SEG_MULTIVERSION: the lattice/CRF hot loops' attribute */
     #include "upsample.h"       /* SEG_UPSAMPLE_FMA_DISPATCH */
+    #include "crf.h"            /* SEG_CRF_FMA_DISPATCH */
 
     #define SEG_STR_(x) #x
     #define SEG_STR(x) SEG_STR_(x)
@@ -94,6 +95,9 @@ cdef extern from *:
     /* upsample.h: whether the AVX2+FMA upsampling kernel is compiled and chosen per call. */
     static int seg_upsample_fma_dispatch(void) { return SEG_UPSAMPLE_FMA_DISPATCH; }
 
+    /* crf.h: whether the AVX2+FMA dense-CRF update passes are compiled and chosen per call. */
+    static int seg_crf_fma_dispatch(void) { return SEG_CRF_FMA_DISPATCH; }
+
     /* What this processor offers (x86-64 only; -1: not asked on this architecture). */
     static int seg_cpu_supports(int which) {
     #if defined(__x86_64__) && defined(__GNUC__)
@@ -115,6 +119,7 @@ cdef extern from *:
     const char* seg_isa_macros()
     const char* seg_multiversion()
     int seg_upsample_fma_dispatch()
+    int seg_crf_fma_dispatch()
     int seg_cpu_supports(int which)
 
 
@@ -158,6 +163,9 @@ def build_facts():
         how = "GCC target_clones" if "target_clones" in multiversion else multiversion
         dispatch.append("permutohedral lattice and dense CRF hot loops: compiled for AVX2 and for "
                         f"the baseline, the loader picks one ({how})")
+    if seg_crf_fma_dispatch():
+        dispatch.append("dense CRF update passes and unary conversion: an AVX2+FMA build chosen per "
+                        "call when the processor has both (multiply-adds fused), else the build above")
     if seg_upsample_fma_dispatch():
         dispatch.append("fused upsampling: an AVX2+FMA kernel chosen per call when the processor "
                         "has both, else the baseline kernel")
