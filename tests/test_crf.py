@@ -74,6 +74,55 @@ def test_matches_pydensecrf(case):
     assert np.abs(expected - prob).max() > 0.05
 
 
+_CHILD_CRF = """
+import sys, numpy as np, torch, segengine
+from segengine._reference.crf import reference_dense_crf_features, reference_meanfield
+from segengine.ops.crf import compat_array
+rng = np.random.default_rng(5)
+H, W, C = 23, 31, 21
+img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+prob = rng.dirichlet(np.full(C, 0.5), size=(H, W)).transpose(2, 0, 1).astype(np.float32)
+got = segengine.dense_crf(torch.from_numpy(prob[None]), torch.from_numpy(img.transpose(2, 0, 1)[None]),
+                          probabilities=True, iterations=5, bilateral_sxy=10)[0].numpy()
+g, b = reference_dense_crf_features(img, 3, 10, 13)
+U = -np.log(np.clip(prob, 1e-5, 1)).reshape(C, -1).T
+ref = reference_meanfield(U, [(g, compat_array(3, C, "g"), "symmetric"),
+                              (b, compat_array(10, C, "b"), "symmetric")], 5)
+np.save(sys.argv[1], np.stack([got.reshape(C, -1).T, ref]))
+"""
+
+
+def _has_fma_build() -> bool:
+    from segengine._cy import _runtime
+    f = _runtime.build_facts()
+    return f["cpu"].get("avx2", False) and f["cpu"].get("fma", False) and \
+        any("dense CRF update passes" in d for d in f["dispatch"])
+
+
+def test_baseline_and_fma_builds_agree(tmp_path):
+    """The update passes and the unary conversion have an AVX2+FMA build chosen at run time;
+    SEGENGINE_CPU_CAPABILITY=default makes a process take the baseline build instead. Both
+    agree with the reference and with each other within float rounding (21 labels: the
+    registers-held update of 3 label vectors)."""
+    import os
+    import subprocess
+    import sys
+    out = {}
+    for name, cap in (("fma", None), ("default", "default")):
+        env = {k: v for k, v in os.environ.items() if k != "SEGENGINE_CPU_CAPABILITY"}
+        if cap:
+            env["SEGENGINE_CPU_CAPABILITY"] = cap
+        path = tmp_path / f"{name}.npy"
+        subprocess.run([sys.executable, "-c", _CHILD_CRF, str(path)], env=env, check=True, timeout=120)
+        got, ref = np.load(path)
+        np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)  # both measured 2.6e-6
+        out[name] = got
+    diff = np.abs(out["fma"] - out["default"]).max()
+    assert diff <= 1e-5
+    if _has_fma_build():  # the switch took effect: fused roundings differ somewhere
+        assert diff > 0
+
+
 def test_matches_reference_meanfield(rng):
     H, W, C = 14, 17, 4
     img = _image("astronaut", H, W)

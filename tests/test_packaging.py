@@ -150,6 +150,7 @@ def test_build_facts_x86_64_baseline_isa_and_dispatch():
     assert "x86_64" in f["isa"] and "SSE2" in f["isa"]
     assert not {"AVX", "AVX2", "FMA", "AVX512F"} & set(f["isa"]), f["isa"]
     assert any("fused upsampling" in d for d in f["dispatch"])
+    assert any("dense CRF update passes" in d and "AVX2+FMA" in d for d in f["dispatch"])
     if sys.platform.startswith("linux") and f["compiler"].startswith("GCC"):
         assert any("target_clones" in d for d in f["dispatch"])
     assert set(f["cpu"]) == {"avx2", "fma", "avx512f"}

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -419,8 +420,14 @@ SEG_UPDATE_POINTS(4, 2, 5)
 #undef SEG_UPDATE_POINTS_FMA
 
 #if SEG_CRF_FMA_DISPATCH
+// The processor has AVX2 and FMA, and SEGENGINE_CPU_CAPABILITY=default (read once; as
+// PyTorch's ATEN_CPU_CAPABILITY) does not ask for the baseline build.
 bool cpu_has_fma() {
-    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    static const bool has = [] {
+        const char* cap = std::getenv("SEGENGINE_CPU_CAPABILITY");
+        if (cap && std::string(cap) == "default") return false;
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }();
     return has;
 }
 #endif
