@@ -120,6 +120,28 @@ def test_simplices_equal_reference_bit_for_bit(rng, d, padding):
         segengine.PermutohedralLattice(big, num_threads=1)
 
 
+def test_simplices_of_the_baseline_path_equal_the_eight_point_path(tmp_path, rng):
+    """SEGENGINE_CPU_CAPABILITY=default turns the eight-point simplex code off (it is used only
+    with AVX2): a child process builds the same lattice one point at a time, and every
+    vertex id, weight and blur neighbour must be the same bit for bit."""
+    import os
+    import subprocess
+    import sys
+    f = _features(rng, 2, 5, 2001, spread=20.0)
+    np.save(tmp_path / "f.npy", f)
+    code = ("import sys, numpy as np, segengine; f = np.load(sys.argv[1]); "
+            "lat = segengine.PermutohedralLattice(f, num_threads=1); "
+            "np.savez(sys.argv[2], o=lat.offsets.numpy(), w=lat.weights.numpy(), n=lat.neighbors.numpy())")
+    env = dict(os.environ, SEGENGINE_CPU_CAPABILITY="default")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.npy"), str(tmp_path / "b.npz")], env=env,
+                   check=True, timeout=120)
+    base = np.load(tmp_path / "b.npz")
+    lat = segengine.PermutohedralLattice(f, num_threads=1)
+    assert np.array_equal(base["o"], lat.offsets.numpy())
+    assert np.array_equal(base["w"].view(np.uint32), lat.weights.numpy().view(np.uint32))
+    assert np.array_equal(base["n"], lat.neighbors.numpy())
+
+
 def test_adjoint_identity_and_gradcheck(rng):
     f = torch.from_numpy(_features(rng, 1, 3, 40))
     lat = segengine.PermutohedralLattice(f)

@@ -20,7 +20,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -28,6 +27,7 @@
 #include <vector>
 
 #include "big_alloc.h"
+#include "cpu_features.h"
 #include "parallel.h"
 #include "permutohedral.h"
 #include "../common/crf.h"
@@ -419,24 +419,12 @@ SEG_UPDATE_POINTS(4, 2, 5)
 #undef SEG_UPDATE_POINTS
 #undef SEG_UPDATE_POINTS_FMA
 
-#if SEG_CRF_FMA_DISPATCH
-// The processor has AVX2 and FMA, and SEGENGINE_CPU_CAPABILITY=default (read once; as
-// PyTorch's ATEN_CPU_CAPABILITY) does not ask for the baseline build.
-bool cpu_has_fma() {
-    static const bool has = [] {
-        const char* cap = std::getenv("SEGENGINE_CPU_CAPABILITY");
-        if (cap && std::string(cap) == "default") return false;
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }();
-    return has;
-}
-#endif
 
 // The compiled update for nv label vectors and the kernels' dimensions.
 UpdatePoints pick_update(int nv, const std::vector<KernelState>& kss) {
     const bool pair25 = kss.size() == 2 && kss[0].d == 2 && kss[1].d == 5;
 #if SEG_CRF_FMA_DISPATCH
-    if (cpu_has_fma()) switch (nv) {
+    if (cpu_has_avx2_fma()) switch (nv) {
         case 1: return pair25 ? update_points_fma_1_25 : update_points_fma_1_00;
         case 2: return pair25 ? update_points_fma_2_25 : update_points_fma_2_00;
         case 3: return pair25 ? update_points_fma_3_25 : update_points_fma_3_00;
@@ -526,7 +514,7 @@ __attribute__((target("avx2,fma"))) int unary_rows_fma(const float* input, int k
 int unary_rows(const float* input, int kind, int64_t b, int64_t N, int C, int Cp, int64_t lo, int64_t hi,
                float* U) {
 #if SEG_CRF_FMA_DISPATCH
-    if (cpu_has_fma()) return unary_rows_fma(input, kind, b, N, C, Cp, lo, hi, U);
+    if (cpu_has_avx2_fma()) return unary_rows_fma(input, kind, b, N, C, Cp, lo, hi, U);
 #endif
     return unary_rows_generic(input, kind, b, N, C, Cp, lo, hi, U);
 }
