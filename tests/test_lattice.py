@@ -131,10 +131,12 @@ def test_simplices_of_the_baseline_path_equal_the_eight_point_path(tmp_path, rng
     np.save(tmp_path / "f.npy", f)
     code = ("import sys, numpy as np, segengine; f = np.load(sys.argv[1]); "
             "lat = segengine.PermutohedralLattice(f, num_threads=1); "
-            "np.savez(sys.argv[2], o=lat.offsets.numpy(), w=lat.weights.numpy(), n=lat.neighbors.numpy())")
+            "np.savez(sys.argv[2], o=lat.offsets.numpy(), w=lat.weights.numpy(), n=lat.neighbors.numpy()); "
+            "from segengine._cy import _runtime; print(int(_runtime.build_facts()['run_time']['avx2']))")
     env = dict(os.environ, SEGENGINE_CPU_CAPABILITY="default")
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.npy"), str(tmp_path / "b.npz")], env=env,
-                   check=True, timeout=120)
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.npy"), str(tmp_path / "b.npz")], env=env,
+                         check=True, timeout=300, capture_output=True, text=True)
+    assert run.stdout.strip().splitlines()[-1] == "0"  # the child computed one simplex at a time
     base = np.load(tmp_path / "b.npz")
     lat = segengine.PermutohedralLattice(f, num_threads=1)
     assert np.array_equal(base["o"], lat.offsets.numpy())

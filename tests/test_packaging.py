@@ -130,7 +130,7 @@ def test_build_kind_of_this_test_run_is_one_of_the_known_kinds():
 def test_build_facts_types_and_openmp_agree():
     f = _runtime.build_facts()
     assert set(f) == {"compiler", "cplusplus", "openmp", "openmp_spec", "openmp_library", "isa",
-                      "dispatch", "cpu"}
+                      "dispatch", "run_time", "cpu"}
     assert f["compiler"].startswith(("GCC ", "Clang ")), f["compiler"]
     assert f["cplusplus"] >= 201703
     assert f["openmp"] is _runtime.openmp_enabled()

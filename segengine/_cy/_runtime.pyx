@@ -18,6 +18,7 @@ cdef extern from *:
     #include "permutohedral.h"  /* SEG_MULTIVERSION: the lattice/CRF hot loops' attribute */
     #include "upsample.h"       /* SEG_UPSAMPLE_FMA_DISPATCH */
     #include "crf.h"            /* SEG_CRF_FMA_DISPATCH */
+    #include "cpu_features.h"   /* the run-time choices (SEGENGINE_CPU_CAPABILITY) */
 
     #define SEG_STR_(x) #x
     #define SEG_STR(x) SEG_STR_(x)
@@ -120,6 +121,8 @@ cdef extern from *:
     const char* seg_multiversion()
     int seg_upsample_fma_dispatch()
     int seg_crf_fma_dispatch()
+    int seg_uses_avx2 "seg::cpu_has_avx2"()
+    int seg_uses_avx2_fma "seg::cpu_has_avx2_fma"()
     int seg_cpu_supports(int which)
 
 
@@ -150,7 +153,10 @@ def build_facts():
         ``isa`` (list of str: the instruction-set macros of the baseline build, e.g.
         ``["x86_64", "SSE2"]``), ``dispatch`` (list of str: each code path that picks an
         instruction set at run time; empty when none does), ``cpu`` (dict str -> bool:
-        ``avx2``, ``fma``, ``avx512f`` of this processor on x86-64, empty elsewhere).
+        ``avx2``, ``fma``, ``avx512f`` of this processor on x86-64, empty elsewhere),
+        ``run_time`` (dict str -> bool: whether this process takes the AVX2 (``avx2``) and
+        AVX2+FMA (``avx2_fma``) code chosen at run time; both False when the processor lacks
+        them or ``SEGENGINE_CPU_CAPABILITY=default`` is set).
     """
     date = seg_openmp_date()
     spec = None
@@ -182,5 +188,6 @@ def build_facts():
         "openmp_library": lib or None,
         "isa": seg_isa_macros().decode().split(),
         "dispatch": dispatch,
+        "run_time": {"avx2": bool(seg_uses_avx2()), "avx2_fma": bool(seg_uses_avx2_fma())},
         "cpu": cpu,
     }
