@@ -97,7 +97,7 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d_
     const int32_t* prev_ids = nullptr;  // ids of the previous point (null: none yet)
     lattice::Points8<(DC > 0 ? DC : 1)> batch;  // points [batch_lo, batch_lo + 8) (DC > 0)
     int64_t batch_lo = INT64_MIN / 2;
-    const bool use8 = cpu_has_avx2();
+    const bool use8 = SEG_MULTIVERSION_AVX2 && cpu_has_avx2();  // points8 has its AVX2 clone
     int64_t prev_b = -1;
     for (int64_t p = lo; p < hi; ++p) {
         if (p == end) {

@@ -22,8 +22,10 @@
 // (GCC function multi-versioning); no -march flags are needed.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define SEG_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#define SEG_MULTIVERSION_AVX2 1  // SEG_MULTIVERSION functions have an AVX2 clone
 #else
 #define SEG_MULTIVERSION
+#define SEG_MULTIVERSION_AVX2 0
 #endif
 
 namespace seg {
