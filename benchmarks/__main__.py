@@ -64,13 +64,16 @@ def add_ratios(rows):
 
 
 def markdown(rows, header) -> str:
+    gpu = any("gpu_peak_mb" in r for r in rows)
     out = [header, "",
-           "| op | case | impl | median (ms) | speed-up of segengine | peak extra memory (MiB) | check |",
-           "|---|---|---|---:|---:|---:|---|"]
+           "| op | case | impl | median (ms) | speed-up of segengine | peak extra memory (MiB) | "
+           + ("peak GPU memory (MiB) | " if gpu else "") + "check |",
+           "|---|---|---|---:|---:|---:|" + ("---:|" if gpu else "") + "---|"]
     for r in rows:
         ratio = "" if r["ratio"] is None or r["impl"] == "segengine" else f"{r['ratio']:.1f}x"
+        gpu_mb = (f"{r['gpu_peak_mb']:.0f} | " if "gpu_peak_mb" in r else "| ") if gpu else ""
         out.append(f"| {r['op']} | {r['case']} | {r['impl']} | {r['median_s'] * 1e3:.1f} | {ratio} | "
-                   f"{r['peak_mb']:.0f} | {r['check']} |")
+                   f"{r['peak_mb']:.0f} | {gpu_mb}{r['check']} |")
     notes = [f"- {r['op']} / {r['case']} / {r['impl']}: {r['notes']}" for r in rows if r.get("notes")]
     if notes:
         out += ["", "Notes:", *notes]

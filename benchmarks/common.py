@@ -3,7 +3,8 @@
 Each bench module exposes ``run(quick: bool) -> list[dict]``; each row has
 ``op``, ``case`` (the input, in words), ``impl`` (segengine or the peer's name),
 ``median_s``, ``peak_mb`` (peak resident memory above the baseline during one call),
-``check`` (how the outputs compare with the peer's, in words) and optional ``notes``.
+``check`` (how the outputs compare with the peer's, in words), optional ``notes``, and
+``gpu_peak_mb`` where the process uses a CUDA device.
 ``ratio`` (peer time / segengine time) is filled in by the runner per case.
 """
 
@@ -86,6 +87,23 @@ def measure(op: str, case: str, impl: str, fn, repeat: int = 5, warmup: int = 1,
             check: str = "", notes: str = "") -> dict:
     """One benchmark row: median time and peak extra memory of ``fn``."""
     t = median_time(fn, repeat=repeat, warmup=warmup)
-    mem = peak_extra_memory_mb(fn)
-    return {"op": op, "case": case, "impl": impl, "median_s": t, "peak_mb": mem,
-            "check": check, "notes": notes}
+    row = {"op": op, "case": case, "impl": impl, "median_s": t, "check": check, "notes": notes}
+    gpu = _cuda_in_use()
+    if gpu:
+        import torch
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    row["peak_mb"] = peak_extra_memory_mb(fn)
+    if gpu:
+        torch.cuda.synchronize()
+        row["gpu_peak_mb"] = (torch.cuda.max_memory_allocated() - base) / 2**20
+    return row
+
+
+def _cuda_in_use() -> bool:
+    """Whether this process has touched a CUDA device (then rows also get ``gpu_peak_mb``,
+    the peak of torch's device allocations above the pre-call level)."""
+    import sys
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()

@@ -141,7 +141,8 @@ def dense_crf_layer_reference(layer, logits: torch.Tensor, image: torch.Tensor) 
     """
     N = logits.shape[2] * logits.shape[3]
     feats = _features(image, layer.gaussian_sxy, layer.bilateral_sxy, layer.bilateral_srgb)
-    lattices = [build_lattice(f, ghost_origin=N % 4 != 0) for f in feats]
+    lattices = [tuple(t.to(logits.device) for t in build_lattice(f, ghost_origin=N % 4 != 0))
+                for f in feats]
     mats = (layer.gaussian_compat.to(logits.dtype), layer.bilateral_compat.to(logits.dtype))
     kw = layer.kernel_weights.to(logits.dtype)
 
