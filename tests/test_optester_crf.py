@@ -110,7 +110,7 @@ def _reference_filter(values, features, normalization):
         if normalization == "none":
             y = lat.filter(x)
         else:
-            n = lat.filter(np.ones((x.shape[0], 1), np.float32))[:, 0].astype(np.float64)
+            n = lat.filter(np.ones((x.shape[0], 1), x.dtype))[:, 0].astype(np.float64)
             s = ((1 / np.sqrt(n + 1e-20)) if normalization == "symmetric" else 1 / (n + 1e-20))
             s = s.astype(x.dtype)[:, None]
             y = {"symmetric": lambda: lat.filter(x * s) * s, "after": lambda: lat.filter(x) * s,

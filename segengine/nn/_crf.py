@@ -18,8 +18,8 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 from segengine.ops._common import all_finite, check_threads
 from segengine.ops._crf_norm import normalizers
 from segengine.ops._memory import check_working_set
-from segengine.ops.lattice import (PermutohedralLattice, check_positive_finite, features_xy,
-                                   lattice_working_set)
+from segengine.ops.lattice import (PermutohedralLattice, check_positive_finite, divide_float32,
+                                   features_xy, lattice_working_set)
 
 __all__ = ["DenseCRF"]
 
@@ -35,7 +35,7 @@ def crf_features(image: torch.Tensor, gaussian_sxy: float, bilateral_sxy: float,
     B, _, H, W = image.shape
     g = features_xy(B, (H, W), (gaussian_sxy, gaussian_sxy), device=image.device)
     xy = features_xy(B, (H, W), (bilateral_sxy, bilateral_sxy), device=image.device)
-    col = image.detach().to(torch.float32) / torch.tensor(bilateral_srgb, dtype=torch.float32)
+    col = divide_float32(image.detach().to(torch.float32), bilateral_srgb)
     return g.contiguous(), torch.cat([xy, col], dim=1).contiguous()
 
 

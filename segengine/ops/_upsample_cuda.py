@@ -12,6 +12,8 @@ functions on CPU tensors with the launcher swapped for the CPU emulation
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -29,10 +31,34 @@ _BLOCK = 256
 def taps(size_in: int, size_out: int, align_corners: bool, scale: float, dtype: torch.dtype,
          device: torch.device) -> list[torch.Tensor]:
     """Per-axis tap tables ``[i0, i1, l0, l1]`` on ``device`` (each ``[size_out]``: int64,
-    int64 and ``dtype``), from the CPU implementation of PyTorch's source-index formula."""
+    int64 and ``dtype``), from the CPU implementation of PyTorch's source-index formula.
+
+    The tables depend on the sizes alone, so they are made once per (sizes, dtype, device) and
+    kept (two host-to-device copies instead of four per call; none when a training loop
+    repeats its shapes). They are views of two buffers, read-only to the kernels; each use
+    records the current stream on them, so an entry dropped from the cache is not reused by
+    the allocator before the kernels that read it have run.
+    """
+    index = device.index if device.type == "cuda" and device.index is not None else None
+    if device.type == "cuda" and index is None:
+        index = torch.cuda.current_device()
+    ints, reals, n = _taps_cached(size_in, size_out, bool(align_corners), float(scale),
+                                  dtype == torch.float64, device.type, index)
+    if ints.is_cuda:
+        stream = torch.cuda.current_stream(ints.device)
+        ints.record_stream(stream)
+        reals.record_stream(stream)
+    return [ints[:n], ints[n:], reals[:n], reals[n:]]
+
+
+@functools.lru_cache(maxsize=256)
+def _taps_cached(size_in, size_out, align_corners, scale, double, device_type, index):
     from segengine._cy import _upsample
-    arrays = _upsample.axis_taps(size_in, size_out, align_corners, scale, dtype == torch.float64)
-    return [torch.from_numpy(a).to(device) for a in arrays]
+    i0, i1, l0, l1 = _upsample.axis_taps(size_in, size_out, align_corners, scale, double)
+    device = torch.device(device_type, index) if index is not None else torch.device(device_type)
+    ints = torch.from_numpy(np.concatenate([i0, i1])).to(device)
+    reals = torch.from_numpy(np.concatenate([l0, l1])).to(device)
+    return ints, reals, len(i0)
 
 
 def support(i0: torch.Tensor, i1: torch.Tensor, size_in: int):

@@ -314,9 +314,10 @@ class PermutohedralLattice:
         """
         return self.filter(values, reverse=True)
 
-    def normalizer(self):
-        """``K 1``: the filtered ones, float32 ``[B, 1, N]`` (or the spatial shape)."""
-        ones = torch.ones((self.batch, 1, self.num_points), dtype=torch.float32, device=self.device)
+    def normalizer(self, dtype: torch.dtype = torch.float32):
+        """``K 1``: the filtered ones, ``[B, 1, N]`` (or the spatial shape) of ``dtype``
+        (float32 or float64)."""
+        ones = torch.ones((self.batch, 1, self.num_points), dtype=dtype, device=self.device)
         out = self.filter(ones)
         return out.reshape((self.batch, 1) + (self.spatial if self.spatial else (self.num_points,)))
 
@@ -373,8 +374,11 @@ def permutohedral_filter(values, features, normalization: str = "none", *, num_t
     lat = PermutohedralLattice(ft, num_threads=num_threads)
     pre = post = None
     if normalization != "none":
-        n = lat.normalizer().reshape(lat.batch, 1, *vt.shape[2:])
-        pre, post = normalizers(n, code, vt.dtype if vt.dtype.is_floating_point else torch.float32)
+        # K1 in the values' dtype: a float64 filter is float64 throughout (and then equal on
+        # CPU and GPU to float64 rounding, whatever order each adds the float32 ones in)
+        dtype = vt.dtype if vt.dtype in (torch.float32, torch.float64) else torch.float32
+        n = lat.normalizer(dtype).reshape(lat.batch, 1, *vt.shape[2:])
+        pre, post = normalizers(n, code, dtype)
     out = lat.filter(vt if pre is None else vt * pre)
     if post is not None:
         out = out * post
@@ -434,10 +438,21 @@ def bilateral_filter(image, sigma_spatial, sigma_color, *, num_threads=None):
         _check_bilateral_memory(t)
     vals = t if t.dtype in (torch.float32, torch.float64) else t.to(torch.float32)
     f = features_xy(B, (H, W), (ss, ss), device=t.device)
-    col = vals.to(torch.float32) / np.float32(sc)
+    col = divide_float32(vals.to(torch.float32), sc)
     feats = torch.cat([f, col], dim=1)
     out = permutohedral_filter(vals, feats, normalization="after", num_threads=num_threads)
     return to_output(out, was_numpy)
+
+
+def divide_float32(t: torch.Tensor, divisor: float) -> torch.Tensor:
+    """``t / float32(divisor)`` for a float32 tensor ``t``, correctly rounded on every device.
+
+    PyTorch's CUDA division by a CPU scalar multiplies by the scalar's reciprocal, which is
+    one rounding more than the CPU's division: features would then differ by an ulp between
+    CPU and GPU, and so would their lattices. Dividing by a 0-d tensor on ``t``'s device is a
+    true division on both.
+    """
+    return t / torch.full((), float(np.float32(divisor)), dtype=torch.float32, device=t.device)
 
 
 def features_xy(B: int, spatial, scales, spacing=None, device=None, origin=None) -> torch.Tensor:
@@ -455,7 +470,7 @@ def features_xy(B: int, spatial, scales, spacing=None, device=None, origin=None)
         c = torch.arange(start, start + spatial[ax], dtype=torch.float32, device=device)
         if spacing is not None:
             c = c * np.float32(spacing[ax])
-        c = c / np.float32(scales[ax])
+        c = divide_float32(c, scales[ax])
         shape = [1] * nd
         shape[ax] = spatial[ax]
         feats.append(c.reshape(shape).expand(*spatial))
