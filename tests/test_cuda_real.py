@@ -76,7 +76,7 @@ def test_dense_crf_layer_forward_backward_matches_cpu():
     for dev in ("cpu", "cuda"):
         torch.manual_seed(0)
         layer = segengine.nn.DenseCRF(5, iterations=3).to(dev)
-        x = logits.to(dev).requires_grad_(True)
+        x = logits.clone().to(dev).requires_grad_(True)
         out = layer(x, image.to(dev))
         F.cross_entropy(out, target.to(dev)).backward()
         outs[dev] = out.detach().cpu()
