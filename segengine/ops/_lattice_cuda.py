@@ -112,8 +112,8 @@ def filter_values(values, offsets, weights, neighbors, splat_ptr, splat_pt, spla
         return out
     V = torch.empty((M, C), dtype=values.dtype, device=dev)
     W = torch.empty_like(V)
-    _launch(dev, f"lattice_splat_{sfx}", M, [values, pre, np.int64(M), np.int32(C), splat_ptr,
-                                            splat_pt, splat_w, V])
+    _launch(dev, f"lattice_splat_{sfx}", M * C, [values, pre, np.int64(M), np.int32(C), splat_ptr,
+                                                splat_pt, splat_w, V])
     for step in range(d + 1):
         j = d - step if reverse else step
         _launch(dev, f"lattice_blur_{sfx}", M, [V, np.int64(M), np.int32(C), neighbors[j], W])
