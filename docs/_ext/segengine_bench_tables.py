@@ -74,12 +74,14 @@ def generic_rows(data) -> tuple[list[str], list[str], list[list[str]]]:
     return facts, columns, [[fmt(r.get(c)) for c in columns] for r in records]
 
 
-def cells(row: dict) -> list[str]:
-    """One table row as text, formatted as ``benchmarks.__main__.markdown`` does."""
+def cells(row: dict, gpu: bool = False) -> list[str]:
+    """One table row as text, formatted as ``benchmarks.__main__.markdown`` does (with the
+    peak GPU memory column when ``gpu``)."""
     ratio = row.get("ratio")
     speed = "" if ratio is None or row["impl"] == "segengine" else f"{ratio:.1f}x"
+    gpu_mb = [f"{row['gpu_peak_mb']:.0f}" if "gpu_peak_mb" in row else ""] if gpu else []
     return [row["op"], row["case"], row["impl"], f"{row['median_s'] * 1e3:.1f}", speed,
-            f"{row['peak_mb']:.0f}", row["check"]]
+            f"{row['peak_mb']:.0f}", *gpu_mb, row["check"]]
 
 
 def header_lines(md_path: Path) -> list[str]:
@@ -205,7 +207,11 @@ def render(directive: SphinxDirective, stem: str, ops=None, chart: bool = False)
         raise directive.error(f"no rows for ops {sorted(ops)} in {path.name}")
     out = [nodes.paragraph("", "", nodes.Text(f"Machine: {machine}. Source: "), source, nodes.Text("."))]
     out += paragraphs(header_lines(md))
-    out.append(table(COLUMNS, [cells(r) for r in rows], NUMERIC))
+    if any("gpu_peak_mb" in r for r in rows):
+        columns = COLUMNS[:-1] + ("peak GPU memory (MiB)", COLUMNS[-1])
+        out.append(table(columns, [cells(r, gpu=True) for r in rows], NUMERIC | {6}))
+    else:
+        out.append(table(COLUMNS, [cells(r) for r in rows], NUMERIC))
     notes = note_lines(rows)
     if notes:
         out.append(nodes.paragraph("", "Notes:"))
