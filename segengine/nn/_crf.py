@@ -18,8 +18,8 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 from segengine.ops._common import all_finite, check_threads
 from segengine.ops._crf_norm import normalizers
 from segengine.ops._memory import check_working_set
-from segengine.ops.lattice import (PermutohedralLattice, check_positive_finite, divide_float32,
-                                   features_xy, lattice_working_set)
+from segengine.ops.lattice import (PermutohedralLattice, check_positive_finite, lattice_working_set,
+                                   point_features)
 
 __all__ = ["DenseCRF"]
 
@@ -33,10 +33,11 @@ def crf_features(image: torch.Tensor, gaussian_sxy: float, bilateral_sxy: float,
     """Gaussian ``[B, 2, H, W]`` (x/sxy, y/sxy) and bilateral ``[B, 2+K, H, W]``
     (x/sxy, y/sxy, image/srgb) features in pydensecrf's order, float32."""
     B, _, H, W = image.shape
-    g = features_xy(B, (H, W), (gaussian_sxy, gaussian_sxy), device=image.device)
-    xy = features_xy(B, (H, W), (bilateral_sxy, bilateral_sxy), device=image.device)
-    col = divide_float32(image.detach().to(torch.float32), bilateral_srgb)
-    return g.contiguous(), torch.cat([xy, col], dim=1).contiguous()
+    K = image.shape[1]
+    g = point_features(B, (H, W), (gaussian_sxy, gaussian_sxy), device=image.device)
+    b = point_features(B, (H, W), (bilateral_sxy, bilateral_sxy), image.detach(), (bilateral_srgb,) * K,
+                       device=image.device)
+    return g, b
 
 
 class _Kernel:

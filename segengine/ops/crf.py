@@ -40,7 +40,7 @@ from segengine.ops._common import all_finite, as_tensor, op_threads, run_threads
 from segengine.ops._crf_norm import NORMALIZATIONS, normalization_code
 from segengine.ops._library import define, register_fake, register_kernel
 from segengine.ops._memory import check_working_set
-from segengine.ops.lattice import MAX_DIM, check_positive_finite, features_xy
+from segengine.ops.lattice import MAX_DIM, check_positive_finite, point_features
 
 __all__ = ["dense_crf"]
 
@@ -267,7 +267,7 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
     features, compats, norms = [], [], []
     if cg is not None:
         g = check_positive_finite(gaussian_sxy, "gaussian_sxy")
-        features.append(features_xy(B, spatial, (g,) * nd, sp, device=lt.device, origin=origin))
+        features.append(point_features(B, spatial, (g,) * nd, spacing=sp, device=lt.device, origin=origin))
         compats.append(cg)
     if cb is not None:
         bxy = check_positive_finite(bilateral_sxy, "bilateral_sxy")
@@ -278,10 +278,8 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
             srgb = tuple(check_positive_finite(s, "bilateral_srgb") for s in bilateral_srgb)
             if len(srgb) != K:
                 raise ValueError(f"bilateral_srgb must be a number or have K = {K} values, got {len(srgb)}")
-        xy = features_xy(B, spatial, (bxy,) * nd, sp, device=lt.device, origin=origin)
-        col = it.to(torch.float32) / torch.tensor(srgb, dtype=torch.float32, device=lt.device).reshape(
-            1, K, *([1] * nd))
-        features.append(torch.cat([xy, col], dim=1))
+        features.append(point_features(B, spatial, (bxy,) * nd, it, srgb, spacing=sp, device=lt.device,
+                                       origin=origin))
         compats.append(cb)
     for _ in features:
         norms.append(int(normalization_code(normalization)))

@@ -437,9 +437,7 @@ def bilateral_filter(image, sigma_spatial, sigma_color, *, num_threads=None):
     if t.device.type == "cpu" and not torch.compiler.is_compiling():
         _check_bilateral_memory(t)
     vals = t if t.dtype in (torch.float32, torch.float64) else t.to(torch.float32)
-    f = features_xy(B, (H, W), (ss, ss), device=t.device)
-    col = divide_float32(vals.to(torch.float32), sc)
-    feats = torch.cat([f, col], dim=1)
+    feats = point_features(B, (H, W), (ss, ss), t, (sc,) * K, device=t.device)
     out = permutohedral_filter(vals, feats, normalization="after", num_threads=num_threads)
     return to_output(out, was_numpy)
 
@@ -455,16 +453,11 @@ def divide_float32(t: torch.Tensor, divisor: float) -> torch.Tensor:
     return t / torch.full((), float(np.float32(divisor)), dtype=torch.float32, device=t.device)
 
 
-def features_xy(B: int, spatial, scales, spacing=None, device=None, origin=None) -> torch.Tensor:
-    """Coordinate features, float32 ``[B, len(spatial), *spatial]``, ordered (x, y[, z]).
-
-    ``x`` (the last axis, the column index) comes first, as in pydensecrf; each coordinate
-    (plus its ``origin``, if given: integers ordered like ``spatial``) is multiplied by its
-    ``spacing`` (if given, ordered like ``spatial``) and divided by its scale (ordered like
-    ``spatial``), in float32.
-    """
+def _coordinate_axes(spatial, scales, spacing=None, device=None, origin=None) -> list[torch.Tensor]:
+    """The coordinate features of :func:`features_xy`, one per axis in (x, y[, z]) order, each
+    a 1-D float32 tensor reshaped to broadcast over ``spatial``."""
     nd = len(spatial)
-    feats = []
+    axes = []
     for ax in reversed(range(nd)):
         start = 0 if origin is None else int(origin[ax])
         c = torch.arange(start, start + spatial[ax], dtype=torch.float32, device=device)
@@ -473,5 +466,52 @@ def features_xy(B: int, spatial, scales, spacing=None, device=None, origin=None)
         c = divide_float32(c, scales[ax])
         shape = [1] * nd
         shape[ax] = spatial[ax]
-        feats.append(c.reshape(shape).expand(*spatial))
+        axes.append(c.reshape(shape))
+    return axes
+
+
+def features_xy(B: int, spatial, scales, spacing=None, device=None, origin=None) -> torch.Tensor:
+    """Coordinate features, float32 ``[B, len(spatial), *spatial]``, ordered (x, y[, z]).
+
+    ``x`` (the last axis, the column index) comes first, as in pydensecrf; each coordinate
+    (plus its ``origin``, if given: integers ordered like ``spatial``) is multiplied by its
+    ``spacing`` (if given, ordered like ``spatial``) and divided by its scale (ordered like
+    ``spatial``), in float32. A broadcast view (use :func:`point_features` for a tensor the
+    lattice build reads).
+    """
+    nd = len(spatial)
+    feats = [a.expand(*spatial) for a in _coordinate_axes(spatial, scales, spacing, device, origin)]
     return torch.stack(feats).unsqueeze(0).expand(B, nd, *spatial)
+
+
+def point_features(B: int, spatial, scales, image=None, srgb=None, spacing=None, device=None,
+                   origin=None) -> torch.Tensor:
+    """The features of a Gaussian (``image`` None) or bilateral kernel, written into one new
+    contiguous float32 tensor ``[B, nd (+ K), *spatial]``: the coordinates of
+    :func:`features_xy`, then ``float32(image) / float32(srgb)`` per channel.
+
+    Parameters
+    ----------
+    B : int
+    spatial : tuple of int
+        The nd spatial sizes.
+    scales : sequence of float
+        Per spatial axis, the bandwidth (ordered like ``spatial``).
+    image : torch.Tensor, optional
+        ``[B, K, *spatial]``, any real dtype (converted to float32 first).
+    srgb : sequence of float, optional
+        ``K`` colour bandwidths (with ``image``).
+    spacing, device, origin
+        As in :func:`features_xy`.
+    """
+    nd = len(spatial)
+    K = 0 if image is None else image.shape[1]
+    out = torch.empty((B, nd + K, *spatial), dtype=torch.float32, device=device)
+    for j, axis in enumerate(_coordinate_axes(spatial, scales, spacing, device, origin)):
+        out[:, j].copy_(axis)
+    if K:
+        # converted to float32 first (float64 rounds there), then a true float32 division
+        col = out[:, nd:]
+        col.copy_(image)
+        col.div_(torch.tensor(srgb, dtype=torch.float32, device=device).reshape(1, K, *([1] * nd)))
+    return out
