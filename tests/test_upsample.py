@@ -369,6 +369,21 @@ def _taps(h, H, align, scale, dtype):
     return taps(h, H, align, scale, dtype, torch.device("cpu"))
 
 
+def test_tap_tables_are_kept_per_shape_and_dtype():
+    """The CUDA path's tap tables (kept per sizes, dtype and device) equal freshly made ones,
+    and a table of one dtype or size is never handed out for another."""
+    from segengine._cy import _upsample
+    from segengine.ops._upsample_cuda import taps
+    for dtype in (torch.float32, torch.float64, torch.float32):
+        for h, H, align, scale in ((5, 17, False, -1.0), (5, 17, True, -1.0), (8, 16, False, 2.0),
+                                   (5, 17, False, -1.0)):
+            got = taps(h, H, align, scale, dtype, torch.device("cpu"))
+            fresh = _upsample.axis_taps(h, H, align, scale, dtype == torch.float64)
+            assert [t.dtype for t in got] == [torch.int64, torch.int64, dtype, dtype]
+            for g, f in zip(got, fresh):
+                assert g.is_contiguous() and torch.equal(g, torch.from_numpy(f))
+
+
 def _launch(name, args):
     """One kernel of csrc/cuda/upsample.cu through the single seam (_cuda.launch); under the
     ``emulated_cuda`` fixture it runs serially on the CPU tensors in ``args``."""
