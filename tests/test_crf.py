@@ -198,9 +198,8 @@ def test_fused_meanfield_matches_unfused(rng, C, norm, swap):
     B, H, W = 2, 131, 127
     logits = torch.from_numpy(rng.standard_normal((B, C, H, W)).astype(np.float32) * 2)
     img = torch.from_numpy(np.stack([_image("astronaut", H, W), _image("random", H, W)]).transpose(0, 3, 1, 2))
-    g = lattice_ops.features_xy(B, (H, W), (3.0, 3.0)).reshape(B, 2, -1).contiguous()
-    xy = lattice_ops.features_xy(B, (H, W), (40.0, 40.0))
-    b = torch.cat([xy, img.float() / 13.0], 1).reshape(B, 5, -1).contiguous()
+    g = lattice_ops.point_features(B, (H, W), (3.0, 3.0)).reshape(B, 2, -1)
+    b = lattice_ops.point_features(B, (H, W), (40.0, 40.0), img, (13.0,) * 3).reshape(B, 5, -1)
     w = 0.02 if norm == 0 else 1.0  # unnormalised kernels sum to hundreds
     compats = [torch.full((C,), -3.0 * w),
                torch.from_numpy(crf_ops.compat_array(rng.uniform(-4, 1, (C, C)) * w, C, "m"))]
@@ -364,7 +363,7 @@ def test_unary_kinds_torch_conversion_matches_cpp(rng, kind):
         x = torch.softmax(x, 1)
         x[0, 0, :5] = 0.0  # clipped at 1e-5
         code = UnaryKind.PROBABILITIES
-    g = lattice_ops.features_xy(B, (H, W), (3.0, 3.0)).reshape(B, 2, -1).contiguous()
+    g = lattice_ops.point_features(B, (H, W), (3.0, 3.0)).reshape(B, 2, -1)
     compats = [torch.full((C,), -3.0)]
     direct = crf_ops._dense_crf_op(x, [g], compats, [3], 3, 1, True, code)
     via_energy = crf_ops._dense_crf_op(_crf_cuda.unary_energy(x, code).contiguous(), [g], compats, [3], 3, 1)

@@ -86,9 +86,8 @@ def test_emulated_meanfield_matches_cpu(emulated, rng):
     B, C, H, W = 2, 3, 9, 11
     unary = -torch.log_softmax(torch.randn(B, C, H * W), 1)
     img = torch.randint(0, 256, (B, 3, H, W)).float()
-    g = lattice_ops.features_xy(B, (H, W), (3.0, 3.0)).reshape(B, 2, -1).contiguous()
-    xy = lattice_ops.features_xy(B, (H, W), (8.0, 8.0))
-    b = torch.cat([xy, img / 13.0], 1).reshape(B, 5, -1).contiguous()
+    g = lattice_ops.point_features(B, (H, W), (3.0, 3.0)).reshape(B, 2, -1)
+    b = lattice_ops.point_features(B, (H, W), (8.0, 8.0), img, (13.0,) * 3).reshape(B, 5, -1)
     compats = [torch.full((C,), -3.0), torch.from_numpy(crf_ops.compat_array(rng.uniform(-4, 4, (C, C)), C, "m"))]
     for norm in (3, 2, 0):
         q_cpu = crf_ops._dense_crf_op(unary, [g, b], compats, [norm, norm], 3, 1, True)

@@ -337,20 +337,28 @@ def test_box_and_hash_tables_number_alike(rng, d, threads, padding):
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int32, torch.float32, torch.float64])
-def test_point_features_equal_coordinates_then_scaled_image(rng, dtype):
-    """point_features writes, into one tensor, exactly what features_xy + the image divided by
-    its bandwidths in float32 give (2-D and 3-D, spacing and origin, batch 2)."""
-    from segengine.ops.lattice import features_xy, point_features
+def test_point_features_equal_numpy_float32_features(rng, dtype):
+    """point_features against the features written out in NumPy float32 (x first, then y[, z],
+    then each channel over its bandwidth): bit for bit, 2-D and 3-D, spacing and origin, batch 2."""
+    from segengine.ops.lattice import point_features
     for spatial, spacing, origin in (((7, 9), None, None), ((3, 5, 4), (2.0, 0.5, 1.0), (1, -2, 4))):
         nd = len(spatial)
         image = torch.from_numpy(rng.integers(0, 256, (2, 3, *spatial))).to(dtype)
         if dtype.is_floating_point:
             image = image + torch.from_numpy(rng.random((2, 3, *spatial))).to(dtype)
         srgb = (13.0, 7.5, 0.3)
-        got = point_features(2, spatial, (80.0,) * nd, image, srgb, spacing=spacing, origin=origin)
-        xy = features_xy(2, spatial, (80.0,) * nd, spacing, origin=origin)
-        col = image.to(torch.float32) / torch.tensor(srgb, dtype=torch.float32).reshape(1, 3, *[1] * nd)
-        assert got.dtype == torch.float32 and got.is_contiguous()
-        assert torch.equal(got, torch.cat([xy, col], 1))
-        only_xy = point_features(2, spatial, (3.0,) * nd, spacing=spacing, origin=origin)
-        assert torch.equal(only_xy, features_xy(2, spatial, (3.0,) * nd, spacing, origin=origin))
+        scales = (80.0, 3.0, 40.0)[:nd]
+        grids = np.meshgrid(*[np.arange(n) + (0 if origin is None else origin[a]) for a, n in enumerate(spatial)],
+                            indexing="ij")
+        coords = []
+        for ax in reversed(range(nd)):
+            c = grids[ax].astype(np.float32)
+            if spacing is not None:
+                c = c * np.float32(spacing[ax])
+            coords.append(c / np.float32(scales[ax]))
+        xy = np.broadcast_to(np.stack(coords)[None], (2, nd, *spatial))
+        col = image.numpy().astype(np.float32) / np.array(srgb, np.float32).reshape(1, 3, *[1] * nd)
+        got = point_features(2, spatial, scales, image, srgb, spacing=spacing, origin=origin)
+        assert got.dtype == torch.float32 and got.is_contiguous() and got.shape == (2, nd + 3, *spatial)
+        np.testing.assert_array_equal(got.numpy(), np.concatenate([xy, col], 1))
+        np.testing.assert_array_equal(point_features(2, spatial, scales, spacing=spacing, origin=origin).numpy(), xy)

@@ -453,42 +453,15 @@ def divide_float32(t: torch.Tensor, divisor: float) -> torch.Tensor:
     return t / torch.full((), float(np.float32(divisor)), dtype=torch.float32, device=t.device)
 
 
-def _coordinate_axes(spatial, scales, spacing=None, device=None, origin=None) -> list[torch.Tensor]:
-    """The coordinate features of :func:`features_xy`, one per axis in (x, y[, z]) order, each
-    a 1-D float32 tensor reshaped to broadcast over ``spatial``."""
-    nd = len(spatial)
-    axes = []
-    for ax in reversed(range(nd)):
-        start = 0 if origin is None else int(origin[ax])
-        c = torch.arange(start, start + spatial[ax], dtype=torch.float32, device=device)
-        if spacing is not None:
-            c = c * np.float32(spacing[ax])
-        c = divide_float32(c, scales[ax])
-        shape = [1] * nd
-        shape[ax] = spatial[ax]
-        axes.append(c.reshape(shape))
-    return axes
-
-
-def features_xy(B: int, spatial, scales, spacing=None, device=None, origin=None) -> torch.Tensor:
-    """Coordinate features, float32 ``[B, len(spatial), *spatial]``, ordered (x, y[, z]).
-
-    ``x`` (the last axis, the column index) comes first, as in pydensecrf; each coordinate
-    (plus its ``origin``, if given: integers ordered like ``spatial``) is multiplied by its
-    ``spacing`` (if given, ordered like ``spatial``) and divided by its scale (ordered like
-    ``spatial``), in float32. A broadcast view (use :func:`point_features` for a tensor the
-    lattice build reads).
-    """
-    nd = len(spatial)
-    feats = [a.expand(*spatial) for a in _coordinate_axes(spatial, scales, spacing, device, origin)]
-    return torch.stack(feats).unsqueeze(0).expand(B, nd, *spatial)
-
-
 def point_features(B: int, spatial, scales, image=None, srgb=None, spacing=None, device=None,
                    origin=None) -> torch.Tensor:
     """The features of a Gaussian (``image`` None) or bilateral kernel, written into one new
-    contiguous float32 tensor ``[B, nd (+ K), *spatial]``: the coordinates of
-    :func:`features_xy`, then ``float32(image) / float32(srgb)`` per channel.
+    contiguous float32 tensor ``[B, nd (+ K), *spatial]``.
+
+    First the coordinates, ordered (x, y[, z]) (``x``, the last axis, first, as in
+    pydensecrf): each coordinate plus its ``origin`` (if given), times its ``spacing`` (if
+    given), divided by its scale, in float32; then ``float32(image) / float32(srgb)`` per
+    channel.
 
     Parameters
     ----------
@@ -501,14 +474,23 @@ def point_features(B: int, spatial, scales, image=None, srgb=None, spacing=None,
         ``[B, K, *spatial]``, any real dtype (converted to float32 first).
     srgb : sequence of float, optional
         ``K`` colour bandwidths (with ``image``).
-    spacing, device, origin
-        As in :func:`features_xy`.
+    spacing : sequence of float, optional
+        Per spatial axis (ordered like ``spatial``), the distance between samples.
+    device : torch.device, optional
+    origin : sequence of int, optional
+        Per spatial axis, the index of the first sample (a tile's offset in a larger image).
     """
     nd = len(spatial)
     K = 0 if image is None else image.shape[1]
     out = torch.empty((B, nd + K, *spatial), dtype=torch.float32, device=device)
-    for j, axis in enumerate(_coordinate_axes(spatial, scales, spacing, device, origin)):
-        out[:, j].copy_(axis)
+    for j, ax in enumerate(reversed(range(nd))):   # x (the last axis) first
+        start = 0 if origin is None else int(origin[ax])
+        c = torch.arange(start, start + spatial[ax], dtype=torch.float32, device=device)
+        if spacing is not None:
+            c = c * np.float32(spacing[ax])
+        shape = [1] * nd
+        shape[ax] = spatial[ax]
+        out[:, j].copy_(divide_float32(c, scales[ax]).reshape(shape))
     if K:
         # converted to float32 first (float64 rounds there), then a true float32 division
         col = out[:, nd:]
