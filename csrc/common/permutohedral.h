@@ -202,6 +202,26 @@ SEG_HD int key_compare(const int* a, const int* b, int n) {
 // compiler keeps in registers (a fixed trip count), then a tail.
 #define SEG_LATTICE_CHUNK 8
 
+// The weight of CSR entry k (point p) in a splat: w[k], times the point's pre-factor if any.
+template <typename T>
+SEG_HD T splat_weight(int64_t k, int64_t p, const float* w, const T* pre) {
+    return pre ? (T)w[k] * pre[p] : (T)w[k];
+}
+
+// Channel c of the splat into vertex v: the sum over its CSR entries k (in point order) of
+// splat_weight * in[pt[k], c], added in the order splat_vertex adds it (the GPU's splat,
+// one thread per vertex and channel).
+template <typename T>
+SEG_HD T splat_channel(int64_t v, int c, const int64_t* ptr, const int32_t* pt, const float* w,
+                       const T* in, const T* pre, int C) {
+    T acc = T(0);
+    for (int64_t k = ptr[v], e = ptr[v + 1]; k < e; ++k) {
+        const int64_t p = pt[k];
+        acc += splat_weight<T>(k, p, w, pre) * in[p * C + c];
+    }
+    return acc;
+}
+
 // Splat into one vertex v: V[v, :] = sum over its CSR entries k (in point order) of
 // w[k] * in[pt[k], :] * (pre ? pre[pt[k]] : 1).  C values per row.
 template <typename T>
@@ -217,7 +237,7 @@ SEG_HD void splat_vertex(int64_t v, const int64_t* ptr, const int32_t* pt, const
 #if !defined(__CUDA_ARCH__) && defined(__GNUC__)
             if (k + 4 < e) __builtin_prefetch(in + (int64_t)pt[k + 4] * C + c0);
 #endif
-            const T wk = pre ? (T)w[k] * pre[p] : (T)w[k];
+            const T wk = splat_weight<T>(k, p, w, pre);
             const T* src = in + p * C + c0;
             for (int c = 0; c < SEG_LATTICE_CHUNK; ++c) acc[c] += wk * src[c];
         }
@@ -227,7 +247,7 @@ SEG_HD void splat_vertex(int64_t v, const int64_t* ptr, const int32_t* pt, const
         for (int c = c0; c < C; ++c) out_row[c] = T(0);
         for (int64_t k = b; k < e; ++k) {
             const int64_t p = pt[k];
-            const T wk = pre ? (T)w[k] * pre[p] : (T)w[k];
+            const T wk = splat_weight<T>(k, p, w, pre);
             const T* src = in + p * C;
             for (int c = c0; c < C; ++c) out_row[c] += wk * src[c];
         }

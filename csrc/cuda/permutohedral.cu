@@ -75,21 +75,13 @@ extern "C" __global__ void lattice_neighbors(const int32_t* __restrict__ ukeys, 
 // One thread per (vertex, channel), not per vertex as on the CPU: a vertex of a spatial
 // kernel's lattice gathers tens of points, so per-vertex threads were too few and each read
 // whole rows alone (3.8 ms of a 375x500 splat on an H200); neighbouring threads now read
-// neighbouring channels of one row. Each sum still adds its points in splat-list order, as
-// seg::lattice::splat_vertex does.
+// neighbouring channels of one row (seg::lattice::splat_channel: the sums splat_vertex adds).
 template <typename T>
 __device__ void splat_impl(const T* in, const T* pre, int64_t M, int C, const int64_t* ptr,
                            const int32_t* pt, const float* w, T* V) {
     SEG_GRID_LOOP(t, M * C) {
         const int64_t v = t / C;
-        const int c = (int)(t - v * C);
-        T acc = T(0);
-        for (int64_t k = ptr[v], e = ptr[v + 1]; k < e; ++k) {
-            const int64_t p = pt[k];
-            const T wk = pre ? (T)w[k] * pre[p] : (T)w[k];
-            acc += wk * in[p * C + c];
-        }
-        V[t] = acc;
+        V[t] = seg::lattice::splat_channel<T>(v, (int)(t - v * C), ptr, pt, w, in, pre, C);
     }
 }
 
