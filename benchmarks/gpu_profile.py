@@ -50,7 +50,10 @@ def _profile_one(name, fn, out: Path, repeat):
             fn()
         torch.cuda.synchronize()
     events = prof.key_averages()
-    gpu_us = sum(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0)) for e in events)
+    # kernels only: an operator's row (segengine::dense_crf, aten::...) also carries the
+    # device time of the kernels it launched, which would count them twice
+    gpu_us = sum(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0)) for e in events
+                 if e.device_type == torch.autograd.DeviceType.CUDA)
     try:
         table = events.table(sort_by="self_device_time_total", row_limit=25)
     except Exception:   # older torch names it after CUDA
