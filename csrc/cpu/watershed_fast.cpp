@@ -1,6 +1,6 @@
-// Fast tie order watershed: see watershed_fast.h for the rule. This file: value codes and
-// flags (parallel), the levels of 8/16-bit images (a histogram), the per-item entry points;
-// the sort of wider images is in watershed_fast_levels.h, the flood in watershed_fast_flood.h.
+// Fast tie order watershed: see watershed_fast.h for the rule. This file: the per-item entry
+// points; value codes, flags and levels are in watershed_fast_setup.h (the sort of wider
+// images in watershed_fast_levels.h), the flood in watershed_fast_flood.h.
 #include "watershed_fast.h"
 
 #include <algorithm>
@@ -16,6 +16,7 @@
 #include "watershed_dispatch.h"
 #include "watershed_fast_flood.h"
 #include "watershed_fast_levels.h"
+#include "watershed_fast_setup.h"
 #include "watershed_grid.h"
 #include "watershed_minima.h"
 
@@ -24,159 +25,18 @@ namespace ws {
 namespace detail {
 namespace {
 
-// ---------------------------------------------------------------- codes
-
 // Images smaller than this run on one thread.
 constexpr int64_t kParallelMin = int64_t(1) << 15;
-
-// 8/16-bit images: the grey level is the priority (no ranks needed).
-template <class S>
-constexpr bool kNarrow = std::is_integral<S>::value && sizeof(S) <= 2;
-
-// Order-preserving unsigned code of a value: uint32 for images of at most 32 bits, uint64
-// for 64-bit ones (compared as double, like the exact mode). -0 and +0 share a code.
-template <class S>
-using CodeT = std::conditional_t<(sizeof(S) <= 4), uint32_t, uint64_t>;
-
-template <class S>
-inline CodeT<S> code_of(S v) {
-    if constexpr (std::is_same<S, float>::value) {
-        if (v == 0.0f) v = 0.0f;
-        uint32_t u;
-        std::memcpy(&u, &v, sizeof u);
-        return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-    } else if constexpr (sizeof(S) == 8) {
-        double d = static_cast<double>(v);
-        if (d == 0.0) d = 0.0;
-        uint64_t u;
-        std::memcpy(&u, &d, sizeof u);
-        return (u >> 63) ? ~u : (u | (uint64_t(1) << 63));
-    } else if constexpr (std::is_signed<S>::value) {
-        using U = std::make_unsigned_t<S>;
-        return static_cast<uint32_t>(static_cast<U>(static_cast<U>(v) ^ (U(1) << (8 * sizeof(S) - 1))));
-    } else {
-        return static_cast<uint32_t>(v);
-    }
-}
-
-// flags = kInside where mask (or everywhere), | kBorder on border pixels, rows in parallel;
-// NaN check for floats. Same flags as build_flags (watershed_grid.h).
-template <class S>
-void fast_flags(const S* img, const uint8_t* mask, uint8_t* flags, const Grid& g, int nt) {
-    const int64_t n = g.n;
-    const int last = g.ndim - 1;
-    const int64_t W = g.shape[last];
-    const int64_t rows = W ? n / W : 0;
-    int bad = 0;
-#pragma omp parallel for schedule(static) num_threads(nt) reduction(| : bad)
-    for (int64_t r = 0; r < rows; ++r) {
-        bool row_border = false;
-        for (int d = 0; d < last; ++d) {
-            const int64_t c = (r * W / g.stride[d]) % g.shape[d];
-            row_border |= (c < g.lo[d] || c >= g.hi[d]);
-        }
-        uint8_t* f = flags + r * W;
-        const uint8_t* m = mask ? mask + r * W : nullptr;
-        const S* v = img + r * W;
-        int b = 0;
-        for (int64_t x = 0; x < W; ++x) {
-            if constexpr (std::is_floating_point<S>::value) b |= (v[x] != v[x]);
-            uint8_t fl = m ? (m[x] ? kInside : 0) : kInside;
-            if (row_border || x < g.lo[last] || x >= g.hi[last]) fl |= kBorder;
-            f[x] = fl;
-        }
-        bad |= b;
-    }
-    if (bad) throw std::invalid_argument("watershed: `image` contains NaN");
-}
-
-// ---------------------------------------------------------------- levels
-
-// Levels of an 8/16-bit image: a histogram of the grey levels; table[code] = the cell bits of
-// that grey level (its level start << kPosShift, kCounted when it holds more than one pixel:
-// watershed_fast_flood.h); levstart: the level starts with the in-mask count appended.
-template <class S, class I>
-void narrow_levels(const S* img, const uint8_t* flags, bool masked, int64_t n, std::vector<I>& table,
-                   std::vector<I>& levstart, int nt) {
-    constexpr int64_t K = int64_t(1) << (8 * sizeof(S));
-    std::vector<int64_t> hist(static_cast<size_t>(K * nt), 0);
-#pragma omp parallel num_threads(nt)
-    {
-        const int t = thread_id();
-        const int T = team_size();
-        const int64_t lo = n * t / T, hi = n * (t + 1) / T;
-        int64_t* h = &hist[static_cast<size_t>(t * K)];
-        if (masked) {
-            for (int64_t p = lo; p < hi; ++p)
-                if (flags[p] & kInside) ++h[code_of(img[p])];
-        } else {
-            for (int64_t p = lo; p < hi; ++p) ++h[code_of(img[p])];
-        }
-    }
-    table.assign(static_cast<size_t>(K), I(0));
-    levstart.clear();
-    int64_t s = 0;
-    for (int64_t c = 0; c < K; ++c) {
-        int64_t cnt = 0;
-        for (int u = 0; u < nt; ++u) cnt += hist[static_cast<size_t>(u * K + c)];
-        if (!cnt) continue;
-        levstart.push_back(static_cast<I>(s));
-        table[static_cast<size_t>(c)] = static_cast<I>((s << kPosShift) | (cnt > 1 ? kCounted : 0));
-        s += cnt;
-    }
-    levstart.push_back(static_cast<I>(s));
-}
 
 // ---------------------------------------------------------------- flood
 
 template <class S, class L, class I>
 void fast_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt) {
-    const int64_t n = g.n;
-    const bool masked = mask != nullptr;
-    big_ptr<I> cell_buf = big_array<I>(static_cast<size_t>(n));
+    big_ptr<I> cell_buf = big_array<I>(static_cast<size_t>(g.n));
     I* cell = cell_buf.get();
     BigVector<I> levstart;
-    bool few = false;  // levels counted per distinct value (few_levels)
-    {
-        big_ptr<uint8_t> flag_buf = big_array<uint8_t>(static_cast<size_t>(n));
-        uint8_t* flags = flag_buf.get();
-        fast_flags(img, mask, flags, g, nt);
-        // A marker whose in-image neighbours are all markers or outside the mask (idle: it
-        // would label nothing) keeps kLabelled but loses kInside, so neither the sort nor the
-        // flood sees it (13 % of the coins tutorial's pixels). Reads of lab[q] happen only
-        // where flags[q] has kInside, and only pixels without it have lab written here.
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t p = 0; p < n; ++p) {
-            I w = flags[p];
-            if (!(w & kInside)) {
-                lab[p] = L(0);
-            } else if (lab[p]) {
-                bool idle = true;
-                g.for_neighbors(p, flags, [&](int64_t q) {
-                    idle = idle && (!(flags[q] & kInside) || lab[q] != L(0));
-                });
-                w = idle ? static_cast<I>((w & kBorder) | kLabelled) : static_cast<I>(w | kLabelled);
-            }
-            cell[p] = w;
-        }
-        if constexpr (kNarrow<S>) {
-            std::vector<I> table;
-            std::vector<I> starts;
-            narrow_levels(img, flags, masked, n, table, starts, nt);
-            levstart.resize_uninitialized(starts.size());
-            std::copy(starts.begin(), starts.end(), levstart.data());
-            const I* tb = table.data();
-#pragma omp parallel for schedule(static) num_threads(nt)
-            for (int64_t p = 0; p < n; ++p)
-                if (cell[p] & kInside) cell[p] |= tb[code_of(img[p])];
-        } else {
-            auto code = [img](int64_t p) { return code_of(img[p]); };
-            few = few_levels<CodeT<S>, I>(code, cell, n, levstart, nt);
-            if (!few) levstart = sorted_levels<CodeT<S>, I>(code, cell, n, nt);
-        }
-    }
-    flood_levels_scan<I, L>(cell, lab, g, levstart.data(), static_cast<int64_t>(levstart.size()) - 1,
-                            kNarrow<S> || few ? 1 : kOwnMax, nt);
+    const int64_t own_max = prepare_cells<S, L, I>(img, mask, lab, g, nt, cell, levstart);
+    flood_levels_scan<I, L>(cell, lab, g, levstart.data(), static_cast<int64_t>(levstart.size()) - 1, own_max, nt);
 }
 
 template <class S, class L>

@@ -95,6 +95,11 @@ struct LabelSink {
         if constexpr (InCell) return static_cast<I>(lab[p] - base + 1);
         else return lab[p];
     }
+    // p leaves the queue carrying v (nothing to record: the label was written on arrival)
+    void leave(int64_t, V) {}
+    // what a neighbour reached from a pixel carrying v carries (clamped: at or below the
+    // level being emptied)
+    static V child(V v, bool) { return v; }
     // q arrives with label v; w: its cell word before
     void arrive(I* cell, int64_t q, I w, V v) const {
         if constexpr (InCell) {
@@ -148,11 +153,13 @@ inline void each_neighbor(const Grid& g, const int64_t* off, int64_t p, bool bor
 
 // The scan of flood_levels_scan_nn (arguments as there): queues the markers listed in
 // `active` (per thread range, raster order over the ranges), then empties the levels in
-// increasing order; arriving pixels' labels go to `sink`. `nt` threads fill the slots.
-template <int NN, class I, class L, bool InCell>
-void scan_levels(I* cell, const LabelSink<I, L, InCell>& sink, const Grid& g, const I* levstart, int64_t nlev,
-                 int64_t own_max, const std::vector<std::vector<I>>& active, int nt) {
-    using V = typename LabelSink<I, L, InCell>::V;
+// increasing order. `sink` says what a queued pixel carries and records it: a LabelSink (the
+// labels), or the parallel tie order's key sink (watershed_parallel.cpp: each pixel's
+// priority and distance). `nt` threads fill the slots.
+template <int NN, class I, class Sink>
+void scan_levels(I* cell, Sink& sink, const Grid& g, const I* levstart, int64_t nlev, int64_t own_max,
+                 const std::vector<std::vector<I>>& active, int nt) {
+    using V = typename Sink::V;
     using S = Slot<I, V>;
     using E = Entry<I, V>;
     const int64_t m = nlev ? static_cast<int64_t>(levstart[nlev]) : 0;
@@ -205,13 +212,14 @@ void scan_levels(I* cell, const LabelSink<I, L, InCell>& sink, const Grid& g, co
         prefetch_to(end);
         auto leave = [&](I pb, V lb) {
             const int64_t p = static_cast<int64_t>(pb >> 1);
+            sink.leave(p, lb);
             each_neighbor<NN>(g, offs, p, pb & 1, [&](int64_t q) {
                 const I w = cell[q];
                 if ((w & (kLabelled | kInside)) != kInside) return;
                 sink.arrive(cell, q, w, lb);
                 const I qb = static_cast<I>((q << 1) | ((w & kBorder) ? 1 : 0));
-                if ((w >> kPosShift) < end) fifo.push_back(E{qb, lb});  // at or below this level
-                else queue_at_level(qb, lb, w);
+                if ((w >> kPosShift) < end) fifo.push_back(E{qb, Sink::child(lb, true)});  // at or below this level
+                else queue_at_level(qb, Sink::child(lb, false), w);
             });
         };
         const int64_t size = end - r;
@@ -279,10 +287,12 @@ void flood_levels_scan_nn(I* cell, L* lab, const Grid& g, const I* levstart, int
     const bool fits = lo > hi || static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) < kMaxCode;
     if (fits) {
         const L base = lo > hi ? L(0) : lo;
-        scan_levels<NN>(cell, LabelSink<I, L, true>{lab, base}, g, levstart, nlev, own_max, active, nt);
+        LabelSink<I, L, true> sink{lab, base};
+        scan_levels<NN>(cell, sink, g, levstart, nlev, own_max, active, nt);
         decode_cell_labels(cell, lab, n, base, nt);
     } else {
-        scan_levels<NN>(cell, LabelSink<I, L, false>{lab, L(0)}, g, levstart, nlev, own_max, active, nt);
+        LabelSink<I, L, false> sink{lab, L(0)};
+        scan_levels<NN>(cell, sink, g, levstart, nlev, own_max, active, nt);
     }
 }
 

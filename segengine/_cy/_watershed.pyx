@@ -1,6 +1,6 @@
 # distutils: language = c++
-# distutils: sources = csrc/cpu/watershed.cpp csrc/cpu/watershed_flood.cpp csrc/cpu/watershed_minima.cpp csrc/cpu/watershed_fast.cpp csrc/cpu/flood_levels.cpp
-"""Thin binding of csrc/cpu/watershed.h, watershed_fast.h and flood_levels.h: typed memoryviews, GIL released.
+# distutils: sources = csrc/cpu/watershed.cpp csrc/cpu/watershed_flood.cpp csrc/cpu/watershed_minima.cpp csrc/cpu/watershed_fast.cpp csrc/cpu/watershed_parallel.cpp csrc/cpu/flood_levels.cpp
+"""Thin binding of csrc/cpu/watershed.h, watershed_fast.h, watershed_parallel.h and flood_levels.h: typed memoryviews, GIL released.
 
 All checks (shapes, dtypes, contiguity, neighbour lists) are done by
 segengine/ops/watershed.py; this module only forwards buffers. Arrays of several dtypes
@@ -46,6 +46,15 @@ cdef extern from "watershed_fast.h" namespace "seg::ws":
         const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
         const Geometry& geom, int num_threads) except + nogil
     void c_watershed_fast_batch "seg::ws::watershed_fast_batch"(
+        const void* images, int dtype, const uint8_t* masks, void* labels, int label_bytes,
+        int64_t batch, const Geometry& geom, const Geometry* minima_geom,
+        int num_threads) except + nogil
+
+cdef extern from "watershed_parallel.h" namespace "seg::ws":
+    void c_watershed_parallel "seg::ws::watershed_parallel"(
+        const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
+        const Geometry& geom, int num_threads) except + nogil
+    void c_watershed_parallel_batch "seg::ws::watershed_parallel_batch"(
         const void* images, int dtype, const uint8_t* masks, void* labels, int label_bytes,
         int64_t batch, const Geometry& geom, const Geometry* minima_geom,
         int num_threads) except + nogil
@@ -128,14 +137,21 @@ def watershed(image, mask, labels, spatial_shape, neighbors, double compactness,
                     watershed_line, packed_limit)
 
 
-def watershed_fast(image, mask, labels, spatial_shape, neighbors, int num_threads):
+def watershed_fast(image, mask, labels, spatial_shape, neighbors, int num_threads,
+                   bint parallel=False):
     """:func:`watershed` (standard mode) with the fast tie order of csrc/cpu/watershed_fast.h
-    on ``num_threads`` threads (resolved by the caller; the result does not depend on it)."""
+    (``parallel``: the parallel one of csrc/cpu/watershed_parallel.h) on ``num_threads``
+    threads (resolved by the caller; the result does not depend on it)."""
     if image.size == 0:
         return
     cdef Flood f = _flood(image, mask, labels, spatial_shape, neighbors)
     with nogil:
-        c_watershed_fast(f.image, f.dtype, f.mask, f.labels, f.label_bytes, f.geom, num_threads)
+        if parallel:
+            c_watershed_parallel(f.image, f.dtype, f.mask, f.labels, f.label_bytes, f.geom,
+                                 num_threads)
+        else:
+            c_watershed_fast(f.image, f.dtype, f.mask, f.labels, f.label_bytes, f.geom,
+                             num_threads)
 
 
 def watershed_levels(image, mask, labels, spatial_shape, neighbors, const double[::1] level_value,
@@ -168,10 +184,11 @@ def local_minima_markers(image, mask, labels, spatial_shape, neighbors):
 
 
 def watershed_batch(images, masks, labels, spatial_shape, neighbors, minima_neighbors,
-                    double compactness, bint watershed_line, bint fast, int num_threads):
-    """Batched :func:`watershed` (``fast``: :func:`watershed_fast`, which takes neither
-    compactness nor lines) over the first axis, items in parallel (``num_threads`` resolved
-    by the caller; the fast mode gives a batch of one item the threads).
+                    double compactness, bint watershed_line, int tie, int num_threads):
+    """Batched :func:`watershed` over the first axis, items in parallel (``num_threads``
+    resolved by the caller). ``tie``: 0 the exact tie order, 1 the fast one, 2 the parallel
+    one (:func:`watershed_fast`; neither takes compactness or lines, and both give a batch of
+    one item the threads).
 
     ``minima_neighbors`` not None: seed every item from its local minima (int32 labels).
     """
@@ -185,9 +202,12 @@ def watershed_batch(images, masks, labels, spatial_shape, neighbors, minima_neig
         gm = _geometry(spatial_shape, minima_neighbors)
         gmp = &gm
     with nogil:
-        if fast:
+        if tie == 1:
             c_watershed_fast_batch(f.image, f.dtype, f.mask, f.labels, f.label_bytes, batch,
                                    f.geom, gmp, num_threads)
+        elif tie == 2:
+            c_watershed_parallel_batch(f.image, f.dtype, f.mask, f.labels, f.label_bytes, batch,
+                                       f.geom, gmp, num_threads)
         else:
             c_watershed_batch(f.image, f.dtype, f.mask, f.labels, f.label_bytes, batch, f.geom,
                               gmp, compactness, watershed_line, num_threads)

@@ -12,6 +12,9 @@ It spells out scikit-image 0.26's flooding rules one pixel at a time, on coordin
 * ``watershed_fast_reference``: segengine's ``tie_order="fast"`` rule, the same standard
   flood with every key unique: markers get ages 0, 1, 2, ... in raster order, so any
   priority queue (here heapq) pops in the same (value, age) order;
+* ``watershed_parallel_reference``: segengine's ``tie_order="parallel"`` rule: every
+  pixel's key (priority, distance along its level) by a Dijkstra from the markers, then
+  each pixel labelled from its neighbour of smallest key, the first in footprint order;
 * ties between equal keys (only markers share age 0) are resolved by the heap's layout,
   so the heap below follows scikit-image's exact push (sift-up) and pop (last item to the
   root, sift down preferring the left child) rules.
@@ -25,7 +28,8 @@ import math
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["watershed_reference", "watershed_fast_reference", "local_minima_reference"]
+__all__ = ["watershed_reference", "watershed_fast_reference", "watershed_parallel_reference",
+           "local_minima_reference"]
 
 
 class _Heap:
@@ -212,4 +216,44 @@ def watershed_fast_reference(image, markers, connectivity=1, mask=None, offset=N
             out[q] = out[p]
             heapq.heappush(heap, (max(values[q] + 0.0, value), age, q))
             age += 1
+    return out
+
+
+def watershed_parallel_reference(image, markers, connectivity=1, mask=None, offset=None):
+    """Reference of ``watershed(..., tie_order="parallel")`` (standard mode only).
+
+    Keys (C, D), compared as tuples: a marker (nonzero label inside the mask) has (its value,
+    0); any other in-mask pixel q, with (C, D) the smallest key among its neighbours, has
+    ``(v_q, 0)`` when ``v_q > C`` and ``(C, D + 1)`` otherwise (found by a Dijkstra from the
+    markers). Then, in increasing key order, each reached pixel that is not a marker takes the
+    label of its neighbour of smallest key, the first in footprint order among equal keys.
+    Values are compared as float64 (-0.0 == 0.0). ``markers`` None: the local minima, as in
+    :func:`watershed_reference`. Returns labels with the markers' dtype.
+    """
+    values, shape, offsets, inside, out = _flood_setup(image, markers, connectivity, mask, offset)
+    key = {}
+    heap = []
+    for p in np.ndindex(shape):
+        if out[p]:
+            key[p] = (values[p] + 0.0, 0)
+            heap.append((key[p], p))
+    heapq.heapify(heap)
+    while heap:
+        k, p = heapq.heappop(heap)
+        if key[p] != k:
+            continue
+        for q in _neighbours(p, offsets, shape):
+            if not inside[q] or out[q]:
+                continue
+            v = values[q] + 0.0
+            nk = (v, 0) if v > k[0] else (k[0], k[1] + 1)
+            if q not in key or nk < key[q]:
+                key[q] = nk
+                heapq.heappush(heap, (nk, q))
+    for q in sorted((q for q in key if not out[q]), key=key.__getitem__):
+        best = None
+        for r in _neighbours(q, offsets, shape):
+            if r in key and (best is None or key[r] < key[best]):
+                best = r
+        out[q] = out[best]
     return out

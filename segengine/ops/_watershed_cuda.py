@@ -24,23 +24,23 @@ def _host(t: torch.Tensor | None) -> torch.Tensor | None:
 
 @register_kernel("watershed", "cuda")
 def watershed_cuda(image, markers, mask, footprint, offset, minima_connectivity, compactness,
-                   watershed_line, seed_count=None, fast=False, num_threads=0):
+                   watershed_line, seed_count=None, tie=0, num_threads=0):
     """Labels of ``image.shape`` on ``image``'s CUDA device (arguments as the CPU kernel's;
-    ``num_threads`` is the CPU kernel's thread count for the fast tie order)."""
+    ``num_threads`` is the CPU kernel's thread count for the fast and parallel tie orders)."""
     from segengine.ops.watershed import watershed_cpu
     out = watershed_cpu(_host(image), _host(markers), _host(mask), _host(footprint), offset,
-                        minima_connectivity, compactness, watershed_line, seed_count, fast,
+                        minima_connectivity, compactness, watershed_line, seed_count, tie,
                         num_threads)
     return out.to(image.device)
 
 
 @register_kernel("watershed_batch", "cuda")
 def watershed_batch_cuda(images, markers, mask, footprint, offset, minima_connectivity,
-                         compactness, watershed_line, seed_count, num_threads, fast=False):
+                         compactness, watershed_line, seed_count, num_threads, tie=0):
     """Labels of ``images.shape`` on ``images``' CUDA device (arguments as the CPU kernel's;
     ``num_threads`` is the CPU kernel's thread count)."""
     from segengine.ops.watershed import watershed_batch_cpu
     out = watershed_batch_cpu(_host(images), _host(markers), _host(mask), _host(footprint), offset,
                               minima_connectivity, compactness, watershed_line, seed_count,
-                              num_threads, fast)
+                              num_threads, tie)
     return out.to(images.device)

@@ -28,7 +28,7 @@ __all__ = ["to_numpy", "image_view", "kernel_dtype", "kernel_image", "TENSOR_IMA
            "footprint_tensor", "neighbor_vectors", "minima_vectors", "minima_connectivity",
            "regular_seeds", "is_marker_count", "check_marker_count", "seed_markers",
            "marker_labels", "check_marker_tensor", "work_labels", "mask_array", "mask_tensor",
-           "check_compactness", "TIE_ORDERS", "check_tie_order", "ws_working_set",
+           "check_compactness", "TIE_ORDERS", "TIE_CODES", "check_tie_order", "ws_working_set",
            "check_memory"]
 
 
@@ -321,20 +321,22 @@ def check_compactness(compactness):
     return c if c > 0 else 0.0  # scikit-image: compact watershed only when > 0
 
 
-TIE_ORDERS = ("exact", "fast")
+TIE_ORDERS = ("exact", "fast", "parallel")
+# the kernels' codes of the tie orders (0: scikit-image's exact order)
+TIE_CODES = {name: code for code, name in enumerate(TIE_ORDERS)}
 
 
-def check_tie_order(tie_order, compactness, watershed_line) -> bool:
-    """True for ``tie_order="fast"``, False for ``"exact"``; ``compactness`` is the checked
-    value (0.0: standard watershed). The fast tie order floods the standard watershed only."""
+def check_tie_order(tie_order, compactness, watershed_line) -> int:
+    """The code (``TIE_CODES``) of a checked ``tie_order``; ``compactness`` is the checked
+    value (0.0: standard watershed). The fast and parallel tie orders flood the standard
+    watershed only."""
     if not isinstance(tie_order, str) or tie_order not in TIE_ORDERS:
-        raise ValueError(f"`tie_order` must be 'exact' or 'fast', got {tie_order!r}")
-    fast = tie_order == "fast"
-    if fast and (compactness > 0 or watershed_line):
-        raise ValueError("`tie_order='fast'` floods the standard watershed only: it supports "
-                         "neither `compactness` > 0 nor `watershed_line=True` (use "
+        raise ValueError(f"`tie_order` must be 'exact', 'fast' or 'parallel', got {tie_order!r}")
+    if tie_order != "exact" and (compactness > 0 or watershed_line):
+        raise ValueError(f"`tie_order={tie_order!r}` floods the standard watershed only: it "
+                         "supports neither `compactness` > 0 nor `watershed_line=True` (use "
                          "tie_order='exact')")
-    return fast
+    return TIE_CODES[tie_order]
 
 
 # ----------------------------------------------------------------------------- memory

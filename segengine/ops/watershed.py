@@ -77,7 +77,8 @@ from segengine.ops._common import op_threads, run_threads
 from segengine.ops._library import define, register_fake, register_kernel
 from segengine.ops._watershed_inputs import (check_compactness, check_marker_count,
                                              check_marker_tensor, check_memory,
-                                             check_tensor_image, check_tie_order, footprint,
+                                             check_tensor_image, check_tie_order, TIE_CODES,
+                                             footprint,
                                              footprint_tensor, image_view, is_marker_count, kernel_image,
                                              marker_labels, mask_array, mask_tensor,
                                              minima_connectivity, minima_vectors,
@@ -96,7 +97,7 @@ def _ext():
 # ----------------------------------------------------------------------------- the flood
 
 def flood_arrays(raw, markers, seed_count, fp, off, minima_conn, mask_u8, compactness, wsl,
-                 packed_limit=-1, fast=False, num_threads=1):
+                 packed_limit=-1, tie=0, num_threads=1):
     """One watershed on checked numpy arrays: the code after validation, shared by the numpy
     path of :func:`watershed` and its CPU kernel.
 
@@ -121,11 +122,12 @@ def flood_arrays(raw, markers, seed_count, fp, off, minima_conn, mask_u8, compac
         Pixel count from which 32/64-bit images use 24-byte heap items (csrc/cpu/watershed.h;
         -1: the default). Tests pass 0 to cover the wide items on small images; the result
         does not depend on it.
-    fast : bool
-        The fast tie order (csrc/cpu/watershed_fast.h; standard mode only: `compactness` 0
+    tie : int
+        The tie order: 0 exact, 1 fast (csrc/cpu/watershed_fast.h), 2 parallel
+        (csrc/cpu/watershed_parallel.h); 1 and 2 standard mode only: `compactness` 0
         and `wsl` False, checked by the caller).
     num_threads : int
-        Threads (>= 1) of the fast tie order; the result does not depend on it.
+        Threads (>= 1) of the fast and parallel tie orders; the result does not depend on it.
 
     Returns
     -------
@@ -154,8 +156,9 @@ def flood_arrays(raw, markers, seed_count, fp, off, minima_conn, mask_u8, compac
     else:
         out_dtype = markers.dtype
         labels = work_labels(markers)
-    if fast:
-        ext.watershed_fast(img, mask_u8, labels, sshape, neighbor_vectors(fp, off), num_threads)
+    if tie:
+        ext.watershed_fast(img, mask_u8, labels, sshape, neighbor_vectors(fp, off), num_threads,
+                           tie == TIE_CODES["parallel"])
     else:
         ext.watershed(img, mask_u8, labels, sshape, neighbor_vectors(fp, off), compactness, wsl,
                       packed_limit)
@@ -163,11 +166,11 @@ def flood_arrays(raw, markers, seed_count, fp, off, minima_conn, mask_u8, compac
 
 
 def flood_batch_arrays(raw, markers, seed_count, fp, off, minima_conn, mask, compactness,
-                       wsl, num_threads, fast=False):
+                       wsl, num_threads, tie=0):
     """:func:`flood_arrays` over the first axis of ``raw`` (B, M, N[, ...]), items in
     ``num_threads`` threads (an int >= 1); `markers` (B, M, N[, ...]) or None; `mask` a bool
     (B, M, N[, ...]) ndarray of any layout (a broadcast view is copied only after the
-    working-set guard) or None; `fast`: the fast tie order (standard mode only). The code
+    working-set guard) or None; `tie`: the tie order's code (as in :func:`flood_arrays`). The code
     after validation, shared by the numpy path of :func:`watershed_batch` and its CPU
     kernel."""
     shape = raw.shape
@@ -195,7 +198,7 @@ def flood_batch_arrays(raw, markers, seed_count, fp, off, minima_conn, mask, com
         out_dtype = markers.dtype
         labels = work_labels(markers)
     _ext().watershed_batch(img, mask_u8, labels, np.asarray(spatial, dtype=np.int64),
-                           neighbor_vectors(fp, off), mvecs, compactness, wsl, fast, num_threads)
+                           neighbor_vectors(fp, off), mvecs, compactness, wsl, tie, num_threads)
     return labels if labels.dtype == out_dtype else labels.astype(out_dtype)
 
 
@@ -204,12 +207,12 @@ def flood_batch_arrays(raw, markers, seed_count, fp, off, minima_conn, mask, com
 _watershed_op = define(
     "watershed(Tensor image, Tensor? markers, Tensor? mask, Tensor footprint, int[] offset, "
     "float minima_connectivity, float compactness, bool watershed_line, "
-    "float? seed_count=None, bool fast=False, int num_threads=0) -> Tensor")
+    "float? seed_count=None, int tie=0, int num_threads=0) -> Tensor")
 
 _watershed_batch_op = define(
     "watershed_batch(Tensor images, Tensor? markers, Tensor? mask, Tensor footprint, "
     "int[] offset, float minima_connectivity, float compactness, bool watershed_line, "
-    "float? seed_count, int num_threads, bool fast=False) -> Tensor")
+    "float? seed_count, int num_threads, int tie=0) -> Tensor")
 
 
 def _mask_u8(mask: torch.Tensor | None):
@@ -225,40 +228,40 @@ def _label_dtype(markers, seed_count):
 
 @register_kernel("watershed", "cpu")
 def watershed_cpu(image, markers, mask, footprint, offset, minima_connectivity, compactness,
-                  watershed_line, seed_count=None, fast=False, num_threads=0):
+                  watershed_line, seed_count=None, tie=0, num_threads=0):
     """The CPU kernel of ``segengine::watershed``: labels of ``image.shape`` (CPU tensors in
-    and out; arguments as built by :func:`watershed`); ``num_threads`` (fast tie order) 0
+    and out; arguments as built by :func:`watershed`); ``num_threads`` (fast and parallel tie orders) 0
     means ``torch.get_num_threads()`` now."""
     out = flood_arrays(tensor_image(image), None if markers is None else markers.numpy(),
                        seed_count, footprint.numpy().astype(bool),
                        np.asarray(offset, dtype=np.int64), minima_connectivity, _mask_u8(mask),
-                       compactness, watershed_line, fast=fast,
+                       compactness, watershed_line, tie=tie,
                        num_threads=run_threads(num_threads))
     return torch.from_numpy(out)
 
 
 @register_fake("watershed")
 def _(image, markers, mask, footprint, offset, minima_connectivity, compactness, watershed_line,
-      seed_count=None, fast=False, num_threads=0):
+      seed_count=None, tie=0, num_threads=0):
     return image.new_empty(image.shape, dtype=_label_dtype(markers, seed_count))
 
 
 @register_kernel("watershed_batch", "cpu")
 def watershed_batch_cpu(images, markers, mask, footprint, offset, minima_connectivity,
-                        compactness, watershed_line, seed_count, num_threads, fast=False):
+                        compactness, watershed_line, seed_count, num_threads, tie=0):
     """The CPU kernel of ``segengine::watershed_batch``: labels of ``images.shape``;
     ``num_threads`` 0 means ``torch.get_num_threads()`` now."""
     out = flood_batch_arrays(tensor_image(images), None if markers is None else markers.numpy(),
                              seed_count, footprint.numpy().astype(bool),
                              np.asarray(offset, dtype=np.int64), minima_connectivity,
                              None if mask is None else mask.numpy(), compactness, watershed_line,
-                             run_threads(num_threads), fast)
+                             run_threads(num_threads), tie)
     return torch.from_numpy(out)
 
 
 @register_fake("watershed_batch")
 def _(images, markers, mask, footprint, offset, minima_connectivity, compactness, watershed_line,
-      seed_count, num_threads, fast=False):
+      seed_count, num_threads, tie=0):
     return images.new_empty(images.shape, dtype=_label_dtype(markers, seed_count))
 
 
@@ -301,7 +304,7 @@ class _TensorArgs(NamedTuple):
     compactness: float
     watershed_line: bool
     seed_count: Optional[float]
-    fast: bool
+    tie: int
     threads: int
 
 
@@ -311,11 +314,11 @@ def _tensor_args(image, spatial_ndim, markers, connectivity, offset, mask_t, com
     checked from metadata only (``torch.compile`` traces this)."""
     fp, off = footprint_tensor(spatial_ndim, connectivity, offset)
     comp = check_compactness(compactness)
-    fast = check_tie_order(tie_order, comp, bool(watershed_line))
+    tie = check_tie_order(tie_order, comp, bool(watershed_line))
     threads = op_threads(num_threads)
     markers_t, seed_count = _marker_args(markers, tuple(image.shape), image.device)
     return _TensorArgs(markers_t, mask_t, fp, off, minima_connectivity(markers, connectivity),
-                       comp, bool(watershed_line), seed_count, fast, threads)
+                       comp, bool(watershed_line), seed_count, tie, threads)
 
 
 def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compactness=0.0,
@@ -417,16 +420,16 @@ def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compa
                          mask_tensor(mask, tuple(image.shape), image.device), compactness,
                          watershed_line, tie_order, num_threads)
         return _watershed_op(image, a.markers, a.mask, a.footprint, a.offset, a.minima_conn,
-                             a.compactness, a.watershed_line, a.seed_count, a.fast, a.threads)
+                             a.compactness, a.watershed_line, a.seed_count, a.tie, a.threads)
     raw = image_view(image)
     mask_u8 = mask_array(mask, raw.shape)
     threads = op_threads(num_threads)
     fp, off, comp, marr, seed_count, minima_conn = _numpy_args(raw, markers, connectivity, offset,
                                                                compactness, raw.shape)
-    fast = check_tie_order(tie_order, comp, bool(watershed_line))
+    tie = check_tie_order(tie_order, comp, bool(watershed_line))
     return flood_arrays(raw, marr, seed_count, fp, off, minima_conn, mask_u8, comp,
-                        bool(watershed_line), fast=fast,
-                        num_threads=run_threads(threads) if fast else 1)
+                        bool(watershed_line), tie=tie,
+                        num_threads=run_threads(threads) if tie else 1)
 
 
 def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None,
@@ -463,7 +466,7 @@ def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None
                          compactness, watershed_line, tie_order, num_threads)
         return _watershed_batch_op(images, a.markers, a.mask, a.footprint, a.offset,
                                    a.minima_conn, a.compactness, a.watershed_line, a.seed_count,
-                                   a.threads, a.fast)
+                                   a.threads, a.tie)
     raw = image_view(images)
     if raw.ndim < 2:
         raise ValueError(f"`images` must have shape (B, *spatial) with at least one spatial "
@@ -481,9 +484,9 @@ def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None
     threads = op_threads(num_threads)
     fp, off, comp, marr, seed_count, minima_conn = _numpy_args(raw, markers, connectivity, offset,
                                                                compactness, spatial)
-    fast = check_tie_order(tie_order, comp, bool(watershed_line))
+    tie = check_tie_order(tie_order, comp, bool(watershed_line))
     return flood_batch_arrays(raw, marr, seed_count, fp, off, minima_conn, mk, comp,
-                              bool(watershed_line), run_threads(threads), fast)
+                              bool(watershed_line), run_threads(threads), tie)
 
 
 def watershed_levels(image, markers, level_value, connectivity=1, mask=None):
