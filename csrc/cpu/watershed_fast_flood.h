@@ -83,6 +83,19 @@ struct Entry {
     L label;
 };
 
+// The FIFO of clamped arrivals: a vector whose push stays inlined in the scan (growth is
+// the rare, out-of-line path).
+template <class E>
+struct Fifo {
+    std::vector<E> buf = std::vector<E>(4096);
+    size_t n = 0;
+    __attribute__((noinline)) void grow() { buf.resize(buf.size() * 2); }
+    void push(const E& e) {
+        if (__builtin_expect(n == buf.size(), 0)) grow();
+        buf[n++] = e;
+    }
+};
+
 // Where arriving pixels' labels go: `lab` itself (InCell false) or, as codes
 // label - base + 1, their cell words (InCell true; decode_cell_labels writes `lab` after the
 // flood). V: the label type the queue carries.
@@ -95,8 +108,12 @@ struct LabelSink {
         if constexpr (InCell) return static_cast<I>(lab[p] - base + 1);
         else return lab[p];
     }
-    // p leaves the queue carrying v (nothing to record: the label was written on arrival)
+    // the scan starts emptying a level; p leaves the queue carrying v (nothing to record:
+    // the label was written on arrival)
+    void begin_level() {}
     void leave(int64_t, V) {}
+    // p will leave the queue soon (nothing it reads on leaving is not prefetched already)
+    void prefetch(int64_t) const {}
     // what a neighbour reached from a pixel carrying v carries (clamped: at or below the
     // level being emptied)
     static V child(V v, bool) { return v; }
@@ -166,9 +183,8 @@ void scan_levels(I* cell, Sink& sink, const Grid& g, const I* levstart, int64_t 
     big_ptr<S> slots = big_array<S>(static_cast<size_t>(m));
     S* Q = slots.get();
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t i = 0; i < m; ++i) Q[i] = S{I(-1), I(0), V(0)};
-    std::vector<E> fifo;
-    fifo.reserve(4096);
+    for (int64_t i = 0; i < m; ++i) Q[i] = S{I(-1), I(0), V{}};
+    Fifo<E> fifo;
     I arrivals = 0;
     auto queue_at_level = [&](I pb, V lb, I w) {
         const I pos = w >> kPosShift;
@@ -203,6 +219,7 @@ void scan_levels(I* cell, Sink& sink, const Grid& g, const I* levstart, int64_t 
             if (a < 0) continue;
             const I* c = cell + (a >> 1);
             for (int64_t o : ahead_off) __builtin_prefetch(c + o, 0, 3);
+            sink.prefetch(a >> 1);
         }
     };
     std::vector<S> small(static_cast<size_t>(own_max > 1 ? own_max : 1));
@@ -210,6 +227,7 @@ void scan_levels(I* cell, Sink& sink, const Grid& g, const I* levstart, int64_t 
         const int64_t r = levstart[k];
         const int64_t end = levstart[k + 1];
         prefetch_to(end);
+        sink.begin_level();
         auto leave = [&](I pb, V lb) {
             const int64_t p = static_cast<int64_t>(pb >> 1);
             sink.leave(p, lb);
@@ -218,7 +236,7 @@ void scan_levels(I* cell, Sink& sink, const Grid& g, const I* levstart, int64_t 
                 if ((w & (kLabelled | kInside)) != kInside) return;
                 sink.arrive(cell, q, w, lb);
                 const I qb = static_cast<I>((q << 1) | ((w & kBorder) ? 1 : 0));
-                if ((w >> kPosShift) < end) fifo.push_back(E{qb, Sink::child(lb, true)});  // at or below this level
+                if ((w >> kPosShift) < end) fifo.push(E{qb, Sink::child(lb, true)});  // at or below this level
                 else queue_at_level(qb, Sink::child(lb, false), w);
             });
         };
@@ -243,11 +261,11 @@ void scan_levels(I* cell, Sink& sink, const Grid& g, const I* levstart, int64_t 
             }
             for (int64_t j = 0; j < c; ++j) leave(small[static_cast<size_t>(j)].pb, small[static_cast<size_t>(j)].label);
         }
-        for (size_t i = 0; i < fifo.size(); ++i) {
-            const E e = fifo[i];
+        for (size_t i = 0; i < fifo.n; ++i) {
+            const E e = fifo.buf[i];
             leave(e.pb, e.label);
         }
-        fifo.clear();
+        fifo.n = 0;
     }
 }
 
@@ -262,9 +280,16 @@ void scan_levels(I* cell, Sink& sink, const Grid& g, const I* levstart, int64_t 
 // Markers arrive in raster order. An idle marker would label nothing: leaving it out of the
 // queue changes no one's order. The others are listed per thread range (in parallel), and
 // the range of all markers' labels is taken on the way (it decides whether labels travel in
-// the cells).
-template <int NN, class I, class L>
-void flood_levels_scan_nn(I* cell, L* lab, const Grid& g, const I* levstart, int64_t nlev, int64_t own_max, int nt) {
+// the cells). `wrap(label_sink)` gives the sink the scan uses: by default the label sink
+// itself; the parallel tie order wraps it into a sink that also records keys.
+struct SameSink {
+    template <class LS>
+    LS operator()(const LS& s) const { return s; }
+};
+
+template <int NN, class I, class L, class Wrap = SameSink>
+void flood_levels_scan_nn(I* cell, L* lab, const Grid& g, const I* levstart, int64_t nlev, int64_t own_max, int nt,
+                          Wrap wrap = Wrap()) {
     const int64_t n = g.n;
     std::vector<std::vector<I>> active(static_cast<size_t>(nt));
     L lo = std::numeric_limits<L>::max(), hi = std::numeric_limits<L>::min();
@@ -287,11 +312,11 @@ void flood_levels_scan_nn(I* cell, L* lab, const Grid& g, const I* levstart, int
     const bool fits = lo > hi || static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) < kMaxCode;
     if (fits) {
         const L base = lo > hi ? L(0) : lo;
-        LabelSink<I, L, true> sink{lab, base};
+        auto sink = wrap(LabelSink<I, L, true>{lab, base});
         scan_levels<NN>(cell, sink, g, levstart, nlev, own_max, active, nt);
         decode_cell_labels(cell, lab, n, base, nt);
     } else {
-        LabelSink<I, L, false> sink{lab, L(0)};
+        auto sink = wrap(LabelSink<I, L, false>{lab, L(0)});
         scan_levels<NN>(cell, sink, g, levstart, nlev, own_max, active, nt);
     }
 }

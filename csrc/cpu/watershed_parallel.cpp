@@ -39,26 +39,41 @@ struct Keys {
     static constexpr int kShift = 4 * static_cast<int>(sizeof(K));
     static constexpr K kNone = ~K(0);
     using D = std::conditional_t<sizeof(K) == 8, uint32_t, uint64_t>;
-    // the key of a pixel of code c reached from a neighbour of key kp
-    static K extend(K kp, K c) { return c > (kp >> kShift) ? (c << kShift) : kp + 1; }
+    // the key of a pixel of code c reached from a neighbour of key kp (not a marker's)
+    static K extend(K kp, K c) { return c > (kp >> kShift) ? (c << kShift) | 1 : kp + 1; }
+    // markers, and only they, have D = 0
+    static bool is_marker(K k) { return (k & ((K(1) << kShift) - 1)) == 0; }
 };
 
-// The flood's sink (see LabelSink in watershed_fast_flood.h): a queued pixel carries its D,
-// and leaving the queue it records its key; the C of a pixel with D = 0 is its own code,
-// the others share that of the last such pixel to leave (the level being emptied).
-template <class S, class I, class K>
+// The flood's sink: the fast tie order's label sink `inner` (watershed_fast_flood.h), and
+// the key of every pixel recorded as it leaves the queue. A queued pixel carries its D and
+// its label; pixels leaving during one level share its C, the code of the first of them (a
+// pixel queued at its own level: markers, and pixels that arrived from below it).
+template <class S, class I, class K, class Inner>
 struct KeySink {
-    using V = typename Keys<K>::D;
+    struct V {
+        typename Keys<K>::D d;
+        typename Inner::V label;
+    };
+    Inner inner;
     const S* img;
     K* key;
     K level = 0;
-    V of_marker(int64_t) const { return 0; }
-    void leave(int64_t p, V d) {
-        if (d == 0) level = K(code_of(img[p])) << Keys<K>::kShift;
-        key[p] = level | K(d);
+    bool fresh = true;
+    V of_marker(int64_t p) const { return V{0, inner.of_marker(p)}; }
+    void begin_level() { fresh = true; }
+    void leave(int64_t p, V v) {
+        if (fresh) level = K(code_of(img[p])) << Keys<K>::kShift;
+        fresh = false;
+        key[p] = level | K(v.d);
     }
-    static V child(V d, bool clamped) { return clamped ? d + 1 : 0; }
-    void arrive(I* cell, int64_t q, I w, V) const { cell[q] = w | kLabelled; }
+    static V child(V v, bool clamped) { return V{clamped ? v.d + 1 : 1, v.label}; }
+    void arrive(I* cell, int64_t q, I w, V v) const { inner.arrive(cell, q, w, v.label); }
+    // what leave(p) reads and writes, a few levels ahead
+    void prefetch(int64_t p) const {
+        __builtin_prefetch(img + p, 0, 3);
+        __builtin_prefetch(key + p, 1, 3);
+    }
 };
 
 // The blocks: planes [row[b], row[b+1]) of the first axis; `reach`: how many planes a
@@ -97,63 +112,82 @@ Grid block_grid(const Grid& g, int64_t rows) {
 }
 
 // Floods one block (arrays shifted to its first pixel, gb its grid): cells, levels, markers'
-// keys, then the fast tie order's scan recording keys.
+// keys, then the fast tie order's scan, recording keys beside the labels.
 template <int NN, class S, class L, class I, class K>
 void flood_block(const S* img, const uint8_t* mask, L* lab, const Grid& gb, I* cell, K* key) {
     BigVector<I> levstart;
     const int64_t own_max = prepare_cells<S, L, I>(img, mask, lab, gb, 1, cell, levstart);
-    std::vector<std::vector<I>> active(1);
-    for (int64_t p = 0; p < gb.n; ++p) {
-        const I w = cell[p];
-        // every marker has its key, idle ones too: they may be neighbours across a face
-        key[p] = (w & kLabelled) ? K(code_of(img[p])) << Keys<K>::kShift : Keys<K>::kNone;
-        if ((w & (kLabelled | kInside)) == (kLabelled | kInside)) active[0].push_back(static_cast<I>(p));
-    }
-    KeySink<S, I, K> sink{img, key};
-    scan_levels<NN>(cell, sink, gb, levstart.data(), static_cast<int64_t>(levstart.size()) - 1, own_max, active, 1);
+    for (int64_t p = 0; p < gb.n; ++p)  // every marker has its key, idle ones too (a neighbour across a face)
+        key[p] = (cell[p] & kLabelled) ? K(code_of(img[p])) << Keys<K>::kShift : Keys<K>::kNone;
+    auto wrap = [&](const auto& inner) { return KeySink<S, I, K, std::decay_t<decltype(inner)>>{inner, img, key}; };
+    flood_levels_scan_nn<NN>(cell, lab, gb, levstart.data(), static_cast<int64_t>(levstart.size()) - 1, own_max, 1,
+                             wrap);
 }
 
 // The keys of the planes on both sides of each face, as they were at the start of a round.
-template <class K>
+template <class K, class L>
 struct FaceCopies {
-    std::vector<std::vector<K>> face;  // face f (between blocks f and f+1): planes [row - reach, row + reach)
+    // face f (between blocks f and f+1): planes [row - reach, row + reach)
+    std::vector<std::vector<K>> key;
+    std::vector<std::vector<L>> label;
     const Blocks* bl;
     int64_t first(int64_t f) const { return std::max<int64_t>(0, bl->row[f + 1] - bl->reach) * bl->plane; }
-    void take(int64_t f, const K* key, int64_t rows) {
+    void take(int64_t f, const K* k, const L* lab, int64_t rows) {
         const int64_t a = first(f), b = std::min(rows, bl->row[f + 1] + bl->reach) * bl->plane;
-        face[f].assign(key + a, key + b);
+        key[f].assign(k + a, k + b);
+        label[f].assign(lab + a, lab + b);
     }
-    K at(int64_t f, int64_t q) const { return face[f][static_cast<size_t>(q - first(f))]; }
+    size_t at(int64_t f, int64_t q) const { return static_cast<size_t>(q - first(f)); }
 };
 
-// Repairs block b from the face copies: pixels of its face planes whose key through a
-// neighbour across a face is smaller take it, then a Dijkstra over the block lowers every key
-// that depends on them. Returns whether a key in the block's face planes changed.
-template <int NN, class S, class I, class K>
+// The neighbour of p of smallest key, the first in neighbour order among equal keys (-1: none
+// reached). kBorder marks block faces too: the border path checks coordinates on g.
+template <int NN, class I, class K>
+inline int64_t parent_of(int64_t p, const Grid& g, const int64_t* offs, const I* cell, const K* key) {
+    K best = Keys<K>::kNone;
+    int64_t arg = -1;
+    each_neighbor<NN>(g, offs, p, cell[p] & kBorder, [&](int64_t q) {
+        const K k = key[q];
+        const bool less = k < best;  // selects, not branches: the comparisons are unpredictable
+        best = less ? k : best;
+        arg = less ? q : arg;
+    });
+    return arg;
+}
+
+
+// Repairs block b from the face copies (the keys and labels of the planes across its faces
+// as they were when the round began): pixels of its face planes whose key through a
+// neighbour across a face is smaller take it, with that neighbour's label, then a Dijkstra
+// over the block lowers every key that depends on them, labels following. Returns whether a
+// key in the block's face planes changed. (A pixel can also keep its key and change its
+// parent; the labels are checked once all keys are final: fix_labels.)
+template <int NN, class S, class L, class I, class K>
 bool repair_block(int64_t b, const Blocks& bl, const Grid& g, const Grid& gb, const S* img, const I* cell, K* key,
-                  const FaceCopies<K>& faces) {
+                  L* lab, const FaceCopies<K, L>& faces) {
     using KK = Keys<K>;
     const int64_t b0 = bl.lo(b), b1 = bl.hi(b);
     const int64_t band = std::min(bl.reach * bl.plane, b1 - b0);
     using Item = std::pair<K, int64_t>;
     std::vector<Item> heap;
-    auto push = [&](K k, int64_t p) {
-        heap.emplace_back(k, p);
-        std::push_heap(heap.begin(), heap.end(), std::greater<Item>());
+    // q (in the block) as seen from a neighbour of key kp and label lp
+    auto offer = [&](int64_t q, K kp, L lp) {
+        if (!(cell[q] & kInside)) return;
+        const K k = KK::extend(kp, K(code_of(img[q])));
+        if (k < key[q]) {
+            key[q] = k;
+            lab[q] = lp;
+            heap.emplace_back(k, q);
+            std::push_heap(heap.begin(), heap.end(), std::greater<Item>());
+        }
     };
     auto seed_from = [&](int64_t f, int64_t from, int64_t to) {
         for (int64_t p = from; p < to; ++p) {
             if (!(cell[p] & kInside)) continue;
-            const K c = K(code_of(img[p]));
             each_neighbor<0>(g, g.off.data(), p, true, [&](int64_t q) {
                 if (q >= b0 && q < b1) return;
-                const K kq = faces.at(f, q);
-                if (kq == KK::kNone) return;
-                const K k = KK::extend(kq, c);
-                if (k < key[p]) {
-                    key[p] = k;
-                    push(k, p);
-                }
+                const size_t i = faces.at(f, q);
+                if (faces.key[f][i] != KK::kNone) offer(p, faces.key[f][i], faces.label[f][i]);
             });
         }
     };
@@ -170,55 +204,65 @@ bool repair_block(int64_t b, const Blocks& bl, const Grid& g, const Grid& gb, co
         const int64_t p = it.second;
         if (it.first != key[p]) continue;  // superseded
         changed |= p < b0 + band || p >= b1 - band;
-        const int64_t lp = p - b0;
-        each_neighbor<NN>(gb, offs, lp, cell[p] & kBorder, [&](int64_t lq) {
-            const int64_t q = lq + b0;
-            if (!(cell[q] & kInside)) return;
-            const K k = KK::extend(it.first, K(code_of(img[q])));
-            if (k < key[q]) {
-                key[q] = k;
-                push(k, q);
-            }
-        });
+        const L lp = lab[p];
+        // the block's grid indexes from its first pixel
+        each_neighbor<NN>(gb, offs, p - b0, cell[p] & kBorder, [&](int64_t lq) { offer(lq + b0, it.first, lp); });
     }
     return changed;
 }
 
-// Labels every reached pixel that is not a marker: the label its chain of parents (each
-// pixel's neighbour of smallest key, the first in neighbour order among equal keys) ends
-// at. Pixels [lo, hi); chains cross ranges, so labels are read and written atomically (any
-// two threads write the same label).
+// Each pixel's parent (parent_of; -1: a marker or not reached) into par, for pixels
+// [lo, hi); those whose label differs from their parent's are appended to `out`.
 template <int NN, class L, class I, class K>
-void label_range(int64_t lo, int64_t hi, const Grid& g, const I* cell, const K* key, L* lab,
-                 std::vector<int64_t>& chain) {
+void parents_and_mismatches(int64_t lo, int64_t hi, const Grid& g, const I* cell, const K* key, const L* lab,
+                            I* par, std::vector<int64_t>& out) {
     int64_t off[NN > 0 ? NN : 1];
     if constexpr (NN > 0) std::copy(g.off.begin(), g.off.end(), off);
     const int64_t* offs = NN > 0 ? off : g.off.data();
-    auto parent = [&](int64_t p) {
-        K best = Keys<K>::kNone;
-        int64_t arg = -1;
-        // kBorder marks block faces too: the border path checks coordinates on g
-        each_neighbor<NN>(g, offs, p, cell[p] & kBorder, [&](int64_t q) {
-            const K k = key[q];
-            if (k < best) {
-                best = k;
-                arg = q;
-            }
-        });
-        return arg;
-    };
     for (int64_t p = lo; p < hi; ++p) {
-        if (key[p] == Keys<K>::kNone || __atomic_load_n(&lab[p], __ATOMIC_RELAXED) != L(0)) continue;
-        chain.clear();
-        int64_t q = p;
-        L label = 0;
-        for (;;) {
-            chain.push_back(q);
-            q = parent(q);
-            label = __atomic_load_n(&lab[q], __ATOMIC_RELAXED);
-            if (label != L(0)) break;
+        const K k = key[p];
+        if (k == Keys<K>::kNone || Keys<K>::is_marker(k)) {  // markers keep their labels
+            par[p] = I(-1);
+            continue;
         }
-        for (const int64_t r : chain) __atomic_store_n(&lab[r], label, __ATOMIC_RELAXED);
+        const int64_t q = parent_of<NN>(p, g, offs, cell, key);
+        par[p] = static_cast<I>(q);
+        if (lab[q] != lab[p]) out.push_back(p);
+    }
+}
+
+// Relabels the pixels in `wrong` from their parents, in increasing key order, each with the
+// whole subtree below it in the parent forest (`par`). A parent's key is smaller than its
+// child's, so when a pixel is visited every wrong ancestor has been relabelled already, and
+// its parent's label is final.
+template <class L, class I, class K>
+void fix_labels(const std::vector<std::vector<int64_t>>& wrong, const Grid& g, const I* cell, const K* key,
+                const I* par, L* lab) {
+    using Item = std::pair<K, int64_t>;
+    std::vector<Item> heap;
+    for (const auto& w : wrong)
+        for (const int64_t p : w) heap.emplace_back(key[p], p);
+    if (heap.empty()) return;
+    std::make_heap(heap.begin(), heap.end(), std::greater<Item>());
+    std::vector<int64_t> stack;
+    while (!heap.empty()) {
+        std::pop_heap(heap.begin(), heap.end(), std::greater<Item>());
+        const int64_t p = heap.back().second;
+        heap.pop_back();
+        const L want = lab[par[p]];
+        if (want == lab[p]) continue;
+        lab[p] = want;
+        stack.push_back(p);
+        while (!stack.empty()) {
+            const int64_t x = stack.back();
+            stack.pop_back();
+            each_neighbor<0>(g, g.off.data(), x, cell[x] & kBorder, [&](int64_t r) {
+                if (par[r] == static_cast<I>(x) && lab[r] != want) {
+                    lab[r] = want;
+                    stack.push_back(r);
+                }
+            });
+        }
     }
 }
 
@@ -254,9 +298,10 @@ void parallel_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int
     if (error) std::rethrow_exception(error);
     // 2. repair rounds until no face plane changes (keys only decrease: it ends)
     if (nb > 1) {
-        FaceCopies<K> faces;
+        FaceCopies<K, L> faces;
         faces.bl = &bl;
-        faces.face.resize(static_cast<size_t>(nb - 1));
+        faces.key.resize(static_cast<size_t>(nb - 1));
+        faces.label.resize(static_cast<size_t>(nb - 1));
         std::vector<char> changed(static_cast<size_t>(nb), 1), todo(static_cast<size_t>(nb), 0);
         for (;;) {
             bool any = false;
@@ -266,30 +311,37 @@ void parallel_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int
             }
             if (!any) break;
             for (int64_t f = 0; f + 1 < nb; ++f)
-                if (changed[f] || changed[f + 1]) guarded([&] { faces.take(f, key, g.shape[0]); });
+                if (changed[f] || changed[f + 1]) guarded([&] { faces.take(f, key, lab, g.shape[0]); });
             if (error) std::rethrow_exception(error);
 #pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(std::min<int64_t>(nt, nb)))
             for (int64_t b = 0; b < nb; ++b) {
                 changed[b] = 0;
                 if (todo[b])
                     guarded([&] {
-                        changed[b] = repair_block<NN, S, I, K>(b, bl, g, grids[b], img, cell, key, faces) ? 1 : 0;
+                        changed[b] = repair_block<NN>(b, bl, g, grids[b], img, cell, key, lab, faces) ? 1 : 0;
                     });
             }
             if (error) std::rethrow_exception(error);
         }
     }
-    // 3. labels from the parents
+    // 3. labels: each pixel's should be its parent's; the floods and repairs gave nearly all
+    // of them so (ties broken by arrival, parents changed by a repair are the exceptions)
     const int64_t chunk = 4096;
     const int64_t chunks = (n + chunk - 1) / chunk;
+    std::vector<std::vector<int64_t>> wrong(static_cast<size_t>(nt));
+    big_ptr<I> par_buf = big_array<I>(static_cast<size_t>(n));
+    I* par = par_buf.get();
 #pragma omp parallel num_threads(nt)
     {
-        std::vector<int64_t> chain;
+        std::vector<int64_t>& mine = wrong[static_cast<size_t>(thread_id())];
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < chunks; ++c)
-            guarded([&] { label_range<NN, L, I, K>(c * chunk, std::min(n, (c + 1) * chunk), g, cell, key, lab, chain); });
+            guarded([&] {
+                parents_and_mismatches<NN>(c * chunk, std::min(n, (c + 1) * chunk), g, cell, key, lab, par, mine);
+            });
     }
     if (error) std::rethrow_exception(error);
+    fix_labels(wrong, g, cell, key, par, lab);
 }
 
 template <class S, class L, class I, class K>

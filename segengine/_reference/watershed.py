@@ -224,7 +224,7 @@ def watershed_parallel_reference(image, markers, connectivity=1, mask=None, offs
 
     Keys (C, D), compared as tuples: a marker (nonzero label inside the mask) has (its value,
     0); any other in-mask pixel q, with (C, D) the smallest key among its neighbours, has
-    ``(v_q, 0)`` when ``v_q > C`` and ``(C, D + 1)`` otherwise (found by a Dijkstra from the
+    ``(v_q, 1)`` when ``v_q > C`` and ``(C, D + 1)`` otherwise (found by a Dijkstra from the
     markers). Then, in increasing key order, each reached pixel that is not a marker takes the
     label of its neighbour of smallest key, the first in footprint order among equal keys.
     Values are compared as float64 (-0.0 == 0.0). ``markers`` None: the local minima, as in
@@ -246,7 +246,7 @@ def watershed_parallel_reference(image, markers, connectivity=1, mask=None, offs
             if not inside[q] or out[q]:
                 continue
             v = values[q] + 0.0
-            nk = (v, 0) if v > k[0] else (k[0], k[1] + 1)
+            nk = (v, 1) if v > k[0] else (k[0], k[1] + 1)
             if q not in key or nk < key[q]:
                 key[q] = nk
                 heapq.heappush(heap, (nk, q))
