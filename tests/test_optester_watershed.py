@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import segengine
-from segengine._reference.watershed import watershed_fast_reference, watershed_reference
+from segengine._reference.watershed import (watershed_fast_reference, watershed_parallel_reference,
+                                            watershed_reference)
 from tests.op_tester import OpTester
 
 try:
@@ -192,24 +193,27 @@ class TestWatershedBatchMinimaOp(TestWatershedBatchOp):
 
 
 def reference_fast(image, markers=None, **kwargs):
-    """The fast tie order's oracle on CPU tensors (segengine._reference, numpy only)."""
+    """The fast or parallel tie order's oracle (as kwargs["tie_order"] says) on CPU tensors
+    (segengine._reference, numpy only)."""
     kw = {k: _numpy(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()
           if k != "tie_order"}
     mk = _numpy(markers) if isinstance(markers, torch.Tensor) else markers
-    return torch.from_numpy(watershed_fast_reference(image.numpy(), mk, **kw))
+    ref = watershed_parallel_reference if kwargs.get("tie_order") == "parallel" else watershed_fast_reference
+    return torch.from_numpy(ref(image.numpy(), mk, **kw))
 
 
 class TestWatershedFastOp(TestWatershedOp):
     """tie_order="fast" on TestWatershedOp's inputs (few grey levels: ties between labels);
     vs the reference of its tie rule; 1/2/3 threads identical."""
     threaded = True
+    tie_order, tie_code = "fast", 1
 
     def reference(self, *args, **kwargs):
         return reference_fast(*args, **kwargs)
 
     def make_inputs(self, dtype, device, seed=0):
         args, kwargs = super().make_inputs(dtype, device, seed)
-        return args, {**kwargs, "tie_order": "fast"}
+        return args, {**kwargs, "tie_order": self.tie_order}
 
     def bad_inputs(self):
         img = torch.zeros(4, 5)
@@ -235,10 +239,11 @@ class TestWatershedFastOp(TestWatershedOp):
         markers = _markers(rng, (9, 11))
         mask = torch.from_numpy(rng.random((9, 11)) > 0.1)
         fp = torch.ones(3, 3, dtype=torch.bool)
-        return [((img, markers, None, fp, [1, 1], 0.0, 0.0, False, None, True, 2), {}),
-                ((img, markers, mask, fp, [1, 1], 0.0, 0.0, False), {"fast": True}),
-                ((img, None, None, fp, [1, 1], 1.0, 0.0, False, None, True, 0), {}),
-                ((img, None, mask, fp, [1, 1], 0.0, 0.0, False, 7.0, True, 1), {})]
+        tie = self.tie_code
+        return [((img, markers, None, fp, [1, 1], 0.0, 0.0, False, None, tie, 2), {}),
+                ((img, markers, mask, fp, [1, 1], 0.0, 0.0, False), {"tie": tie}),
+                ((img, None, None, fp, [1, 1], 1.0, 0.0, False, None, tie, 0), {}),
+                ((img, None, mask, fp, [1, 1], 0.0, 0.0, False, 7.0, tie, 1), {})]
 
 
 class TestWatershedFastMinimaOp(TestWatershedFastOp):
@@ -246,11 +251,21 @@ class TestWatershedFastMinimaOp(TestWatershedFastOp):
 
     def make_inputs(self, dtype, device, seed=0):
         rng = np.random.default_rng(seed)
-        return (_image(rng, SHAPE, dtype).to(device), None), {"tie_order": "fast"}
+        return (_image(rng, SHAPE, dtype).to(device), None), {"tie_order": self.tie_order}
+
+
+class TestWatershedParallelOp(TestWatershedFastOp):
+    """tie_order="parallel" on the same inputs, vs the reference of its tie rule."""
+    tie_order, tie_code = "parallel", 2
+
+
+class TestWatershedParallelMinimaOp(TestWatershedFastMinimaOp):
+    tie_order, tie_code = "parallel", 2
 
 
 class TestWatershedBatchFastOp(TestWatershedBatchOp):
     """watershed_batch with tie_order="fast": per-item markers and masks."""
+    tie_order, tie_code = "fast", 1
 
     def reference(self, images, markers=None, mask=None, **kwargs):
         return torch.stack([
@@ -264,7 +279,7 @@ class TestWatershedBatchFastOp(TestWatershedBatchOp):
         images = _image(rng, (B,) + SHAPE, dtype).to(device)
         markers = torch.stack([_markers(rng, SHAPE) for _ in range(B)]).to(device)
         mask = torch.from_numpy(rng.random((B,) + SHAPE) > 0.15).to(device)
-        return (images, markers), {"mask": mask, "connectivity": 2, "tie_order": "fast"}
+        return (images, markers), {"mask": mask, "connectivity": 2, "tie_order": self.tie_order}
 
     def bad_inputs(self):
         imgs = torch.zeros(2, 4, 4)
@@ -280,9 +295,15 @@ class TestWatershedBatchFastOp(TestWatershedBatchOp):
         markers = torch.stack([_markers(rng, (7, 8)) for _ in range(2)])
         fp = torch.ones(3, 3, dtype=torch.bool)
         mask = torch.from_numpy(rng.random((7, 8)) > 0.1).expand(2, 7, 8)
-        return [((imgs, markers, None, fp, [1, 1], 0.0, 0.0, False, None, 0, True), {}),
-                ((imgs, None, mask, fp, [1, 1], 1.0, 0.0, False, None, 2, True), {}),
-                ((imgs[:1], None, None, fp, [1, 1], 0.0, 0.0, False, 4.0, 1), {"fast": True})]
+        tie = self.tie_code
+        return [((imgs, markers, None, fp, [1, 1], 0.0, 0.0, False, None, 0, tie), {}),
+                ((imgs, None, mask, fp, [1, 1], 1.0, 0.0, False, None, 2, tie), {}),
+                ((imgs[:1], None, None, fp, [1, 1], 0.0, 0.0, False, 4.0, 1), {"tie": tie})]
+
+
+class TestWatershedBatchParallelOp(TestWatershedBatchFastOp):
+    """watershed_batch with tie_order="parallel"."""
+    tie_order, tie_code = "parallel", 2
 
 
 def test_cuda_kernels_copy_round_trip():
