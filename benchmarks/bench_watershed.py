@@ -6,7 +6,8 @@ different labels: the tie-exact heap runs almost to the end), with region marker
 local-minima markers; 128^3 and 256^3 smoothed-noise float volumes with seeds; compact
 watershed (superpixels); a batch of images. ``quick`` uses the untiled coins and small volumes.
 
-``tie_order="fast"`` rows (issue 13) with 1 and 2 threads against scikit-image: the coins
+``tie_order="fast"`` and ``tie_order="parallel"`` rows (issue 13) with 1 and 2 threads
+against scikit-image: the coins
 Sobel map (float64 and float32, tutorial markers), a distance-transform image of the coins
 foreground with peak markers, and a smoothed-noise float volume with seeds; the check column
 gives the fraction of pixels that differ from the exact mode (scikit-image's output).
@@ -101,7 +102,8 @@ def run(quick: bool) -> list[dict]:
         rows.append(measure(OP, case, "scikit-image", lambda: sk_watershed(image, mk, **kw),
                             repeat=r, warmup=warm, check="reference"))
 
-    # tie_order="fast": 1 and 2 threads vs scikit-image, differing fraction vs exact
+    # tie_order="fast" and "parallel": 1 and 2 threads vs scikit-image, differing fraction
+    # vs exact
     dist, dmarkers, fg = _distance_case(coins)
     vn, vseeds = (64, 200) if quick else (128, 300)
     vol, vm = _volume(vn, vseeds, np.random.default_rng(1))
@@ -118,15 +120,17 @@ def run(quick: bool) -> list[dict]:
         exact = sk_watershed(image, mk, **kw)
         peer = measure(OP, case, "scikit-image", lambda: sk_watershed(image, mk, **kw),
                        repeat=rep, check="reference (exact)")
-        for t in (1, 2):
-            def run_fast(t=t):
-                return segengine.watershed(image, mk, tie_order="fast", num_threads=t, **kw)
-            # one case per thread count (the speed-up column pairs "segengine" with its
-            # peers by case); scikit-image is measured once and listed under both
-            fcase = f"{case}, tie_order=fast, {t} thread" + ("s" if t > 1 else "")
-            rows.append(measure(OP, fcase, "segengine", run_fast, repeat=rep,
-                                check=_fast_check(exact, run_fast())))
-            rows.append({**peer, "case": fcase})
+        for tie in ("fast", "parallel"):
+            for t in (1, 2):
+                def run_fast(t=t, tie=tie):
+                    return segengine.watershed(image, mk, tie_order=tie, num_threads=t, **kw)
+                # one case per tie order and thread count (the speed-up column pairs
+                # "segengine" with its peers by case); scikit-image is measured once and
+                # listed under each
+                fcase = f"{case}, tie_order={tie}, {t} thread" + ("s" if t > 1 else "")
+                rows.append(measure(OP, fcase, "segengine", run_fast, repeat=rep,
+                                    check=_fast_check(exact, run_fast())))
+                rows.append({**peer, "case": fcase})
 
     # OpenCV: 8-bit 3-channel input, its own flooding rules and -1 boundaries: timing only.
     try:

@@ -34,6 +34,7 @@ SELECTION=(
     # watershed
     tests/test_watershed.py             #  8 s
     tests/test_watershed_fast.py        # the fast tie order (csrc/cpu/watershed_fast.cpp)
+    tests/test_watershed_parallel.py    # the parallel tie order (csrc/cpu/watershed_parallel.cpp)
     # the flooding-level kernels of the blockwise watershed (synchronous scheduler, no cluster)
     tests/test_dask_watershed.py::test_flooding_levels_two_kernels_agree
     tests/test_dask_watershed.py::test_equals_whole_array_without_ties

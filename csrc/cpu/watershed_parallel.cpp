@@ -211,37 +211,50 @@ bool repair_block(int64_t b, const Blocks& bl, const Grid& g, const Grid& gb, co
     return changed;
 }
 
-// Each pixel's parent (parent_of; -1: a marker or not reached) into par, for pixels
-// [lo, hi); those whose label differs from their parent's are appended to `out`.
+// Once the labels are decoded, a cell word's bits above its flags are free: they hold the
+// pixel's parent + 1 (0: a marker or not reached).
+template <class I>
+inline int64_t parent_in(I w) {
+    return static_cast<int64_t>(w >> kPosShift) - 1;
+}
+
+// Each pixel's parent (parent_of) into its cell word (parent_in), for pixels [lo, hi); those
+// whose label differs from their parent's are appended to `out`.
 template <int NN, class L, class I, class K>
-void parents_and_mismatches(int64_t lo, int64_t hi, const Grid& g, const I* cell, const K* key, const L* lab,
-                            I* par, std::vector<int64_t>& out) {
+void parents_and_mismatches(int64_t lo, int64_t hi, const Grid& g, I* cell, const K* key, const L* lab,
+                            std::vector<int64_t>& out) {
     int64_t off[NN > 0 ? NN : 1];
     if constexpr (NN > 0) std::copy(g.off.begin(), g.off.end(), off);
     const int64_t* offs = NN > 0 ? off : g.off.data();
     for (int64_t p = lo; p < hi; ++p) {
+        const I flags = cell[p] & (kInside | kBorder);
         const K k = key[p];
         if (k == Keys<K>::kNone || Keys<K>::is_marker(k)) {  // markers keep their labels
-            par[p] = I(-1);
+            cell[p] = flags;
             continue;
         }
         const int64_t q = parent_of<NN>(p, g, offs, cell, key);
-        par[p] = static_cast<I>(q);
+        cell[p] = static_cast<I>(((q + 1) << kPosShift) | flags);
         if (lab[q] != lab[p]) out.push_back(p);
     }
 }
 
-// Relabels the pixels in `wrong` from their parents, in increasing key order, each with the
-// whole subtree below it in the parent forest (`par`). A parent's key is smaller than its
-// child's, so when a pixel is visited every wrong ancestor has been relabelled already, and
-// its parent's label is final.
+// Relabels the pixels in `wrong` (their labels differ from their parents') from their
+// parents, in increasing key order, each with its subtree in the parent forest (parents in
+// the cell words). A parent's key is smaller than its child's, so a visited pixel's wrong
+// ancestors among these have been relabelled before it. Only pixels of [lo, hi) are read or
+// written: pixels of `wrong` whose parent lies outside, and children outside that a subtree
+// reaches, are appended to `deferred` instead (with lo = 0, hi = n nothing is deferred).
 template <class L, class I, class K>
-void fix_labels(const std::vector<std::vector<int64_t>>& wrong, const Grid& g, const I* cell, const K* key,
-                const I* par, L* lab) {
+void fix_labels(const std::vector<int64_t>& wrong, int64_t lo, int64_t hi, const Grid& g, const I* cell,
+                const K* key, L* lab, std::vector<int64_t>& deferred) {
     using Item = std::pair<K, int64_t>;
     std::vector<Item> heap;
-    for (const auto& w : wrong)
-        for (const int64_t p : w) heap.emplace_back(key[p], p);
+    for (const int64_t p : wrong) {
+        const int64_t q = parent_in(cell[p]);
+        if (q >= lo && q < hi) heap.emplace_back(key[p], p);
+        else deferred.push_back(p);
+    }
     if (heap.empty()) return;
     std::make_heap(heap.begin(), heap.end(), std::greater<Item>());
     std::vector<int64_t> stack;
@@ -249,7 +262,7 @@ void fix_labels(const std::vector<std::vector<int64_t>>& wrong, const Grid& g, c
         std::pop_heap(heap.begin(), heap.end(), std::greater<Item>());
         const int64_t p = heap.back().second;
         heap.pop_back();
-        const L want = lab[par[p]];
+        const L want = lab[parent_in(cell[p])];
         if (want == lab[p]) continue;
         lab[p] = want;
         stack.push_back(p);
@@ -257,7 +270,9 @@ void fix_labels(const std::vector<std::vector<int64_t>>& wrong, const Grid& g, c
             const int64_t x = stack.back();
             stack.pop_back();
             each_neighbor<0>(g, g.off.data(), x, cell[x] & kBorder, [&](int64_t r) {
-                if (par[r] == static_cast<I>(x) && lab[r] != want) {
+                if (r < lo || r >= hi) {
+                    deferred.push_back(r);  // checked again when the blocks are done
+                } else if (parent_in(cell[r]) == x && lab[r] != want) {
                     lab[r] = want;
                     stack.push_back(r);
                 }
@@ -325,23 +340,23 @@ void parallel_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int
         }
     }
     // 3. labels: each pixel's should be its parent's; the floods and repairs gave nearly all
-    // of them so (ties broken by arrival, parents changed by a repair are the exceptions)
-    const int64_t chunk = 4096;
-    const int64_t chunks = (n + chunk - 1) / chunk;
-    std::vector<std::vector<int64_t>> wrong(static_cast<size_t>(nt));
-    big_ptr<I> par_buf = big_array<I>(static_cast<size_t>(n));
-    I* par = par_buf.get();
-#pragma omp parallel num_threads(nt)
-    {
-        std::vector<int64_t>& mine = wrong[static_cast<size_t>(thread_id())];
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < chunks; ++c)
-            guarded([&] {
-                parents_and_mismatches<NN>(c * chunk, std::min(n, (c + 1) * chunk), g, cell, key, lab, par, mine);
-            });
-    }
+    // of them so (ties broken by arrival, parents changed by a repair are the exceptions).
+    // Per block, in parallel: the parents and the labels that differ from them; then their
+    // fix within each block; then, on one thread, what crosses a face.
+    std::vector<std::vector<int64_t>> wrong(static_cast<size_t>(nb)), deferred(static_cast<size_t>(nb));
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(std::min<int64_t>(nt, nb)))
+    for (int64_t b = 0; b < nb; ++b)
+        guarded([&] { parents_and_mismatches<NN>(bl.lo(b), bl.hi(b), g, cell, key, lab, wrong[b]); });
     if (error) std::rethrow_exception(error);
-    fix_labels(wrong, g, cell, key, par, lab);
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(std::min<int64_t>(nt, nb)))
+    for (int64_t b = 0; b < nb; ++b)
+        guarded([&] { fix_labels(wrong[b], bl.lo(b), bl.hi(b), g, cell, key, lab, deferred[b]); });
+    if (error) std::rethrow_exception(error);
+    std::vector<int64_t> rest, none;
+    for (const auto& d : deferred)
+        for (const int64_t p : d)
+            if (parent_in(cell[p]) >= 0 && lab[parent_in(cell[p])] != lab[p]) rest.push_back(p);
+    fix_labels(rest, 0, n, g, cell, key, lab, none);
 }
 
 template <class S, class L, class I, class K>

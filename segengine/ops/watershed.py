@@ -40,6 +40,17 @@ reached on the coins Sobel maps, not on the volumes. Pixels that differ from the
 mode: 0 on the coins tutorial markers, 0.12 % with region markers on the uint8 Sobel map,
 0.35 % on the distance transform with peak markers.
 
+``tie_order="parallel"`` (both functions) uses both cores on one image: a pixel takes the
+label of its neighbour of smallest key (priority, steps since the path last rose to that
+priority), the first in footprint order among equal keys, which is a pure function of the
+image and markers (csrc/cpu/watershed_parallel.h). It differs from the fast order only
+where two neighbours of different labels share the smallest key (never on images of
+distinct values, where both equal the exact mode). Its kernel cuts the image along its
+first axis into one block per thread, floods each block on its own thread with the fast
+order's machinery (recording every pixel's key beside its label), repairs the keys across
+the faces (a Dijkstra in rounds until no face plane changes), then checks every pixel's
+label against its parent's and relabels the exceptions' subtrees in key order.
+
 Departures from scikit-image 0.26 (all documented in :func:`watershed`):
 
 * NaN in ``image`` raises ``ValueError`` (scikit-image floods NaN pixels in an
@@ -358,14 +369,17 @@ def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compa
         scikit-image).
     watershed_line : bool, optional
         If True, a one-pixel wide line of label 0 separates the regions.
-    tie_order : {"exact", "fast"}, optional
+    tie_order : {"exact", "fast", "parallel"}, optional
         "exact" (default): scikit-image's output, ties included. "fast": the same flooding
-        with a documented tie rule instead of scikit-image's heap layout (see Notes), on
-        ``num_threads`` threads; standard watershed only (``compactness`` > 0 or
+        with a documented tie rule instead of scikit-image's heap layout (see Notes), its
+        preparation on ``num_threads`` threads, the flood serial. "parallel": a tie rule
+        that lets blocks of the image flood on ``num_threads`` threads at once (see
+        Notes). Both: standard watershed only (``compactness`` > 0 or
         ``watershed_line=True`` raise ValueError).
     num_threads : int, optional
-        Threads of ``tie_order="fast"`` (None: ``torch.get_num_threads()`` when the kernel
-        runs); the result never depends on it. The exact mode is single-threaded.
+        Threads of ``tie_order="fast"`` and ``"parallel"`` (None: ``torch.get_num_threads()``
+        when the kernel runs); the result never depends on it. The exact mode is
+        single-threaded.
 
     Returns
     -------
@@ -379,8 +393,9 @@ def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compa
         Non-numeric image, non-integer markers, bad connectivity type.
     ValueError
         Shape mismatch of `markers` or `mask`, connectivity < 1, bad footprint or offset,
-        NaN in `image`, infinite compactness, a `tie_order` other than "exact"/"fast",
-        ``tie_order="fast"`` with ``compactness`` > 0 or ``watershed_line=True``.
+        NaN in `image`, infinite compactness, a `tie_order` other than
+        "exact"/"fast"/"parallel", ``tie_order="fast"`` or ``"parallel"`` with
+        ``compactness`` > 0 or ``watershed_line=True``.
 
     Notes
     -----
@@ -399,6 +414,17 @@ def watershed(image, markers=None, connectivity=1, offset=None, mask=None, compa
     coins tutorial markers: see ``python -m benchmarks --op watershed``). The result is
     deterministic and independent of ``num_threads``. See the module docstring for how it
     is computed.
+
+    ``tie_order="parallel"`` gives every pixel reached from a marker a key (C, D): C the
+    smallest, over paths from a marker, of the largest value on the path (a marker's own
+    value for a marker), D the steps since that path last rose to C (markers 0; a pixel
+    above its lowest neighbour's C: 1; otherwise that neighbour's D + 1). A pixel takes the
+    label of its neighbour of smallest key, the first in footprint order among equal keys.
+    This is scikit-image's rule wherever the water reaches a pixel from one neighbour first;
+    it differs from the fast order only where two neighbours of different labels share the
+    smallest key (never when all values are distinct: then all three orders agree). The
+    result is a pure function of the image, so it is deterministic and independent of
+    ``num_threads`` and of how the kernel cuts the image into blocks.
 
     References
     ----------
@@ -449,8 +475,8 @@ def watershed_batch(images, markers=None, connectivity=1, offset=None, mask=None
         Per-item masks, or one mask for every item.
     num_threads : int, optional
         Threads over items; None means ``torch.get_num_threads()`` when the kernel runs. With
-        ``tie_order="fast"`` a batch of one item gives them to that item.
-    tie_order : {"exact", "fast"}, optional
+        ``tie_order="fast"`` or ``"parallel"`` a batch of one item gives them to that item.
+    tie_order : {"exact", "fast", "parallel"}, optional
         As in :func:`watershed`, shared by every item.
 
     Returns

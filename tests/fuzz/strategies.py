@@ -403,6 +403,9 @@ def watershed(draw, batch=False):
         kwargs["offset"] = draw(maybe_wrong(st.tuples(*[st.integers(-1, 2)] * nd)))
     if batch:
         kwargs["num_threads"] = draw(threads())
+    if draw(st.integers(0, 2)) == 2:  # the fast and parallel tie orders (and their threads)
+        kwargs["tie_order"] = draw(mostly(st.sampled_from(["fast", "parallel"]), WRONG))
+        kwargs["num_threads"] = draw(threads())
     return Call("watershed_batch" if batch else "watershed", (image, markers), kwargs)
 
 
