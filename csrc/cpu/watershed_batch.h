@@ -1,4 +1,4 @@
-// The batch loop shared by the exact and the fast watershed: items in parallel (OpenMP,
+// The batch loop shared by the exact, fast and parallel watersheds: items in parallel (OpenMP,
 // dynamic schedule), each optionally seeded from its local minima, the first exception of
 // any item rethrown after the loop.
 #pragma once
@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
+#include <type_traits>
 
+#include "parallel.h"
 #include "watershed.h"
 #include "watershed_dispatch.h"
 #include "watershed_grid.h"
@@ -43,6 +45,35 @@ void for_each_item(const void* images, int dtype, const uint8_t* masks, void* la
         }
     }
     if (error) std::rethrow_exception(error);
+}
+
+// Calls typed(img, lab) with the image as `const S*` (S the element type of `dtype`) and the
+// labels as int32_t* or int64_t* (`label_bytes` 4 or 8).
+template <class Typed>
+void with_types(const void* image, int dtype, void* labels, int label_bytes, Typed&& typed) {
+    if (label_bytes != 4 && label_bytes != 8) throw std::invalid_argument("watershed: labels must be int32 or int64");
+    dispatch(dtype, [&](auto tag) {
+        using S = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
+        const S* img = static_cast<const S*>(image);
+        if (label_bytes == 4) typed(img, static_cast<int32_t*>(labels));
+        else typed(img, static_cast<int64_t*>(labels));
+    });
+}
+
+// for_each_item for the threaded tie orders: flood_one(image, dtype, mask, labels,
+// label_bytes, grid, threads);
+// a batch of one item gets the threads, larger batches run items in parallel, one thread
+// each.
+template <class FloodOne>
+void threaded_items(const void* images, int dtype, const uint8_t* masks, void* labels, int label_bytes,
+                    int64_t batch, const Geometry& geom, const Geometry* minima_geom, int num_threads,
+                    FloodOne flood_one) {
+    const int nt = resolve_threads(num_threads);
+    const int inner = batch == 1 ? nt : 1;
+    for_each_item(images, dtype, masks, labels, label_bytes, batch, geom, minima_geom, batch == 1 ? 1 : nt,
+                  [&](const void* img, const uint8_t* m, void* lab, const Grid& g) {
+                      flood_one(img, dtype, m, lab, label_bytes, g, inner);
+                  });
 }
 
 }  // namespace detail

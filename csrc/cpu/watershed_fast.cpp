@@ -49,15 +49,9 @@ void fast_typed(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt
     else fast_scan<S, L, int64_t>(img, mask, lab, g, nt);
 }
 
-void fast_one(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes,
-              const Grid& g, int nt) {
-    if (label_bytes != 4 && label_bytes != 8) throw std::invalid_argument("watershed: labels must be int32 or int64");
-    dispatch(dtype, [&](auto tag) {
-        using S = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
-        const S* img = static_cast<const S*>(image);
-        if (label_bytes == 4) fast_typed(img, mask, static_cast<int32_t*>(labels), g, nt);
-        else fast_typed(img, mask, static_cast<int64_t*>(labels), g, nt);
-    });
+void fast_one(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes, const Grid& g,
+              int nt) {
+    with_types(image, dtype, labels, label_bytes, [&](auto img, auto lab) { fast_typed(img, mask, lab, g, nt); });
 }
 
 }  // namespace
@@ -69,17 +63,10 @@ void watershed_fast(const void* image, int dtype, const uint8_t* mask, void* lab
     detail::fast_one(image, dtype, mask, labels, label_bytes, g, resolve_threads(num_threads));
 }
 
-void watershed_fast_batch(const void* images, int dtype, const uint8_t* masks, void* labels,
-                          int label_bytes, int64_t batch, const Geometry& geom,
-                          const Geometry* minima_geom, int num_threads) {
-    // a batch of one item gets the threads; larger batches run items in parallel
-    const int nt = resolve_threads(num_threads);
-    const int inner = batch == 1 ? nt : 1;
-    detail::for_each_item(images, dtype, masks, labels, label_bytes, batch, geom, minima_geom,
-                          batch == 1 ? 1 : nt,
-                          [&](const void* img, const uint8_t* m, void* lab, const detail::Grid& g) {
-                              detail::fast_one(img, dtype, m, lab, label_bytes, g, inner);
-                          });
+void watershed_fast_batch(const void* images, int dtype, const uint8_t* masks, void* labels, int label_bytes,
+                          int64_t batch, const Geometry& geom, const Geometry* minima_geom, int num_threads) {
+    detail::threaded_items(images, dtype, masks, labels, label_bytes, batch, geom, minima_geom, num_threads,
+                           detail::fast_one);
 }
 
 }  // namespace ws
