@@ -361,11 +361,17 @@ void parallel_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int
 
 template <class S, class L, class I, class K>
 void parallel_nn(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt) {
-    switch (g.nn) {
-        case 4: parallel_scan<4, S, L, I, K>(img, mask, lab, g, nt); break;
-        case 6: parallel_scan<6, S, L, I, K>(img, mask, lab, g, nt); break;
-        case 8: parallel_scan<8, S, L, I, K>(img, mask, lab, g, nt); break;
-        default: parallel_scan<0, S, L, I, K>(img, mask, lab, g, nt);
+    // Images of 2^27 pixels or more (int64 cells) take the generic neighbour loop: specialising them too would
+    // double this file's build time for a loop overhead that is small beside such an image's memory traffic.
+    if constexpr (!std::is_same_v<I, int32_t>) {
+        parallel_scan<0, S, L, I, K>(img, mask, lab, g, nt);
+    } else {
+        switch (g.nn) {
+            case 4: parallel_scan<4, S, L, I, K>(img, mask, lab, g, nt); break;
+            case 6: parallel_scan<6, S, L, I, K>(img, mask, lab, g, nt); break;
+            case 8: parallel_scan<8, S, L, I, K>(img, mask, lab, g, nt); break;
+            default: parallel_scan<0, S, L, I, K>(img, mask, lab, g, nt);
+        }
     }
 }
 
