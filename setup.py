@@ -143,7 +143,41 @@ class BuildExt(build_ext):
             for attr in ("sources", "libraries", "language", "include_dirs", "define_macros",
                          "extra_compile_args", "extra_link_args", "depends"):
                 setattr(ext, attr, getattr(new, attr))
+        _compile_sources_in_parallel(self.compiler, max(1, int(self.parallel or 1)))
         super().build_extensions()
+
+
+def _compile_sources_in_parallel(compiler, jobs):
+    """Compile an extension's C++ sources concurrently, at most ``jobs`` compiles at a time over
+    all extensions. ``build_ext -j`` runs extensions in parallel but compiles each one's sources
+    in turn: _watershed's five files would otherwise set the build's length. Uses distutils'
+    long-stable ``_setup_compile``/``_get_cc_args``/``_compile`` hooks; without them (or with
+    one job) the compiler is left as it is."""
+    if jobs < 2 or not all(hasattr(compiler, a) for a in ("_setup_compile", "_get_cc_args", "_compile")):
+        return
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    slots = threading.BoundedSemaphore(jobs)
+
+    def compile(sources, output_dir=None, macros=None, include_dirs=None, debug=0, extra_preargs=None,
+                extra_postargs=None, depends=None):
+        macros, objects, extra_postargs, pp_opts, build = compiler._setup_compile(
+            output_dir, macros, include_dirs, sources, depends, extra_postargs)
+        cc_args = compiler._get_cc_args(pp_opts, debug, extra_preargs)
+
+        def one(obj):
+            if obj not in build:  # up to date (distutils' own skip)
+                return
+            src, ext = build[obj]
+            with slots:
+                compiler._compile(obj, src, ext, cc_args, extra_postargs, pp_opts)
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(one, objects))  # list(): a failed compile raises here
+        return objects
+
+    compiler.compile = compile
 
 
 setup(

@@ -45,25 +45,39 @@ struct Keys {
     static bool is_marker(K k) { return (k & ((K(1) << kShift) - 1)) == 0; }
 };
 
+// A level's code C, read from the image once per level through a function pointer, so that the
+// flood (the bulk of this file's code) is compiled once per code width, not once per dtype.
+template <class K>
+struct LevelCode {
+    const void* img;
+    K (*at)(const void* img, int64_t p);
+    int elem;  // bytes per pixel of img
+};
+
+template <class S, class K>
+K code_at(const void* img, int64_t p) {
+    return K(code_of(static_cast<const S*>(img)[p]));
+}
+
 // The flood's sink: the fast tie order's label sink `inner` (watershed_fast_flood.h), and
 // the key of every pixel recorded as it leaves the queue. A queued pixel carries its D and
 // its label; pixels leaving during one level share its C, the code of the first of them (a
 // pixel queued at its own level: markers, and pixels that arrived from below it).
-template <class S, class I, class K, class Inner>
+template <class I, class K, class Inner>
 struct KeySink {
     struct V {
         typename Keys<K>::D d;
         typename Inner::V label;
     };
     Inner inner;
-    const S* img;
+    LevelCode<K> code;
     K* key;
     K level = 0;
     bool fresh = true;
     V of_marker(int64_t p) const { return V{0, inner.of_marker(p)}; }
     void begin_level() { fresh = true; }
     void leave(int64_t p, V v) {
-        if (fresh) level = K(code_of(img[p])) << Keys<K>::kShift;
+        if (fresh) level = code.at(code.img, p) << Keys<K>::kShift;
         fresh = false;
         key[p] = level | K(v.d);
     }
@@ -71,8 +85,18 @@ struct KeySink {
     void arrive(I* cell, int64_t q, I w, V v) const { inner.arrive(cell, q, w, v.label); }
     // what leave(p) reads and writes, a few levels ahead
     void prefetch(int64_t p) const {
-        __builtin_prefetch(img + p, 0, 3);
+        __builtin_prefetch(static_cast<const char*>(code.img) + p * code.elem, 0, 3);
         __builtin_prefetch(key + p, 1, 3);
+    }
+};
+
+template <class I, class K>
+struct WrapKeys {
+    LevelCode<K> code;
+    K* key;
+    template <class Inner>
+    KeySink<I, K, Inner> operator()(const Inner& inner) const {
+        return KeySink<I, K, Inner>{inner, code, key};
     }
 };
 
@@ -119,7 +143,7 @@ void flood_block(const S* img, const uint8_t* mask, L* lab, const Grid& gb, I* c
     const int64_t own_max = prepare_cells<S, L, I>(img, mask, lab, gb, 1, cell, levstart);
     for (int64_t p = 0; p < gb.n; ++p)  // every marker has its key, idle ones too (a neighbour across a face)
         key[p] = (cell[p] & kLabelled) ? K(code_of(img[p])) << Keys<K>::kShift : Keys<K>::kNone;
-    auto wrap = [&](const auto& inner) { return KeySink<S, I, K, std::decay_t<decltype(inner)>>{inner, img, key}; };
+    const WrapKeys<I, K> wrap{LevelCode<K>{img, &code_at<S, K>, static_cast<int>(sizeof(S))}, key};
     flood_levels_scan_nn<NN>(cell, lab, gb, levstart.data(), static_cast<int64_t>(levstart.size()) - 1, own_max, 1,
                              wrap);
 }
