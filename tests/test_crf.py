@@ -376,6 +376,24 @@ def test_unary_kinds_torch_conversion_matches_cpp(rng, kind):
         _crf_cuda.unary_energy(bad, code)
 
 
+@pytest.mark.parametrize("value", [-0.01, 1.002, float("nan"), float("inf")])
+@pytest.mark.parametrize("at", [0, 7, 255, 256 + 8 * 9 + 3, 23 * 29 - 1])
+def test_probabilities_out_of_range_found_anywhere(value, at):
+    """The probability check sees a bad value wherever it sits: in any lane of the 8-lane
+    conversion, in a block's scalar tail (23*29 points: the last block of 256 ends in 3 such
+    points), in either channel; values up to 1.001 pass (pydensecrf's inputs round)."""
+    rng = np.random.default_rng(at)
+    p = torch.softmax(torch.from_numpy(rng.standard_normal((1, 3, 23 * 29)).astype(np.float32)), 1)
+    img = torch.zeros(1, 3, 23, 29)
+    ok = p.clone()
+    ok[0, 2, at] = 1.001
+    segengine.dense_crf(ok.reshape(1, 3, 23, 29), img, probabilities=True)
+    bad = p.clone()
+    bad[0, 2, at] = value
+    with pytest.raises(ValueError, match="probabilities must lie in"):
+        segengine.dense_crf(bad.reshape(1, 3, 23, 29), img, probabilities=True)
+
+
 def test_origin_places_a_tile_on_the_whole_images_lattice():
     """origin shifts the coordinates: origin=0 is the default; a tile given its position
     gets the whole image's lattice vertices, so its result near the tile's centre matches

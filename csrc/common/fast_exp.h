@@ -39,20 +39,12 @@ SEG_HD float exp_nonpositive(float x) {
     return y * u.f * keep;
 }
 
-// log(x) for a positive normal float x, branch-free (vectorises): x = m * 2^k with m in
-// [sqrt(1/2), sqrt(2)), log(1 + f) by the Cephes-style degree-9 polynomial; relative error
-// about 1e-7. Used for the dense-CRF unary -log(clip(p, 1e-5, 1)).
-SEG_HD float log_positive(float x) {
-    union { float f; int i; } u;
-    u.f = x;
-    int k = ((u.i >> 23) & 0xff) - 126;
-    u.i = (u.i & 0x807fffff) | 0x3f000000;  // mantissa in [0.5, 1)
-    float m = u.f;
-    const bool low = m < 0.707106781186547524f;
-    k = low ? k - 1 : k;
-    m = low ? m + m - 1.0f : m - 1.0f;
-    const float z = m * m;
-    float y = 7.0376836292e-2f;
+// log(1 + m) + k log(2) for the reduced m in [sqrt(1/2) - 1, sqrt(2) - 1) and fk = k: the
+// Cephes-style degree-9 polynomial. F as in exp_reduced.
+template <class F>
+SEG_HD F log_reduced(F m, F fk) {
+    const F z = m * m;
+    F y = F() + 7.0376836292e-2f;
     y = y * m - 1.1514610310e-1f;
     y = y * m + 1.1676998740e-1f;
     y = y * m - 1.2420140846e-1f;
@@ -62,10 +54,24 @@ SEG_HD float log_positive(float x) {
     y = y * m - 2.4999993993e-1f;
     y = y * m + 3.3333331174e-1f;
     y = y * m * z;
-    const float fk = (float)k;
     y = y + fk * -2.12194440e-4f;
     y = y - 0.5f * z;
     return m + y + fk * 0.693359375f;
+}
+
+// log(x) for a positive normal float x, branch-free (vectorises): x = m * 2^k with m in
+// [sqrt(1/2), sqrt(2)), then log_reduced; relative error about 1e-7. Used for the dense-CRF
+// unary -log(clip(p, 1e-5, 1)).
+SEG_HD float log_positive(float x) {
+    union { float f; int i; } u;
+    u.f = x;
+    int k = ((u.i >> 23) & 0xff) - 126;
+    u.i = (u.i & 0x807fffff) | 0x3f000000;  // mantissa in [0.5, 1)
+    float m = u.f;
+    const bool low = m < 0.707106781186547524f;
+    k = low ? k - 1 : k;
+    m = (low ? m + m : m) - 1.0f;
+    return log_reduced(m, (float)k);
 }
 
 }  // namespace seg

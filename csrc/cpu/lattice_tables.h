@@ -120,6 +120,7 @@ struct BoxTable {
         const int64_t i = box->index(key, image_lo, images);
         return i < 0 ? -1 : slot[(size_t)i];
     }
+    void prefetch(uint64_t, const int32_t*) const {}  // dense and local: nothing to gain
     int64_t insert(uint64_t, const int32_t* key, int64_t entry) {
         const int64_t i = box->index(key, image_lo, images);
         if (i < 0) {  // no throw: this runs inside OpenMP regions
@@ -203,6 +204,7 @@ struct HashTable {
         }
     }
     uint64_t hash_of(int64_t v) const { return hashes[(size_t)v]; }
+    void prefetch(uint64_t h, const int32_t*) const { __builtin_prefetch(&slots[h & mask]); }
     int64_t find(uint64_t h, const int32_t* key) const {
         const uint64_t x = slots[probe(h, key)];
         return x == kEmpty ? -1 : (int64_t)(uint32_t)x;

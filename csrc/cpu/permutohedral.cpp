@@ -65,6 +65,20 @@ void points8(const float* f, int64_t fstride, const float* scale, lattice::Point
     else points8_6(f, fstride, scale, out);
 }
 
+// f(std::integral_constant<int, D>()) with D = d for the feature dimensions of the usual
+// kernels (2-D / 3-D spatial, 2-D / 3-D bilateral with RGB), whose loops then unroll; D = 0
+// for any other d.
+template <class F>
+decltype(auto) with_dim(int d, F&& f) {
+    switch (d) {
+        case 2: return f(std::integral_constant<int, 2>());
+        case 3: return f(std::integral_constant<int, 3>());
+        case 5: return f(std::integral_constant<int, 5>());
+        case 6: return f(std::integral_constant<int, 6>());
+        default: return f(std::integral_constant<int, 0>());
+    }
+}
+
 // Step 1 of lattice_build for points [lo, hi) of the P real points (then one ghost point
 // per image, all-zero features): simplex and weights of each point, its d+1 vertex keys
 // numbered in the local table t; local ids to offsets (ghost_id for ghost points), weights
@@ -157,6 +171,42 @@ bool number_chunk(const float* __restrict features, int64_t N, int64_t P, int d_
     return ok;
 }
 
+// Step 4 of lattice_build: the blur neighbours of every vertex of `table` (ids, -1 when
+// absent) into out.neighbors [d+1, M, 2]. DC: d at compile time (the loops unroll), or 0.
+// A neighbour's key hash follows from the vertex's by linearity (key_hash before its
+// finaliser is a linear form): the same hashes as key_hash, without the d products. The
+// neighbours' slots are prefetched before the look-ups, so that their cache misses overlap.
+template <class Table, int DC>
+void link_neighbors(const Table& table, int d_in, const uint64_t* mult_in, int threads, LatticeData& out) {
+    const int d = DC > 0 ? DC : d_in;
+    const int D1 = d + 1;
+    const int64_t M = table.nv;
+    uint64_t mult[SEG_LATTICE_MAX_D], step[SEG_LATTICE_MAX_D + 1];  // step[j]: the change of the form for dir = +1
+    uint64_t sum_m = 0;
+    for (int i = 0; i < d; ++i) mult[i] = mult_in[i], sum_m += mult[i];
+    for (int j = 0; j < d; ++j) step[j] = sum_m - (uint64_t)D1 * mult[j];
+    step[d] = sum_m;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t v = 0; v < M; ++v) {
+        const int32_t* key = &table.keys[(size_t)v * D1];
+        int32_t nk[2 * (SEG_LATTICE_MAX_D + 1)][SEG_LATTICE_MAX_D + 1];
+        uint64_t nh[2 * (SEG_LATTICE_MAX_D + 1)];
+        uint64_t form = (uint64_t)(int64_t)key[0] * 0xD6E8FEB86659FD93ull;
+        for (int i = 0; i < d; ++i) form += (uint64_t)(int64_t)key[1 + i] * mult[i];
+        for (int j = 0; j <= d; ++j)
+            for (int s = 0; s < 2; ++s) {
+                int32_t* k = nk[2 * j + s];
+                k[0] = key[0];
+                lattice::neighbor_key(key + 1, j, d, s == 0 ? -1 : 1, k + 1);
+                nh[2 * j + s] = Table::kHashed ? lattice::hash_finish(s == 0 ? form - step[j] : form + step[j]) : 0;
+                table.prefetch(nh[2 * j + s], k);
+            }
+        for (int j = 0; j <= d; ++j)
+            for (int s = 0; s < 2; ++s)
+                out.neighbors[((size_t)j * M + v) * 2 + s] = (int32_t)table.find(nh[2 * j + s], nk[2 * j + s]);
+    }
+}
+
 // The parts of a lattice build that depend on the vertex table (see lattice_tables.h).
 struct BuildInput {
     const float* features;
@@ -204,17 +254,11 @@ bool number_and_link(const BuildInput& in, LatticeData& out) {
         const int64_t n = std::max<int64_t>(N, 1);  // N = 0: no points, an empty chunk
         const int64_t img_lo = hi > P ? 0 : lo / n, img_hi = hi > P ? B : (hi - 1) / n + 1;
         local[c].init(std::max<int64_t>(256, (hi - lo) * D1 / 64), kw, box, img_lo, img_hi - img_lo);
-        auto chunk = [&](auto dc) {
+        const bool ok = with_dim(d, [&](auto dc) {
             return number_chunk<Table, decltype(dc)::value>(features, N, P, d, lo, hi, scale, mult, local[c],
                                                             out.offsets.data(), ghost_id.data(),
                                                             out.weights.data());
-        };
-        // the feature dimensions of the usual kernels: 2-D / 3-D spatial, 2-D / 3-D bilateral (RGB)
-        const bool ok = d == 2 ? chunk(std::integral_constant<int, 2>())
-                      : d == 3 ? chunk(std::integral_constant<int, 3>())
-                      : d == 5 ? chunk(std::integral_constant<int, 5>())
-                      : d == 6 ? chunk(std::integral_constant<int, 6>())
-                               : chunk(std::integral_constant<int, 0>());
+        });
         bad |= ok ? 0 : 1;
     }
     if (bad) {  // error path only: say which of the two it was
@@ -278,20 +322,8 @@ bool number_and_link(const BuildInput& in, LatticeData& out) {
     }
 
     // 4. blur neighbours (read-only look-ups, parallel) and vertices per image
-    out.neighbors.resize_uninitialized((size_t)D1 * M * 2);  // all written below
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t v = 0; v < M; ++v) {
-        const int32_t* key = &table.keys[(size_t)v * (d + 1)];
-        int32_t nk[SEG_LATTICE_MAX_D + 1];
-        nk[0] = key[0];
-        for (int j = 0; j <= d; ++j) {
-            for (int s = 0; s < 2; ++s) {
-                lattice::neighbor_key(key + 1, j, d, s == 0 ? -1 : 1, nk + 1);
-                const int64_t nv = table.find(Table::kHashed ? lattice::key_hash(key[0], nk + 1, d, mult) : 0, nk);
-                out.neighbors[((size_t)j * M + v) * 2 + s] = (int32_t)nv;
-            }
-        }
-    }
+    out.neighbors.resize_uninitialized((size_t)D1 * M * 2);  // all written by link_neighbors
+    with_dim(d, [&](auto dc) { link_neighbors<Table, decltype(dc)::value>(table, d, mult, threads, out); });
     out.batch_vertices.assign((size_t)std::max<int64_t>(B, 0), 0);
     for (int64_t v = 0; v < M; ++v) out.batch_vertices[table.keys[(size_t)v * (d + 1)]]++;
     return true;

@@ -29,6 +29,28 @@ SEG_SIMD_INLINE v8f load8(const float* p) {
 }
 SEG_SIMD_INLINE void store8(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
 
+// Transposes the 8x8 block r[row][lane] in registers (unpack, pair and half shuffles).
+SEG_SIMD_INLINE void transpose8(v8f* r) {
+    const v8i lo1 = {0, 8, 1, 9, 4, 12, 5, 13}, hi1 = {2, 10, 3, 11, 6, 14, 7, 15};
+    const v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    v8f t[8], s[8];
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = __builtin_shuffle(r[k], r[k + 1], lo1);      // r_k0 r_k+1,0 r_k1 r_k+1,1 | lanes 4, 5
+        t[k + 1] = __builtin_shuffle(r[k], r[k + 1], hi1);  // lanes 2, 3 | 6, 7
+    }
+    for (int k = 0; k < 8; k += 4) {
+        s[k] = __builtin_shuffle(t[k], t[k + 2], lo2);          // lane 0 of rows k..k+3 | lane 4
+        s[k + 1] = __builtin_shuffle(t[k], t[k + 2], hi2);      // lane 1 | 5
+        s[k + 2] = __builtin_shuffle(t[k + 1], t[k + 3], lo2);  // lane 2 | 6
+        s[k + 3] = __builtin_shuffle(t[k + 1], t[k + 3], hi2);  // lane 3 | 7
+    }
+    for (int k = 0; k < 4; ++k) {
+        r[k] = __builtin_shuffle(s[k], s[k + 4], lo4);
+        r[k + 4] = __builtin_shuffle(s[k], s[k + 4], hi4);
+    }
+}
+
 // exp_nonpositive on 8 lanes (see csrc/common/fast_exp.h for the method).
 SEG_SIMD_INLINE v8f exp_nonpositive8(v8f x) {
     const v8i low = x < -87.0f;
@@ -45,6 +67,17 @@ SEG_SIMD_INLINE v8f exp_nonpositive8(v8f x) {
     const v8f y = exp_reduced(r);
     const v8i bits = (n + 127) << 23;
     return y * (v8f)bits * keep;
+}
+
+// log_positive on 8 lanes (see csrc/common/fast_exp.h).
+SEG_SIMD_INLINE v8f log_positive8(v8f x) {
+    const v8i i = (v8i)x;
+    v8i k = ((i >> 23) & 0xff) - 126;
+    v8f m = (v8f)((i & 0x807fffff) | 0x3f000000);  // mantissa in [0.5, 1)
+    const v8i low = m < 0.707106781186547524f;    // -1 in low lanes
+    k = k + low;
+    m = (low ? m + m : m) - 1.0f;
+    return log_reduced(m, __builtin_convertvector(k, v8f));
 }
 
 // e[0..nv) (8 lanes each) -> softmax of its first C lanes; lanes C..8*nv-1 count as -3e38
