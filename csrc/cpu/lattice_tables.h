@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -45,6 +46,35 @@ struct KeyBox {
     }
 };
 
+// The smallest and largest of f[0..n), NaN skipped (+inf, -inf when none): four-lane
+// running extremes, so that the loop vectorises (in any order the extremes are exact).
+inline void float_range(const float* f, int64_t n, float& lo_out, float& hi_out) {
+    typedef float v4f __attribute__((vector_size(16)));
+    v4f lo[2], hi[2];
+    lo[0] = lo[1] = (v4f){} + INFINITY;
+    hi[0] = hi[1] = (v4f){} - INFINITY;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 2; ++k) {
+            v4f x;
+            std::memcpy(&x, f + i + 4 * k, sizeof x);
+            lo[k] = x < lo[k] ? x : lo[k];
+            hi[k] = x > hi[k] ? x : hi[k];
+        }
+    float a = INFINITY, b = -INFINITY;
+    for (; i < n; ++i) {
+        a = f[i] < a ? f[i] : a;
+        b = f[i] > b ? f[i] : b;
+    }
+    for (int k = 0; k < 2; ++k)
+        for (int l = 0; l < 4; ++l) {
+            a = lo[k][l] < a ? lo[k][l] : a;
+            b = hi[k][l] > b ? hi[k][l] : b;
+        }
+    lo_out = a;
+    hi_out = b;
+}
+
 // The box of the keys of features [B, d, N] (ghost: the all-zero feature point too), or an
 // empty box when it would hold more than `max_size` slots per image. The elevated coordinates are
 // bounded from the features' ranges (csrc/common/permutohedral.h, point()): coordinate j is
@@ -58,14 +88,10 @@ inline KeyBox key_box(const float* features, int64_t B, int d, int64_t N, bool g
     std::vector<double> fmin((size_t)d, ghost ? 0.0 : INFINITY), fmax((size_t)d, ghost ? 0.0 : -INFINITY);
     for (int64_t b = 0; b < B; ++b)
         for (int j = 0; j < d; ++j) {
-            const float* f = features + (b * d + j) * N;
-            double lo = fmin[j], hi = fmax[j];
-            for (int64_t n = 0; n < N; ++n) {
-                lo = f[n] < lo ? f[n] : lo;
-                hi = f[n] > hi ? f[n] : hi;
-            }
-            fmin[j] = lo;
-            fmax[j] = hi;
+            float lo, hi;
+            float_range(features + (b * d + j) * N, N, lo, hi);
+            fmin[j] = lo < fmin[j] ? lo : fmin[j];
+            fmax[j] = hi > fmax[j] ? hi : fmax[j];
         }
     double cf_lo[SEG_LATTICE_MAX_D + 1], cf_hi[SEG_LATTICE_MAX_D + 1];  // cf_j, j = 1..d
     for (int j = 1; j <= d; ++j) {
