@@ -111,6 +111,8 @@ struct LabelSink {
     // the scan starts emptying a level; p leaves the queue carrying v (nothing to record:
     // the label was written on arrival)
     void begin_level() {}
+    // the level's slots are done; its FIFO of clamped arrivals is emptied next
+    void begin_fifo() {}
     void leave(int64_t, V) {}
     // p will leave the queue soon (nothing it reads on leaving is not prefetched already)
     void prefetch(int64_t) const {}
@@ -236,8 +238,8 @@ void scan_levels(I* cell, Sink& sink, const Grid& g, const I* levstart, int64_t 
                 if ((w & (kLabelled | kInside)) != kInside) return;
                 sink.arrive(cell, q, w, lb);
                 const I qb = static_cast<I>((q << 1) | ((w & kBorder) ? 1 : 0));
-                if ((w >> kPosShift) < end) fifo.push(E{qb, Sink::child(lb, true)});  // at or below this level
-                else queue_at_level(qb, Sink::child(lb, false), w);
+                if ((w >> kPosShift) < end) fifo.push(E{qb, sink.child(lb, true)});  // at or below this level
+                else queue_at_level(qb, sink.child(lb, false), w);
             });
         };
         const int64_t size = end - r;
@@ -261,6 +263,7 @@ void scan_levels(I* cell, Sink& sink, const Grid& g, const I* levstart, int64_t 
             }
             for (int64_t j = 0; j < c; ++j) leave(small[static_cast<size_t>(j)].pb, small[static_cast<size_t>(j)].label);
         }
+        sink.begin_fifo();
         for (size_t i = 0; i < fifo.n; ++i) {
             const E e = fifo.buf[i];
             leave(e.pb, e.label);
