@@ -138,6 +138,30 @@ def test_matches_reference_meanfield(rng):
         np.testing.assert_allclose(got[0].reshape(C, -1).T.numpy(), ref, atol=2e-6, rtol=0)
 
 
+@pytest.mark.parametrize("C", [9, 37, 40, 67])
+@pytest.mark.parametrize("probabilities", [False, True])
+def test_many_classes_match_reference(rng, C, probabilities):
+    """More than 32 classes: the unary is converted in groups of 32 channels and written out
+    8 points by 8 channels through a register transpose (csrc/cpu/crf.cpp unary_rows_impl),
+    padding included; 9 x 11 points end each block in a scalar tail."""
+    H, W = 9, 11
+    img = _image("astronaut", H, W)
+    logits = rng.normal(0, 2, (C, H, W)).astype(np.float32)
+    if probabilities:
+        x = np.exp(logits - logits.max(0))
+        x = (x / x.sum(0)).astype(np.float32)
+        U = -np.log(np.clip(x, 1e-5, 1)).reshape(C, -1).T
+    else:
+        x = logits
+        U = -logits.reshape(C, -1).T
+    got = segengine.dense_crf(x[None], img.transpose(2, 0, 1)[None], probabilities=probabilities, iterations=2,
+                              bilateral_sxy=10)
+    g, b = reference_dense_crf_features(img, 3, 10, 13)
+    ref = reference_meanfield(U.astype(np.float64), [(g, compat_array(3, C, "g"), "symmetric"),
+                                                     (b, compat_array(10, C, "b"), "symmetric")], 2)
+    np.testing.assert_allclose(got[0].reshape(C, -1).T, ref, atol=2e-6, rtol=0)
+
+
 def test_logits_and_probabilities_agree(rng):
     H, W, C = 20, 24, 3
     logits = torch.randn(2, C, H, W) * 2
