@@ -147,10 +147,14 @@ SEG_HD uint64_t hash_finish(uint64_t h) {
 SEG_HD void hash_multipliers(int d, uint64_t* mult) {
     for (int i = 0; i < d; ++i) mult[i] = hash_finish(0x9E3779B97F4A7C15ull * (uint64_t)(i + 1)) | 1ull;
 }
-SEG_HD uint64_t key_hash(int64_t batch, const int* key, int d, const uint64_t* mult) {
+// The linear form of key_hash, before its finaliser (mod 2^64).
+SEG_HD uint64_t key_form(int64_t batch, const int* key, int d, const uint64_t* mult) {
     uint64_t h = (uint64_t)batch * 0xD6E8FEB86659FD93ull;
     for (int i = 0; i < d; ++i) h += (uint64_t)(int64_t)key[i] * mult[i];
-    return hash_finish(h);
+    return h;
+}
+SEG_HD uint64_t key_hash(int64_t batch, const int* key, int d, const uint64_t* mult) {
+    return hash_finish(key_form(batch, key, d, mult));
 }
 
 // key_hash of the d+1 vertex keys of the simplex rem0/rank (vertex_key), in O(d) for all:

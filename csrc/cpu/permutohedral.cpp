@@ -191,8 +191,7 @@ void link_neighbors(const Table& table, int d_in, const uint64_t* mult_in, int t
         const int32_t* key = &table.keys[(size_t)v * D1];
         int32_t nk[2 * (SEG_LATTICE_MAX_D + 1)][SEG_LATTICE_MAX_D + 1];
         uint64_t nh[2 * (SEG_LATTICE_MAX_D + 1)];
-        uint64_t form = (uint64_t)(int64_t)key[0] * 0xD6E8FEB86659FD93ull;
-        for (int i = 0; i < d; ++i) form += (uint64_t)(int64_t)key[1 + i] * mult[i];
+        const uint64_t form = lattice::key_form(key[0], key + 1, d, mult);
         for (int j = 0; j <= d; ++j)
             for (int s = 0; s < 2; ++s) {
                 int32_t* k = nk[2 * j + s];
