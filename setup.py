@@ -160,8 +160,8 @@ def _compile_sources_in_parallel(compiler, jobs):
 
     slots = threading.BoundedSemaphore(jobs)
 
-    def compile(sources, output_dir=None, macros=None, include_dirs=None, debug=0, extra_preargs=None,
-                extra_postargs=None, depends=None):
+    def compile_concurrently(sources, output_dir=None, macros=None, include_dirs=None, debug=0,
+                             extra_preargs=None, extra_postargs=None, depends=None):
         macros, objects, extra_postargs, pp_opts, build = compiler._setup_compile(
             output_dir, macros, include_dirs, sources, depends, extra_postargs)
         cc_args = compiler._get_cc_args(pp_opts, debug, extra_preargs)
@@ -177,7 +177,7 @@ def _compile_sources_in_parallel(compiler, jobs):
             list(pool.map(one, objects))  # list(): a failed compile raises here
         return objects
 
-    compiler.compile = compile
+    compiler.compile = compile_concurrently
 
 
 setup(
