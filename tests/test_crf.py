@@ -179,15 +179,20 @@ def test_logits_and_probabilities_agree(rng):
     torch.testing.assert_close(q0, clipped / clipped.sum(1, keepdim=True), atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_batch_equals_single_images(seed):
-    # exactly: an image's points are cut into parts by its own size, whatever the batch
-    H, W, C = (18, 21, 5) if seed < 2 else (97, 101, 4)  # the larger: several parts per image
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("threads", [2, 5])
+def test_batch_equals_single_images(seed, threads):
+    # exactly: an image's points are cut into parts by its own size, whatever the batch. The
+    # batch runs in chunks of images (small images: 1 part each, chunks of max(4, threads);
+    # 97x101: 2 parts, chunks of 2 or 3), the Gaussian features passed once for all; N % 4
+    # != 0 adds pydensecrf's ghost point, 16x20 does not
+    H, W, C = [(18, 21, 5), (16, 20, 3), (97, 101, 4)][seed % 3]
+    B = 6 if seed < 3 else 3
     g = torch.Generator().manual_seed(seed)
-    logits = torch.randn(3, C, H, W, generator=g)
-    img = torch.rand(3, 3, H, W, generator=g) * 255  # float image in 0..255
-    batched = segengine.dense_crf(logits, img, num_threads=2)
-    for b in range(3):
+    logits = torch.randn(B, C, H, W, generator=g)
+    img = torch.rand(B, 3, H, W, generator=g) * 255  # float image in 0..255
+    batched = segengine.dense_crf(logits, img, num_threads=threads)
+    for b in range(B):
         single = segengine.dense_crf(logits[b:b + 1], img[b:b + 1], num_threads=1)
         assert torch.equal(batched[b:b + 1], single)
 

@@ -52,12 +52,14 @@ struct CrfKernel {
 void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
                    const CrfKernel* kernels, int num_kernels, int iterations, int num_threads);
 
-// Build the lattices of the kernels' features (kernel k: float32 [B, dims[k], N]) and run
+// Build the lattices of the kernels' features (kernel k: float32 [B, dims[k], N], or
+// [1, dims[k], N] used by every image when shared[k]; shared may be null) and run
 // crf_meanfield on input/Q [B, C, N]. compats[k]: C (COMPAT_DIAG) or C*C (COMPAT_FULL)
-// floats. ghost_origin as in lattice_build.
+// floats. ghost_origin as in lattice_build. The batch runs a chunk of images at a time (the
+// lattices of one chunk in memory); the result does not depend on the chunking.
 void crf_dense(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
                const float* const* features, const int* dims, const int* normalizations,
                const int* compat_kinds, const float* const* compats, int num_kernels,
-               bool ghost_origin, int iterations, int num_threads);
+               bool ghost_origin, int iterations, int num_threads, const uint8_t* shared = nullptr);
 
 }  // namespace seg

@@ -120,7 +120,7 @@ def dense_crf_cuda(unary, features, compats, normalizations, iterations, num_thr
     ghost = bool(pydensecrf_padding) and N % 4 != 0
     u = unary_energy(unary, unary_kind)
     upm = u.transpose(1, 2).reshape(B * N, C).contiguous()
-    lattices = [_lattice_cuda.build(f, ghost) for f in features]
+    lattices = [_lattice_cuda.build(f.contiguous(), ghost) for f in features]
     Q = meanfield_torch(upm, lattices, normalizations, compats, iterations, _filter)
     return Q.reshape(B, N, C).transpose(1, 2).contiguous()
 

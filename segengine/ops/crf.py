@@ -23,7 +23,10 @@ compatibility, softmax, and at once splat the new marginals for the next iterati
 reduce + blur per kernel; the marginals themselves are only written after the last update.
 Splat sums are deterministic: an image's points are cut into up to four parts by its size
 alone, each part scatters into a buffer of its own, and the parts are added in order, so an
-image gets bitwise the same result for any thread count and in any batch. Measured figures
+image gets bitwise the same result for any thread count and in any batch. A batch runs a
+chunk of images at a time (enough to occupy every thread), so the lattices and buffers in
+memory are one chunk's, and the Gaussian kernel's features, the same for every image, are
+passed once. Measured figures
 and the profile: benchmarks/results/ and the README.
 """
 
@@ -56,15 +59,17 @@ _dense_crf_op = define(
 def _(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding=True,
       unary_kind=int(UnaryKind.ENERGY)):
     """unary float32 [B, C, N]: energies U, logits or probabilities (``unary_kind``, a
-    UnaryKind); features float32 [B, d_k, N]; compats float32 [C] or [C, C] (already in the
-    form that is added: -w*1 for Potts, symmetrised matrices); normalizations: Normalization
-    codes; num_threads 0: torch.get_num_threads(). Non-finite input raises ValueError."""
+    UnaryKind); features float32 [B, d_k, N] (a batch stride of 0: the same features for
+    every image, passed once); compats float32 [C] or [C, C] (already in the form that is
+    added: -w*1 for Potts, symmetrised matrices); normalizations: Normalization codes;
+    num_threads 0: torch.get_num_threads(). Non-finite input raises ValueError."""
     from segengine._cy import _lattice
     B, C, N = unary.shape
     ghost = bool(pydensecrf_padding) and N % 4 != 0
     Q = torch.empty_like(unary)  # [B, C, N]: the kernel reads and writes channel-major
+    feats = [(f[:1] if B > 1 and f.stride(0) == 0 else f).contiguous().numpy() for f in features]
     _lattice.dense_crf(unary.contiguous().numpy(), int(unary_kind), Q.numpy(),
-                       [f.contiguous().numpy() for f in features], [int(n) for n in normalizations],
+                       feats, [int(n) for n in normalizations],
                        [c.numpy() for c in compats], ghost, int(iterations), run_threads(num_threads))
     return Q
 
@@ -117,27 +122,32 @@ def compat_array(compat, C: int, name: str) -> np.ndarray | None:
     raise ValueError(f"{name} must be a scalar, a vector or a matrix, got {a.ndim} dimensions")
 
 
-def crf_working_set(B: int, N: int, C: int, dims, input_copy: bool) -> int:
+def crf_working_set(B: int, N: int, C: int, dims, input_copy: bool, chunk_images: int | None = None) -> int:
     """Estimated peak bytes of the CPU path of :func:`dense_crf` (``dims``: the feature
     dimension d of each kernel).
 
-    Per point: the marginals Q (4C), the padded unary/marginal buffer Up (4Cp, Cp = C rounded
-    up to 8), the float32 input copy (4C, when one is made), per kernel its features and
-    their temporaries (2 * 4d) and normalisers (8), and the lattice's offsets and weights
-    (8(d+1)). Per lattice vertex: the blur neighbours (8(d+1)) and the splat, two blur and the
-    part buffers of the mean field (4 * 4Cp). The hash tables of the build are freed before
-    those buffers exist. The vertex count M is only known after the build; it is taken as one
-    vertex per point and kernel. Measured (2026-12, 1024x1024 RGB, C = 21, default kernels,
-    ``ru_maxrss``): M/P = 0.13 (Gaussian) and 0.08 (bilateral) on a photograph, 1.5 for the
-    bilateral kernel of uniform noise; peak 454 (photograph) and 1048 (noise) bytes per pixel,
-    this estimate 1164: 2.6x and 1.1x the real peak.
+    The kernel runs a chunk of ``chunk_images`` images at a time (default: as many as it may
+    use, ``min(B, max(4, torch.get_num_threads()))``; the C++ side takes at most that many).
+    Per point of the batch: the marginals Q (4C), the float32 input copy (4C, when one is
+    made) and per kernel its features (4d). Per point of a chunk: the padded unary/marginal
+    buffer Up (4Cp, Cp = C rounded up to 8), per kernel the features' temporaries (4d),
+    normalisers (8) and the lattice's offsets and weights (8(d+1)). Per lattice vertex of a
+    chunk: the blur neighbours (8(d+1)) and the splat, two blur and the part buffers of the
+    mean field (4 * 4Cp). The hash tables of the build are freed before those buffers exist.
+    The vertex count M is only known after the build; it is taken as one vertex per point and
+    kernel. Measured (2026-12, 1024x1024 RGB, C = 21, default kernels, ``ru_maxrss``): M/P =
+    0.13 (Gaussian) and 0.08 (bilateral) on a photograph, 1.5 for the bilateral kernel of
+    uniform noise; peak 454 (photograph) and 1048 (noise) bytes per pixel, this estimate
+    1164: 2.6x and 1.1x the real peak.
     """
-    P = B * N
+    if chunk_images is None:
+        chunk_images = max(4, torch.get_num_threads())
+    chunk = min(B, chunk_images)
     Cp = -(-C // 8) * 8
-    per_point = 4 * C + 4 * Cp + (4 * C if input_copy else 0)
-    per_point += sum(8 * d + 8 + 8 * (d + 1) for d in dims)
-    per_vertex = sum(8 * (d + 1) + 16 * Cp for d in dims)
-    return P * per_point + P * per_vertex
+    per_point = 4 * C + (4 * C if input_copy else 0) + sum(4 * d for d in dims)
+    per_chunk_point = 4 * Cp + sum(4 * d + 8 + 8 * (d + 1) for d in dims)
+    per_chunk_point += sum(8 * (d + 1) + 16 * Cp for d in dims)
+    return B * N * per_point + chunk * N * per_chunk_point
 
 
 def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5,
@@ -267,7 +277,9 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
     features, compats, norms = [], [], []
     if cg is not None:
         g = check_positive_finite(gaussian_sxy, "gaussian_sxy")
-        features.append(point_features(B, spatial, (g,) * nd, spacing=sp, device=lt.device, origin=origin))
+        # the same for every image: one copy, broadcast over the batch
+        features.append(point_features(1, spatial, (g,) * nd, spacing=sp, device=lt.device,
+                                       origin=origin).expand(B, *([-1] * (nd + 1))))
         compats.append(cg)
     if cb is not None:
         bxy = check_positive_finite(bilateral_sxy, "bilateral_sxy")
@@ -287,7 +299,7 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
     N = math.prod(spatial)
     # the unary (-log_softmax or -log(clip(p))) and its checks are computed by the op
     inp = lt.to(torch.float32).reshape(B, C, N).contiguous()
-    feats = [f.reshape(B, f.shape[1], N).contiguous() for f in features]
+    feats = [f.reshape(B, f.shape[1], N) for f in features]   # views: the Gaussian's stays broadcast
     ctens = [torch.from_numpy(c).to(lt.device) for c in compats]
     kind = UnaryKind.PROBABILITIES if probabilities else UnaryKind.LOGITS
     Q = _dense_crf_op(inp, feats, ctens, norms, int(iterations), nthreads, True, int(kind))
