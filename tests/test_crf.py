@@ -197,6 +197,30 @@ def test_batch_equals_single_images(seed, threads):
         assert torch.equal(batched[b:b + 1], single)
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_op_batch_runs_in_chunks(shared):
+    # the op itself (as torch.compile calls it) holds every image's features and cuts the batch
+    # into chunks in C++ (4 images of 378 points with 2 threads, then 2); the Gaussian kernel's
+    # features may be one image's broadcast over the batch (stride 0), repeated within a chunk
+    from segengine.ops import crf as crf_ops
+    from segengine.ops import lattice as lattice_ops
+    from segengine._cy import _lattice
+    B, C, H, W = 6, 4, 18, 21
+    assert _lattice.crf_chunk_images(H * W, 2) == 4 and _lattice.crf_chunk_images(97 * 101, 2) == 2
+    g = torch.Generator().manual_seed(7)
+    unary = torch.rand(B, C, H * W, generator=g) * 3
+    img = torch.rand(B, 3, H, W, generator=g) * 255
+    gauss = lattice_ops.point_features(1, (H, W), (3.0, 3.0)).reshape(1, 2, -1).expand(B, -1, -1)
+    if not shared:
+        gauss = gauss.contiguous()
+    bil = lattice_ops.point_features(B, (H, W), (20.0, 20.0), img, (13.0,) * 3).reshape(B, 5, -1)
+    compats = [torch.full((C,), -3.0), torch.full((C,), -5.0)]
+    got = crf_ops._dense_crf_op(unary, [gauss, bil], compats, [3, 3], 3, 2)
+    for b in range(B):
+        one = crf_ops._dense_crf_op(unary[b:b + 1], [gauss[b:b + 1], bil[b:b + 1]], compats, [3, 3], 3, 1)
+        assert torch.equal(got[b:b + 1], one)
+
+
 def _unfused_meanfield(unary, features, compats, norm, iterations):
     """Mean field with torch ops over the lattice filter op (gather/scatter splat, separate
     blur and slice): an implementation independent of the fused C++ update pass."""

@@ -622,6 +622,13 @@ void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int6
     }
 }
 
+int64_t crf_chunk_images(int64_t N, int num_threads) {
+    // as the mean field's groups: enough parts to occupy every thread
+    const int64_t threads = resolve_threads(num_threads);
+    const int64_t per_image = (int64_t)make_parts(1, std::max<int64_t>(N, 1)).size();
+    return std::max<int64_t>(1, (std::max<int64_t>(kPartsPerImage, threads) + per_image - 1) / per_image);
+}
+
 namespace {
 
 void crf_dense_chunk(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
@@ -659,11 +666,8 @@ void crf_dense(const float* input, int unary_kind, float* Q, int64_t B, int64_t 
     }
     // A batch runs a chunk of images at a time, with lattices built for that chunk only, so
     // that the working memory is one chunk's whatever the batch size (pydensecrf holds one
-    // image at a time). A chunk has enough parts to occupy every thread, as the mean field's
-    // groups; each image's result does not depend on its chunk (make_parts).
-    const int threads = resolve_threads(num_threads);
-    const int64_t per_image = (int64_t)make_parts(1, N).size();
-    const int64_t chunk = std::max<int64_t>(1, (std::max<int64_t>(kPartsPerImage, threads) + per_image - 1) / per_image);
+    // image at a time); each image's result does not depend on its chunk (make_parts).
+    const int64_t chunk = crf_chunk_images(N, num_threads);
     // a shared kernel's features, repeated for a chunk of more than one image
     std::vector<std::vector<float>> repeated((size_t)num_kernels);
     for (int k = 0; k < num_kernels; ++k)

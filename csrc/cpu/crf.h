@@ -52,6 +52,10 @@ struct CrfKernel {
 void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
                    const CrfKernel* kernels, int num_kernels, int iterations, int num_threads);
 
+// Images per chunk of crf_dense (and of segengine.dense_crf's eager CPU path) for images of
+// N points and num_threads threads (<= 0: all): enough for every thread to have a part.
+int64_t crf_chunk_images(int64_t N, int num_threads);
+
 // Build the lattices of the kernels' features (kernel k: float32 [B, dims[k], N], or
 // [1, dims[k], N] used by every image when shared[k]; shared may be null) and run
 // crf_meanfield on input/Q [B, C, N]. compats[k]: C (COMPAT_DIAG) or C*C (COMPAT_FULL)

@@ -67,6 +67,7 @@ cdef extern from "../../csrc/cpu/crf.h" namespace "seg" nogil:
     void c_crf_meanfield "seg::crf_meanfield"(const float* input, int unary_kind, float* Q, int64_t B,
                                               int64_t N, int C, const CrfKernel* kernels,
                                               int num_kernels, int iterations, int num_threads) except +
+    int64_t c_crf_chunk_images "seg::crf_chunk_images"(int64_t N, int num_threads) except +
     void c_crf_dense "seg::crf_dense"(const float* input, int unary_kind, float* Q, int64_t B, int64_t N,
                                       int C, const float* const* features, const int* dims,
                                       const int* normalizations, const int* compat_kinds,
@@ -179,6 +180,12 @@ def meanfield(const float[:, :, ::1] unary not None, float[:, :, ::1] Q not None
     with nogil:
         c_crf_meanfield(&unary[0, 0, 0], UNARY_ENERGY, &Q[0, 0, 0], B, N, C, ks.data(), <int>ks.size(),
                         iterations, num_threads)
+
+
+def crf_chunk_images(int64_t N, int num_threads=0):
+    """Images per chunk of :func:`dense_crf` for images of ``N`` points (``num_threads`` <= 0:
+    all): a batch runs that many at a time, enough for every thread to have a part."""
+    return c_crf_chunk_images(N, num_threads)
 
 
 def dense_crf(const float[:, :, ::1] inp not None, int unary_kind, float[:, :, ::1] Q not None,

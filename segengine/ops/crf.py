@@ -24,9 +24,11 @@ reduce + blur per kernel; the marginals themselves are only written after the la
 Splat sums are deterministic: an image's points are cut into up to four parts by its size
 alone, each part scatters into a buffer of its own, and the parts are added in order, so an
 image gets bitwise the same result for any thread count and in any batch. A batch runs a
-chunk of images at a time (enough to occupy every thread), so the lattices and buffers in
-memory are one chunk's, and the Gaussian kernel's features, the same for every image, are
-passed once. Measured figures
+chunk of images at a time (enough to occupy every thread, ``crf_chunk_images``), so the
+lattices and buffers in memory are one chunk's; called eagerly, :func:`dense_crf` also makes
+each chunk's features only when it runs (the op, as torch.compile calls it, receives every
+image's), and the Gaussian kernel's features, the same for every image, are made once and
+broadcast. Measured figures
 and the profile: benchmarks/results/ and the README.
 """
 
@@ -55,6 +57,19 @@ _dense_crf_op = define(
     f"int num_threads, bool pydensecrf_padding=True, int unary_kind={int(UnaryKind.ENERGY)}) -> Tensor")
 
 
+def _dense_crf_cpu(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding,
+                   unary_kind, Q):
+    """The CPU kernel of the op, writing the marginals into ``Q`` (float32 ``[B, C, N]``,
+    C-contiguous; a slice of a larger batch will do)."""
+    from segengine._cy import _lattice
+    B, C, N = unary.shape
+    ghost = bool(pydensecrf_padding) and N % 4 != 0
+    feats = [(f[:1] if B > 1 and f.stride(0) == 0 else f).contiguous().numpy() for f in features]
+    _lattice.dense_crf(unary.contiguous().numpy(), int(unary_kind), Q.numpy(),
+                       feats, [int(n) for n in normalizations],
+                       [c.numpy() for c in compats], ghost, int(iterations), run_threads(num_threads))
+
+
 @register_kernel("dense_crf", "cpu")
 def _(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding=True,
       unary_kind=int(UnaryKind.ENERGY)):
@@ -63,14 +78,9 @@ def _(unary, features, compats, normalizations, iterations, num_threads, pydense
     every image, passed once); compats float32 [C] or [C, C] (already in the form that is
     added: -w*1 for Potts, symmetrised matrices); normalizations: Normalization codes;
     num_threads 0: torch.get_num_threads(). Non-finite input raises ValueError."""
-    from segengine._cy import _lattice
-    B, C, N = unary.shape
-    ghost = bool(pydensecrf_padding) and N % 4 != 0
     Q = torch.empty_like(unary)  # [B, C, N]: the kernel reads and writes channel-major
-    feats = [(f[:1] if B > 1 and f.stride(0) == 0 else f).contiguous().numpy() for f in features]
-    _lattice.dense_crf(unary.contiguous().numpy(), int(unary_kind), Q.numpy(),
-                       feats, [int(n) for n in normalizations],
-                       [c.numpy() for c in compats], ghost, int(iterations), run_threads(num_threads))
+    _dense_crf_cpu(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding,
+                   unary_kind, Q)
     return Q
 
 
@@ -274,12 +284,9 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
         if any(abs(int(o)) + n > 2**24 for o, n in zip(origin, spatial)):
             raise ValueError("origin: coordinates must stay below 2**24 (exact in float32)")
 
-    features, compats, norms = [], [], []
+    compats = []
     if cg is not None:
         g = check_positive_finite(gaussian_sxy, "gaussian_sxy")
-        # the same for every image: one copy, broadcast over the batch
-        features.append(point_features(1, spatial, (g,) * nd, spacing=sp, device=lt.device,
-                                       origin=origin).expand(B, *([-1] * (nd + 1))))
         compats.append(cg)
     if cb is not None:
         bxy = check_positive_finite(bilateral_sxy, "bilateral_sxy")
@@ -290,17 +297,38 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
             srgb = tuple(check_positive_finite(s, "bilateral_srgb") for s in bilateral_srgb)
             if len(srgb) != K:
                 raise ValueError(f"bilateral_srgb must be a number or have K = {K} values, got {len(srgb)}")
-        features.append(point_features(B, spatial, (bxy,) * nd, it, srgb, spacing=sp, device=lt.device,
-                                       origin=origin))
         compats.append(cb)
-    for _ in features:
-        norms.append(int(normalization_code(normalization)))
-
+    norms = [int(normalization_code(normalization))] * len(compats)
     N = math.prod(spatial)
+
+    def features_of(b0, b1):
+        """The kernels' features of images [b0, b1) as float32 [b1 - b0, d_k, N] views."""
+        feats = []
+        if cg is not None:  # the same for every image: one copy, broadcast over the batch
+            f = point_features(1, spatial, (g,) * nd, spacing=sp, device=lt.device, origin=origin)
+            feats.append(f.reshape(1, nd, N).expand(b1 - b0, -1, -1))
+        if cb is not None:
+            f = point_features(b1 - b0, spatial, (bxy,) * nd, it[b0:b1], srgb, spacing=sp, device=lt.device,
+                               origin=origin)
+            feats.append(f.reshape(b1 - b0, nd + K, N))
+        return feats
+
     # the unary (-log_softmax or -log(clip(p))) and its checks are computed by the op
     inp = lt.to(torch.float32).reshape(B, C, N).contiguous()
-    feats = [f.reshape(B, f.shape[1], N) for f in features]   # views: the Gaussian's stays broadcast
     ctens = [torch.from_numpy(c).to(lt.device) for c in compats]
-    kind = UnaryKind.PROBABILITIES if probabilities else UnaryKind.LOGITS
-    Q = _dense_crf_op(inp, feats, ctens, norms, int(iterations), nthreads, True, int(kind))
+    kind = int(UnaryKind.PROBABILITIES if probabilities else UnaryKind.LOGITS)
+    if eager and lt.device.type == "cpu" and B > 1:
+        # a chunk of images at a time, their features made only then: the memory beyond the
+        # input and the marginals is one chunk's (the op itself would need every image's
+        # features at once). The same kernel as the op's.
+        from segengine._cy import _lattice
+        chunk = _lattice.crf_chunk_images(N, run_threads(nthreads))
+        if chunk < B:
+            Q = torch.empty((B, C, N), dtype=torch.float32)
+            for b0 in range(0, B, chunk):
+                b1 = min(B, b0 + chunk)
+                _dense_crf_cpu(inp[b0:b1], features_of(b0, b1), ctens, norms, int(iterations), nthreads, True,
+                               kind, Q[b0:b1])
+            return to_output(Q.reshape(B, C, *spatial), was_numpy)
+    Q = _dense_crf_op(inp, features_of(0, B), ctens, norms, int(iterations), nthreads, True, kind)
     return to_output(Q.reshape(B, C, *spatial), was_numpy)
