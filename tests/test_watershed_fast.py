@@ -49,6 +49,28 @@ def test_distinct_values_equal_exact(seed, shape, dtype):
             np.testing.assert_array_equal(got, exact)
 
 
+@pytest.mark.parametrize("dtype, shift", [(np.int32, 0), (np.uint32, 0), (np.int64, 0), (np.int64, 20),
+                                          (np.uint64, 33), (np.float64, 0), (np.float32, 0)])
+def test_distinct_wide_values_equal_exact(dtype, shift):
+    """More than 2**16 distinct values (sorted, not counted), spread over 31 bits (times
+    2**shift: low bits that no value changes): the sorted levels' buckets of about 8192 codes
+    take the wide-key split (more than 22 varying bits) or, the low bits set aside, the
+    two-pass radix; 1 and 2 threads."""
+    rng = np.random.default_rng(shift + 3)
+    shape = (263, 301)  # 79163 pixels
+    # spatially smooth (so that the order of nearby values decides the result), distinct
+    smooth = ndi.gaussian_filter(rng.random(shape), 4).ravel()
+    rank = np.argsort(np.argsort(smooth, kind="stable"), kind="stable").astype(np.int64)
+    vals = rank * 2**13 + rng.integers(0, 2**13, size=rank.size)
+    if np.issubdtype(dtype, np.signedinteger) or dtype == np.float64:
+        vals -= 2**29
+    img = (vals.astype(dtype) * dtype(2) ** shift if shift else vals.astype(dtype)).reshape(shape)
+    markers = distinct_markers(rng, shape, 200, labels=5)
+    expected = segengine.watershed(img, markers)
+    for t in (1, 2):
+        np.testing.assert_array_equal(fast(img, markers, num_threads=t), expected)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_random_floats_equal_exact(seed):
     """Random floats (distinct with probability 1), smoothed volumes, many seeds."""

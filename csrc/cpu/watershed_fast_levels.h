@@ -33,22 +33,77 @@ constexpr int64_t kOwnMax = 16;
 // Pixels per bucket aimed at (their keys and pixels stay in L2 while the bucket is sorted).
 constexpr int64_t kBucketTarget = 8192;
 
-// Sorts key[0..m) (with val) by key, not stably (the order of equal keys is unspecified but
-// fixed by the input order): a counting pass on the top 11 bits of key - min, then each
-// group by insertion sort (up to 32 entries) or the same way (recursively: its range is
-// 2^11 times smaller). `k2`/`v2`: scratch of m entries; the result ends in key/val.
+// Insertion sort of key[0..m) with val (small m).
+template <class C, class I>
+void insertion_sort(C* key, I* val, int64_t m) {
+    for (int64_t i = 1; i < m; ++i) {
+        const C k = key[i];
+        const I v = val[i];
+        int64_t j = i;
+        for (; j > 0 && key[j - 1] > k; --j) {
+            key[j] = key[j - 1];
+            val[j] = val[j - 1];
+        }
+        key[j] = k;
+        val[j] = v;
+    }
+}
+
+// Sorts key[0..m) (with val) by key (the order of equal keys is unspecified but fixed by the
+// input order). `k2`/`v2`: scratch of m entries; the result ends in key/val. Only the bits in
+// which the keys differ count (bits of key - min, less the low bits that no key changes: a
+// float32 image converted to float64 leaves 29 of them). When those are at most 22 bits (a
+// float32 image's buckets): LSD radix in two passes or one, branch-free. Wider keys: a
+// counting pass on the top 11 of those bits, then each group by insertion sort (up to 32
+// entries) or the same way (its range is 2^11 times smaller). (The split + insertion sorts
+// cost 2.5x the LSD passes on a float32 volume's buckets of 8192 codes, the insertion
+// sorts' branches being unpredictable; on wide keys the LSD passes would be too many.)
 template <class C, class I>
 void bucket_sort(C* key, I* val, int64_t m, C* k2, I* v2) {
     if (m < 2) return;
-    C lo = key[0], hi = key[0];
+    C lo = key[0], hi = key[0], vary = 0;
     for (int64_t i = 1; i < m; ++i) {
         lo = key[i] < lo ? key[i] : lo;
         hi = key[i] > hi ? key[i] : hi;
+        vary |= key[i] ^ key[0];
     }
     if (lo == hi) return;
+    if (m <= 16) return insertion_sort(key, val, m);
+    constexpr int kDigit = 11;
+    const int tz = __builtin_ctzll(static_cast<unsigned long long>(vary));
+    int bits = 0;
+    while (bits < int(8 * sizeof(C)) - tz && (((hi - lo) >> tz) >> bits) != 0) ++bits;
+    if (bits <= 2 * kDigit) {
+        const int passes = (bits + kDigit - 1) / kDigit;
+        const int digit = (bits + passes - 1) / passes;
+        const int64_t R = int64_t(1) << digit;
+        const C mask = static_cast<C>(R - 1);
+        int64_t h[(1 << kDigit) + 1];
+        C* ka = key;
+        I* va = val;
+        C* kb = k2;
+        I* vb = v2;
+        for (int pass = 0; pass < passes; ++pass) {
+            const int sh = tz + pass * digit;
+            std::fill(h, h + R + 1, 0);
+            for (int64_t i = 0; i < m; ++i) ++h[(((ka[i] - lo) >> sh) & mask) + 1];
+            for (int64_t d = 0; d < R; ++d) h[d + 1] += h[d];
+            for (int64_t i = 0; i < m; ++i) {
+                const int64_t pos = h[((ka[i] - lo) >> sh) & mask]++;
+                kb[pos] = ka[i];
+                vb[pos] = va[i];
+            }
+            std::swap(ka, kb);
+            std::swap(va, vb);
+        }
+        if (ka != key) {
+            std::copy(ka, ka + m, key);
+            std::copy(va, va + m, val);
+        }
+        return;
+    }
     // digits of up to 11 bits, no wider than the group needs: a small group spread over a
     // wide range would otherwise pay for 2^11 counters
-    constexpr int kDigit = 11;
     int digit = 1;
     while (digit < kDigit && (int64_t(1) << digit) < m) ++digit;
     int sh = 0;
@@ -73,7 +128,7 @@ void bucket_sort(C* key, I* val, int64_t m, C* k2, I* v2) {
             bucket_sort(key + a, val + a, z - a, k2 + a, v2 + a);
             continue;
         }
-        for (int64_t i = a; i < z; ++i) {
+        for (int64_t i = a; i < z; ++i) {  // insertion from the scratch
             const C k = k2[i];
             const I v = v2[i];
             int64_t j = i;
