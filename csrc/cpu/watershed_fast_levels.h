@@ -147,28 +147,26 @@ constexpr int64_t kMarkAhead = 16;
 
 // Marks the levels of bucket [b0, b1) of the sorted keys: cell[idx[i]] |= i << kPosShift for
 // levels (runs of equal codes) of at most kOwnMax pixels, (level start) << kPosShift |
-// kCounted for larger ones. Returns the number of levels; writes their starts to `starts`
-// when not null.
+// kCounted for larger ones. Returns the number of levels, whose starts it writes over
+// idx[b0 + 0, 1, ...] (each after the pixels it overwrites have been marked: a level's start
+// is never below its index there).
 template <class C, class I>
-int64_t mark_levels(const C* key, const I* idx, int64_t b0, int64_t b1, I* cell, I* starts) {
+int64_t mark_levels(const C* key, I* idx, int64_t b0, int64_t b1, I* cell) {
     int64_t count = 0;
     for (int64_t i = b0; i < b1;) {
         int64_t j = i + 1;
         while (j < b1 && key[j] == key[i]) ++j;
-        if (starts) starts[count] = static_cast<I>(i);
-        ++count;
-        if (cell) {
-            if (j - i > kOwnMax) {
-                const I w = static_cast<I>((i << kPosShift) | kCounted);
-                for (int64_t u = i; u < j; ++u) cell[idx[u]] |= w;
-            } else {
-                for (int64_t u = i; u < j; ++u) {
-                    // the cells are scattered over the image: fetch a few ahead
-                    if (u + kMarkAhead < b1) __builtin_prefetch(cell + idx[u + kMarkAhead], 1, 3);
-                    cell[idx[u]] |= static_cast<I>(u << kPosShift);
-                }
+        if (j - i > kOwnMax) {
+            const I w = static_cast<I>((i << kPosShift) | kCounted);
+            for (int64_t u = i; u < j; ++u) cell[idx[u]] |= w;
+        } else {
+            for (int64_t u = i; u < j; ++u) {
+                // the cells are scattered over the image: fetch a few ahead
+                if (u + kMarkAhead < b1) __builtin_prefetch(cell + idx[u + kMarkAhead], 1, 3);
+                cell[idx[u]] |= static_cast<I>(u << kPosShift);
             }
         }
+        idx[b0 + count++] = static_cast<I>(i);
         i = j;
     }
     return count;
@@ -398,7 +396,7 @@ BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
                 v2.resize(static_cast<size_t>(b1 - b0));
             }
             bucket_sort(key.get() + b0, idx.get() + b0, b1 - b0, k2.data(), v2.data());
-            lcount[static_cast<size_t>(b)] = mark_levels(key.get(), idx.get(), b0, b1, cell, static_cast<I*>(nullptr));
+            lcount[static_cast<size_t>(b)] = mark_levels(key.get(), idx.get(), b0, b1, cell);
         }
     }
     std::vector<int64_t> loff(static_cast<size_t>(B) + 1, 0);
@@ -407,9 +405,10 @@ BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
     levstart.resize_uninitialized(static_cast<size_t>(loff[static_cast<size_t>(B)]) + 1);
     levstart[static_cast<size_t>(loff[static_cast<size_t>(B)])] = static_cast<I>(m);
 #pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
-    for (int64_t b = 0; b < B; ++b)
-        mark_levels(key.get(), idx.get(), boff[static_cast<size_t>(b)], boff[static_cast<size_t>(b) + 1],
-                    static_cast<I*>(nullptr), levstart.data() + loff[static_cast<size_t>(b)]);
+    for (int64_t b = 0; b < B; ++b) {  // each bucket's level starts, left by mark_levels in idx
+        const I* from = idx.get() + boff[static_cast<size_t>(b)];
+        std::copy(from, from + lcount[static_cast<size_t>(b)], levstart.data() + loff[static_cast<size_t>(b)]);
+    }
     return levstart;
 }
 
