@@ -135,9 +135,10 @@ struct LabelSink {
 template <class I, class L>
 void decode_cell_labels(const I* cell, L* lab, int64_t n, L base, int nt) {
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t p = 0; p < n; ++p) {
+    for (int64_t p = 0; p < n; ++p) {  // a select, not a branch: the loop vectorises
         const I w = cell[p];
-        if ((w & kLabelled) && lab[p] == L(0)) lab[p] = static_cast<L>(static_cast<L>(w >> kPosShift) + base - 1);
+        const L old = lab[p];
+        lab[p] = ((w & kLabelled) && old == L(0)) ? static_cast<L>(static_cast<L>(w >> kPosShift) + base - 1) : old;
     }
 }
 

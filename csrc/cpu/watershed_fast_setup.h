@@ -74,14 +74,24 @@ void fast_flags(const S* img, const uint8_t* mask, uint8_t* flags, const Grid& g
         uint8_t* f = flags + r * W;
         const uint8_t* m = mask ? mask + r * W : nullptr;
         const S* v = img + r * W;
-        int b = 0;
-        for (int64_t x = 0; x < W; ++x) {
-            if constexpr (std::is_floating_point<S>::value) b |= (v[x] != v[x]);
-            uint8_t fl = m ? (m[x] ? kInside : 0) : kInside;
-            if (row_border || x < g.lo[last] || x >= g.hi[last]) fl |= kBorder;
-            f[x] = fl;
+        // separate loops without branches, so that each vectorises (one loop with the three
+        // tests did not: 1.7 ns per pixel)
+        if constexpr (std::is_floating_point<S>::value) {
+            int b = 0;
+            for (int64_t x = 0; x < W; ++x) b |= (v[x] != v[x]);
+            bad |= b;
         }
-        bad |= b;
+        const uint8_t base = row_border ? kBorder : 0;
+        static_assert(kInside == 1, "kInside is the mask's truth value");
+        if (m) {
+            for (int64_t x = 0; x < W; ++x) f[x] = static_cast<uint8_t>((m[x] != 0) | base);
+        } else {
+            std::memset(f, kInside | base, static_cast<size_t>(W));
+        }
+        if (!row_border) {
+            for (int64_t x = 0; x < std::min(W, g.lo[last]); ++x) f[x] |= kBorder;
+            for (int64_t x = std::max<int64_t>(0, g.hi[last]); x < W; ++x) f[x] |= kBorder;
+        }
     }
     if (bad) throw std::invalid_argument("watershed: `image` contains NaN");
 }
