@@ -199,9 +199,9 @@ def test_batch_equals_single_images(seed, threads):
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_op_batch_runs_in_chunks(shared):
-    # the op itself (as torch.compile calls it) holds every image's features and cuts the batch
-    # into chunks in C++ (4 images of 378 points with 2 threads, then 2); the Gaussian kernel's
-    # features may be one image's broadcast over the batch (stride 0), repeated within a chunk
+    # the op itself (as torch.compile calls it) holds every image's features; its CPU kernel
+    # cuts the batch into chunks (4 images of 378 points with 2 threads, then 2); the Gaussian
+    # kernel's features may be one image's broadcast over the batch (stride 0)
     from segengine.ops import crf as crf_ops
     from segengine.ops import lattice as lattice_ops
     from segengine._cy import _lattice

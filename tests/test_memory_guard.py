@@ -82,8 +82,8 @@ def test_huge_declared_input_raises_memory_error(monkeypatch, name):
 def test_working_set_grows_with_the_input():
     small = crf_working_set(1, 1000, 21, [2, 5], False)
     assert crf_working_set(2, 1000, 21, [2, 5], False, chunk_images=2) == 2 * small
-    # a batch runs a chunk of images at a time: only the marginals, input and features scale with B
-    per_image = 1000 * (4 * 21 + 4 * (2 + 5))
+    # a batch runs a chunk of images at a time: only the marginals (and an input copy) scale with B
+    per_image = 1000 * 4 * 21
     assert crf_working_set(8, 1000, 21, [2, 5], False, chunk_images=1) == small + 7 * per_image
     assert crf_working_set(1, 1000, 21, [2, 5], True) > small
     assert crf_working_set(1, 1000, 21, [2], False) < small

@@ -629,12 +629,12 @@ int64_t crf_chunk_images(int64_t N, int num_threads) {
     return std::max<int64_t>(1, (std::max<int64_t>(kPartsPerImage, threads) + per_image - 1) / per_image);
 }
 
-namespace {
-
-void crf_dense_chunk(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
-                     const float* const* features, const int* dims, const int* normalizations,
-                     const int* compat_kinds, const float* const* compats, int num_kernels,
-                     bool ghost_origin, int iterations, int num_threads) {
+void crf_dense(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
+               const float* const* features, const int* dims, const int* normalizations,
+               const int* compat_kinds, const float* const* compats, int num_kernels,
+               bool ghost_origin, int iterations, int num_threads) {
+    if (num_kernels < 0 || num_kernels > 8)
+        throw std::invalid_argument("crf_dense: 0..8 kernels are supported");
     std::vector<LatticeData> lat((size_t)num_kernels);
     std::vector<CrfKernel> ks((size_t)num_kernels);
     for (int k = 0; k < num_kernels; ++k) {
@@ -650,43 +650,6 @@ void crf_dense_chunk(const float* input, int unary_kind, float* Q, int64_t B, in
         kn.compat = compats[k];
     }
     crf_meanfield(input, unary_kind, Q, B, N, C, ks.data(), num_kernels, iterations, num_threads);
-}
-
-}  // namespace
-
-void crf_dense(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
-               const float* const* features, const int* dims, const int* normalizations,
-               const int* compat_kinds, const float* const* compats, int num_kernels,
-               bool ghost_origin, int iterations, int num_threads, const uint8_t* shared) {
-    if (num_kernels < 0 || num_kernels > 8)
-        throw std::invalid_argument("crf_dense: 0..8 kernels are supported");
-    if (B <= 0 || N <= 0) {
-        crf_meanfield(input, unary_kind, Q, B, N, C, nullptr, 0, iterations, num_threads);
-        return;
-    }
-    // A batch runs a chunk of images at a time, with lattices built for that chunk only, so
-    // that the working memory is one chunk's whatever the batch size (pydensecrf holds one
-    // image at a time); each image's result does not depend on its chunk (make_parts).
-    const int64_t chunk = crf_chunk_images(N, num_threads);
-    // a shared kernel's features, repeated for a chunk of more than one image
-    std::vector<std::vector<float>> repeated((size_t)num_kernels);
-    for (int k = 0; k < num_kernels; ++k)
-        if (shared && shared[k] && std::min(chunk, B) > 1) {
-            const size_t one = (size_t)dims[k] * (size_t)N;
-            repeated[(size_t)k].resize(one * (size_t)std::min(chunk, B));
-            for (int64_t b = 0; b < std::min(chunk, B); ++b)
-                std::copy(features[k], features[k] + one, repeated[(size_t)k].data() + b * one);
-        }
-    for (int64_t b0 = 0; b0 < B; b0 += chunk) {
-        const int64_t nb = std::min(chunk, B - b0);
-        std::vector<const float*> f((size_t)num_kernels);
-        for (int k = 0; k < num_kernels; ++k)
-            f[(size_t)k] = !(shared && shared[k]) ? features[k] + b0 * dims[k] * N
-                           : repeated[(size_t)k].empty() ? features[k] : repeated[(size_t)k].data();
-        crf_dense_chunk(input + b0 * C * N, unary_kind, Q + b0 * C * N, nb, N, C, f.data(), dims,
-                        normalizations, compat_kinds, compats, num_kernels, ghost_origin, iterations,
-                        num_threads);
-    }
 }
 
 }  // namespace seg

@@ -52,18 +52,18 @@ struct CrfKernel {
 void crf_meanfield(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
                    const CrfKernel* kernels, int num_kernels, int iterations, int num_threads);
 
-// Images per chunk of crf_dense (and of segengine.dense_crf's eager CPU path) for images of
-// N points and num_threads threads (<= 0: all): enough for every thread to have a part.
+// Images per chunk of a batch for images of N points and num_threads threads (<= 0: all):
+// enough for every thread to have a part. segengine.dense_crf calls crf_dense on one chunk
+// at a time, so that the lattices and buffers in memory are one chunk's; an image's result
+// does not depend on its chunk (its parts are cut by its own size).
 int64_t crf_chunk_images(int64_t N, int num_threads);
 
-// Build the lattices of the kernels' features (kernel k: float32 [B, dims[k], N], or
-// [1, dims[k], N] used by every image when shared[k]; shared may be null) and run
+// Build the lattices of the kernels' features (kernel k: float32 [B, dims[k], N]) and run
 // crf_meanfield on input/Q [B, C, N]. compats[k]: C (COMPAT_DIAG) or C*C (COMPAT_FULL)
-// floats. ghost_origin as in lattice_build. The batch runs a chunk of images at a time (the
-// lattices of one chunk in memory); the result does not depend on the chunking.
+// floats. ghost_origin as in lattice_build.
 void crf_dense(const float* input, int unary_kind, float* Q, int64_t B, int64_t N, int C,
                const float* const* features, const int* dims, const int* normalizations,
                const int* compat_kinds, const float* const* compats, int num_kernels,
-               bool ghost_origin, int iterations, int num_threads, const uint8_t* shared = nullptr);
+               bool ghost_origin, int iterations, int num_threads);
 
 }  // namespace seg

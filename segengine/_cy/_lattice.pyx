@@ -6,7 +6,7 @@ All validation happens in :mod:`segengine.ops.lattice` / :mod:`segengine.ops.crf
 functions assume C-contiguous arrays of the documented dtypes and shapes.
 """
 
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy
 from libcpp cimport bool as cbool
 from libcpp.vector cimport vector
@@ -72,7 +72,7 @@ cdef extern from "../../csrc/cpu/crf.h" namespace "seg" nogil:
                                       int C, const float* const* features, const int* dims,
                                       const int* normalizations, const int* compat_kinds,
                                       const float* const* compats, int num_kernels, cbool ghost_origin,
-                                      int iterations, int num_threads, const uint8_t* shared) except +
+                                      int iterations, int num_threads) except +
 
 
 cdef object _array(const void* src, size_t nbytes, shape, dtype):
@@ -183,8 +183,9 @@ def meanfield(const float[:, :, ::1] unary not None, float[:, :, ::1] Q not None
 
 
 def crf_chunk_images(int64_t N, int num_threads=0):
-    """Images per chunk of :func:`dense_crf` for images of ``N`` points (``num_threads`` <= 0:
-    all): a batch runs that many at a time, enough for every thread to have a part."""
+    """Images per chunk of a batch of images of ``N`` points (``num_threads`` <= 0: all): enough
+    for every thread to have a part (segengine.dense_crf runs :func:`dense_crf` on one chunk at
+    a time)."""
     return c_crf_chunk_images(N, num_threads)
 
 
@@ -192,9 +193,8 @@ def dense_crf(const float[:, :, ::1] inp not None, int unary_kind, float[:, :, :
               list features, list normalizations, list compats, bint ghost_origin, int iterations,
               int num_threads=0):
     """Dense CRF in one call: build the lattices of ``features`` (float32 ``[B, d_k, N]`` each,
-    C-contiguous, or ``[1, d_k, N]``: the same features for every image) and run the mean field
-    on ``inp`` ``[B, C, N]`` (``unary_kind``) into ``Q`` (same shape). ``compats[k]``: float32
-    ``[C]`` (diagonal) or ``[C, C]`` (symmetrised)."""
+    C-contiguous) and run the mean field on ``inp`` ``[B, C, N]`` (``unary_kind``) into ``Q``
+    (same shape). ``compats[k]``: float32 ``[C]`` (diagonal) or ``[C, C]`` (symmetrised)."""
     cdef int64_t B = inp.shape[0], N = inp.shape[2]
     cdef int C = <int>inp.shape[1]
     cdef int K = len(features)
@@ -206,16 +206,14 @@ def dense_crf(const float[:, :, ::1] inp not None, int unary_kind, float[:, :, :
         return
     cdef vector[const float*] fptr, cptr
     cdef vector[int] dims, norms, kinds
-    cdef vector[uint8_t] shared
     cdef int kind
     cdef const float[:, :, ::1] f
     cdef const float[::1] cflat
     keep = []
     for k in range(K):
         f = features[k]
-        if (f.shape[0] != B and f.shape[0] != 1) or f.shape[2] != N:
-            raise ValueError("dense_crf: features must be [B, d, N] or [1, d, N] like the input")
-        shared.push_back(f.shape[0] == 1)
+        if f.shape[0] != B or f.shape[2] != N:
+            raise ValueError("dense_crf: features must be [B, d, N] like the input")
         c = np.ascontiguousarray(compats[k], dtype=np.float32)
         keep.append(c)
         cflat = c.reshape(-1)
@@ -227,5 +225,4 @@ def dense_crf(const float[:, :, ::1] inp not None, int unary_kind, float[:, :, :
         kinds.push_back(kind)
     with nogil:
         c_crf_dense(&inp[0, 0, 0], unary_kind, &Q[0, 0, 0], B, N, C, fptr.data(), dims.data(),
-                    norms.data(), kinds.data(), cptr.data(), K, ghost_origin, iterations, num_threads,
-                    shared.data())
+                    norms.data(), kinds.data(), cptr.data(), K, ghost_origin, iterations, num_threads)

@@ -25,10 +25,10 @@ Splat sums are deterministic: an image's points are cut into up to four parts by
 alone, each part scatters into a buffer of its own, and the parts are added in order, so an
 image gets bitwise the same result for any thread count and in any batch. A batch runs a
 chunk of images at a time (enough to occupy every thread, ``crf_chunk_images``), so the
-lattices and buffers in memory are one chunk's; called eagerly, :func:`dense_crf` also makes
-each chunk's features only when it runs (the op, as torch.compile calls it, receives every
-image's), and the Gaussian kernel's features, the same for every image, are made once and
-broadcast. Measured figures
+lattices, buffers and features in memory are one chunk's: called eagerly, :func:`dense_crf`
+makes each chunk's features only when it runs (the op, as torch.compile calls it, receives
+every image's), and the Gaussian kernel's features, the same for every image, are made once
+and broadcast. Measured figures
 and the profile: benchmarks/results/ and the README.
 """
 
@@ -57,30 +57,36 @@ _dense_crf_op = define(
     f"int num_threads, bool pydensecrf_padding=True, int unary_kind={int(UnaryKind.ENERGY)}) -> Tensor")
 
 
-def _dense_crf_cpu(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding,
+def _dense_crf_cpu(unary, features_of, compats, normalizations, iterations, num_threads, pydensecrf_padding,
                    unary_kind, Q):
-    """The CPU kernel of the op, writing the marginals into ``Q`` (float32 ``[B, C, N]``,
-    C-contiguous; a slice of a larger batch will do)."""
+    """The CPU kernel: marginals into ``Q`` (float32 ``[B, C, N]``, C-contiguous), a chunk of
+    images at a time (``crf_chunk_images``: enough for every thread), so that the lattices,
+    buffers and features in memory are one chunk's. ``features_of(b0, b1)``: the kernels'
+    features of images [b0, b1), float32 ``[b1 - b0, d_k, N]`` (views will do)."""
     from segengine._cy import _lattice
     B, C, N = unary.shape
     ghost = bool(pydensecrf_padding) and N % 4 != 0
-    feats = [(f[:1] if B > 1 and f.stride(0) == 0 else f).contiguous().numpy() for f in features]
-    _lattice.dense_crf(unary.contiguous().numpy(), int(unary_kind), Q.numpy(),
-                       feats, [int(n) for n in normalizations],
-                       [c.numpy() for c in compats], ghost, int(iterations), run_threads(num_threads))
+    threads = run_threads(num_threads)
+    chunk = _lattice.crf_chunk_images(N, threads)
+    for b0 in range(0, B, chunk):
+        b1 = min(B, b0 + chunk)
+        _lattice.dense_crf(unary[b0:b1].contiguous().numpy(), int(unary_kind), Q[b0:b1].numpy(),
+                           [f.contiguous().numpy() for f in features_of(b0, b1)],
+                           [int(n) for n in normalizations], [c.numpy() for c in compats], ghost,
+                           int(iterations), threads)
 
 
 @register_kernel("dense_crf", "cpu")
 def _(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding=True,
       unary_kind=int(UnaryKind.ENERGY)):
     """unary float32 [B, C, N]: energies U, logits or probabilities (``unary_kind``, a
-    UnaryKind); features float32 [B, d_k, N] (a batch stride of 0: the same features for
-    every image, passed once); compats float32 [C] or [C, C] (already in the form that is
-    added: -w*1 for Potts, symmetrised matrices); normalizations: Normalization codes;
-    num_threads 0: torch.get_num_threads(). Non-finite input raises ValueError."""
+    UnaryKind); features float32 [B, d_k, N] (a batch stride of 0 will do: features the same
+    for every image); compats float32 [C] or [C, C] (already in the form that is added: -w*1
+    for Potts, symmetrised matrices); normalizations: Normalization codes; num_threads 0:
+    torch.get_num_threads(). Non-finite input raises ValueError."""
     Q = torch.empty_like(unary)  # [B, C, N]: the kernel reads and writes channel-major
-    _dense_crf_cpu(unary, features, compats, normalizations, iterations, num_threads, pydensecrf_padding,
-                   unary_kind, Q)
+    _dense_crf_cpu(unary, lambda b0, b1: [f[b0:b1] for f in features], compats, normalizations, iterations,
+                   num_threads, pydensecrf_padding, unary_kind, Q)
     return Q
 
 
@@ -137,13 +143,13 @@ def crf_working_set(B: int, N: int, C: int, dims, input_copy: bool, chunk_images
     dimension d of each kernel).
 
     The kernel runs a chunk of ``chunk_images`` images at a time (default: as many as it may
-    use, ``min(B, max(4, torch.get_num_threads()))``; the C++ side takes at most that many).
-    Per point of the batch: the marginals Q (4C), the float32 input copy (4C, when one is
-    made) and per kernel its features (4d). Per point of a chunk: the padded unary/marginal
-    buffer Up (4Cp, Cp = C rounded up to 8), per kernel the features' temporaries (4d),
-    normalisers (8) and the lattice's offsets and weights (8(d+1)). Per lattice vertex of a
-    chunk: the blur neighbours (8(d+1)) and the splat, two blur and the part buffers of the
-    mean field (4 * 4Cp). The hash tables of the build are freed before those buffers exist.
+    use, ``min(B, max(4, torch.get_num_threads()))``; ``crf_chunk_images`` takes at most that
+    many). Per point of the batch: the marginals Q (4C) and the float32 input copy (4C, when
+    one is made). Per point of a chunk: the padded unary/marginal buffer Up (4Cp, Cp = C
+    rounded up to 8), per kernel its features and their temporaries (2 * 4d), normalisers (8)
+    and the lattice's offsets and weights (8(d+1)). Per lattice vertex of a chunk: the blur
+    neighbours (8(d+1)) and the splat, two blur and the part buffers of the mean field
+    (4 * 4Cp). The hash tables of the build are freed before those buffers exist.
     The vertex count M is only known after the build; it is taken as one vertex per point and
     kernel. Measured (2026-12, 1024x1024 RGB, C = 21, default kernels, ``ru_maxrss``): M/P =
     0.13 (Gaussian) and 0.08 (bilateral) on a photograph, 1.5 for the bilateral kernel of
@@ -154,8 +160,8 @@ def crf_working_set(B: int, N: int, C: int, dims, input_copy: bool, chunk_images
         chunk_images = max(4, torch.get_num_threads())
     chunk = min(B, chunk_images)
     Cp = -(-C // 8) * 8
-    per_point = 4 * C + (4 * C if input_copy else 0) + sum(4 * d for d in dims)
-    per_chunk_point = 4 * Cp + sum(4 * d + 8 + 8 * (d + 1) for d in dims)
+    per_point = 4 * C + (4 * C if input_copy else 0)
+    per_chunk_point = 4 * Cp + sum(8 * d + 8 + 8 * (d + 1) for d in dims)
     per_chunk_point += sum(8 * (d + 1) + 16 * Cp for d in dims)
     return B * N * per_point + chunk * N * per_chunk_point
 
@@ -317,18 +323,11 @@ def dense_crf(logits, image, *, probabilities: bool = False, iterations: int = 5
     inp = lt.to(torch.float32).reshape(B, C, N).contiguous()
     ctens = [torch.from_numpy(c).to(lt.device) for c in compats]
     kind = int(UnaryKind.PROBABILITIES if probabilities else UnaryKind.LOGITS)
-    if eager and lt.device.type == "cpu" and B > 1:
-        # a chunk of images at a time, their features made only then: the memory beyond the
-        # input and the marginals is one chunk's (the op itself would need every image's
-        # features at once). The same kernel as the op's.
-        from segengine._cy import _lattice
-        chunk = _lattice.crf_chunk_images(N, run_threads(nthreads))
-        if chunk < B:
-            Q = torch.empty((B, C, N), dtype=torch.float32)
-            for b0 in range(0, B, chunk):
-                b1 = min(B, b0 + chunk)
-                _dense_crf_cpu(inp[b0:b1], features_of(b0, b1), ctens, norms, int(iterations), nthreads, True,
-                               kind, Q[b0:b1])
-            return to_output(Q.reshape(B, C, *spatial), was_numpy)
+    if eager and lt.device.type == "cpu":
+        # the op's CPU kernel, with each chunk's features made only when it runs (the op
+        # receives every image's at once)
+        Q = torch.empty((B, C, N), dtype=torch.float32)
+        _dense_crf_cpu(inp, features_of, ctens, norms, int(iterations), nthreads, True, kind, Q)
+        return to_output(Q.reshape(B, C, *spatial), was_numpy)
     Q = _dense_crf_op(inp, features_of(0, B), ctens, norms, int(iterations), nthreads, True, kind)
     return to_output(Q.reshape(B, C, *spatial), was_numpy)
