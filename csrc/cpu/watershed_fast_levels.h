@@ -120,25 +120,12 @@ void bucket_sort(C* key, I* val, int64_t m, C* k2, I* v2) {
         k2[pos] = key[i];
         v2[pos] = val[i];
     }
+    std::copy(k2, k2 + m, key);
+    std::copy(v2, v2 + m, val);
     for (int64_t d = 0; d < R; ++d) {
         const int64_t a = start[d], z = start[d + 1];
-        if (z - a > 32) {
-            std::copy(k2 + a, k2 + z, key + a);
-            std::copy(v2 + a, v2 + z, val + a);
-            bucket_sort(key + a, val + a, z - a, k2 + a, v2 + a);
-            continue;
-        }
-        for (int64_t i = a; i < z; ++i) {  // insertion from the scratch
-            const C k = k2[i];
-            const I v = v2[i];
-            int64_t j = i;
-            for (; j > a && key[j - 1] > k; --j) {
-                key[j] = key[j - 1];
-                val[j] = val[j - 1];
-            }
-            key[j] = k;
-            val[j] = v;
-        }
+        if (z - a > 32) bucket_sort(key + a, val + a, z - a, k2 + a, v2 + a);
+        else insertion_sort(key + a, val + a, z - a);
     }
 }
 
