@@ -447,6 +447,25 @@ def test_probabilities_out_of_range_found_anywhere(value, at):
         segengine.dense_crf(bad.reshape(1, 3, 23, 29), img, probabilities=True)
 
 
+@pytest.mark.parametrize("kind", ["probabilities", "logits"])
+def test_bad_value_in_a_later_chunk_raises(kind):
+    # the batch runs in chunks (4 images of 378 points with 2 threads): a bad value in the
+    # last chunk's image still raises, and the op path checks it the same way
+    from segengine.ops import crf as crf_ops
+    B, C, H, W = 6, 3, 18, 21
+    x = torch.softmax(torch.randn(B, C, H, W, generator=torch.Generator().manual_seed(2)), 1)
+    x[5, 1, 7, 3] = 1.5 if kind == "probabilities" else float("nan")
+    img = torch.zeros(B, 3, H, W)
+    match = "probabilities must lie in" if kind == "probabilities" else "must be finite"
+    with pytest.raises(ValueError, match=match):
+        segengine.dense_crf(x, img, probabilities=kind == "probabilities", num_threads=2)
+    from segengine._codes import UnaryKind
+    code = int(UnaryKind.PROBABILITIES if kind == "probabilities" else UnaryKind.LOGITS)
+    feats = [torch.rand(B, 2, H * W), torch.rand(B, 5, H * W)]
+    with pytest.raises(ValueError, match=match):
+        crf_ops._dense_crf_op(x.reshape(B, C, -1), feats, [torch.full((C,), -3.0)] * 2, [3, 3], 2, 2, True, code)
+
+
 def test_origin_places_a_tile_on_the_whole_images_lattice():
     """origin shifts the coordinates: origin=0 is the default; a tile given its position
     gets the whole image's lattice vertices, so its result near the tile's centre matches
