@@ -108,9 +108,9 @@ struct LabelSink {
         if constexpr (InCell) return static_cast<I>(lab[p] - base + 1);
         else return lab[p];
     }
-    // the scan starts emptying a level; p leaves the queue carrying v (nothing to record:
+    // the scan starts emptying level k; p leaves the queue carrying v (nothing to record:
     // the label was written on arrival)
-    void begin_level() {}
+    void begin_level(int64_t) {}
     // the level's slots are done; its FIFO of clamped arrivals is emptied next
     void begin_fifo() {}
     void leave(int64_t, V) {}
@@ -230,7 +230,7 @@ void scan_levels(I* cell, Sink& sink, const Grid& g, const I* levstart, int64_t 
         const int64_t r = levstart[k];
         const int64_t end = levstart[k + 1];
         prefetch_to(end);
-        sink.begin_level();
+        sink.begin_level(k);
         auto leave = [&](I pb, V lb) {
             const int64_t p = static_cast<int64_t>(pb >> 1);
             sink.leave(p, lb);

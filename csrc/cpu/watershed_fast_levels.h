@@ -135,10 +135,10 @@ constexpr int64_t kMarkAhead = 16;
 // Marks the levels of bucket [b0, b1) of the sorted keys: cell[idx[i]] |= i << kPosShift for
 // levels (runs of equal codes) of at most kOwnMax pixels, (level start) << kPosShift |
 // kCounted for larger ones. Returns the number of levels, whose starts it writes over
-// idx[b0 + 0, 1, ...] (each after the pixels it overwrites have been marked: a level's start
-// is never below its index there).
+// idx[b0 + 0, 1, ...] and whose codes over key[b0 + 0, 1, ...] (each after the pixels and
+// keys it overwrites have been read: a level's start is never below its index there).
 template <class C, class I>
-int64_t mark_levels(const C* key, I* idx, int64_t b0, int64_t b1, I* cell) {
+int64_t mark_levels(C* key, I* idx, int64_t b0, int64_t b1, I* cell) {
     int64_t count = 0;
     for (int64_t i = b0; i < b1;) {
         int64_t j = i + 1;
@@ -153,6 +153,7 @@ int64_t mark_levels(const C* key, I* idx, int64_t b0, int64_t b1, I* cell) {
                 cell[idx[u]] |= static_cast<I>(u << kPosShift);
             }
         }
+        key[b0 + count] = key[i];
         idx[b0 + count++] = static_cast<I>(i);
         i = j;
     }
@@ -189,9 +190,10 @@ struct CodeTable {
 // one pixel: the flood's own_max is 1). Returns false, leaving the cells untouched, when
 // there are more distinct codes, or when a thread's first pixels are mostly distinct (an
 // image of many values gives up after a few thousand pixels); else the level starts with the
-// in-mask count appended.
+// in-mask count appended, and, when `levcode` is given, each level's code.
 template <class C, class I, class Code>
-bool few_levels(const Code& code, I* cell, int64_t n, BigVector<I>& levstart, int nt) {
+bool few_levels(const Code& code, I* cell, int64_t n, BigVector<I>& levstart, int nt,
+                BigVector<C>* levcode = nullptr) {
     // allocated here (an exception must not leave a parallel region), zeroed by each thread
     std::vector<CodeTable<C>> local(static_cast<size_t>(nt));
     for (CodeTable<C>& tab : local) tab.e.reserve(size_t(1) << kFewBits);
@@ -256,14 +258,19 @@ bool few_levels(const Code& code, I* cell, int64_t n, BigVector<I>& levstart, in
         if (cell[p] & kInside) cell[p] |= static_cast<I>(bits.find(code(p)).val - 1);
     levstart.resize_uninitialized(starts.size());
     std::copy(starts.begin(), starts.end(), levstart.data());
+    if (levcode) {
+        levcode->resize_uninitialized(keys.size());
+        std::copy(keys.begin(), keys.end(), levcode->data());
+    }
     return true;
 }
 
 // Sorts the in-mask pixels (cell[p] & kInside) by code(p) (an unsigned C, order-preserving),
 // marks their levels in `cell` (see mark_levels) and returns the level starts with the
-// in-mask count appended. `nt` threads; the result does not depend on it.
+// in-mask count appended; each level's code into `levcode` when given. `nt` threads; the
+// result does not depend on it.
 template <class C, class I, class Code>
-BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
+BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt, BigVector<C>* levcode = nullptr) {
     // splitters from a regular sample of the pixels (deterministic), at most 65535
     std::vector<C> split;
     const int64_t want = std::min<int64_t>(n / kBucketTarget, 65535);
@@ -391,10 +398,13 @@ BigVector<I> sorted_levels(const Code& code, I* cell, int64_t n, int nt) {
     BigVector<I> levstart;
     levstart.resize_uninitialized(static_cast<size_t>(loff[static_cast<size_t>(B)]) + 1);
     levstart[static_cast<size_t>(loff[static_cast<size_t>(B)])] = static_cast<I>(m);
+    if (levcode) levcode->resize_uninitialized(static_cast<size_t>(loff[static_cast<size_t>(B)]));
 #pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
-    for (int64_t b = 0; b < B; ++b) {  // each bucket's level starts, left by mark_levels in idx
-        const I* from = idx.get() + boff[static_cast<size_t>(b)];
-        std::copy(from, from + lcount[static_cast<size_t>(b)], levstart.data() + loff[static_cast<size_t>(b)]);
+    for (int64_t b = 0; b < B; ++b) {  // each bucket's level starts and codes, left by mark_levels
+        const int64_t from = boff[static_cast<size_t>(b)], count = lcount[static_cast<size_t>(b)];
+        const int64_t to = loff[static_cast<size_t>(b)];
+        std::copy(idx.get() + from, idx.get() + from + count, levstart.data() + to);
+        if (levcode) std::copy(key.get() + from, key.get() + from + count, levcode->data() + to);
     }
     return levstart;
 }

@@ -100,10 +100,11 @@ void fast_flags(const S* img, const uint8_t* mask, uint8_t* flags, const Grid& g
 
 // Levels of an 8/16-bit image: a histogram of the grey levels; table[code] = the cell bits of
 // that grey level (its level start << kPosShift, kCounted when it holds more than one pixel:
-// watershed_fast_flood.h); levstart: the level starts with the in-mask count appended.
+// watershed_fast_flood.h); levstart: the level starts with the in-mask count appended;
+// levcode: each level's code.
 template <class S, class I>
 void narrow_levels(const S* img, const uint8_t* flags, bool masked, int64_t n, std::vector<I>& table,
-                   std::vector<I>& levstart, int nt) {
+                   std::vector<I>& levstart, std::vector<CodeT<S>>& levcode, int nt) {
     constexpr int64_t K = int64_t(1) << (8 * sizeof(S));
     std::vector<int64_t> hist(static_cast<size_t>(K * nt), 0);
 #pragma omp parallel num_threads(nt)
@@ -121,12 +122,14 @@ void narrow_levels(const S* img, const uint8_t* flags, bool masked, int64_t n, s
     }
     table.assign(static_cast<size_t>(K), I(0));
     levstart.clear();
+    levcode.clear();
     int64_t s = 0;
     for (int64_t c = 0; c < K; ++c) {
         int64_t cnt = 0;
         for (int u = 0; u < nt; ++u) cnt += hist[static_cast<size_t>(u * K + c)];
         if (!cnt) continue;
         levstart.push_back(static_cast<I>(s));
+        levcode.push_back(static_cast<CodeT<S>>(c));
         table[static_cast<size_t>(c)] = static_cast<I>((s << kPosShift) | (cnt > 1 ? kCounted : 0));
         s += cnt;
     }
@@ -135,11 +138,12 @@ void narrow_levels(const S* img, const uint8_t* flags, bool masked, int64_t n, s
 
 // The cells and levels of one item (steps before the flood): flags, markers (idle ones
 // lose kInside), out-of-mask labels zeroed, every in-mask pixel's level; `cell` holds n
-// words, `levstart` gets the level starts with the in-mask count appended. Returns the
-// flood's own_max (watershed_fast_flood.h). `nt` threads; the result does not depend on it.
+// words, `levstart` gets the level starts with the in-mask count appended, and `levcode`,
+// when given, each level's code. Returns the flood's own_max (watershed_fast_flood.h). `nt`
+// threads; the result does not depend on it.
 template <class S, class L, class I>
 int64_t prepare_cells(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt, I* cell,
-                      BigVector<I>& levstart) {
+                      BigVector<I>& levstart, BigVector<CodeT<S>>* levcode = nullptr) {
     const int64_t n = g.n;
     const bool masked = mask != nullptr;
     bool few = false;  // levels counted per distinct value (few_levels)
@@ -167,17 +171,22 @@ int64_t prepare_cells(const S* img, const uint8_t* mask, L* lab, const Grid& g, 
     if constexpr (kNarrow<S>) {
         std::vector<I> table;
         std::vector<I> starts;
-        narrow_levels(img, flags, masked, n, table, starts, nt);
+        std::vector<CodeT<S>> codes;
+        narrow_levels(img, flags, masked, n, table, starts, codes, nt);
         levstart.resize_uninitialized(starts.size());
         std::copy(starts.begin(), starts.end(), levstart.data());
+        if (levcode) {
+            levcode->resize_uninitialized(codes.size());
+            std::copy(codes.begin(), codes.end(), levcode->data());
+        }
         const I* tb = table.data();
 #pragma omp parallel for schedule(static) num_threads(nt)
         for (int64_t p = 0; p < n; ++p)
             if (cell[p] & kInside) cell[p] |= tb[code_of(img[p])];
     } else {
         auto code = [img](int64_t p) { return code_of(img[p]); };
-        few = few_levels<CodeT<S>, I>(code, cell, n, levstart, nt);
-        if (!few) levstart = sorted_levels<CodeT<S>, I>(code, cell, n, nt);
+        few = few_levels<CodeT<S>, I>(code, cell, n, levstart, nt, levcode);
+        if (!few) levstart = sorted_levels<CodeT<S>, I>(code, cell, n, nt, levcode);
     }
     return kNarrow<S> || few ? 1 : kOwnMax;
 }

@@ -45,24 +45,9 @@ struct Keys {
     static bool is_marker(K k) { return (k & ((K(1) << kShift) - 1)) == 0; }
 };
 
-// A level's code C, read from the image once per level through a function pointer, so that the
-// flood (the bulk of this file's code) is compiled once per code width, not once per dtype.
-template <class K>
-struct LevelCode {
-    const void* img;
-    K (*at)(const void* img, int64_t p);
-    int elem;  // bytes per pixel of img
-};
-
-template <class S, class K>
-K code_at(const void* img, int64_t p) {
-    return K(code_of(static_cast<const S*>(img)[p]));
-}
-
 // The flood's sink: the fast tie order's label sink `inner` (watershed_fast_flood.h), and
-// the key of every pixel recorded as it leaves the queue. Pixels leaving during one level
-// share its C, the code of the first of them (a pixel queued at its own level: markers, and
-// pixels that arrived from below it).
+// the key of every pixel recorded as it leaves the queue. Pixels leaving during level k share
+// its C, the level's code (levcode[k], read in order, not from the image at each pixel).
 //
 // D is not carried in the queue (it would widen every slot and FIFO entry: 40 % more scan
 // time): it follows from the order in which a level is emptied. Its slots hold first the
@@ -72,23 +57,22 @@ K code_at(const void* img, int64_t p) {
 // so D never decreases along it and changes at layer boundaries: layer 1 is what the
 // markers pushed, layer 2 starts where the first pixel from below began pushing, and layer
 // L + 1 (L >= 2) starts at the FIFO's length when layer L's first entry leaves.
-template <class I, class K, class Inner>
+template <class I, class K, class C, class Inner>
 struct KeySink {
     using V = typename Inner::V;
     using D = typename Keys<K>::D;
     Inner inner;
-    LevelCode<K> code;
+    const C* levcode;
     K* key;
     K level = 0;
-    bool fresh = true;
     bool in_fifo = false, from_below = false;
     size_t pushed = 0, popped = 0;  // FIFO entries of this level so far
     size_t boundary = 0;            // the FIFO index where the next layer starts
     size_t first_from_below = 0;    // pushed when the first pixel from below left its slot
     D layer = 0;                    // D of the FIFO entries being emptied
     V of_marker(int64_t p) const { return inner.of_marker(p); }
-    void begin_level() {
-        fresh = true;
+    void begin_level(int64_t k) {
+        level = K(levcode[k]) << Keys<K>::kShift;
         in_fifo = from_below = false;
         pushed = popped = 0;
     }
@@ -98,8 +82,6 @@ struct KeySink {
         boundary = from_below ? first_from_below : pushed;
     }
     void leave(int64_t p, V) {
-        if (fresh) level = code.at(code.img, p) << Keys<K>::kShift;
-        fresh = false;
         D d;
         if (!in_fifo) {
             if (key[p] != Keys<K>::kNone) return;  // a marker: its key is set
@@ -122,19 +104,16 @@ struct KeySink {
     }
     void arrive(I* cell, int64_t q, I w, V v) const { inner.arrive(cell, q, w, v); }
     // what leave(p) reads and writes, a few levels ahead
-    void prefetch(int64_t p) const {
-        __builtin_prefetch(static_cast<const char*>(code.img) + p * code.elem, 0, 3);
-        __builtin_prefetch(key + p, 1, 3);
-    }
+    void prefetch(int64_t p) const { __builtin_prefetch(key + p, 1, 3); }
 };
 
-template <class I, class K>
+template <class I, class K, class C>
 struct WrapKeys {
-    LevelCode<K> code;
+    const C* levcode;
     K* key;
     template <class Inner>
-    KeySink<I, K, Inner> operator()(const Inner& inner) const {
-        return KeySink<I, K, Inner>{inner, code, key};
+    KeySink<I, K, C, Inner> operator()(const Inner& inner) const {
+        return KeySink<I, K, C, Inner>{inner, levcode, key};
     }
 };
 
@@ -178,10 +157,11 @@ Grid block_grid(const Grid& g, int64_t rows) {
 template <int NN, class S, class L, class I, class K>
 void flood_block(const S* img, const uint8_t* mask, L* lab, const Grid& gb, I* cell, K* key) {
     BigVector<I> levstart;
-    const int64_t own_max = prepare_cells<S, L, I>(img, mask, lab, gb, 1, cell, levstart);
+    BigVector<CodeT<S>> levcode;
+    const int64_t own_max = prepare_cells<S, L, I>(img, mask, lab, gb, 1, cell, levstart, &levcode);
     for (int64_t p = 0; p < gb.n; ++p)  // every marker has its key, idle ones too (a neighbour across a face)
         key[p] = (cell[p] & kLabelled) ? K(code_of(img[p])) << Keys<K>::kShift : Keys<K>::kNone;
-    const WrapKeys<I, K> wrap{LevelCode<K>{img, &code_at<S, K>, static_cast<int>(sizeof(S))}, key};
+    const WrapKeys<I, K, CodeT<S>> wrap{levcode.data(), key};
     flood_levels_scan_nn<NN>(cell, lab, gb, levstart.data(), static_cast<int64_t>(levstart.size()) - 1, own_max, 1,
                              wrap);
 }
