@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "big_alloc.h"
+#include "cpu_features.h"
 #include "parallel.h"
 #include "watershed_batch.h"
 #include "watershed_dispatch.h"
@@ -260,24 +261,99 @@ inline int64_t parent_in(I w) {
     return static_cast<int64_t>(w >> kPosShift) - 1;
 }
 
-// Each pixel's parent (parent_of) into its cell word (parent_in), for pixels [lo, hi); those
-// whose label differs from their parent's are appended to `out`.
+// The parent pass of one pixel run [a, z) whose neighbours all lie in the image (NN > 0,
+// offsets off[J...]): parent_of as selects over contiguous loads (the neighbour loop
+// unrolled by the fold, so that the pixel loop vectorises), the parent's label carried
+// along. mism[p - a]: whether p's label differs from its parent's.
+template <class K, class I, class L>
+struct Nearest {
+    K key;
+    I arg;
+    L lab;
+    void offer(K kq, I q, L lq) {
+        const bool less = kq < key;  // the first of equal keys stays
+        key = less ? kq : key;
+        arg = less ? q : arg;
+        lab = less ? lq : lab;
+    }
+};
+
+template <class L, class I, class K, size_t... J>
+__attribute__((always_inline)) inline void parents_run(int64_t a, int64_t z, const int64_t* offs,
+                                                        I* __restrict cell, const K* __restrict key,
+                                                        const L* __restrict lab, uint8_t* __restrict mism,
+                                                        std::index_sequence<J...>) {
+    const int64_t off[] = {offs[J]...};
+    for (int64_t p = a; p < z; ++p) {
+        Nearest<K, I, L> nb{Keys<K>::kNone, I(-1), L(0)};
+        (nb.offer(key[p + off[J]], static_cast<I>(p + off[J]), lab[p + off[J]]), ...);
+        const K k = key[p];
+        const bool plain = (k != Keys<K>::kNone) & !Keys<K>::is_marker(k);  // markers keep their labels
+        const I flags = cell[p] & (kInside | kBorder);
+        cell[p] = plain ? static_cast<I>(((nb.arg + 1) << kPosShift) | flags) : flags;
+        mism[p - a] = plain & (nb.lab != lab[p]);
+    }
+}
+
+template <int NN, class L, class I, class K>
+__attribute__((target("avx2"))) void parents_run_avx2(int64_t a, int64_t z, const int64_t* off, I* cell,
+                                                       const K* key, const L* lab, uint8_t* mism) {
+    parents_run(a, z, off, cell, key, lab, mism, std::make_index_sequence<NN>());
+}
+
+template <int NN, class L, class I, class K>
+void parents_run_base(int64_t a, int64_t z, const int64_t* off, I* cell, const K* key, const L* lab,
+                      uint8_t* mism) {
+    parents_run(a, z, off, cell, key, lab, mism, std::make_index_sequence<NN>());
+}
+
+// Each pixel's parent (parent_of) into its cell word (parent_in), for pixels [lo, hi) (whole
+// rows); those whose label differs from their parent's are appended to `out`, in order. The
+// interior of interior rows takes parents_run when keys are 64-bit and the neighbour count
+// known; the rest the neighbour loop with coordinate checks.
 template <int NN, class L, class I, class K>
 void parents_and_mismatches(int64_t lo, int64_t hi, const Grid& g, I* cell, const K* key, const L* lab,
                             std::vector<int64_t>& out) {
     int64_t off[NN > 0 ? NN : 1];
     if constexpr (NN > 0) std::copy(g.off.begin(), g.off.end(), off);
     const int64_t* offs = NN > 0 ? off : g.off.data();
-    for (int64_t p = lo; p < hi; ++p) {
+    auto one = [&](int64_t p) {
         const I flags = cell[p] & (kInside | kBorder);
         const K k = key[p];
         if (k == Keys<K>::kNone || Keys<K>::is_marker(k)) {  // markers keep their labels
             cell[p] = flags;
-            continue;
+            return;
         }
         const int64_t q = parent_of<NN>(p, g, offs, cell, key);
         cell[p] = static_cast<I>(((q + 1) << kPosShift) | flags);
         if (lab[q] != lab[p]) out.push_back(p);
+    };
+    const int last = g.ndim - 1;
+    const int64_t W = g.shape[last];
+    if constexpr (NN > 0 && std::is_same_v<K, uint64_t>) {
+        const bool avx2 = cpu_has_avx2();
+        const int64_t x0 = g.lo[last], x1 = std::max(g.lo[last], g.hi[last]);
+        std::vector<uint8_t> mism(static_cast<size_t>(W));
+        for (int64_t r = W ? lo / W : 0; r < (W ? hi / W : 0); ++r) {
+            const int64_t p0 = r * W;
+            bool row_border = x1 == x0;
+            for (int d = 0; d < last; ++d) {
+                const int64_t c = (p0 / g.stride[d]) % g.shape[d];
+                row_border |= (c < g.lo[d] || c >= g.hi[d]);
+            }
+            if (row_border) {
+                for (int64_t p = p0; p < p0 + W; ++p) one(p);
+                continue;
+            }
+            for (int64_t p = p0; p < p0 + x0; ++p) one(p);
+            if (avx2) parents_run_avx2<NN>(p0 + x0, p0 + x1, off, cell, key, lab, mism.data());
+            else parents_run_base<NN>(p0 + x0, p0 + x1, off, cell, key, lab, mism.data());
+            for (int64_t x = x0; x < x1; ++x)
+                if (mism[static_cast<size_t>(x - x0)]) out.push_back(p0 + x);
+            for (int64_t p = p0 + x1; p < p0 + W; ++p) one(p);
+        }
+    } else {
+        for (int64_t p = lo; p < hi; ++p) one(p);
     }
 }
 
@@ -287,7 +363,7 @@ void parents_and_mismatches(int64_t lo, int64_t hi, const Grid& g, I* cell, cons
 // ancestors among these have been relabelled before it. Only pixels of [lo, hi) are read or
 // written: pixels of `wrong` whose parent lies outside, and children outside that a subtree
 // reaches, are appended to `deferred` instead (with lo = 0, hi = n nothing is deferred).
-template <class L, class I, class K>
+template <int NN, class L, class I, class K>
 void fix_labels(const std::vector<int64_t>& wrong, int64_t lo, int64_t hi, const Grid& g, const I* cell,
                 const K* key, L* lab, std::vector<int64_t>& deferred) {
     using Item = std::pair<K, int64_t>;
@@ -299,6 +375,9 @@ void fix_labels(const std::vector<int64_t>& wrong, int64_t lo, int64_t hi, const
     }
     if (heap.empty()) return;
     std::make_heap(heap.begin(), heap.end(), std::greater<Item>());
+    int64_t off[NN > 0 ? NN : 1];
+    if constexpr (NN > 0) std::copy(g.off.begin(), g.off.end(), off);
+    const int64_t* offs = NN > 0 ? off : g.off.data();
     std::vector<int64_t> stack;
     while (!heap.empty()) {
         std::pop_heap(heap.begin(), heap.end(), std::greater<Item>());
@@ -311,7 +390,7 @@ void fix_labels(const std::vector<int64_t>& wrong, int64_t lo, int64_t hi, const
         while (!stack.empty()) {
             const int64_t x = stack.back();
             stack.pop_back();
-            each_neighbor<0>(g, g.off.data(), x, cell[x] & kBorder, [&](int64_t r) {
+            each_neighbor<NN>(g, offs, x, cell[x] & kBorder, [&](int64_t r) {
                 if (r < lo || r >= hi) {
                     deferred.push_back(r);  // checked again when the blocks are done
                 } else if (parent_in(cell[r]) == x && lab[r] != want) {
@@ -392,13 +471,13 @@ void parallel_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int
     if (error) std::rethrow_exception(error);
 #pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(std::min<int64_t>(nt, nb)))
     for (int64_t b = 0; b < nb; ++b)
-        guarded([&] { fix_labels(wrong[b], bl.lo(b), bl.hi(b), g, cell, key, lab, deferred[b]); });
+        guarded([&] { fix_labels<NN>(wrong[b], bl.lo(b), bl.hi(b), g, cell, key, lab, deferred[b]); });
     if (error) std::rethrow_exception(error);
     std::vector<int64_t> rest, none;
     for (const auto& d : deferred)
         for (const int64_t p : d)
             if (parent_in(cell[p]) >= 0 && lab[parent_in(cell[p])] != lab[p]) rest.push_back(p);
-    fix_labels(rest, 0, n, g, cell, key, lab, none);
+    fix_labels<NN>(rest, 0, n, g, cell, key, lab, none);
 }
 
 template <class S, class L, class I, class K>
