@@ -128,6 +128,47 @@ def test_distinct_values_equal_exact(seed, shape):
                                               exact)
 
 
+def _smooth_ranks(rng, shape, levels):
+    """Dense ranks 0..levels-1 of a smooth random image (ties where levels < size)."""
+    smooth = ndi.gaussian_filter(rng.random(shape), 3).ravel()
+    rank = np.argsort(np.argsort(smooth, kind="stable"), kind="stable")
+    return (rank * levels // rank.size).reshape(shape)
+
+
+@pytest.mark.parametrize("case", ["f64 of float32", "f64 of float32, both signs", "f64 wide", "f64 few",
+                                  "i64 both signs", "u64 times 2**33", "f64 span 2**32-1", "f64 span 2**32"])
+def test_64bit_values_match_an_order_equivalent_image(case):
+    """64-bit images (compared as float64) whose values' bits end in common zeros and whose
+    codes span less than 2**32 above them (float32 values stored as float64, small
+    integers) take 64-bit keys, the others 128-bit ones; either way the result is that of
+    the same order of values as float32 ranks (ties included), with 1 and 2 blocks."""
+    rng = np.random.default_rng(len(case))
+    shape = (40, 37, 43)  # 63640 pixels: two blocks with two threads
+    r = _smooth_ranks(rng, shape, 5000 if case == "f64 few" else 60000)
+    top = r == r.max()
+    # neighbouring ranks one unit apart in the lowest bit a code keeps
+    if case.startswith("f64 of float32"):
+        f32 = (np.uint32(0x3F000000) + r.astype(np.uint32)).view(np.float32)
+        img = (f32 if case == "f64 of float32" else f32 - np.float32(1.3)).astype(np.float64)
+    elif case in ("f64 wide", "f64 few"):
+        img = np.sqrt(r.astype(np.float64) + 2.0)  # full 52-bit mantissas
+    elif case == "i64 both signs":
+        img = r.astype(np.int64) - 30000
+    elif case == "u64 times 2**33":
+        img = r.astype(np.uint64) << np.uint64(33)
+    else:  # bits 1.0 + k << 20, k = 0, 1, ... and 2**32 - 1 (64-bit keys) or 2**32 (128-bit)
+        k = r.astype(np.uint64)
+        k[top] = 2**32 - 1 if case.endswith("-1") else 2**32
+        img = (np.uint64(0x3FF0000000000000) + (k << np.uint64(20))).view(np.float64)
+    ranks = np.unique(img, return_inverse=True)[1].reshape(shape).astype(np.float32)
+    assert np.unique(ranks).size == np.unique(img).size
+    markers = markers_at(rng, shape, 600)
+    for conn in (1, 3):
+        expected = par(ranks, markers, connectivity=conn, num_threads=1)
+        for t in (1, 2):
+            np.testing.assert_array_equal(par(img, markers, connectivity=conn, num_threads=t), expected)
+
+
 def test_smoothed_volume_equals_exact():
     rng = np.random.default_rng(7)
     img = ndi.gaussian_filter(rng.random((48, 40, 44)), 2).astype(np.float32)

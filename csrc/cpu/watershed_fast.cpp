@@ -35,7 +35,9 @@ void fast_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt)
     big_ptr<I> cell_buf = big_array<I>(static_cast<size_t>(g.n));
     I* cell = cell_buf.get();
     BigVector<I> levstart;
-    const int64_t own_max = prepare_cells<S, L, I>(img, mask, lab, g, nt, cell, levstart);
+    // (64-bit images keep their 64-bit codes: a CompactCode's extra pass over the image costs
+    // more than the narrower sort saves)
+    const int64_t own_max = prepare_cells<S, L, I>(img, mask, lab, g, nt, cell, levstart, PlainCode<S>{img});
     flood_levels_scan<I, L>(cell, lab, g, levstart.data(), static_cast<int64_t>(levstart.size()) - 1, own_max, nt);
 }
 

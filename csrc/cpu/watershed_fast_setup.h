@@ -55,6 +55,52 @@ inline CodeT<S> code_of(S v) {
     }
 }
 
+// A pixel's code as the sort, the levels and the keys see it: code_of(img[p]) (PlainCode),
+// or, for a 64-bit image (compared as float64) whose values' bits all end in `shift` zeros
+// and whose codes span less than 2^32 above them (float32 values stored as float64, integers
+// of up to about 21 bits, ...), (code >> shift) - base in 32 bits (CompactCode): the same
+// order and the same ties in half the width (a negative value's code, ~bits, ends in as many
+// ones, so the dropped bits never tell two codes apart). `at(o)`: the same code for the
+// image starting at pixel o.
+template <class S>
+struct PlainCode {
+    using C = CodeT<S>;
+    const S* img;
+    C operator()(int64_t p) const { return code_of(img[p]); }
+    PlainCode at(int64_t o) const { return PlainCode{img + o}; }
+};
+
+template <class S>
+struct CompactCode {
+    using C = uint32_t;
+    const S* img;
+    CodeT<S> base;
+    int shift;
+    C operator()(int64_t p) const { return static_cast<C>((code_of(img[p]) >> shift) - base); }
+    CompactCode at(int64_t o) const { return CompactCode{img + o, base, shift}; }
+};
+
+// Whether the codes of img[0, n) fit a CompactCode (64-bit images only); if so, `out` gets it.
+template <class S>
+bool compact_code(const S* img, int64_t n, int nt, CompactCode<S>& out) {
+    using C = CodeT<S>;
+    static_assert(sizeof(C) == 8, "32-bit codes are compact already");
+    if (n == 0) return false;
+    C lo = ~C(0), hi = 0, bits = 0;
+#pragma omp parallel for schedule(static) num_threads(nt) reduction(min : lo) reduction(max : hi) reduction(| : bits)
+    for (int64_t p = 0; p < n; ++p) {
+        const C c = code_of(img[p]);
+        lo = c < lo ? c : lo;
+        hi = c > hi ? c : hi;
+        bits |= (c >> 63) ? c : ~c;  // the value's bits below the sign
+    }
+    bits &= ~(C(1) << 63);
+    const int shift = bits ? __builtin_ctzll(static_cast<unsigned long long>(bits)) : 63;
+    if ((hi >> shift) - (lo >> shift) > C(0xFFFFFFFFu)) return false;
+    out = CompactCode<S>{img, lo >> shift, shift};
+    return true;
+}
+
 // flags = kInside where mask (or everywhere), | kBorder on border pixels, rows in parallel;
 // NaN check for floats. Same flags as build_flags (watershed_grid.h).
 template <class S>
@@ -137,13 +183,14 @@ void narrow_levels(const S* img, const uint8_t* flags, bool masked, int64_t n, s
 }
 
 // The cells and levels of one item (steps before the flood): flags, markers (idle ones
-// lose kInside), out-of-mask labels zeroed, every in-mask pixel's level; `cell` holds n
+// lose kInside), out-of-mask labels zeroed, every in-mask pixel's level by its `code` (a
+// PlainCode or CompactCode of img; 8/16-bit images take their grey level); `cell` holds n
 // words, `levstart` gets the level starts with the in-mask count appended, and `levcode`,
 // when given, each level's code. Returns the flood's own_max (watershed_fast_flood.h). `nt`
 // threads; the result does not depend on it.
-template <class S, class L, class I>
+template <class S, class L, class I, class Code>
 int64_t prepare_cells(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt, I* cell,
-                      BigVector<I>& levstart, BigVector<CodeT<S>>* levcode = nullptr) {
+                      BigVector<I>& levstart, const Code& code, BigVector<typename Code::C>* levcode = nullptr) {
     const int64_t n = g.n;
     const bool masked = mask != nullptr;
     bool few = false;  // levels counted per distinct value (few_levels)
@@ -169,6 +216,7 @@ int64_t prepare_cells(const S* img, const uint8_t* mask, L* lab, const Grid& g, 
         cell[p] = w;
     }
     if constexpr (kNarrow<S>) {
+        static_assert(std::is_same<typename Code::C, CodeT<S>>::value, "grey levels are the codes");
         std::vector<I> table;
         std::vector<I> starts;
         std::vector<CodeT<S>> codes;
@@ -184,9 +232,9 @@ int64_t prepare_cells(const S* img, const uint8_t* mask, L* lab, const Grid& g, 
         for (int64_t p = 0; p < n; ++p)
             if (cell[p] & kInside) cell[p] |= tb[code_of(img[p])];
     } else {
-        auto code = [img](int64_t p) { return code_of(img[p]); };
-        few = few_levels<CodeT<S>, I>(code, cell, n, levstart, nt, levcode);
-        if (!few) levstart = sorted_levels<CodeT<S>, I>(code, cell, n, nt, levcode);
+        using C = typename Code::C;
+        few = few_levels<C, I>(code, cell, n, levstart, nt, levcode);
+        if (!few) levstart = sorted_levels<C, I>(code, cell, n, nt, levcode);
     }
     return kNarrow<S> || few ? 1 : kOwnMax;
 }

@@ -153,16 +153,17 @@ Grid block_grid(const Grid& g, int64_t rows) {
     return Grid(geom);
 }
 
-// Floods one block (arrays shifted to its first pixel, gb its grid): cells, levels, markers'
-// keys, then the fast tie order's scan, recording keys beside the labels.
-template <int NN, class S, class L, class I, class K>
-void flood_block(const S* img, const uint8_t* mask, L* lab, const Grid& gb, I* cell, K* key) {
+// Floods one block (arrays and `code` shifted to its first pixel, gb its grid): cells, levels,
+// markers' keys, then the fast tie order's scan, recording keys beside the labels.
+template <int NN, class S, class L, class I, class K, class Code>
+void flood_block(const S* img, const Code& code, const uint8_t* mask, L* lab, const Grid& gb, I* cell, K* key) {
+    using C = typename Code::C;
     BigVector<I> levstart;
-    BigVector<CodeT<S>> levcode;
-    const int64_t own_max = prepare_cells<S, L, I>(img, mask, lab, gb, 1, cell, levstart, &levcode);
+    BigVector<C> levcode;
+    const int64_t own_max = prepare_cells<S, L, I>(img, mask, lab, gb, 1, cell, levstart, code, &levcode);
     for (int64_t p = 0; p < gb.n; ++p)  // every marker has its key, idle ones too (a neighbour across a face)
-        key[p] = (cell[p] & kLabelled) ? K(code_of(img[p])) << Keys<K>::kShift : Keys<K>::kNone;
-    const WrapKeys<I, K, CodeT<S>> wrap{levcode.data(), key};
+        key[p] = (cell[p] & kLabelled) ? K(code(p)) << Keys<K>::kShift : Keys<K>::kNone;
+    const WrapKeys<I, K, C> wrap{levcode.data(), key};
     flood_levels_scan_nn<NN>(cell, lab, gb, levstart.data(), static_cast<int64_t>(levstart.size()) - 1, own_max, 1,
                              wrap);
 }
@@ -205,8 +206,8 @@ inline int64_t parent_of(int64_t p, const Grid& g, const int64_t* offs, const I*
 // over the block lowers every key that depends on them, labels following. Returns whether a
 // key in the block's face planes changed. (A pixel can also keep its key and change its
 // parent; the labels are checked once all keys are final: fix_labels.)
-template <int NN, class S, class L, class I, class K>
-bool repair_block(int64_t b, const Blocks& bl, const Grid& g, const Grid& gb, const S* img, const I* cell, K* key,
+template <int NN, class Code, class L, class I, class K>
+bool repair_block(int64_t b, const Blocks& bl, const Grid& g, const Grid& gb, const Code& code, const I* cell, K* key,
                   L* lab, const FaceCopies<K, L>& faces) {
     using KK = Keys<K>;
     const int64_t b0 = bl.lo(b), b1 = bl.hi(b);
@@ -216,7 +217,7 @@ bool repair_block(int64_t b, const Blocks& bl, const Grid& g, const Grid& gb, co
     // q (in the block) as seen from a neighbour of key kp and label lp
     auto offer = [&](int64_t q, K kp, L lp) {
         if (!(cell[q] & kInside)) return;
-        const K k = KK::extend(kp, K(code_of(img[q])));
+        const K k = KK::extend(kp, K(code(q)));
         if (k < key[q]) {
             key[q] = k;
             lab[q] = lp;
@@ -402,8 +403,8 @@ void fix_labels(const std::vector<int64_t>& wrong, int64_t lo, int64_t hi, const
     }
 }
 
-template <int NN, class S, class L, class I, class K>
-void parallel_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt) {
+template <int NN, class S, class L, class I, class K, class Code>
+void parallel_scan(const S* img, const Code& code, const uint8_t* mask, L* lab, const Grid& g, int nt) {
     const int64_t n = g.n;
     const Blocks bl = make_blocks(g, nt);
     const int64_t nb = bl.nb;
@@ -428,7 +429,8 @@ void parallel_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int
     for (int64_t b = 0; b < nb; ++b) {
         guarded([&] {
             const int64_t o = bl.lo(b);
-            flood_block<NN, S, L, I, K>(img + o, mask ? mask + o : nullptr, lab + o, grids[b], cell + o, key + o);
+            flood_block<NN, S, L, I, K>(img + o, code.at(o), mask ? mask + o : nullptr, lab + o, grids[b], cell + o,
+                                         key + o);
         });
     }
     if (error) std::rethrow_exception(error);
@@ -454,7 +456,7 @@ void parallel_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int
                 changed[b] = 0;
                 if (todo[b])
                     guarded([&] {
-                        changed[b] = repair_block<NN>(b, bl, g, grids[b], img, cell, key, lab, faces) ? 1 : 0;
+                        changed[b] = repair_block<NN>(b, bl, g, grids[b], code, cell, key, lab, faces) ? 1 : 0;
                     });
             }
             if (error) std::rethrow_exception(error);
@@ -480,31 +482,41 @@ void parallel_scan(const S* img, const uint8_t* mask, L* lab, const Grid& g, int
     fix_labels<NN>(rest, 0, n, g, cell, key, lab, none);
 }
 
-template <class S, class L, class I, class K>
-void parallel_nn(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt) {
+template <class S, class L, class I, class K, class Code>
+void parallel_nn(const S* img, const Code& code, const uint8_t* mask, L* lab, const Grid& g, int nt) {
     // Images of 2^27 pixels or more (int64 cells) take the generic neighbour loop: specialising them too would
     // double this file's build time for a loop overhead that is small beside such an image's memory traffic.
     if constexpr (!std::is_same_v<I, int32_t>) {
-        parallel_scan<0, S, L, I, K>(img, mask, lab, g, nt);
+        parallel_scan<0, S, L, I, K>(img, code, mask, lab, g, nt);
     } else {
         switch (g.nn) {
-            case 4: parallel_scan<4, S, L, I, K>(img, mask, lab, g, nt); break;
-            case 6: parallel_scan<6, S, L, I, K>(img, mask, lab, g, nt); break;
-            case 8: parallel_scan<8, S, L, I, K>(img, mask, lab, g, nt); break;
-            default: parallel_scan<0, S, L, I, K>(img, mask, lab, g, nt);
+            case 4: parallel_scan<4, S, L, I, K>(img, code, mask, lab, g, nt); break;
+            case 6: parallel_scan<6, S, L, I, K>(img, code, mask, lab, g, nt); break;
+            case 8: parallel_scan<8, S, L, I, K>(img, code, mask, lab, g, nt); break;
+            default: parallel_scan<0, S, L, I, K>(img, code, mask, lab, g, nt);
         }
     }
 }
 
+// Keys pack (C, D) into 64 bits for 32-bit codes below 2^32 pixels, 128 otherwise.
+template <class S, class L, class Code>
+void parallel_coded(const S* img, const Code& code, const uint8_t* mask, L* lab, const Grid& g, int nt) {
+    const int64_t n = g.n;
+    using K1 = std::conditional_t<sizeof(typename Code::C) == 4, uint64_t, unsigned __int128>;
+    // int32 cells while level << kPosShift and pixel << 1 fit; D fits in half a key below 2^32 pixels
+    if (n < (int64_t(1) << (31 - kPosShift))) parallel_nn<S, L, int32_t, K1>(img, code, mask, lab, g, nt);
+    else if (n < (int64_t(1) << 32)) parallel_nn<S, L, int64_t, K1>(img, code, mask, lab, g, nt);
+    else parallel_nn<S, L, int64_t, unsigned __int128>(img, code, mask, lab, g, nt);
+}
+
 template <class S, class L>
 void parallel_typed(const S* img, const uint8_t* mask, L* lab, const Grid& g, int nt) {
-    const int64_t n = g.n;
-    if (n == 0) return;
-    using K1 = std::conditional_t<sizeof(CodeT<S>) == 4, uint64_t, unsigned __int128>;
-    // int32 cells while level << kPosShift and pixel << 1 fit; D fits in half a key below 2^32 pixels
-    if (n < (int64_t(1) << (31 - kPosShift))) parallel_nn<S, L, int32_t, K1>(img, mask, lab, g, nt);
-    else if (n < (int64_t(1) << 32)) parallel_nn<S, L, int64_t, K1>(img, mask, lab, g, nt);
-    else parallel_nn<S, L, int64_t, unsigned __int128>(img, mask, lab, g, nt);
+    if (g.n == 0) return;
+    if constexpr (sizeof(CodeT<S>) == 8) {
+        CompactCode<S> compact;
+        if (compact_code(img, g.n, nt, compact)) return parallel_coded(img, compact, mask, lab, g, nt);
+    }
+    parallel_coded(img, PlainCode<S>{img}, mask, lab, g, nt);
 }
 
 void parallel_one(const void* image, int dtype, const uint8_t* mask, void* labels, int label_bytes, const Grid& g,
