@@ -81,22 +81,37 @@ struct CompactCode {
 };
 
 // Whether the codes of img[0, n) fit a CompactCode (64-bit images only); if so, `out` gets it.
+// A genuine float64 image is told apart within its first few thousand pixels per thread.
 template <class S>
 bool compact_code(const S* img, int64_t n, int nt, CompactCode<S>& out) {
     using C = CodeT<S>;
     static_assert(sizeof(C) == 8, "32-bit codes are compact already");
-    if (n == 0) return false;
+    // the shift of the values' bits below the sign seen so far, or -1 if the span is too wide
+    auto shift_of = [](C lo, C hi, C bits) {
+        bits &= ~(C(1) << 63);
+        const int shift = bits ? __builtin_ctzll(static_cast<unsigned long long>(bits)) : 63;
+        return (hi >> shift) - (lo >> shift) > C(0xFFFFFFFFu) ? -1 : shift;
+    };
+    constexpr int64_t kChunk = 4096;
     C lo = ~C(0), hi = 0, bits = 0;
-#pragma omp parallel for schedule(static) num_threads(nt) reduction(min : lo) reduction(max : hi) reduction(| : bits)
-    for (int64_t p = 0; p < n; ++p) {
-        const C c = code_of(img[p]);
-        lo = c < lo ? c : lo;
-        hi = c > hi ? c : hi;
-        bits |= (c >> 63) ? c : ~c;  // the value's bits below the sign
+    int wide = 0;  // the span is too wide: every thread stops
+#pragma omp parallel num_threads(nt) reduction(min : lo) reduction(max : hi) reduction(| : bits)
+    {
+        const int t = thread_id();
+        const int T = team_size();
+        const int64_t p0 = n * t / T, p1 = n * (t + 1) / T;
+        for (int64_t a = p0; a < p1 && !__atomic_load_n(&wide, __ATOMIC_RELAXED); a += kChunk) {
+            for (int64_t p = a; p < std::min(a + kChunk, p1); ++p) {
+                const C c = code_of(img[p]);
+                lo = c < lo ? c : lo;
+                hi = c > hi ? c : hi;
+                bits |= (c >> 63) ? c : ~c;  // the value's bits (a negative value's code is ~bits)
+            }
+            if (shift_of(lo, hi, bits) < 0) __atomic_store_n(&wide, 1, __ATOMIC_RELAXED);
+        }
     }
-    bits &= ~(C(1) << 63);
-    const int shift = bits ? __builtin_ctzll(static_cast<unsigned long long>(bits)) : 63;
-    if ((hi >> shift) - (lo >> shift) > C(0xFFFFFFFFu)) return false;
+    const int shift = n && !wide ? shift_of(lo, hi, bits) : -1;
+    if (shift < 0) return false;
     out = CompactCode<S>{img, lo >> shift, shift};
     return true;
 }
