@@ -33,8 +33,9 @@ constexpr int64_t kParallelMin = int64_t(1) << 15;
 constexpr int64_t kMinBlock = int64_t(1) << 14;
 
 // A key (C, D) packed as C << kShift | D in an unsigned integer K of twice the code width
-// (uint64 for codes of 32 bits and items of fewer than 2^32 pixels, unsigned __int128
-// otherwise), so that keys compare as integers. kNone: not reached.
+// (uint64 for codes of 32 bits, CompactCode ones of 64-bit images included, and items of
+// fewer than 2^32 pixels; unsigned __int128 otherwise), so that keys compare as integers.
+// kNone: not reached.
 template <class K>
 struct Keys {
     static constexpr int kShift = 4 * static_cast<int>(sizeof(K));
