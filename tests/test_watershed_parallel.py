@@ -169,6 +169,43 @@ def test_64bit_values_match_an_order_equivalent_image(case):
             np.testing.assert_array_equal(par(img, markers, connectivity=conn, num_threads=t), expected)
 
 
+@pytest.mark.parametrize("case", ["inf", "zeros", "signed zeros", "huge", "tiny", "subnormals", "int64 extremes",
+                                  "uint64 max"])
+def test_64bit_extreme_values_match_an_order_equivalent_image(case):
+    """Infinities, all-zero and signed-zero images, values near the float64 limits and the
+    64-bit integers' extremes (compared as float64) decide the key width as any other
+    values: the result is that of their float32 ranks, with 1 and 2 blocks."""
+    rng = np.random.default_rng(5)
+    shape = (40, 37, 43)
+    base = ndi.gaussian_filter(rng.random(shape), 2).astype(np.float32)
+    if case == "inf":
+        img = base.astype(np.float64)
+        img[5:8] = np.inf
+        img[20:22, :5] = -np.inf
+    elif case == "zeros":
+        img = np.zeros(shape)
+    elif case == "signed zeros":
+        img = np.zeros(shape)
+        img[::2] = -0.0
+        img[5:9, 3:30] = 1.0
+    elif case == "huge":
+        img = base.astype(np.float64) * 1e300
+    elif case == "tiny":
+        img = (base.astype(np.float64) - 0.5) * 1e-300
+    elif case == "subnormals":  # codes near 2**63 on both sides; only the negatives' bits end in a one
+        k = (base.ravel().argsort().argsort() % 40000).astype(np.uint64).reshape(shape)
+        img = np.where(base > 0.5, k << np.uint64(8), (np.uint64(1) << np.uint64(63)) | (2 * k + 1)).view(np.float64)
+    elif case == "int64 extremes":
+        img = np.where(base > 0.5, np.iinfo(np.int64).max, np.iinfo(np.int64).min + (base * 1000).astype(np.int64))
+    else:
+        img = np.where(base > 0.5, np.iinfo(np.uint64).max, (base * 1000).astype(np.uint64))
+    ranks = np.unique(img.astype(np.float64), return_inverse=True)[1].reshape(shape).astype(np.float32)
+    markers = markers_at(rng, shape, 300)
+    expected = par(ranks, markers, num_threads=1)
+    for t in (1, 2):
+        np.testing.assert_array_equal(par(img, markers, num_threads=t), expected)
+
+
 def test_smoothed_volume_equals_exact():
     rng = np.random.default_rng(7)
     img = ndi.gaussian_filter(rng.random((48, 40, 44)), 2).astype(np.float32)
