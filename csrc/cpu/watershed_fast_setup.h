@@ -127,11 +127,7 @@ void fast_flags(const S* img, const uint8_t* mask, uint8_t* flags, const Grid& g
     int bad = 0;
 #pragma omp parallel for schedule(static) num_threads(nt) reduction(| : bad)
     for (int64_t r = 0; r < rows; ++r) {
-        bool row_border = false;
-        for (int d = 0; d < last; ++d) {
-            const int64_t c = (r * W / g.stride[d]) % g.shape[d];
-            row_border |= (c < g.lo[d] || c >= g.hi[d]);
-        }
+        const bool row_border = g.row_on_border(r);
         uint8_t* f = flags + r * W;
         const uint8_t* m = mask ? mask + r * W : nullptr;
         const S* v = img + r * W;

@@ -64,6 +64,19 @@ struct Grid {
         }
     }
 
+    // Whether row r (the pixels [r * W, (r + 1) * W), W the last axis's length) lies on the
+    // border through a coordinate of the other axes.
+    bool row_on_border(int64_t r) const {
+        const int last = ndim - 1;
+        const int64_t p0 = r * shape[last];
+        bool border = false;
+        for (int d = 0; d < last; ++d) {
+            const int64_t c = (p0 / stride[d]) % shape[d];
+            border |= (c < lo[d] || c >= hi[d]);
+        }
+        return border;
+    }
+
     void coords(int64_t p, int64_t* c) const {
         for (int d = 0; d < ndim; ++d) {
             c[d] = p / stride[d];

@@ -338,12 +338,7 @@ void parents_and_mismatches(int64_t lo, int64_t hi, const Grid& g, I* cell, cons
         std::vector<uint8_t> mism(static_cast<size_t>(W));
         for (int64_t r = W ? lo / W : 0; r < (W ? hi / W : 0); ++r) {
             const int64_t p0 = r * W;
-            bool row_border = x1 == x0;
-            for (int d = 0; d < last; ++d) {
-                const int64_t c = (p0 / g.stride[d]) % g.shape[d];
-                row_border |= (c < g.lo[d] || c >= g.hi[d]);
-            }
-            if (row_border) {
+            if (x1 == x0 || g.row_on_border(r)) {
                 for (int64_t p = p0; p < p0 + W; ++p) one(p);
                 continue;
             }
